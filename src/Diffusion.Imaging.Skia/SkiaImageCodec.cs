@@ -1,0 +1,6 @@
+namespace Diffusion.Imaging.Skia;
+
+/// <summary>Placeholder removed when the codec lands.</summary>
+internal static class SkiaImageCodec
+{
+}

@@ -1,0 +1,108 @@
+using System.Diagnostics;
+using System.Numerics.Tensors;
+using Diffusion.Core.Models;
+using Diffusion.Core.Randomness;
+using Diffusion.Core.Schedulers;
+using Microsoft.ML.OnnxRuntime;
+
+namespace Diffusion.Core.Pipelines;
+
+/// <summary>
+/// The one denoising loop every pipeline runs: scale the latents for the model, run the UNet (one
+/// batched call or two for classifier-free guidance), combine the guidance in place, step the
+/// scheduler. Text-to-image, image-to-image and inpainting differ only in how the latents start and in
+/// <see cref="AfterStep"/>; nothing here allocates per step.
+/// </summary>
+internal sealed class DenoisingLoop
+{
+    private readonly UNet _unet;
+
+    public DenoisingLoop(UNet unet) => _unet = unet;
+
+    /// <summary>Called after each scheduler step with the step index and the latents (e.g. inpainting's mask blend).</summary>
+    public Action<int, Memory<float>>? AfterStep { get; init; }
+
+    /// <summary>Time spent inside the UNet's runs.</summary>
+    public long UNetTicks { get; private set; }
+
+    /// <summary>Time spent in scheduler math and guidance.</summary>
+    public long SchedulerTicks { get; private set; }
+
+    /// <summary>
+    /// Denoises <paramref name="latents"/> ([batch,4,h,w]) in place from step <paramref name="startIndex"/>
+    /// to the end of the scheduler's timesteps.
+    /// </summary>
+    /// <param name="latents">Latents, updated in place.</param>
+    /// <param name="batch">Images in the batch.</param>
+    /// <param name="latentHeight">Latent height (pixels / 8).</param>
+    /// <param name="latentWidth">Latent width (pixels / 8).</param>
+    /// <param name="textEmbeddings">[2·batch, seq, width] (unconditional first) with guidance, else [batch, seq, width].</param>
+    /// <param name="sequenceLength">Token positions per prompt.</param>
+    /// <param name="guidanceScale">Classifier-free guidance scale; ≤ 1 means no unconditional half.</param>
+    /// <param name="imagesPerCall">Batch size of each UNet call: the whole model batch (guidance halves batched), one half, or the UNet's fixed batch; divides the model batch.</param>
+    /// <param name="scheduler">A scheduler whose timesteps are already set.</param>
+    /// <param name="startIndex">First step index (0 for text-to-image).</param>
+    /// <param name="random">Noise for stochastic schedulers.</param>
+    /// <param name="runOptions">Run options whose terminate flag cancels a running UNet.</param>
+    /// <param name="progress">Told after each step.</param>
+    /// <param name="startTimestamp">Stopwatch timestamp of the generation's start, for progress.</param>
+    /// <param name="cancellationToken">Checked between steps.</param>
+    public void Run(
+        Memory<float> latents, int batch, int latentHeight, int latentWidth,
+        Memory<float> textEmbeddings, int sequenceLength, float guidanceScale, int imagesPerCall,
+        IScheduler scheduler, int startIndex, IRandomSource random, RunOptions runOptions,
+        IProgress<GenerationProgress>? progress, long startTimestamp, CancellationToken cancellationToken)
+    {
+        bool guided = guidanceScale > 1f;
+        int perImage = latents.Length / batch;
+        int halfLength = latents.Length;
+        int modelBatch = guided ? 2 * batch : batch;
+        int embeddingPerImage = textEmbeddings.Length / modelBatch;
+        if (imagesPerCall < 1 || modelBatch % imagesPerCall != 0)
+            throw new ArgumentOutOfRangeException(nameof(imagesPerCall), imagesPerCall, $"must divide the model batch {modelBatch}.");
+
+        // Buffers for the whole loop: the model input ([uncond | cond] copies of the scaled latents) and
+        // the model output. Allocated once per generation, reused by every step.
+        float[] modelInput = new float[modelBatch * perImage];
+        float[] noisePrediction = new float[modelBatch * perImage];
+
+        ReadOnlySpan<float> timesteps = scheduler.Timesteps;
+        int total = timesteps.Length;
+        for (int i = startIndex; i < total; i++)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            float t = scheduler.Timesteps[i];
+
+            long s0 = Stopwatch.GetTimestamp();
+            scheduler.ScaleModelInput(latents.Span, i, modelInput.AsSpan(0, halfLength));
+            if (guided)
+                modelInput.AsSpan(0, halfLength).CopyTo(modelInput.AsSpan(halfLength, halfLength));
+            long s1 = Stopwatch.GetTimestamp();
+
+            for (int first = 0; first < modelBatch; first += imagesPerCall)
+            {
+                _unet.Predict(
+                    modelInput.AsMemory(first * perImage, imagesPerCall * perImage), imagesPerCall, latentHeight, latentWidth, t,
+                    textEmbeddings.Slice(first * embeddingPerImage, imagesPerCall * embeddingPerImage), sequenceLength,
+                    noisePrediction.AsMemory(first * perImage, imagesPerCall * perImage), runOptions);
+            }
+            long s2 = Stopwatch.GetTimestamp();
+
+            Span<float> guidedPrediction = noisePrediction.AsSpan(0, halfLength);
+            if (guided)
+            {
+                // noise = uncond + g·(cond − uncond), computed in place over the two halves.
+                Span<float> conditional = noisePrediction.AsSpan(halfLength, halfLength);
+                TensorPrimitives.Subtract(conditional, guidedPrediction, conditional);
+                TensorPrimitives.MultiplyAdd(conditional, guidanceScale, guidedPrediction, guidedPrediction);
+            }
+            scheduler.Step(guidedPrediction, i, latents.Span, random);
+            AfterStep?.Invoke(i, latents);
+            long s3 = Stopwatch.GetTimestamp();
+
+            UNetTicks += s2 - s1;
+            SchedulerTicks += (s1 - s0) + (s3 - s2);
+            progress?.Report(new GenerationProgress(i - startIndex + 1, total - startIndex, t, Stopwatch.GetElapsedTime(startTimestamp)));
+        }
+    }
+}

@@ -1,0 +1,41 @@
+using Diffusion.Core.Imaging;
+
+namespace Diffusion.Core.Pipelines;
+
+/// <summary>The output of one generation: images, the final latents and what it cost.</summary>
+public sealed class GenerationResult
+{
+    internal GenerationResult(
+        IReadOnlyList<ImageBuffer> images, float[] latents, int[] latentShape, ulong seed,
+        bool promptTruncated, bool negativePromptTruncated, GenerationTimings timings)
+    {
+        Images = images;
+        Latents = latents;
+        LatentShape = latentShape;
+        Seed = seed;
+        PromptTruncated = promptTruncated;
+        NegativePromptTruncated = negativePromptTruncated;
+        Timings = timings;
+    }
+
+    /// <summary>The decoded images, one per <see cref="GenerationOptions.ImagesPerPrompt"/>.</summary>
+    public IReadOnlyList<ImageBuffer> Images { get; }
+
+    /// <summary>The final denoised latents (scaled, as the UNet sees them), NCHW float32.</summary>
+    public float[] Latents { get; }
+
+    /// <summary>Shape of <see cref="Latents"/>: [batch, channels, height/8, width/8].</summary>
+    public IReadOnlyList<int> LatentShape { get; }
+
+    /// <summary>The seed used (the one given, or the one drawn when none was).</summary>
+    public ulong Seed { get; }
+
+    /// <summary>True when the prompt was longer than the text encoder's window and its tail was dropped.</summary>
+    public bool PromptTruncated { get; }
+
+    /// <summary>True when the negative prompt was truncated.</summary>
+    public bool NegativePromptTruncated { get; }
+
+    /// <summary>Where the time went.</summary>
+    public GenerationTimings Timings { get; }
+}

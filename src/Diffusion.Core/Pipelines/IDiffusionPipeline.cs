@@ -1,0 +1,21 @@
+namespace Diffusion.Core.Pipelines;
+
+/// <summary>
+/// A loaded diffusion model that turns a <see cref="GenerationOptions"/> into images. Implementations
+/// own their ONNX Runtime sessions (dispose the pipeline to release them) and are not thread-safe:
+/// run one generation at a time per instance.
+/// </summary>
+public interface IDiffusionPipeline : IDisposable
+{
+    /// <summary>
+    /// Runs one generation. Options are validated before any model runs; <paramref name="progress"/>
+    /// is told after each denoising step; cancelling <paramref name="cancellationToken"/> stops the
+    /// model that is running (through ONNX Runtime's terminate flag) and throws
+    /// <see cref="OperationCanceledException"/>.
+    /// </summary>
+    /// <exception cref="InvalidOptionException">An option is out of range (the message names it).</exception>
+    GenerationResult Generate(
+        GenerationOptions options,
+        IProgress<GenerationProgress>? progress = null,
+        CancellationToken cancellationToken = default);
+}

@@ -152,6 +152,7 @@ internal static class CephesBoxMuller
             cosine = -cosine;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void TransformBlockAvx2(ref float block)
     {
         Vector256<float> u1 = Avx.Subtract(Vector256<float>.One, Vector256.LoadUnsafe(ref block));
@@ -162,6 +163,7 @@ internal static class CephesBoxMuller
         Avx.Add(Avx.Multiply(radius, sine), Vector256<float>.Zero).StoreUnsafe(ref block, PairCount);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector256<float> LogAvx2(Vector256<float> x)
     {
         Vector256<float> one = Vector256<float>.One;
@@ -189,6 +191,7 @@ internal static class CephesBoxMuller
         return Fma.MultiplyAdd(exponent, Vector256.Create(LogQ2), Avx.Add(x, y));
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void SinCosAvx2(Vector256<float> x, out Vector256<float> sine, out Vector256<float> cosine)
     {
         Vector256<int> octant = Avx.ConvertToVector256Int32WithTruncation(Avx.Multiply(x, Vector256.Create(FourOverPi)));

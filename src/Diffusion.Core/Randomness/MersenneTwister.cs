@@ -1,3 +1,7 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+
 namespace Diffusion.Core.Randomness;
 
 /// <summary>
@@ -50,7 +54,15 @@ internal sealed class MersenneTwister
             int count = Math.Min(StateLength - _next, destination.Length - written);
             Span<uint> target = destination.Slice(written, count);
             ReadOnlySpan<uint> source = state.AsSpan(_next, count);
-            for (int i = 0; i < target.Length; i++)
+            int i = 0;
+            if (Vector256.IsHardwareAccelerated)
+            {
+                ref uint sourceStart = ref MemoryMarshal.GetReference(source);
+                ref uint targetStart = ref MemoryMarshal.GetReference(target);
+                for (; i <= count - Vector256<uint>.Count; i += Vector256<uint>.Count)
+                    Temper(Vector256.LoadUnsafe(ref sourceStart, (nuint)i)).StoreUnsafe(ref targetStart, (nuint)i);
+            }
+            for (; i < target.Length; i++)
                 target[i] = Temper(source[i]);
             _next += count;
             written += count;
@@ -66,16 +78,49 @@ internal sealed class MersenneTwister
         return y;
     }
 
+    private static Vector256<uint> Temper(Vector256<uint> y)
+    {
+        y ^= Vector256.ShiftRightLogical(y, 11);
+        y ^= Vector256.ShiftLeft(y, 7) & Vector256.Create(0x9D2C5680u);
+        y ^= Vector256.ShiftLeft(y, 15) & Vector256.Create(0xEFC60000u);
+        y ^= Vector256.ShiftRightLogical(y, 18);
+        return y;
+    }
+
     private void Regenerate()
     {
         uint[] state = _state;
         int i = 0;
+        if (Vector256.IsHardwareAccelerated)
+        {
+            // Word i reads the old words i + 1 and i + 397, or (past 227) the new word i - 227: eight
+            // consecutive words never read each other, so they twist together.
+            ref uint start = ref MemoryMarshal.GetArrayDataReference(state);
+            const int lanes = 8;
+            for (; i + lanes <= StateLength - ShiftSize; i += lanes)
+                TwistEight(ref start, i, i + ShiftSize);
+            for (; i < StateLength - ShiftSize; i++)
+                state[i] = state[i + ShiftSize] ^ Twist(state[i], state[i + 1]);
+            for (; i + lanes < StateLength; i += lanes)
+                TwistEight(ref start, i, i + ShiftSize - StateLength);
+        }
         for (; i < StateLength - ShiftSize; i++)
             state[i] = state[i + ShiftSize] ^ Twist(state[i], state[i + 1]);
         for (; i < StateLength - 1; i++)
             state[i] = state[i + ShiftSize - StateLength] ^ Twist(state[i], state[i + 1]);
         state[StateLength - 1] = state[ShiftSize - 1] ^ Twist(state[StateLength - 1], state[0]);
         _next = 0;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void TwistEight(ref uint state, int index, int shiftedIndex)
+    {
+        Vector256<uint> current = Vector256.LoadUnsafe(ref state, (nuint)index);
+        Vector256<uint> following = Vector256.LoadUnsafe(ref state, (nuint)(index + 1));
+        Vector256<uint> mixed = (current & Vector256.Create(UpperMask)) | (following & Vector256.Create(LowerMask));
+        Vector256<uint> odd = Vector256<uint>.Zero - (following & Vector256<uint>.One);
+        Vector256<uint> twisted = Vector256.ShiftRightLogical(mixed, 1) ^ (odd & Vector256.Create(MatrixA));
+        (Vector256.LoadUnsafe(ref state, (nuint)shiftedIndex) ^ twisted).StoreUnsafe(ref state, (nuint)index);
     }
 
     private static uint Twist(uint current, uint following)

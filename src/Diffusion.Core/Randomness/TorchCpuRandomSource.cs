@@ -1,3 +1,6 @@
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+
 namespace Diffusion.Core.Randomness;
 
 /// <summary>
@@ -70,9 +73,19 @@ public sealed class TorchCpuRandomSource : IRandomSource
     private void FillUniform24(Span<float> destination)
     {
         // The engine writes raw 32-bit words into the float storage, converted in place.
-        Span<uint> words = System.Runtime.InteropServices.MemoryMarshal.Cast<float, uint>(destination);
+        Span<uint> words = MemoryMarshal.Cast<float, uint>(destination);
         _engine.Fill(words);
-        for (int i = 0; i < destination.Length; i++)
+        int i = 0;
+        if (Vector256.IsHardwareAccelerated)
+        {
+            ref uint start = ref MemoryMarshal.GetReference(words);
+            for (; i <= words.Length - Vector256<uint>.Count; i += Vector256<uint>.Count)
+            {
+                Vector256<int> low24 = (Vector256.LoadUnsafe(ref start, (nuint)i) & Vector256.Create(0xFFFFFFu)).AsInt32();
+                (Vector256.ConvertToSingle(low24) * Uniform24Scale).AsUInt32().StoreUnsafe(ref start, (nuint)i);
+            }
+        }
+        for (; i < destination.Length; i++)
             destination[i] = (words[i] & 0xFFFFFF) * Uniform24Scale;
     }
 

@@ -10,7 +10,8 @@ namespace Diffusion.Core.Randomness;
 /// <c>r cos θ</c> at <c>j</c> and <c>r sin θ</c> at <c>j + 8</c>, with <c>r = sqrt(-2 ln(1 - u[j]))</c> and
 /// <c>θ = 2π u[j + 8]</c>. The arithmetic reproduces torch's <c>normal_fill_16_AVX2</c> bit for bit: the
 /// Cephes single-precision log and sincos polynomials of <c>avx_mathfun.h</c>, with the multiply-adds
-/// fused exactly where GCC contracts them in torch's x86-64 builds.
+/// fused exactly where GCC contracts them in torch's x86-64 builds (with every multiply-add left unfused,
+/// about 1% of torch's values come out one float ulp off; checked against torch 1.13 on 1.3 million values).
 /// </summary>
 /// <remarks>
 /// Only IEEE-754 single-precision add, multiply, fused multiply-add and square root are used, all

@@ -17,8 +17,10 @@ namespace Diffusion.Core.Randomness;
 /// uniform <c>(bits &amp; 0xFFFFFF) * 2^-24</c>, then each block of 16 becomes 8 Box-Muller pairs; when the
 /// count is not a multiple of 16 the last 16 elements are drawn again and transformed again. The
 /// transform reproduces <c>normal_fill_16_AVX2</c> (Cephes polynomials, not libm), which torch runs on every
-/// x86-64 CPU with AVX2, AVX-512 ones included. Builds without AVX2 (ARM, or
-/// <c>ATEN_CPU_CAPABILITY=default</c>) use libm and differ by up to ~2e-6 in a third of the values.</para>
+/// x86-64 CPU with AVX2, AVX-512 ones included (torch does not dispatch <c>normal_stub</c> to its AVX-512
+/// kernels), in GCC builds that fuse its multiply-adds. Torch without AVX2 (ARM, or
+/// <c>ATEN_CPU_CAPABILITY=default</c>) uses libm's <c>logf</c>/<c>sinf</c>/<c>cosf</c> instead and differs in
+/// about 40% of the values, by up to ~2e-6. torch's CUDA generator (Philox) is a different stream altogether.</para>
 /// <para>Tensors of fewer than 16 elements take torch's scalar path: double-precision Box-Muller from
 /// two 53-bit uniforms per pair, returning <c>r cos θ</c> and keeping <c>r sin θ</c> for the next small
 /// draw, as torch caches it in the generator (large draws leave that cache alone).</para>

@@ -8,9 +8,9 @@ What it records, per generator and seed, for a sequence of successive draws from
   torch: torch.manual_seed(seed); torch.randn(shape, dtype=torch.float32) on CPU, repeated per draw
   numpy: rs = np.random.RandomState(seed); rs.randn(*shape).astype(np.float32), repeated per draw
 Each draw stores its shape, element count, sum and mean (float64 over the float32 values) and either
-every value (draws of at most 128 elements) or the first/last 64 values and every 257th value. Values are float32
-written as the exact decimal of their float64 widening, so parsing them back as double and narrowing
-to float is lossless.
+every value (draws of at most 128 elements) or the first/last 64 values and every 257th value.
+Values are float32 widened to float64 and written as decimals that round-trip that float64, so parsing
+them as double and narrowing to float gives the float32 back exactly.
 Two full 1x4x64x64 draws (torch and numpy, seed 0) are written as raw little-endian float32 files.
 
 torch's fp32 randn for >= 16 elements runs normal_fill_16_AVX2 on any x86-64 CPU with AVX2 (AVX-512

@@ -16,8 +16,7 @@ namespace Diffusion.Core.Randomness;
 /// <para>Each call fills whole blocks of 16 values (8 Box-Muller pairs from 24-bit uniforms); a partial
 /// last block is drawn whole and its unused values are discarded, so splitting one tensor into several
 /// calls gives the same values only where every call but the last has a multiple of 16 elements. The
-/// 24-bit uniforms bound samples to
-/// |x| ≤ 5.77 (a tail of probability below 1e-8).</para>
+/// 24-bit uniforms bound samples to |x| ≤ 5.77 (a tail of probability below 1e-8).</para>
 /// <para>Not thread-safe: one instance per generation.</para>
 /// </remarks>
 public sealed class FastRandomSource : IRandomSource

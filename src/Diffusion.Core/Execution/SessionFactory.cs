@@ -15,8 +15,14 @@ public static class SessionFactory
 {
     private static long s_sessionsCreated;
 
+    [ThreadStatic]
+    private static long t_sessionsCreatedOnThisThread;
+
     /// <summary>How many sessions this process has created through the factory (lets tests prove sessions are reused).</summary>
     internal static long SessionsCreated => Interlocked.Read(ref s_sessionsCreated);
+
+    /// <summary>Sessions created by the calling thread (unaffected by tests running in parallel on other threads).</summary>
+    internal static long SessionsCreatedOnCurrentThread => t_sessionsCreatedOnThisThread;
 
     /// <summary>
     /// Checks that the native ONNX Runtime the application loaded offers <paramref name="provider"/>.
@@ -68,6 +74,7 @@ public static class SessionFactory
             throw new ModelLoadException(modelPath, $"ONNX Runtime could not load the model: {ex.Message}", ex);
         }
         Interlocked.Increment(ref s_sessionsCreated);
+        t_sessionsCreatedOnThisThread++;
         return session;
     }
 

@@ -62,9 +62,17 @@ def dynamic_hidden_text_encoder():
     table = np.array([[i + j / 10.0 for j in range(6)] for i in range(16)], dtype=np.float32)
     inputs = [helper.make_tensor_value_info("input_ids", TensorProto.INT32, ["batch", "sequence"])]
     output = helper.make_tensor_value_info("last_hidden_state", TensorProto.FLOAT, ["batch", "sequence", "hidden"])
-    node = helper.make_node("Gather", ["embedding_table", "input_ids"], ["last_hidden_state"], axis=0)
-    graph = helper.make_graph([node], "text_encoder_dynamic_hidden", inputs, [output],
-                              initializer=[numpy_helper.from_array(table, "embedding_table")])
+    # Reshape to Concat(Shape(input_ids), [-1]) hides the width from shape inference (ORT would
+    # otherwise fill in the 6 a plain Gather makes known).
+    nodes = [
+        helper.make_node("Gather", ["embedding_table", "input_ids"], ["gathered"], axis=0),
+        helper.make_node("Shape", ["input_ids"], ["ids_shape"]),
+        helper.make_node("Concat", ["ids_shape", "minus_one"], ["target_shape"], axis=0),
+        helper.make_node("Reshape", ["gathered", "target_shape"], ["last_hidden_state"]),
+    ]
+    graph = helper.make_graph(nodes, "text_encoder_dynamic_hidden", inputs, [output],
+                              initializer=[numpy_helper.from_array(table, "embedding_table"),
+                                           numpy_helper.from_array(np.array([-1], dtype=np.int64), "minus_one")])
     return helper.make_model(graph, opset_imports=OPSET, producer_name="diffusion-core-tests")
 
 

@@ -23,6 +23,7 @@ public sealed class SessionFactoryTests
         var error = Assert.Throws<ExecutionProviderUnavailableException>(
             () => SessionFactory.Create(Path.Combine(Path.GetTempPath(), "no-such-model.onnx"), settings));
 
+        TestContext.Current.SendDiagnosticMessage(error.Message);
         Assert.Equal(package, error.NativePackage);
         Assert.Contains(package, error.Message, StringComparison.Ordinal);
         Assert.Equal(settings.Provider, error.Provider);

@@ -117,6 +117,27 @@ public abstract class OnnxModel : IDisposable
         }
     }
 
+    /// <summary>
+    /// Checks a caller-chosen shape against the axes the model fixes (a static-shape export may fix the batch,
+    /// the latent size or the sequence length).
+    /// </summary>
+    /// <exception cref="ArgumentException">An axis differs from the model's fixed size; the message names the tensor and both shapes.</exception>
+    private protected void RequireShapeFits(TensorSpec spec, ReadOnlySpan<long> shape, string parameterName)
+    {
+        bool fits = spec.Rank == shape.Length;
+        for (int axis = 0; fits && axis < shape.Length; axis++)
+            fits = spec.Dimensions[axis] <= 0 || spec.Dimensions[axis] == shape[axis];
+        if (!fits)
+            throw new ArgumentException($"{ModelPath}: '{spec.Name}' is declared {spec}; the shape [{string.Join(",", shape.ToArray())}] does not fit it.", parameterName);
+    }
+
+    /// <summary>Throws when two caller buffers share memory (ONNX Runtime would read what it is overwriting).</summary>
+    private protected static void RequireNoOverlap(ReadOnlySpan<float> input, ReadOnlySpan<float> output, string inputName, string outputName)
+    {
+        if (input.Overlaps(output))
+            throw new ArgumentException($"The '{outputName}' buffer overlaps the '{inputName}' buffer; pass separate memory.", outputName);
+    }
+
     /// <summary>Runs the model on what is bound to <see cref="Binding"/>.</summary>
     /// <exception cref="OperationCanceledException"><paramref name="runOptions"/> was terminated.</exception>
     /// <exception cref="DiffusionException">ONNX Runtime failed; the message names the model file.</exception>

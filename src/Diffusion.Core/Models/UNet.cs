@@ -131,7 +131,10 @@ public sealed class UNet : OnnxModel
     /// <param name="sequenceLength">Tokens per prompt (77 for CLIP).</param>
     /// <param name="noisePrediction">Receives the prediction, float32 <c>[batch, OutChannels, height, width]</c>; a float32 model writes into it directly.</param>
     /// <param name="runOptions">Run options; set <see cref="RunOptions.Terminate"/> from another thread to cancel.</param>
-    /// <exception cref="ArgumentException">A buffer length does not match the shapes, or the batch differs from <see cref="FixedBatchSize"/>.</exception>
+    /// <exception cref="ArgumentException">
+    /// A buffer length does not match the shapes, a shape differs from an axis the model fixes (e.g. <see cref="FixedBatchSize"/>),
+    /// or <paramref name="noisePrediction"/> overlaps an input buffer.
+    /// </exception>
     /// <exception cref="OperationCanceledException">The run was terminated through <paramref name="runOptions"/>.</exception>
     /// <exception cref="DiffusionException">ONNX Runtime failed during the run.</exception>
     public void Predict(Memory<float> sample, int batch, int height, int width, float timestep,
@@ -152,6 +155,12 @@ public sealed class UNet : OnnxModel
         long embeddingWidth = TextEmbeddingWidth ?? InferLastDimension(encoderHiddenStates.Length, (long)batch * sequenceLength, nameof(encoderHiddenStates));
         Span<long> embeddingShape = [batch, sequenceLength, embeddingWidth];
         TensorShape.RequireLength(encoderHiddenStates.Length, embeddingShape, EncoderHiddenStatesInput.Name, nameof(encoderHiddenStates));
+
+        RequireShapeFits(SampleInput, sampleShape, nameof(sample));
+        RequireShapeFits(EncoderHiddenStatesInput, embeddingShape, nameof(encoderHiddenStates));
+        RequireShapeFits(NoisePredictionOutput, outputShape, nameof(noisePrediction));
+        RequireNoOverlap(sample.Span, noisePrediction.Span, nameof(sample), nameof(noisePrediction));
+        RequireNoOverlap(encoderHiddenStates.Span, noisePrediction.Span, nameof(encoderHiddenStates), nameof(noisePrediction));
 
         Span<long> timestepShapeBuffer = [batch];
         ReadOnlySpan<long> timestepShape = TimestepShape(batch, timestepShapeBuffer);

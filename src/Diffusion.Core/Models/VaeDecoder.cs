@@ -79,7 +79,7 @@ public sealed class VaeDecoder : OnnxModel
     /// <param name="width">Latent width.</param>
     /// <param name="image">Receives the image, float32 <c>[batch, ImageChannels, 8·height, 8·width]</c>, values about [-1, 1].</param>
     /// <param name="runOptions">Run options; set <see cref="RunOptions.Terminate"/> from another thread to cancel.</param>
-    /// <exception cref="ArgumentException">A buffer length does not match the shapes.</exception>
+    /// <exception cref="ArgumentException">A buffer length does not match the shapes, a shape differs from an axis the model fixes, or the buffers overlap.</exception>
     /// <exception cref="OperationCanceledException">The run was terminated through <paramref name="runOptions"/>.</exception>
     /// <exception cref="DiffusionException">ONNX Runtime failed during the run (e.g. the model upsamples by another factor).</exception>
     public void Decode(Memory<float> latents, int batch, int height, int width, Memory<float> image, RunOptions? runOptions = null)
@@ -92,6 +92,9 @@ public sealed class VaeDecoder : OnnxModel
         TensorShape.RequireLength(latents.Length, latentShape, LatentInput.Name, nameof(latents));
         Span<long> imageShape = [batch, ImageChannels, (long)height * UpscaleFactor, (long)width * UpscaleFactor];
         TensorShape.RequireLength(image.Length, imageShape, ImageOutput.Name, nameof(image));
+        RequireShapeFits(LatentInput, latentShape, nameof(latents));
+        RequireShapeFits(ImageOutput, imageShape, nameof(image));
+        RequireNoOverlap(latents.Span, image.Span, nameof(latents), nameof(image));
 
         OrtIoBinding binding = Binding;
         _latents.Bind(binding, latents, latentShape);

@@ -105,7 +105,7 @@ public sealed class VaeEncoder : OnnxModel
     /// tensor of the latents' shape); <see langword="null"/> takes its mean. Unused by <c>latent_sample</c> models.
     /// </param>
     /// <param name="runOptions">Run options; set <see cref="RunOptions.Terminate"/> from another thread to cancel.</param>
-    /// <exception cref="ArgumentException">A size is not a multiple of 8 or a buffer length does not match the shapes.</exception>
+    /// <exception cref="ArgumentException">A size is not a multiple of 8, a buffer length does not match the shapes, a shape differs from an axis the model fixes, or the buffers overlap.</exception>
     /// <exception cref="OperationCanceledException">The run was terminated through <paramref name="runOptions"/>.</exception>
     /// <exception cref="DiffusionException">ONNX Runtime failed during the run.</exception>
     public void Encode(Memory<float> image, int batch, int height, int width, Memory<float> latents,
@@ -123,6 +123,11 @@ public sealed class VaeEncoder : OnnxModel
         int latentWidth = width / DownscaleFactor;
         Span<long> latentShape = [batch, LatentChannels, latentHeight, latentWidth];
         TensorShape.RequireLength(latents.Length, latentShape, LatentOutput.Name, nameof(latents));
+        RequireShapeFits(ImageInput, imageShape, nameof(image));
+        RequireNoOverlap(image.Span, latents.Span, nameof(image), nameof(latents));
+
+        Span<long> parameterShape = [batch, 2 * LatentChannels, latentHeight, latentWidth];
+        RequireShapeFits(LatentOutput, OutputsDistributionParameters ? parameterShape : latentShape, nameof(latents));
 
         OrtIoBinding binding = Binding;
         _image.Bind(binding, image, imageShape);
@@ -134,7 +139,6 @@ public sealed class VaeEncoder : OnnxModel
             return;
         }
 
-        Span<long> parameterShape = [batch, 2 * LatentChannels, latentHeight, latentWidth];
         int parameterCount = TensorShape.ElementCount(parameterShape);
         if (_parameters.Length != parameterCount)
             _parameters = new float[parameterCount];

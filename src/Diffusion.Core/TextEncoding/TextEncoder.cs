@@ -111,7 +111,7 @@ public sealed class TextEncoder : OnnxModel
     /// <param name="sequenceLength">Tokens per prompt.</param>
     /// <param name="lastHiddenState">Receives float32 <c>[batch, sequenceLength, HiddenSize]</c>; a float32 model writes into it directly.</param>
     /// <param name="runOptions">Run options; set <see cref="RunOptions.Terminate"/> from another thread to cancel.</param>
-    /// <exception cref="ArgumentException">A buffer length does not match the shapes.</exception>
+    /// <exception cref="ArgumentException">A buffer length does not match the shapes, or a shape differs from an axis the model fixes (e.g. <see cref="FixedSequenceLength"/>).</exception>
     /// <exception cref="OperationCanceledException">The run was terminated through <paramref name="runOptions"/>.</exception>
     /// <exception cref="DiffusionException">ONNX Runtime failed during the run.</exception>
     public void Encode(ReadOnlyMemory<int> tokenIds, int batch, int sequenceLength, Memory<float> lastHiddenState, RunOptions? runOptions = null)
@@ -123,6 +123,8 @@ public sealed class TextEncoder : OnnxModel
         TensorShape.RequireLength(tokenIds.Length, idsShape, InputIdsInput.Name, nameof(tokenIds));
         Span<long> outputShape = [batch, sequenceLength, GetHiddenSize()];
         TensorShape.RequireLength(lastHiddenState.Length, outputShape, LastHiddenStateOutput.Name, nameof(lastHiddenState));
+        RequireShapeFits(InputIdsInput, idsShape, nameof(tokenIds));
+        RequireShapeFits(LastHiddenStateOutput, outputShape, nameof(lastHiddenState));
 
         OrtIoBinding binding = Binding;
         _inputIds.Bind(binding, tokenIds, idsShape);

@@ -222,6 +222,41 @@ public sealed class UNetTests(LoadedModels models) : IClassFixture<LoadedModels>
     }
 
     [Fact]
+    public void StaticShapeExportsGetAOneElementTimestepAndTheirFixedShapesEnforced()
+    {
+        // unet-static-shape.onnx (tools/reference-data/models): sample [2,4,8,8], timestep [1], out_sample = sample + timestep.
+        UNet unet = Load(ReferenceTensors.TestModel("unet-static-shape.onnx"));
+        float[] sample = new float[2 * 4 * 8 * 8];
+        sample[5] = 1.5f;
+        float[] embeddings = new float[2 * Sequence * 32];
+        float[] output = new float[sample.Length];
+
+        unet.Predict(sample, 2, 8, 8, 10f, embeddings, Sequence, output);
+
+        Assert.Equal(2, unet.FixedBatchSize);
+        Assert.Equal(11.5f, output[5]);
+        Assert.Equal(10f, output[^1]);
+        var wrongBatch = Assert.Throws<ArgumentException>(() =>
+            unet.Predict(new float[4 * 64], 1, 8, 8, 1f, new float[Sequence * 32], Sequence, new float[4 * 64]));
+        Assert.Contains("batch", wrongBatch.Message, StringComparison.Ordinal);
+        var wrongSize = Assert.Throws<ArgumentException>(() =>
+            unet.Predict(new float[2 * 4 * 16 * 16], 2, 16, 16, 1f, embeddings, Sequence, new float[2 * 4 * 16 * 16]));
+        Assert.Equal("sample", wrongSize.ParamName);
+    }
+
+    [Fact]
+    public void APredictionBufferOverlappingTheSampleIsRejected()
+    {
+        UNet unet = Load(ReferenceTensors.TestModel("unet-static-shape.onnx"));
+        float[] sample = new float[2 * 4 * 8 * 8];
+
+        var error = Assert.Throws<ArgumentException>(() =>
+            unet.Predict(sample, 2, 8, 8, 1f, new float[2 * Sequence * 32], Sequence, sample));
+
+        Assert.Equal("noisePrediction", error.ParamName);
+    }
+
+    [Fact]
     public void MisnamedInputsAreAContractErrorNamingFileTensorAndWhatWasFound()
     {
         string path = ReferenceTensors.TestModel("unet-misnamed-inputs.onnx");

@@ -7,6 +7,8 @@ Usage: /usr/bin/python3 tools/reference-data/models/make_contract_test_models.py
 - unet-misnamed-inputs.onnx: a "UNet" whose inputs are called noisy_input / time_value / text_context
   instead of sample / timestep / encoder_hidden_states (out_sample = noisy_input).
 - unet-timestep-float64.onnx: correct names, but a float64 timestep (no exporter makes that).
+- unet-static-shape.onnx: every axis fixed, as static-shape exports do: sample float32 [2,4,8,8],
+  timestep float32 [1], encoder_hidden_states float32 [2,77,32] -> out_sample = sample + timestep.
 - text-encoder-dynamic-hidden.onnx: input_ids int32 [batch,sequence] -> last_hidden_state float32
   [batch,sequence,hidden] with the hidden axis left symbolic; the embedding table is 16 x 6 with
   table[i, j] = i + j / 10, so the hidden size (6) is only known after a run.
@@ -58,6 +60,18 @@ def float64_timestep_unet():
     return helper.make_model(graph, opset_imports=OPSET, producer_name="diffusion-core-tests")
 
 
+def static_shape_unet():
+    inputs = [
+        helper.make_tensor_value_info("sample", TensorProto.FLOAT, [2, 4, 8, 8]),
+        helper.make_tensor_value_info("timestep", TensorProto.FLOAT, [1]),
+        helper.make_tensor_value_info("encoder_hidden_states", TensorProto.FLOAT, [2, 77, 32]),
+    ]
+    output = helper.make_tensor_value_info("out_sample", TensorProto.FLOAT, [2, 4, 8, 8])
+    node = helper.make_node("Add", ["sample", "timestep"], ["out_sample"])
+    graph = helper.make_graph([node], "unet_static_shape", inputs, [output])
+    return helper.make_model(graph, opset_imports=OPSET, producer_name="diffusion-core-tests")
+
+
 def dynamic_hidden_text_encoder():
     table = np.array([[i + j / 10.0 for j in range(6)] for i in range(16)], dtype=np.float32)
     inputs = [helper.make_tensor_value_info("input_ids", TensorProto.INT32, ["batch", "sequence"])]
@@ -100,6 +114,7 @@ def main():
     os.makedirs(directory, exist_ok=True)
     save(misnamed_unet(), directory, "unet-misnamed-inputs.onnx")
     save(float64_timestep_unet(), directory, "unet-timestep-float64.onnx")
+    save(static_shape_unet(), directory, "unet-static-shape.onnx")
     save(dynamic_hidden_text_encoder(), directory, "text-encoder-dynamic-hidden.onnx")
     save(parameters_vae_encoder(), directory, "vae-encoder-parameters.onnx")
 

@@ -1,0 +1,151 @@
+using Microsoft.ML.OnnxRuntime;
+
+namespace Diffusion.Core.Execution;
+
+/// <summary>
+/// Creates ONNX Runtime sessions from model file paths with <see cref="SessionSettings"/>. Loading from
+/// the path (not from bytes) lets ONNX Runtime find external weight files next to the model
+/// (<c>weights.pb</c>, <c>model.onnx_data</c>), as large diffusers exports use.
+/// </summary>
+/// <remarks>
+/// The execution provider is checked before any model is read, so a missing GPU package fails fast with
+/// <see cref="ExecutionProviderUnavailableException"/> instead of after seconds of loading weights.
+/// </remarks>
+public static class SessionFactory
+{
+    private static long s_sessionsCreated;
+
+    [ThreadStatic]
+    private static long t_sessionsCreatedOnThisThread;
+
+    /// <summary>How many sessions this process has created through the factory (lets tests prove sessions are reused).</summary>
+    internal static long SessionsCreated => Interlocked.Read(ref s_sessionsCreated);
+
+    /// <summary>Sessions created by the calling thread (unaffected by tests running in parallel on other threads).</summary>
+    internal static long SessionsCreatedOnCurrentThread => t_sessionsCreatedOnThisThread;
+
+    /// <summary>
+    /// Checks that the native ONNX Runtime the application loaded offers <paramref name="provider"/>.
+    /// Call it up-front (e.g. when parsing a <c>--provider</c> option) to report a missing package early.
+    /// </summary>
+    /// <exception cref="ExecutionProviderUnavailableException">
+    /// The provider is not in <c>OrtEnv.GetAvailableProviders()</c>, or no native ONNX Runtime could be loaded at all.
+    /// </exception>
+    public static void EnsureAvailable(ExecutionProvider provider)
+    {
+        ArgumentNullException.ThrowIfNull(provider);
+        string[] available;
+        try
+        {
+            available = OrtEnv.Instance().GetAvailableProviders();
+        }
+        catch (Exception ex) when (ex is DllNotFoundException or TypeInitializationException or EntryPointNotFoundException or BadImageFormatException)
+        {
+            // Only the managed package is referenced: there is no native onnxruntime library to load.
+            throw new ExecutionProviderUnavailableException(provider, "no native ONNX Runtime library could be loaded.", ex);
+        }
+        if (Array.IndexOf(available, provider.OrtProviderName) < 0)
+            throw new ExecutionProviderUnavailableException(provider, $"the loaded ONNX Runtime offers only {string.Join(", ", available)}.");
+    }
+
+    /// <summary>
+    /// Creates a session for the model at <paramref name="modelPath"/>. The caller owns (and disposes) the session.
+    /// </summary>
+    /// <exception cref="InvalidOptionException">A setting is out of range.</exception>
+    /// <exception cref="ExecutionProviderUnavailableException">The provider is not available; no model was read.</exception>
+    /// <exception cref="ModelLoadException">The file does not exist, or ONNX Runtime cannot load it (the inner exception says why).</exception>
+    public static InferenceSession Create(string modelPath, SessionSettings settings)
+    {
+        ArgumentNullException.ThrowIfNull(modelPath);
+        ArgumentNullException.ThrowIfNull(settings);
+        settings.Validate();
+        EnsureAvailable(settings.Provider);
+
+        using SessionOptions options = CreateSessionOptions(settings);
+        if (!File.Exists(modelPath))
+            throw new ModelLoadException(modelPath, "model file not found.");
+        InferenceSession session;
+        try
+        {
+            session = new InferenceSession(modelPath, options);
+        }
+        catch (OnnxRuntimeException ex)
+        {
+            throw new ModelLoadException(modelPath, $"ONNX Runtime could not load the model: {ex.Message}", ex);
+        }
+        Interlocked.Increment(ref s_sessionsCreated);
+        t_sessionsCreatedOnThisThread++;
+        return session;
+    }
+
+    /// <summary>Builds the session options for <paramref name="settings"/>, appending the provider.</summary>
+    internal static SessionOptions CreateSessionOptions(SessionSettings settings)
+    {
+        var options = new SessionOptions();
+        try
+        {
+            options.GraphOptimizationLevel = settings.GraphOptimizationLevel;
+            options.EnableCpuMemArena = settings.EnableMemoryArena;
+            // DirectML cannot run with memory patterns (ONNX Runtime's DirectML documentation).
+            options.EnableMemoryPattern = settings.EnableMemoryPattern && settings.Provider.Kind != ExecutionProviderKind.DirectML;
+            if (settings.IntraOpThreads is int intra)
+                options.IntraOpNumThreads = intra;
+            if (settings.InterOpThreads is int inter)
+                options.InterOpNumThreads = inter;
+            if (settings.SessionConfigEntries is not null)
+            {
+                foreach (KeyValuePair<string, string> entry in settings.SessionConfigEntries)
+                    options.AddSessionConfigEntry(entry.Key, entry.Value);
+            }
+            AppendProvider(options, settings.Provider);
+            return options;
+        }
+        catch
+        {
+            options.Dispose();
+            throw;
+        }
+    }
+
+    private static void AppendProvider(SessionOptions options, ExecutionProvider provider)
+    {
+        try
+        {
+            switch (provider.Kind)
+            {
+                case ExecutionProviderKind.Cpu:
+                    break; // ONNX Runtime always adds the CPU provider last.
+                case ExecutionProviderKind.Cuda:
+                    options.AppendExecutionProvider_CUDA(provider.DeviceId);
+                    break;
+                case ExecutionProviderKind.DirectML:
+                    // DirectML requires sequential execution (no parallel operator scheduling).
+                    options.ExecutionMode = ExecutionMode.ORT_SEQUENTIAL;
+                    options.AppendExecutionProvider_DML(provider.DeviceId);
+                    break;
+                case ExecutionProviderKind.TensorRT:
+                    options.AppendExecutionProvider_Tensorrt(provider.DeviceId);
+                    options.AppendExecutionProvider_CUDA(provider.DeviceId); // nodes TensorRT rejects
+                    break;
+                case ExecutionProviderKind.Rocm:
+                    options.AppendExecutionProvider_ROCm(provider.DeviceId);
+                    break;
+                case ExecutionProviderKind.OpenVino:
+                    options.AppendExecutionProvider_OpenVINO(string.Empty);
+                    break;
+                case ExecutionProviderKind.CoreML:
+                    options.AppendExecutionProvider("CoreML", new Dictionary<string, string>());
+                    break;
+                default:
+                    throw new InvalidOperationException($"Unknown execution provider kind {provider.Kind}.");
+            }
+        }
+        // The CPU-only native library lacks the provider's entry point (EntryPointNotFoundException), or
+        // has it but was built without the provider (OnnxRuntimeException), or the provider's own
+        // libraries (CUDA, cuDNN) fail to load (OnnxRuntimeException); CoreML off Apple throws NotSupportedException.
+        catch (Exception ex) when (ex is EntryPointNotFoundException or OnnxRuntimeException or NotSupportedException or DllNotFoundException)
+        {
+            throw new ExecutionProviderUnavailableException(provider, $"ONNX Runtime refused to add it ({ex.GetType().Name}: {ex.Message}).", ex);
+        }
+    }
+}

@@ -1,0 +1,76 @@
+using Microsoft.ML.OnnxRuntime;
+
+namespace Diffusion.Core.Execution;
+
+/// <summary>
+/// How ONNX Runtime sessions are created for a model: the execution provider, thread pools, graph
+/// optimisation and memory options. One instance can be shared by all components, or each component
+/// (text encoder, UNet, VAE) can get its own, e.g. the UNet on CUDA and the rest on the CPU.
+/// Every property left at its default keeps ONNX Runtime's own default.
+/// </summary>
+/// <remarks>
+/// All checks happen in <see cref="Validate"/>, which <see cref="SessionFactory"/> calls before it creates
+/// a session, so a settings object built with <c>with</c> expressions is checked once, where it is used.
+/// </remarks>
+public sealed record SessionSettings
+{
+    /// <summary>The settings ONNX Runtime uses when given none, on the CPU provider.</summary>
+    public static SessionSettings Default { get; } = new();
+
+    /// <summary>The execution provider. Default: <see cref="ExecutionProvider.Cpu"/>.</summary>
+    public ExecutionProvider Provider { get; init; } = ExecutionProvider.Cpu;
+
+    /// <summary>
+    /// Threads used inside one operator (<c>SessionOptions.IntraOpNumThreads</c>); <see langword="null"/>
+    /// keeps ONNX Runtime's default (one per physical core). Must be 1 or more when set.
+    /// </summary>
+    public int? IntraOpThreads { get; init; }
+
+    /// <summary>
+    /// Threads used to run independent operators in parallel (<c>SessionOptions.InterOpNumThreads</c>;
+    /// only used in parallel execution mode); <see langword="null"/> keeps ONNX Runtime's default. Must be 1 or more when set.
+    /// </summary>
+    public int? InterOpThreads { get; init; }
+
+    /// <summary>Graph optimisation level. Default: <see cref="GraphOptimizationLevel.ORT_ENABLE_ALL"/>, ONNX Runtime's default.</summary>
+    public GraphOptimizationLevel GraphOptimizationLevel { get; init; } = GraphOptimizationLevel.ORT_ENABLE_ALL;
+
+    /// <summary>Whether the CPU memory arena is used (<c>SessionOptions.EnableCpuMemArena</c>). Default: <see langword="true"/>.</summary>
+    public bool EnableMemoryArena { get; init; } = true;
+
+    /// <summary>
+    /// Whether ONNX Runtime plans memory from the first run's shapes (<c>SessionOptions.EnableMemoryPattern</c>).
+    /// Default: <see langword="true"/>. Always turned off for DirectML, which does not support it.
+    /// </summary>
+    public bool EnableMemoryPattern { get; init; } = true;
+
+    /// <summary>
+    /// Extra session configuration entries passed to <c>SessionOptions.AddSessionConfigEntry</c>
+    /// (e.g. <c>session.disable_prepacking</c> = <c>1</c>); <see langword="null"/> for none.
+    /// </summary>
+    public IReadOnlyDictionary<string, string>? SessionConfigEntries { get; init; }
+
+    /// <summary>Checks every value; the single place where session settings are validated.</summary>
+    /// <exception cref="InvalidOptionException">A value is out of range; the message names the property.</exception>
+    public void Validate()
+    {
+        if (Provider is null)
+            throw new InvalidOptionException("SessionSettings.Provider", "must not be null.");
+        if (IntraOpThreads is < 1)
+            throw new InvalidOptionException("SessionSettings.IntraOpThreads", $"must be 1 or more (or null for ONNX Runtime's default), was {IntraOpThreads}.");
+        if (InterOpThreads is < 1)
+            throw new InvalidOptionException("SessionSettings.InterOpThreads", $"must be 1 or more (or null for ONNX Runtime's default), was {InterOpThreads}.");
+        if (!Enum.IsDefined(GraphOptimizationLevel))
+            throw new InvalidOptionException("SessionSettings.GraphOptimizationLevel", $"unknown level {(int)GraphOptimizationLevel}.");
+        if (SessionConfigEntries is not null)
+        {
+            foreach (KeyValuePair<string, string> entry in SessionConfigEntries)
+            {
+                if (string.IsNullOrWhiteSpace(entry.Key))
+                    throw new InvalidOptionException("SessionSettings.SessionConfigEntries", "has an empty key.");
+                if (entry.Value is null)
+                    throw new InvalidOptionException("SessionSettings.SessionConfigEntries", $"entry '{entry.Key}' has a null value.");
+            }
+        }
+    }
+}

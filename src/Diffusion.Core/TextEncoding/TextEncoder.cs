@@ -1,0 +1,146 @@
+using Diffusion.Core.Execution;
+using Diffusion.Core.Models;
+using Diffusion.Core.Tensors;
+using Microsoft.ML.OnnxRuntime;
+
+namespace Diffusion.Core.TextEncoding;
+
+/// <summary>
+/// The CLIP text encoder of a diffusers ONNX export (<c>text_encoder/model.onnx</c>): token ids
+/// <c>[batch,sequence]</c> to <c>last_hidden_state</c> <c>[batch,sequence,hidden]</c>, the embeddings the
+/// UNet is conditioned on. The <c>input_ids</c> input may be int32 (diffusers' convert script) or int64
+/// (Optimum); callers always pass int32 ids. Float16 models return float32 to the caller.
+/// </summary>
+/// <remarks>
+/// Only <c>last_hidden_state</c> is fetched (SD 1.x/2.x use it; <c>pooler_output</c> is for SDXL).
+/// One <see cref="Encode"/> at a time per instance.
+/// </remarks>
+public sealed class TextEncoder : OnnxModel
+{
+    private static readonly string[] s_inputIdsNames = ["input_ids"];
+    private static readonly string[] s_lastHiddenStateNames = ["last_hidden_state", "text_embeddings"];
+
+    private readonly BoundTokenTensor _inputIds;
+    private readonly BoundFloatTensor _lastHiddenState;
+    private int? _hiddenSize;
+
+    private TextEncoder(string modelPath, SessionSettings settings) : base(modelPath, settings)
+    {
+        try
+        {
+            InputIdsInput = FindInput(s_inputIdsNames);
+            LastHiddenStateOutput = FindOutput(s_lastHiddenStateNames);
+            RequireNoOtherInputs(InputIdsInput.Name);
+            RequireRank(InputIdsInput, 2, "token ids [batch,sequence]");
+            if (InputIdsInput.ElementKind is not (TensorElementKind.Int32 or TensorElementKind.Int64))
+                throw new ModelContractException(ModelPath, InputIdsInput.Name, $"expected int32 or int64 token ids, the model declares {InputIdsInput}.");
+            RequireRank(LastHiddenStateOutput, 3, "hidden states [batch,sequence,hidden]");
+            RequireFloat(LastHiddenStateOutput);
+            _hiddenSize = LastHiddenStateOutput.GetFixedDimension(2);
+            FixedSequenceLength = InputIdsInput.GetFixedDimension(1);
+            _inputIds = new BoundTokenTensor(InputIdsInput);
+            _lastHiddenState = new BoundFloatTensor(LastHiddenStateOutput, isOutput: true);
+        }
+        catch
+        {
+            Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Loads the text encoder at <paramref name="modelPath"/> and reads its contract.</summary>
+    /// <param name="modelPath">Path of <c>text_encoder/model.onnx</c>.</param>
+    /// <param name="settings">Session settings; <see langword="null"/> for <see cref="SessionSettings.Default"/>.</param>
+    /// <exception cref="ExecutionProviderUnavailableException">The provider is not available; nothing was loaded.</exception>
+    /// <exception cref="ModelLoadException">The file is missing or ONNX Runtime cannot load it.</exception>
+    /// <exception cref="ModelContractException"><c>input_ids</c> or <c>last_hidden_state</c> is missing, misnamed or of an unsupported type or rank.</exception>
+    public static TextEncoder Load(string modelPath, SessionSettings? settings = null) => new(modelPath, settings ?? SessionSettings.Default);
+
+    /// <summary>The token-id input (<c>input_ids</c>).</summary>
+    public TensorSpec InputIdsInput { get; }
+
+    /// <summary>The hidden-state output (<c>last_hidden_state</c>).</summary>
+    public TensorSpec LastHiddenStateOutput { get; }
+
+    /// <summary>Int32 or Int64: the token-id type the model declares (callers always pass int32).</summary>
+    public TensorElementKind InputIdsElementKind => InputIdsInput.ElementKind;
+
+    /// <summary>The sequence length when the model fixes it (77 for many CLIP exports), else <see langword="null"/>.</summary>
+    public int? FixedSequenceLength { get; }
+
+    /// <summary>
+    /// The width of each token's embedding (768 for SD 1.x), from the output's declared shape; <see langword="null"/>
+    /// while the axis is dynamic and the model has not run yet (see <see cref="GetHiddenSize"/>).
+    /// </summary>
+    public int? HiddenSize => _hiddenSize;
+
+    /// <summary>
+    /// The hidden size; when the model does not declare it, runs the model once on a one-token (or
+    /// <see cref="FixedSequenceLength"/>-token) batch of zeros to learn it. The result is cached.
+    /// </summary>
+    /// <exception cref="DiffusionException">ONNX Runtime failed during that run.</exception>
+    public int GetHiddenSize()
+    {
+        ThrowIfDisposed();
+        if (_hiddenSize is int known)
+            return known;
+        int sequenceLength = FixedSequenceLength ?? 1;
+        long[] shape = [1, sequenceLength];
+        using OrtValue ids = InputIdsElementKind == TensorElementKind.Int64
+            ? OrtValue.CreateTensorValueFromMemory(new long[sequenceLength], shape)
+            : OrtValue.CreateTensorValueFromMemory(new int[sequenceLength], shape);
+        using var runOptions = new RunOptions();
+        try
+        {
+            using IDisposableReadOnlyCollection<OrtValue> outputs = Session.Run(runOptions, [InputIdsInput.Name], [ids], [LastHiddenStateOutput.Name]);
+            long[] outputShape = outputs[0].GetTensorTypeAndShape().Shape;
+            if (outputShape.Length != 3 || outputShape[2] < 1 || outputShape[2] > int.MaxValue)
+                throw new ModelContractException(ModelPath, LastHiddenStateOutput.Name, $"expected [batch,sequence,hidden], the model returned [{string.Join(",", outputShape)}].");
+            _hiddenSize = (int)outputShape[2];
+            return _hiddenSize.Value;
+        }
+        catch (OnnxRuntimeException ex)
+        {
+            throw new DiffusionException($"{ModelPath}: inference failed: {ex.Message}", ex);
+        }
+    }
+
+    /// <summary>Encodes token ids into hidden states.</summary>
+    /// <param name="tokenIds">Token ids, <c>[batch, sequenceLength]</c> (padded to 77 for SD).</param>
+    /// <param name="batch">Number of prompts.</param>
+    /// <param name="sequenceLength">Tokens per prompt.</param>
+    /// <param name="lastHiddenState">Receives float32 <c>[batch, sequenceLength, HiddenSize]</c>; a float32 model writes into it directly.</param>
+    /// <param name="runOptions">Run options; set <see cref="RunOptions.Terminate"/> from another thread to cancel.</param>
+    /// <exception cref="ArgumentException">A buffer length does not match the shapes, or a shape differs from an axis the model fixes (e.g. <see cref="FixedSequenceLength"/>).</exception>
+    /// <exception cref="OperationCanceledException">The run was terminated through <paramref name="runOptions"/>.</exception>
+    /// <exception cref="DiffusionException">ONNX Runtime failed during the run.</exception>
+    public void Encode(ReadOnlyMemory<int> tokenIds, int batch, int sequenceLength, Memory<float> lastHiddenState, RunOptions? runOptions = null)
+    {
+        ThrowIfDisposed();
+        ArgumentOutOfRangeException.ThrowIfLessThan(batch, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(sequenceLength, 1);
+        Span<long> idsShape = [batch, sequenceLength];
+        TensorShape.RequireLength(tokenIds.Length, idsShape, InputIdsInput.Name, nameof(tokenIds));
+        Span<long> outputShape = [batch, sequenceLength, GetHiddenSize()];
+        TensorShape.RequireLength(lastHiddenState.Length, outputShape, LastHiddenStateOutput.Name, nameof(lastHiddenState));
+        RequireShapeFits(InputIdsInput, idsShape, nameof(tokenIds));
+        RequireShapeFits(LastHiddenStateOutput, outputShape, nameof(lastHiddenState));
+
+        OrtIoBinding binding = Binding;
+        _inputIds.Bind(binding, tokenIds, idsShape);
+        _lastHiddenState.Bind(binding, lastHiddenState, outputShape);
+        RunBinding(runOptions);
+        _lastHiddenState.CompleteOutput();
+    }
+
+    /// <inheritdoc />
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            _inputIds?.Dispose();
+            _lastHiddenState?.Dispose();
+        }
+        base.Dispose(disposing);
+    }
+}

@@ -61,6 +61,12 @@ public sealed class StableDiffusionModelFolder
     /// </summary>
     public float VaeScalingFactor { get; private init; } = DefaultVaeScalingFactor;
 
+    /// <summary>
+    /// The image size (pixels, square) the UNet was trained for: <c>sample_size</c> × 8 from <c>unet/config.json</c>
+    /// when present (64 → 512 for SD 1.x, 96 → 768 for SD 2.x), else 512. Pipelines use it when a call gives no size.
+    /// </summary>
+    public int DefaultImageSize { get; private init; } = 512;
+
     /// <summary>The pipeline class from <c>model_index.json</c>'s <c>_class_name</c> (e.g. <c>OnnxStableDiffusionPipeline</c>), if given.</summary>
     public string? PipelineClassName { get; private init; }
 
@@ -106,6 +112,7 @@ public sealed class StableDiffusionModelFolder
             DiffusersVersion = version,
             ComponentClassNames = components,
             VaeScalingFactor = ReadVaeScalingFactor(full),
+            DefaultImageSize = ReadDefaultImageSize(full),
         };
     }
 
@@ -153,6 +160,22 @@ public sealed class StableDiffusionModelFolder
             }
         }
         return DefaultVaeScalingFactor;
+    }
+
+    private static int ReadDefaultImageSize(string directory)
+    {
+        string path = Path.Combine(directory, "unet", "config.json");
+        if (!File.Exists(path))
+            return 512;
+        using JsonDocument document = ParseJson(path);
+        if (document.RootElement.ValueKind != JsonValueKind.Object
+            || !document.RootElement.TryGetProperty("sample_size", out JsonElement size))
+            return 512;
+        // sample_size is an int, or [height, width] in some configs; the square default takes the first.
+        JsonElement value = size.ValueKind == JsonValueKind.Array && size.GetArrayLength() > 0 ? size[0] : size;
+        if (value.ValueKind != JsonValueKind.Number || !value.TryGetInt32(out int latent) || latent <= 0 || latent > 1024)
+            throw new ModelLoadException(path, $"sample_size must be a positive latent size, was {size.GetRawText()}.");
+        return latent * 8;
     }
 
     private static JsonDocument ParseJson(string path)

@@ -1,0 +1,117 @@
+#!/usr/bin/env python3
+"""Reference data for Diffusion.Core.Imaging (ImageTensorConverter, ImageOperations).
+
+Usage: python3 make_imaging_reference.py <core-test-data-folder> <skia-test-data-folder> <shared-folder>
+
+Writes <core-test-data-folder>/imaging-reference.json:
+  - "tensor_to_image": float32 inputs and the bytes diffusers' VaeImageProcessor.postprocess produces for them
+    (denormalize in torch: (x * 0.5 + 0.5).clamp(0, 1); numpy_to_pil: (x * 255).round().astype("uint8")).
+  - "image_to_tensor": the float32 that VaeImageProcessor.preprocess produces for each byte 0..255
+    (pil_to_numpy: astype(float32) / 255.0; normalize in torch: 2.0 * x - 1.0).
+  - "resize": a seeded random 23x17 RGB image resized by Pillow's Image.resize with each filter to several sizes.
+  - "cover": the same image through diffusers' _resize_and_crop rule (resize_mode="crop"), with lanczos.
+and <skia-test-data-folder>/photo-resize-reference.json:
+  - "photos": SHA-256 of the RGB bytes of ../shared/images photos as Pillow decodes them (convert("RGB")), and of
+    Pillow resize / diffusers crop-mode results on them.
+The steps above restate diffusers' image_processor.py (commit 58eb52c) in a few lines so no diffusers import is needed.
+"""
+import base64
+import hashlib
+import json
+import os
+import sys
+
+import numpy as np
+import torch
+import PIL
+from PIL import Image
+
+FILTERS = {"Lanczos": Image.LANCZOS, "Bicubic": Image.BICUBIC, "Bilinear": Image.BILINEAR, "Box": Image.BOX}
+
+
+def b64(array):
+    return base64.b64encode(np.ascontiguousarray(array).tobytes()).decode("ascii")
+
+
+def postprocess(values):
+    x = torch.from_numpy(values)
+    x = (x * 0.5 + 0.5).clamp(0, 1)
+    return (x.numpy() * 255).round().astype("uint8")
+
+
+def resize_and_crop(image, width, height):
+    ratio = width / height
+    src_ratio = image.width / image.height
+    src_w = width if ratio > src_ratio else image.width * height // image.height
+    src_h = height if ratio <= src_ratio else image.height * width // image.width
+    resized = image.resize((src_w, src_h), resample=Image.LANCZOS)
+    res = Image.new("RGB", (width, height))
+    res.paste(resized, box=(width // 2 - src_w // 2, height // 2 - src_h // 2))
+    return res
+
+
+def main():
+    out_dir, skia_dir, shared = sys.argv[1], sys.argv[2], sys.argv[3]
+    rng = np.random.default_rng(20261125)
+
+    edge = [-1.0, 1.0, 0.0, -2.0, 2.0, -1e30, 1e30, float("inf"), float("-inf"), float("nan"), -0.0]
+    # x whose x*0.5+0.5 times 255 lands exactly on k + 0.5 (ties): x = (2k+1)/255 - 1, plus its float neighbours.
+    ties = []
+    for k in range(0, 255):
+        t = np.float32((2 * k + 1) / 255.0 - 1.0)
+        ties += [t, np.nextafter(t, np.float32(-2)), np.nextafter(t, np.float32(2))]
+    randoms = rng.uniform(-1.2, 1.2, 2000)
+    values = np.array(edge + ties + list(randoms), dtype=np.float32)
+    expected = postprocess(values)
+    ties_hit = int(np.sum((((values * np.float32(0.5) + np.float32(0.5)) * np.float32(255)) % 1) == 0.5))
+
+    byte_values = np.arange(256, dtype=np.uint8)
+    unit = torch.from_numpy(byte_values.astype(np.float32) / 255.0)
+    normalized = (2.0 * unit - 1.0).numpy().astype(np.float32)
+
+    source = rng.integers(0, 256, size=(17, 23, 3), dtype=np.uint8)
+    src_image = Image.fromarray(source, "RGB")
+    sizes = [(11, 9), (40, 31), (23, 8), (7, 17), (5, 3), (46, 34), (1, 1)]
+    resize = []
+    for name, flt in FILTERS.items():
+        for (w, h) in sizes:
+            resize.append({"filter": name, "width": w, "height": h, "pixels": b64(np.asarray(src_image.resize((w, h), resample=flt)))})
+    cover = []
+    for (w, h) in [(16, 16), (30, 10), (8, 20), (23, 17), (9, 5)]:
+        cover.append({"width": w, "height": h, "pixels": b64(np.asarray(resize_and_crop(src_image, w, h)))})
+
+    photos = []
+    for name, jobs in [("astronaut.png", [("Lanczos", 256, 256), ("Bicubic", 300, 200), ("Lanczos", 768, 640)]),
+                       ("coffee.png", [("Lanczos", 512, 344), ("Bilinear", 64, 64)])]:
+        im = Image.open(os.path.join(shared, "images", name)).convert("RGB")
+        photos.append({"file": "images/" + name, "mode": "decode", "filter": "Lanczos", "width": im.width,
+                       "height": im.height, "sha256": hashlib.sha256(np.asarray(im).tobytes()).hexdigest()})
+        for (flt, w, h) in jobs:
+            data = np.asarray(im.resize((w, h), resample=FILTERS[flt])).tobytes()
+            photos.append({"file": "images/" + name, "mode": "resize", "filter": flt, "width": w, "height": h,
+                           "sha256": hashlib.sha256(data).hexdigest()})
+        for (w, h) in [(512, 512), (512, 768)]:
+            data = np.asarray(resize_and_crop(im, w, h)).tobytes()
+            photos.append({"file": "images/" + name, "mode": "cover", "filter": "Lanczos", "width": w, "height": h,
+                           "sha256": hashlib.sha256(data).hexdigest()})
+
+    doc = {
+        "generator": "tools/reference-data/imaging/make_imaging_reference.py",
+        "versions": {"numpy": np.__version__, "torch": torch.__version__, "pillow": PIL.__version__},
+        "tensor_to_image": {"values_f32": b64(values), "expected_u8": b64(expected), "exact_ties": ties_hit},
+        "image_to_tensor": {"expected_f32": b64(normalized)},
+        "source": {"width": 23, "height": 17, "pixels": b64(source)},
+        "resize": resize,
+        "cover": cover,
+    }
+    os.makedirs(out_dir, exist_ok=True)
+    with open(os.path.join(out_dir, "imaging-reference.json"), "w") as f:
+        json.dump(doc, f, indent=1)
+    os.makedirs(skia_dir, exist_ok=True)
+    with open(os.path.join(skia_dir, "photo-resize-reference.json"), "w") as f:
+        json.dump({"generator": doc["generator"], "versions": doc["versions"], "photos": photos}, f, indent=1)
+    print("ties hit:", ties_hit, "values:", len(values))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,4 +1,5 @@
-using System.Numerics.Tensors;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 
 namespace Diffusion.Core.Imaging;
 
@@ -21,7 +22,7 @@ namespace Diffusion.Core.Imaging;
 /// </remarks>
 public static class ImageTensorConverter
 {
-    /// <summary>Elements converted per pass; three channels of this many floats live on the stack.</summary>
+    /// <summary>Elements converted per pass; three channels of this many levels live on the stack.</summary>
     private const int ChunkLength = 512;
 
     /// <summary>The 256 possible results of image → tensor, so that direction is a table lookup.</summary>
@@ -129,48 +130,89 @@ public static class ImageTensorConverter
                 $"Expected a tensor of {batch}x3x{height}x{width} = {expected} values, got {length}.", parameterName);
     }
 
-    /// <summary>One CHW image → interleaved RGB, in stack-sized chunks so the float work stays in L1.</summary>
+    /// <summary>One CHW image → interleaved RGB, in stack-sized chunks so the intermediate stays in L1.</summary>
     private static void WriteImage(ReadOnlySpan<float> chw, Span<byte> rgb)
     {
         int plane = chw.Length / 3;
         ReadOnlySpan<float> red = chw[..plane];
         ReadOnlySpan<float> green = chw.Slice(plane, plane);
         ReadOnlySpan<float> blue = chw.Slice(2 * plane, plane);
-        Span<float> scratch = stackalloc float[ChunkLength];
-        Span<byte> quantized = stackalloc byte[3 * ChunkLength];
-        Span<byte> redBytes = quantized[..ChunkLength];
-        Span<byte> greenBytes = quantized.Slice(ChunkLength, ChunkLength);
-        Span<byte> blueBytes = quantized.Slice(2 * ChunkLength, ChunkLength);
+        Span<int> quantized = stackalloc int[3 * ChunkLength];
+        Span<int> redLevels = quantized[..ChunkLength];
+        Span<int> greenLevels = quantized.Slice(ChunkLength, ChunkLength);
+        Span<int> blueLevels = quantized.Slice(2 * ChunkLength, ChunkLength);
         for (int start = 0; start < plane; start += ChunkLength)
         {
             int count = Math.Min(ChunkLength, plane - start);
-            Quantize(red.Slice(start, count), scratch[..count], redBytes[..count]);
-            Quantize(green.Slice(start, count), scratch[..count], greenBytes[..count]);
-            Quantize(blue.Slice(start, count), scratch[..count], blueBytes[..count]);
+            Quantize(red.Slice(start, count), redLevels);
+            Quantize(green.Slice(start, count), greenLevels);
+            Quantize(blue.Slice(start, count), blueLevels);
             Span<byte> target = rgb.Slice(3 * start, 3 * count);
             for (int i = 0; i < count; i++)
             {
-                target[3 * i] = redBytes[i];
-                target[3 * i + 1] = greenBytes[i];
-                target[3 * i + 2] = blueBytes[i];
+                target[3 * i] = (byte)redLevels[i];
+                target[3 * i + 1] = (byte)greenLevels[i];
+                target[3 * i + 2] = (byte)blueLevels[i];
             }
         }
     }
 
     /// <summary>
-    /// diffusers' rule in float32: <c>round_half_even(clamp(x * 0.5 + 0.5, 0, 1) * 255)</c>. MaxNumber/MinNumber
-    /// (not Max/Min) turn NaN into 0, which is what numpy's uint8 cast of NaN yields on x86-64.
+    /// diffusers' rule in float32: <c>round_half_even(clamp(x * 0.5 + 0.5, 0, 1) * 255)</c>, NaN → 0. Rounding uses
+    /// the <c>(v + 2²³) − 2²³</c> identity: for 0 ≤ v &lt; 2²³ the addition rounds to a whole number with the
+    /// processor's round-to-nearest-even mode, exactly numpy's <c>round</c>.
     /// </summary>
-    private static void Quantize(ReadOnlySpan<float> source, Span<float> scratch, Span<byte> destination)
+    private static void Quantize(ReadOnlySpan<float> source, Span<int> destination)
     {
-        // Separate multiply and add, as torch evaluates them; x * 0.5 is exact, so this equals a fused form anyway.
-        TensorPrimitives.Multiply(source, 0.5f, scratch);
-        TensorPrimitives.Add(scratch, 0.5f, scratch);
-        TensorPrimitives.MaxNumber(scratch, 0f, scratch);
-        TensorPrimitives.MinNumber(scratch, 1f, scratch);
-        TensorPrimitives.Multiply(scratch, 255f, scratch);
-        TensorPrimitives.Round(scratch, scratch); // MidpointRounding.ToEven, as numpy's round
-        TensorPrimitives.ConvertTruncating<float, byte>(scratch, destination); // values are whole numbers in [0, 255]
+        const float RoundingBias = 8388608f; // 2^23
+        int i = 0;
+        if (Vector256.IsHardwareAccelerated && source.Length >= Vector256<float>.Count)
+        {
+            var half = Vector256.Create(0.5f);
+            var one = Vector256.Create(1f);
+            var scale = Vector256.Create(255f);
+            var bias = Vector256.Create(RoundingBias);
+            ref float sourceStart = ref MemoryMarshal.GetReference(source);
+            ref int destinationStart = ref MemoryMarshal.GetReference(destination);
+            for (; i <= source.Length - Vector256<float>.Count; i += Vector256<float>.Count)
+            {
+                Vector256<float> x = Vector256.LoadUnsafe(ref sourceStart, (nuint)i);
+                // Separate multiply and add, as torch evaluates them (x * 0.5 is exact, so a fused form would agree anyway).
+                Vector256<float> v = x * half + half;
+                // Keep v only where v > 0: this sends NaN (all comparisons false) and negatives to 0.
+                v = Vector256.ConditionalSelect(Vector256.GreaterThan(v, Vector256<float>.Zero), v, Vector256<float>.Zero);
+                v = Vector256.ConditionalSelect(Vector256.GreaterThan(v, one), one, v);
+                v = (v * scale + bias) - bias;
+                Vector256.ConvertToInt32(v).StoreUnsafe(ref destinationStart, (nuint)i);
+            }
+        }
+        else if (Vector128.IsHardwareAccelerated && source.Length >= Vector128<float>.Count)
+        {
+            var half = Vector128.Create(0.5f);
+            var one = Vector128.Create(1f);
+            var scale = Vector128.Create(255f);
+            var bias = Vector128.Create(RoundingBias);
+            ref float sourceStart = ref MemoryMarshal.GetReference(source);
+            ref int destinationStart = ref MemoryMarshal.GetReference(destination);
+            for (; i <= source.Length - Vector128<float>.Count; i += Vector128<float>.Count)
+            {
+                Vector128<float> x = Vector128.LoadUnsafe(ref sourceStart, (nuint)i);
+                Vector128<float> v = x * half + half;
+                v = Vector128.ConditionalSelect(Vector128.GreaterThan(v, Vector128<float>.Zero), v, Vector128<float>.Zero);
+                v = Vector128.ConditionalSelect(Vector128.GreaterThan(v, one), one, v);
+                v = (v * scale + bias) - bias;
+                Vector128.ConvertToInt32(v).StoreUnsafe(ref destinationStart, (nuint)i);
+            }
+        }
+        for (; i < source.Length; i++)
+        {
+            float v = source[i] * 0.5f + 0.5f;
+            if (!(v > 0f))
+                v = 0f;
+            else if (v > 1f)
+                v = 1f;
+            destination[i] = (int)((v * 255f + RoundingBias) - RoundingBias);
+        }
     }
 
     /// <summary>Interleaved RGB → one CHW image via the 256-entry table.</summary>

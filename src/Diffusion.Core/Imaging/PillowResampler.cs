@@ -74,19 +74,25 @@ internal static class PillowResampler
     {
         const int Half = 1 << (PrecisionBits - 1);
         int stride = width * 3;
+        // Row-at-a-time accumulation keeps the reads sequential; integer sums are order-independent, so this
+        // equals Pillow's column-at-a-time loop exactly.
+        int[] sums = new int[stride];
         for (int y = 0; y < height; y++)
         {
             int start = coefficients.Start[y] - rowOffset;
             ReadOnlySpan<int> k = coefficients.Kernel(y);
-            Span<byte> lineOut = destination.AsSpan(y * stride, stride);
-            for (int c = 0; c < stride; c++)
+            Span<int> accumulator = sums;
+            accumulator.Fill(Half);
+            for (int i = 0; i < k.Length; i++)
             {
-                int sum = Half;
-                int index = start * stride + c;
-                for (int i = 0; i < k.Length; i++, index += stride)
-                    sum += source[index] * k[i];
-                lineOut[c] = Clip8(sum);
+                int weight = k[i];
+                ReadOnlySpan<byte> lineIn = source.AsSpan((start + i) * stride, stride);
+                for (int c = 0; c < accumulator.Length; c++)
+                    accumulator[c] += lineIn[c] * weight;
             }
+            Span<byte> lineOut = destination.AsSpan(y * stride, stride);
+            for (int c = 0; c < lineOut.Length; c++)
+                lineOut[c] = Clip8(accumulator[c]);
         }
     }
 

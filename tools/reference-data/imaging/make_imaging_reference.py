@@ -10,6 +10,9 @@ Writes <core-test-data-folder>/imaging-reference.json:
     (pil_to_numpy: astype(float32) / 255.0; normalize in torch: 2.0 * x - 1.0).
   - "resize": a seeded random 23x17 RGB image resized by Pillow's Image.resize with each filter to several sizes.
   - "cover": the same image through diffusers' _resize_and_crop rule (resize_mode="crop"), with lanczos.
+and <skia-test-data-folder>/decode-reference.json:
+  - "decode": small encoded files (RGBA/gray/palette PNG, BMP, lossless WebP, JPEGs carrying each EXIF orientation)
+    and the RGB bytes diffusers' load_image gives for them (ImageOps.exif_transpose, then convert("RGB")),
 and <skia-test-data-folder>/photo-resize-reference.json:
   - "photos": SHA-256 of the RGB bytes of ../shared/images photos as Pillow decodes them (convert("RGB")), and of
     Pillow resize / diffusers crop-mode results on them.
@@ -17,6 +20,7 @@ The steps above restate diffusers' image_processor.py (commit 58eb52c) in a few 
 """
 import base64
 import hashlib
+import io
 import json
 import os
 import sys
@@ -24,7 +28,7 @@ import sys
 import numpy as np
 import torch
 import PIL
-from PIL import Image
+from PIL import Image, ImageOps
 
 FILTERS = {"Lanczos": Image.LANCZOS, "Bicubic": Image.BICUBIC, "Bilinear": Image.BILINEAR, "Box": Image.BOX}
 
@@ -48,6 +52,42 @@ def resize_and_crop(image, width, height):
     res = Image.new("RGB", (width, height))
     res.paste(resized, box=(width // 2 - src_w // 2, height // 2 - src_h // 2))
     return res
+
+
+def load_image_like_diffusers(encoded):
+    image = Image.open(io.BytesIO(encoded))
+    image = ImageOps.exif_transpose(image)
+    return image.convert("RGB")
+
+
+def decode_cases(rng):
+    cases = []
+
+    def add(name, image, fmt, **save_args):
+        buffer = io.BytesIO()
+        image.save(buffer, fmt, **save_args)
+        encoded = buffer.getvalue()
+        expected = load_image_like_diffusers(encoded)
+        cases.append({"name": name, "encoded": base64.b64encode(encoded).decode("ascii"), "width": expected.width,
+                      "height": expected.height, "pixels": b64(np.asarray(expected))})
+
+    rgba = rng.integers(0, 256, size=(4, 5, 4), dtype=np.uint8)
+    rgba[0, :, 3] = 0  # fully transparent row whose colours must survive (alpha is dropped, not composited)
+    add("rgba.png", Image.fromarray(rgba, "RGBA"), "PNG")
+    add("gray.png", Image.fromarray(rng.integers(0, 256, size=(4, 5), dtype=np.uint8), "L"), "PNG")
+    rgb = Image.fromarray(rng.integers(0, 256, size=(4, 5, 3), dtype=np.uint8), "RGB")
+    add("palette.png", rgb.quantize(colors=7), "PNG")
+    add("rgb.bmp", rgb, "BMP")
+    add("lossless.webp", rgb, "WEBP", lossless=True)
+    # A smooth 6x4 gradient keeps JPEG error small; quality 100 and 4:4:4 avoid chroma upsampling differences.
+    yy, xx = np.mgrid[0:4, 0:6]
+    smooth = np.stack([xx * 40 + 10, yy * 60 + 20, 200 - xx * 20 - yy * 10], axis=-1).astype(np.uint8)
+    smooth_image = Image.fromarray(smooth, "RGB")
+    for orientation in range(1, 9):
+        exif = Image.Exif()
+        exif[0x0112] = orientation
+        add(f"orientation{orientation}.jpg", smooth_image, "JPEG", quality=100, subsampling=0, exif=exif.tobytes())
+    return cases
 
 
 def main():
@@ -108,6 +148,8 @@ def main():
     with open(os.path.join(out_dir, "imaging-reference.json"), "w") as f:
         json.dump(doc, f, indent=1)
     os.makedirs(skia_dir, exist_ok=True)
+    with open(os.path.join(skia_dir, "decode-reference.json"), "w") as f:
+        json.dump({"generator": doc["generator"], "versions": doc["versions"], "decode": decode_cases(rng)}, f, indent=1)
     with open(os.path.join(skia_dir, "photo-resize-reference.json"), "w") as f:
         json.dump({"generator": doc["generator"], "versions": doc["versions"], "photos": photos}, f, indent=1)
     print("ties hit:", ties_hit, "values:", len(values))

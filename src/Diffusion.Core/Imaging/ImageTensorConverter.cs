@@ -25,6 +25,9 @@ public static class ImageTensorConverter
     /// <summary>Elements converted per pass; three channels of this many levels live on the stack.</summary>
     private const int ChunkLength = 512;
 
+    /// <summary>2²³: adding then subtracting it rounds a float in [0, 2²³) to a whole number, half to even.</summary>
+    private const float RoundingBias = 8388608f;
+
     /// <summary>The 256 possible results of image → tensor, so that direction is a table lookup.</summary>
     private static readonly float[] s_byteToUnit = CreateByteToUnitTable();
 
@@ -164,7 +167,6 @@ public static class ImageTensorConverter
     /// </summary>
     private static void Quantize(ReadOnlySpan<float> source, Span<int> destination)
     {
-        const float RoundingBias = 8388608f; // 2^23
         int i = 0;
         if (Vector256.IsHardwareAccelerated && source.Length >= Vector256<float>.Count)
         {
@@ -182,7 +184,8 @@ public static class ImageTensorConverter
                 // Keep v only where v > 0: this sends NaN (all comparisons false) and negatives to 0.
                 v = Vector256.ConditionalSelect(Vector256.GreaterThan(v, Vector256<float>.Zero), v, Vector256<float>.Zero);
                 v = Vector256.ConditionalSelect(Vector256.GreaterThan(v, one), one, v);
-                v = (v * scale + bias) - bias;
+                Vector256<float> scaled = v * scale; // rounded to float32 first, as numpy's x * 255
+                v = (scaled + bias) - bias;
                 Vector256.ConvertToInt32(v).StoreUnsafe(ref destinationStart, (nuint)i);
             }
         }
@@ -200,19 +203,25 @@ public static class ImageTensorConverter
                 Vector128<float> v = x * half + half;
                 v = Vector128.ConditionalSelect(Vector128.GreaterThan(v, Vector128<float>.Zero), v, Vector128<float>.Zero);
                 v = Vector128.ConditionalSelect(Vector128.GreaterThan(v, one), one, v);
-                v = (v * scale + bias) - bias;
+                Vector128<float> scaled = v * scale;
+                v = (scaled + bias) - bias;
                 Vector128.ConvertToInt32(v).StoreUnsafe(ref destinationStart, (nuint)i);
             }
         }
         for (; i < source.Length; i++)
-        {
-            float v = source[i] * 0.5f + 0.5f;
-            if (!(v > 0f))
-                v = 0f;
-            else if (v > 1f)
-                v = 1f;
-            destination[i] = (int)((v * 255f + RoundingBias) - RoundingBias);
-        }
+            destination[i] = QuantizeScalar(source[i]);
+    }
+
+    /// <summary>The scalar form of <see cref="Quantize"/>: one value in [-1, 1] → its byte by diffusers' rule.</summary>
+    internal static byte QuantizeScalar(float x)
+    {
+        float v = x * 0.5f + 0.5f;
+        if (!(v > 0f))
+            v = 0f;
+        else if (v > 1f)
+            v = 1f;
+        float scaled = v * 255f;
+        return (byte)((scaled + RoundingBias) - RoundingBias);
     }
 
     /// <summary>Interleaved RGB → one CHW image via the 256-entry table.</summary>

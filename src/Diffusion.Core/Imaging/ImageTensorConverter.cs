@@ -18,7 +18,9 @@ namespace Diffusion.Core.Imaging;
 /// <item><description>image → tensor (<c>preprocess</c>: <c>pil_to_numpy</c>, then <c>normalize</c>):
 /// <c>2 * (b / 255) - 1</c> in float32, which equals <c>b / 127.5 - 1</c> for all 256 byte values.</description></item>
 /// </list>
-/// <para>Every byte survives image → tensor → image unchanged.</para>
+/// <para>Every byte survives image → tensor → image unchanged. <see cref="ToUnitTensor(ImageBuffer, Span{float})"/>
+/// and <see cref="ToMaskTensor"/> give the un-normalised [0, 1] form (ControlNet conditioning) and the binarised
+/// inpainting mask.</para>
 /// </remarks>
 public static class ImageTensorConverter
 {
@@ -28,8 +30,11 @@ public static class ImageTensorConverter
     /// <summary>2²³: adding then subtracting it rounds a float in [0, 2²³) to a whole number, half to even.</summary>
     private const float RoundingBias = 8388608f;
 
-    /// <summary>The 256 possible results of image → tensor, so that direction is a table lookup.</summary>
-    private static readonly float[] s_byteToUnit = CreateByteToUnitTable();
+    /// <summary>The 256 possible results of image → [-1, 1] tensor, so that direction is a table lookup.</summary>
+    private static readonly float[] s_byteToSigned = CreateByteTable(signed: true);
+
+    /// <summary>The 256 possible results of image → [0, 1] tensor.</summary>
+    private static readonly float[] s_byteToUnit = CreateByteTable(signed: false);
 
     /// <summary>
     /// Converts a batch of NCHW tensors (<paramref name="batch"/> × 3 × <paramref name="height"/> × <paramref name="width"/>,
@@ -97,7 +102,7 @@ public static class ImageTensorConverter
     {
         ArgumentNullException.ThrowIfNull(image);
         CheckTensorShape(destination.Length, 1, image.Height, image.Width, nameof(destination));
-        ReadImage(image.Pixels, destination);
+        ReadImage(image.Pixels, destination, s_byteToSigned);
     }
 
     /// <summary>Converts a batch of same-sized images into one NCHW tensor with values in [-1, 1].</summary>
@@ -105,6 +110,54 @@ public static class ImageTensorConverter
     /// <param name="destination">Receives images.Length × 3 × height × width values.</param>
     /// <exception cref="ArgumentException">No image, images of different sizes, or a destination of the wrong length.</exception>
     public static void ToTensor(ReadOnlySpan<ImageBuffer> images, Span<float> destination)
+        => ReadBatch(images, destination, s_byteToSigned);
+
+    /// <summary>
+    /// Converts an image into a CHW tensor with values in [0, 1] (<c>b / 255</c> in float32): diffusers'
+    /// <c>VaeImageProcessor</c> with <c>do_normalize=False</c>, the form ControlNet conditioning images take.
+    /// </summary>
+    /// <param name="image">The image to read.</param>
+    /// <param name="destination">Receives planes R, G, B; must hold exactly 3·height·width values.</param>
+    /// <exception cref="ArgumentException"><paramref name="destination"/> has the wrong length.</exception>
+    public static void ToUnitTensor(ImageBuffer image, Span<float> destination)
+    {
+        ArgumentNullException.ThrowIfNull(image);
+        CheckTensorShape(destination.Length, 1, image.Height, image.Width, nameof(destination));
+        ReadImage(image.Pixels, destination, s_byteToUnit);
+    }
+
+    /// <summary>Converts a batch of same-sized images into one NCHW tensor with values in [0, 1] (see <see cref="ToUnitTensor(ImageBuffer, Span{float})"/>).</summary>
+    /// <param name="images">The images, in batch order; all the same size.</param>
+    /// <param name="destination">Receives images.Length × 3 × height × width values.</param>
+    /// <exception cref="ArgumentException">No image, images of different sizes, or a destination of the wrong length.</exception>
+    public static void ToUnitTensor(ReadOnlySpan<ImageBuffer> images, Span<float> destination)
+        => ReadBatch(images, destination, s_byteToUnit);
+
+    /// <summary>
+    /// Converts an inpainting mask into a 1 × height × width tensor of 0 and 1, as diffusers' mask processor does
+    /// (<c>do_convert_grayscale</c>, <c>do_normalize=False</c>, <c>do_binarize</c>): Pillow's <c>convert("L")</c> luma
+    /// <c>(19595·R + 38470·G + 7471·B + 32768) &gt;&gt; 16</c>, divided by 255, then 1 where ≥ 0.5 (luma ≥ 128), else 0.
+    /// White (1) marks the region to repaint.
+    /// </summary>
+    /// <param name="mask">The mask image; gray masks loaded as RGB (equal channels) keep their gray value as luma.</param>
+    /// <param name="destination">Receives height·width values.</param>
+    /// <exception cref="ArgumentException"><paramref name="destination"/> does not hold exactly height·width values.</exception>
+    public static void ToMaskTensor(ImageBuffer mask, Span<float> destination)
+    {
+        ArgumentNullException.ThrowIfNull(mask);
+        int plane = mask.Width * mask.Height;
+        if (destination.Length != plane)
+            throw new ArgumentException(
+                $"Expected a mask tensor of 1x{mask.Height}x{mask.Width} = {plane} values, got {destination.Length}.", nameof(destination));
+        ReadOnlySpan<byte> rgb = mask.Pixels;
+        for (int i = 0; i < plane; i++)
+        {
+            int luma = (rgb[3 * i] * 19595 + rgb[3 * i + 1] * 38470 + rgb[3 * i + 2] * 7471 + 0x8000) >> 16;
+            destination[i] = luma >= 128 ? 1f : 0f; // luma / 255f >= 0.5f exactly when luma >= 128
+        }
+    }
+
+    private static void ReadBatch(ReadOnlySpan<ImageBuffer> images, Span<float> destination, float[] table)
     {
         if (images.IsEmpty)
             throw new ArgumentException("At least one image is required.", nameof(images));
@@ -120,7 +173,7 @@ public static class ImageTensorConverter
         CheckTensorShape(destination.Length, images.Length, first.Height, first.Width, nameof(destination));
         int imageLength = 3 * first.Height * first.Width;
         for (int n = 0; n < images.Length; n++)
-            ReadImage(images[n].Pixels, destination.Slice(n * imageLength, imageLength));
+            ReadImage(images[n].Pixels, destination.Slice(n * imageLength, imageLength), table);
     }
 
     private static void CheckTensorShape(int length, int batch, int height, int width, string parameterName)
@@ -224,14 +277,13 @@ public static class ImageTensorConverter
         return (byte)((scaled + RoundingBias) - RoundingBias);
     }
 
-    /// <summary>Interleaved RGB → one CHW image via the 256-entry table.</summary>
-    private static void ReadImage(ReadOnlySpan<byte> rgb, Span<float> chw)
+    /// <summary>Interleaved RGB → one CHW image via a 256-entry table.</summary>
+    private static void ReadImage(ReadOnlySpan<byte> rgb, Span<float> chw, ReadOnlySpan<float> table)
     {
         int plane = chw.Length / 3;
         Span<float> red = chw[..plane];
         Span<float> green = chw.Slice(plane, plane);
         Span<float> blue = chw.Slice(2 * plane, plane);
-        ReadOnlySpan<float> table = s_byteToUnit;
         rgb = rgb[..(3 * plane)];
         for (int i = 0; i < plane; i++)
         {
@@ -241,14 +293,14 @@ public static class ImageTensorConverter
         }
     }
 
-    private static float[] CreateByteToUnitTable()
+    private static float[] CreateByteTable(bool signed)
     {
         var table = new float[256];
         for (int b = 0; b < table.Length; b++)
         {
-            // diffusers: np.float32(b) / 255.0 (float32), then 2.0 * x - 1.0 (float32).
+            // diffusers: np.float32(b) / 255.0 (float32), then, when normalising, 2.0 * x - 1.0 (float32).
             float unit = b / 255f;
-            table[b] = 2f * unit - 1f;
+            table[b] = signed ? 2f * unit - 1f : unit;
         }
         return table;
     }

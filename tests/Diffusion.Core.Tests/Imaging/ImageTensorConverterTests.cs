@@ -67,6 +67,35 @@ public sealed class ImageTensorConverterTests
     }
 
     [Fact]
+    public void ToUnitTensorMatchesDiffusersWithoutNormalizeForEveryByte()
+    {
+        float[] expected = ImagingReference.Floats(ImagingReference.Root.GetProperty("image_to_unit_tensor").GetProperty("expected_f32"));
+        var pixels = new byte[256 * 3];
+        for (int i = 0; i < 256; i++)
+            pixels[3 * i] = pixels[3 * i + 1] = pixels[3 * i + 2] = (byte)i;
+        var tensor = new float[3 * 256];
+        ImageTensorConverter.ToUnitTensor([new ImageBuffer(256, 1, pixels)], tensor);
+        for (int c = 0; c < 3; c++)
+            for (int i = 0; i < 256; i++)
+                Assert.Equal(BitConverter.SingleToInt32Bits(expected[i]), BitConverter.SingleToInt32Bits(tensor[c * 256 + i]));
+    }
+
+    [Fact]
+    public void ToMaskTensorMatchesDiffusersMaskProcessor()
+    {
+        // Pillow convert("L") then binarize at 0.5, on 4096 random colours and all 256 gray levels.
+        var reference = ImagingReference.Root.GetProperty("mask");
+        var mask = new ImageBuffer(reference.GetProperty("width").GetInt32(), reference.GetProperty("height").GetInt32(),
+            ImagingReference.Bytes(reference.GetProperty("pixels")));
+        float[] expected = ImagingReference.Floats(reference.GetProperty("expected_f32"));
+        var tensor = new float[mask.Width * mask.Height];
+        ImageTensorConverter.ToMaskTensor(mask, tensor);
+        Assert.Equal(expected, tensor);
+        Assert.Equal(0f, tensor[127]); // gray 127 -> 0.498 -> 0
+        Assert.Equal(1f, tensor[128]); // gray 128 -> 0.502 -> 1
+    }
+
+    [Fact]
     public void ToTensorWritesPlanarChannels()
     {
         // 2x1 image: pixel 0 = (255, 0, 0), pixel 1 = (0, 0, 255) -> R plane [1, -1], G plane [-1, -1], B plane [-1, 1].

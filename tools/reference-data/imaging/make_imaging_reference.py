@@ -8,6 +8,8 @@ Writes <core-test-data-folder>/imaging-reference.json:
     (denormalize in torch: (x * 0.5 + 0.5).clamp(0, 1); numpy_to_pil: (x * 255).round().astype("uint8")).
   - "image_to_tensor": the float32 that VaeImageProcessor.preprocess produces for each byte 0..255
     (pil_to_numpy: astype(float32) / 255.0; normalize in torch: 2.0 * x - 1.0).
+  - "image_to_unit_tensor": the same without normalize (do_normalize=False, ControlNet images): float32(b) / 255.0.
+  - "mask": random RGB pixels and diffusers' mask processor result for them (convert("L"), / 255.0, binarize >= 0.5).
   - "resize": a seeded random 23x17 RGB image resized by Pillow's Image.resize with each filter to several sizes.
   - "cover": the same image through diffusers' _resize_and_crop rule (resize_mode="crop"), with lanczos.
 and <skia-test-data-folder>/decode-reference.json:
@@ -109,6 +111,12 @@ def main():
     unit = torch.from_numpy(byte_values.astype(np.float32) / 255.0)
     normalized = (2.0 * unit - 1.0).numpy().astype(np.float32)
 
+    mask_rng = np.random.default_rng(128)
+    mask_rgb = mask_rng.integers(0, 256, size=(1, 4096, 3), dtype=np.uint8)
+    mask_rgb[0, :256] = np.arange(256, dtype=np.uint8)[:, None]  # every gray level
+    luma = np.asarray(Image.fromarray(mask_rgb, "RGB").convert("L")).astype(np.float32) / 255.0
+    mask = np.where(luma < 0.5, 0.0, 1.0).astype(np.float32)  # binarize: < 0.5 -> 0, >= 0.5 -> 1
+
     source = rng.integers(0, 256, size=(17, 23, 3), dtype=np.uint8)
     src_image = Image.fromarray(source, "RGB")
     sizes = [(11, 9), (40, 31), (23, 8), (7, 17), (5, 3), (46, 34), (1, 1)]
@@ -140,6 +148,8 @@ def main():
         "versions": {"numpy": np.__version__, "torch": torch.__version__, "pillow": PIL.__version__},
         "tensor_to_image": {"values_f32": b64(values), "expected_u8": b64(expected), "exact_ties": ties_hit},
         "image_to_tensor": {"expected_f32": b64(normalized)},
+        "image_to_unit_tensor": {"expected_f32": b64(byte_values.astype(np.float32) / 255.0)},
+        "mask": {"width": 4096, "height": 1, "pixels": b64(mask_rgb), "expected_f32": b64(mask.reshape(-1))},
         "source": {"width": 23, "height": 17, "pixels": b64(source)},
         "resize": resize,
         "cover": cover,

@@ -13,7 +13,8 @@ Writes <core-test-data-folder>/imaging-reference.json:
   - "resize": a seeded random 23x17 RGB image resized by Pillow's Image.resize with each filter to several sizes.
   - "cover": the same image through diffusers' _resize_and_crop rule (resize_mode="crop"), with lanczos.
 and <skia-test-data-folder>/decode-reference.json:
-  - "decode": small encoded files (RGBA/gray/palette PNG, BMP, lossless WebP, JPEGs carrying each EXIF orientation)
+  - "decode": small encoded files (RGBA/gray/palette PNG, BMP, lossless WebP, JPEGs carrying each EXIF orientation,
+    a synthetic 48x48 texture as 4:2:0 and 4:2:2 JPEG)
     and the RGB bytes diffusers' load_image gives for them (ImageOps.exif_transpose, then convert("RGB")),
 and <skia-test-data-folder>/photo-resize-reference.json:
   - "photos": SHA-256 of the RGB bytes of ../shared/images photos as Pillow decodes them (convert("RGB")), and of
@@ -89,6 +90,14 @@ def decode_cases(rng):
         exif = Image.Exif()
         exif[0x0112] = orientation
         add(f"orientation{orientation}.jpg", smooth_image, "JPEG", quality=100, subsampling=0, exif=exif.tobytes())
+    # A synthetic 48x48 texture (colour waves + noise; shared photos stay out of the repo) with 4:2:0 and 4:2:2
+    # chroma subsampling: decoders must upsample chroma the way libjpeg-turbo does.
+    yy, xx = np.mgrid[0:48, 0:48].astype(np.float64)
+    waves = np.stack([128 + 100 * np.sin(xx / 3.0 + yy / 7.0), 128 + 90 * np.cos(yy / 2.5 - xx / 9.0),
+                      128 + 80 * np.sin((xx + yy) / 4.0)], axis=-1) + rng.normal(0, 12, size=(48, 48, 3))
+    texture = Image.fromarray(np.clip(waves, 0, 255).astype(np.uint8), "RGB")
+    add("texture-420.jpg", texture, "JPEG", quality=90, subsampling=2)
+    add("texture-422.jpg", texture, "JPEG", quality=75, subsampling=1)
     return cases
 
 

@@ -14,10 +14,11 @@ internal static class ImagingReference
 
     public static JsonElement Root => s_document.Value.RootElement;
 
-    public static float[] Floats(JsonElement element) => Bytes(element).Length == 0
-        ? []
-        : System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(Bytes(element)).ToArray();
+    /// <summary>Little-endian float32 values stored as base64.</summary>
+    public static float[] Floats(JsonElement element)
+        => System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(Bytes(element)).ToArray();
 
+    /// <summary>Raw bytes stored as base64.</summary>
     public static byte[] Bytes(JsonElement element) => Convert.FromBase64String(element.GetString()!);
 
     /// <summary>The seeded random 23×17 source image the resize cases start from.</summary>

@@ -75,7 +75,7 @@ public static class SkiaImageCodec
         }
         catch
         {
-            File.Delete(temporary); // no-op when it was never created
+            TryDelete(temporary);
             throw;
         }
     }
@@ -179,6 +179,19 @@ public static class SkiaImageCodec
                 ? "the image data is truncated."
                 : $"cannot decode the {codec.EncodedFormat} data ({result}).");
         return FromRgba(rgba, stored.Width, stored.Height, codec.EncodedOrigin);
+    }
+
+    /// <summary>Best-effort cleanup that never hides the error being reported.</summary>
+    private static void TryDelete(string path)
+    {
+        try
+        {
+            File.Delete(path); // no-op when it was never created
+        }
+        catch (Exception error) when (error is IOException or UnauthorizedAccessException)
+        {
+            // The original failure matters more than a leftover temporary file.
+        }
     }
 
     private static bool ReadPixels(SKPixmap pixmap, SKImageInfo info, byte[] destination)

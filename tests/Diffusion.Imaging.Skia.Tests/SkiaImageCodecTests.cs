@@ -150,6 +150,16 @@ public sealed class SkiaImageCodecTests : IDisposable
     }
 
     [Fact]
+    public void FailedSaveLeavesNothingBehind()
+    {
+        // The target is an existing folder, so the final move fails after the temporary file was written.
+        string path = Path.Combine(_folder, "taken.png");
+        Directory.CreateDirectory(path);
+        Assert.ThrowsAny<IOException>(() => SkiaImageCodec.Save(Gradient(4, 4), path));
+        Assert.Empty(Directory.GetFiles(_folder));
+    }
+
+    [Fact]
     public void UnknownExtensionIsRejectedByName()
     {
         string path = Path.Combine(_folder, "picture.tiff");

@@ -1,7 +1,0 @@
-namespace Diffusion.Imaging.Skia.Tests;
-
-public sealed class PlaceholderTests
-{
-    [Fact]
-    public void Builds() => Assert.True(true);
-}

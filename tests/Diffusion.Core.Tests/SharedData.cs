@@ -1,7 +1,7 @@
 namespace Diffusion.Core.Tests;
 
 /// <summary>
-/// Locates <c>../shared</c> (next to the repository). Tests that need it call <see cref="RequireDirectory"/>:
+/// Locates <c>../shared</c> (next to the repository). Tests that need it call <see cref="Require"/>:
 /// with <c>CI=true</c> a missing folder fails the test; elsewhere the test is skipped with a message
 /// naming what is missing.
 /// </summary>

@@ -1,0 +1,154 @@
+using System.Numerics.Tensors;
+using System.Runtime.InteropServices;
+using Microsoft.ML.OnnxRuntime;
+using Microsoft.ML.OnnxRuntime.Tensors;
+
+namespace Diffusion.Core.Weights;
+
+/// <summary>
+/// Replacement values for some initializers of one ONNX model (LoRA-merged weights, an enlarged token
+/// embedding), each an <see cref="OrtValue"/> over memory this object owns and keeps pinned. Handed to ONNX
+/// Runtime at session creation with <see cref="ApplyTo"/>; the model file is never modified.
+/// </summary>
+/// <remarks>
+/// ONNX Runtime uses these buffers without copying them, so this object must outlive every session created
+/// from options it was applied to: dispose it after those sessions. Values keep the element type of the
+/// initializer they replace (float32, or float16 rounded to nearest even).
+/// </remarks>
+public sealed class WeightOverrides : IDisposable
+{
+    /// <summary>ORT's NCHWc layout transformer pre-packs Conv weights from the model file and so ignores a
+    /// Conv-weight override at the default optimisation level; disabling that one transformer keeps all
+    /// other optimisations (measured on ORT 1.31.1, see the test <c>ConvWeightOverrideTakesEffect</c>).</summary>
+    internal const string DisableOptimizersKey = "optimization.disable_specified_optimizers";
+
+    /// <summary>The transformer named in <see cref="DisableOptimizersKey"/>.</summary>
+    internal const string NchwcTransformer = "NchwcTransformer";
+
+    private readonly List<Entry> _entries = [];
+    private readonly List<string> _names = [];
+    private bool _disposed;
+
+    internal WeightOverrides(string modelPath) => ModelPath = modelPath;
+
+    /// <summary>The model whose initializers these replace.</summary>
+    public string ModelPath { get; }
+
+    /// <summary>Names of the replaced initializers, in the order they were added.</summary>
+    public IReadOnlyList<string> Names => _names;
+
+    /// <summary>Number of replaced initializers.</summary>
+    public int Count => _entries.Count;
+
+    /// <summary>True when a replaced initializer is a Conv weight (then <see cref="ApplyTo"/> disables the NCHWc transformer).</summary>
+    public bool ContainsConvWeights { get; private set; }
+
+    /// <summary>
+    /// Adds every replacement to <paramref name="options"/> (<see cref="SessionOptions.AddInitializer"/>) and, when a
+    /// Conv weight is among them, sets the session config entry <c>optimization.disable_specified_optimizers</c> =
+    /// <c>NchwcTransformer</c> so that ORT does not silently keep the file's Conv weights. That entry overwrites a
+    /// value set earlier for the same key. Apply each <see cref="WeightOverrides"/> to an options object once.
+    /// </summary>
+    /// <exception cref="ObjectDisposedException">This object was disposed.</exception>
+    public void ApplyTo(SessionOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        foreach (Entry entry in _entries)
+            options.AddInitializer(entry.Name, entry.Value);
+        if (ContainsConvWeights)
+            options.AddSessionConfigEntry(DisableOptimizersKey, NchwcTransformer);
+    }
+
+    /// <summary>Releases the <see cref="OrtValue"/>s and unpins their memory. Sessions created with them must be disposed first.</summary>
+    public void Dispose()
+    {
+        if (_disposed)
+            return;
+        _disposed = true;
+        foreach (Entry entry in _entries)
+            entry.Value.Dispose();
+    }
+
+    /// <summary>Adds a replacement, converting <paramref name="values"/> to <paramref name="elementType"/>.</summary>
+    internal void Add(string name, float[] values, long[] shape, TensorElementType elementType, bool isConvWeight)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (_names.Contains(name))
+            throw new InvalidOperationException($"initializer '{name}' is already overridden.");
+        OrtValue value;
+        object storage;
+        switch (elementType)
+        {
+            case TensorElementType.Float:
+                value = OrtValue.CreateTensorValueFromMemory(values, shape);
+                storage = values;
+                break;
+            case TensorElementType.Float16:
+                var halves = new Float16[values.Length];
+                TensorPrimitives.ConvertToHalf(values, MemoryMarshal.Cast<Float16, Half>(halves.AsSpan()));
+                value = OrtValue.CreateTensorValueFromMemory(halves, shape);
+                storage = halves;
+                break;
+            case TensorElementType.BFloat16:
+                var brains = new BFloat16[values.Length];
+                Span<ushort> bits = MemoryMarshal.Cast<BFloat16, ushort>(brains.AsSpan());
+                for (int i = 0; i < values.Length; i++)
+                    bits[i] = SingleToBFloat16(values[i]);
+                value = OrtValue.CreateTensorValueFromMemory(brains, shape);
+                storage = brains;
+                break;
+            default:
+                throw new WeightFileException(ModelPath, name, $"cannot override a weight of element type {elementType} (expected float32, float16 or bfloat16).");
+        }
+        _entries.Add(new Entry(name, value, storage, elementType));
+        _names.Add(name);
+        ContainsConvWeights |= isConvWeight;
+    }
+
+    /// <summary>The replacement for <paramref name="name"/> widened to float32 (for tests and diagnostics).</summary>
+    internal float[] ReadAsFloat32(string name)
+    {
+        foreach (Entry entry in _entries)
+        {
+            if (entry.Name != name)
+                continue;
+            switch (entry.Storage)
+            {
+                case float[] floats:
+                    return (float[])floats.Clone();
+                case Float16[] halves:
+                    var widened = new float[halves.Length];
+                    TensorPrimitives.ConvertToSingle(MemoryMarshal.Cast<Float16, Half>(halves.AsSpan()), widened);
+                    return widened;
+                case BFloat16[] brains:
+                    var result = new float[brains.Length];
+                    SafeTensorsFile.BFloat16ToSingle(MemoryMarshal.Cast<BFloat16, ushort>(brains.AsSpan()), result);
+                    return result;
+            }
+        }
+        throw new KeyNotFoundException(name);
+    }
+
+    /// <summary>The element type a replacement is stored in.</summary>
+    internal TensorElementType ElementTypeOf(string name)
+    {
+        foreach (Entry entry in _entries)
+        {
+            if (entry.Name == name)
+                return entry.ElementType;
+        }
+        throw new KeyNotFoundException(name);
+    }
+
+    /// <summary>float32 → bfloat16 with round-to-nearest-even (NaN kept quiet).</summary>
+    private static ushort SingleToBFloat16(float value)
+    {
+        uint bits = BitConverter.SingleToUInt32Bits(value);
+        if (float.IsNaN(value))
+            return (ushort)((bits >> 16) | 0x40);
+        return (ushort)((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16);
+    }
+
+    private sealed record Entry(string Name, OrtValue Value, object Storage, TensorElementType ElementType);
+}

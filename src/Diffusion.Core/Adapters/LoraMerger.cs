@@ -13,7 +13,8 @@ namespace Diffusion.Core.Adapters;
 /// reshaped to W's shape (kohya-ss <c>networks/lora.py</c> merge and diffusers' <c>fuse_lora</c> do the same).
 /// The sum is formed in float32 and written back in W's element type (float16 rounded to nearest even).
 /// MatMul weights stored [in, out] get the transposed update. Several LoRAs on the same weight add up.
-/// A multiplier of 0 leaves the weight bit-identical.
+/// A weight whose every update has scale 0 (multiplier 0) gets no override at all, so the model runs bit-identical
+/// to the unmodified one (an override, even of equal values, would switch off ORT optimisations that change rounding).
 /// </remarks>
 public static class LoraMerger
 {
@@ -38,7 +39,7 @@ public static class LoraMerger
         ArgumentNullException.ThrowIfNull(loras);
         OnnxModelGraph graph = OnnxWeightReader.Read(modelPath);
         ModuleWeightIndex index = ModuleWeightIndex.Build(graph);
-        var merged = new Dictionary<string, (ModuleWeight Weight, float[] Values)>(StringComparer.Ordinal);
+        var merged = new Dictionary<string, MergedWeight>(StringComparer.Ordinal);
         var mergeOrder = new List<string>();
         var matched = new List<string>();
         var unmatched = new List<string>();
@@ -71,16 +72,17 @@ public static class LoraMerger
                 matchedHere++;
                 matched.Add($"{adapter.Name}: {module.DisplayKey} -> {weight!.Initializer.Name}");
                 string name = weight.Initializer.Name;
-                if (!merged.TryGetValue(name, out var entryValues))
-                {
-                    entryValues = (weight, graph.ReadAsFloat32(weight.Initializer));
-                    merged.Add(name, entryValues);
-                    mergeOrder.Add(name);
-                }
                 float alpha = module.AlphaKey is null ? module.Rank : file.ReadAsFloat32(module.AlphaKey)[0];
                 float scale = lora.Multiplier * alpha / module.Rank;
-                if (scale != 0f)
-                    AddUpdate(entryValues.Values, weight, file.ReadAsFloat32(module.DownKey), file.ReadAsFloat32(module.UpKey), module.Rank, scale);
+                if (scale == 0f)
+                    continue; // W' = W: no override, so the session is the unmodified model's, bit for bit
+                if (!merged.TryGetValue(name, out MergedWeight? mergedWeight))
+                {
+                    mergedWeight = new MergedWeight(weight, graph.ReadAsFloat32(weight.Initializer));
+                    merged.Add(name, mergedWeight);
+                    mergeOrder.Add(name);
+                }
+                AddUpdate(mergedWeight.Values, weight, file.ReadAsFloat32(module.DownKey), file.ReadAsFloat32(module.UpKey), module.Rank, scale);
             }
             foreach ((LoraTarget? keyTarget, string key) in adapter.UnsupportedKeys)
             {
@@ -104,8 +106,8 @@ public static class LoraMerger
         {
             foreach (string name in mergeOrder)
             {
-                (ModuleWeight weight, float[] values) = merged[name];
-                overrides.Add(name, values, weight.Initializer.Dims, weight.Initializer.ElementType, weight.IsConv);
+                MergedWeight entry = merged[name];
+                overrides.Add(name, entry.Values, entry.Weight.Initializer.Dims, entry.Weight.Initializer.ElementType, entry.Weight.IsConv);
             }
         }
         catch
@@ -116,6 +118,8 @@ public static class LoraMerger
         report = new LoraApplicationReport(modelPath, target, matched, unmatched, otherComponents);
         return overrides;
     }
+
+    private sealed record MergedWeight(ModuleWeight Weight, float[] Values);
 
     private static void CheckShapes(LoraAdapter adapter, LoraModule module, ModuleWeight weight, string modelPath)
     {

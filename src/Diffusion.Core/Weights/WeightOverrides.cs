@@ -17,13 +17,18 @@ namespace Diffusion.Core.Weights;
 /// </remarks>
 public sealed class WeightOverrides : IDisposable
 {
-    /// <summary>ORT's NCHWc layout transformer pre-packs Conv weights from the model file and so ignores a
-    /// Conv-weight override at the default optimisation level; disabling that one transformer keeps all
-    /// other optimisations (measured on ORT 1.31.1, see the test <c>ConvWeightOverrideTakesEffect</c>).</summary>
+    /// <summary>Session config entry listing graph transformers to skip (names separated by <c>;</c>).</summary>
     internal const string DisableOptimizersKey = "optimization.disable_specified_optimizers";
 
-    /// <summary>The transformer named in <see cref="DisableOptimizersKey"/>.</summary>
+    /// <summary>ORT's NCHWc layout transformer pre-packs Conv weights from the model file and so ignores a
+    /// Conv-weight override at the default optimisation level (measured on ORT 1.31.1, CPU; test
+    /// <c>ConvWeightOverrideTakesEffectAtTheDefaultOptimizationLevel</c>).</summary>
     internal const string NchwcTransformer = "NchwcTransformer";
+
+    /// <summary>ORT's level-4 transformer that converts a float16 model's initializers to float32 for CPU kernels
+    /// reads them from the model file and so ignores every float16 override at <c>ORT_ENABLE_ALL</c> (measured on
+    /// ORT 1.31.1, CPU; test <c>Float16ModelGetsFloat16OverridesCloseToTheFloat32Merge</c>).</summary>
+    internal const string Fp16InitializerTransformer = "FuseFp16InitializerToFp32NodeTransformer";
 
     private readonly List<Entry> _entries = [];
     private readonly List<string> _names = [];
@@ -43,11 +48,15 @@ public sealed class WeightOverrides : IDisposable
     /// <summary>True when a replaced initializer is a Conv weight (then <see cref="ApplyTo"/> disables the NCHWc transformer).</summary>
     public bool ContainsConvWeights { get; private set; }
 
+    /// <summary>True when a replaced initializer is float16 (then <see cref="ApplyTo"/> disables ORT's float16-initializer fusion).</summary>
+    public bool ContainsFloat16Weights { get; private set; }
+
     /// <summary>
-    /// Adds every replacement to <paramref name="options"/> (<see cref="SessionOptions.AddInitializer"/>) and, when a
-    /// Conv weight is among them, sets the session config entry <c>optimization.disable_specified_optimizers</c> =
-    /// <c>NchwcTransformer</c> so that ORT does not silently keep the file's Conv weights. That entry overwrites a
-    /// value set earlier for the same key. Apply each <see cref="WeightOverrides"/> to an options object once.
+    /// Adds every replacement to <paramref name="options"/> (<see cref="SessionOptions.AddInitializer"/>) and sets the
+    /// session config entry <c>optimization.disable_specified_optimizers</c> to the ORT graph transformers that would
+    /// otherwise silently keep the file's weights: <c>NchwcTransformer</c> when a Conv weight is replaced,
+    /// <c>FuseFp16InitializerToFp32NodeTransformer</c> when a float16 weight is. Other optimisations stay on. The entry
+    /// overwrites a value set earlier for the same key. Apply each <see cref="WeightOverrides"/> to an options object once.
     /// </summary>
     /// <exception cref="ObjectDisposedException">This object was disposed.</exception>
     public void ApplyTo(SessionOptions options)
@@ -56,8 +65,15 @@ public sealed class WeightOverrides : IDisposable
         ObjectDisposedException.ThrowIf(_disposed, this);
         foreach (Entry entry in _entries)
             options.AddInitializer(entry.Name, entry.Value);
-        if (ContainsConvWeights)
-            options.AddSessionConfigEntry(DisableOptimizersKey, NchwcTransformer);
+        string? disabled = (ContainsConvWeights, ContainsFloat16Weights) switch
+        {
+            (true, true) => NchwcTransformer + ";" + Fp16InitializerTransformer,
+            (true, false) => NchwcTransformer,
+            (false, true) => Fp16InitializerTransformer,
+            _ => null,
+        };
+        if (disabled is not null)
+            options.AddSessionConfigEntry(DisableOptimizersKey, disabled);
     }
 
     /// <summary>Releases the <see cref="OrtValue"/>s and unpins their memory. Sessions created with them must be disposed first.</summary>
@@ -104,6 +120,7 @@ public sealed class WeightOverrides : IDisposable
         _entries.Add(new Entry(name, value, storage, elementType));
         _names.Add(name);
         ContainsConvWeights |= isConvWeight;
+        ContainsFloat16Weights |= elementType == TensorElementType.Float16;
     }
 
     /// <summary>The replacement for <paramref name="name"/> widened to float32 (for tests and diagnostics).</summary>

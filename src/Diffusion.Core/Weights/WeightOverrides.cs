@@ -56,16 +56,41 @@ public sealed class WeightOverrides : IDisposable
     /// session config entry <c>optimization.disable_specified_optimizers</c> to the ORT graph transformers that would
     /// otherwise silently keep the file's weights: <c>NchwcTransformer</c> when a Conv weight is replaced,
     /// <c>FuseFp16InitializerToFp32NodeTransformer</c> when a float16 weight is. Other optimisations stay on. The entry
-    /// overwrites a value set earlier for the same key. Apply each <see cref="WeightOverrides"/> to an options object once.
+    /// overwrites a value set earlier for the same key, so to combine several <see cref="WeightOverrides"/> for one
+    /// session (a LoRA and a textual inversion on the text encoder) use <see cref="ApplyTo(SessionOptions, IReadOnlyList{WeightOverrides})"/>.
     /// </summary>
     /// <exception cref="ObjectDisposedException">This object was disposed.</exception>
-    public void ApplyTo(SessionOptions options)
+    public void ApplyTo(SessionOptions options) => ApplyTo(options, [this]);
+
+    /// <summary>
+    /// Adds the replacements of all <paramref name="overrides"/> to <paramref name="options"/> and disables the graph
+    /// transformers any of them needs disabled (see <see cref="ApplyTo(SessionOptions)"/>).
+    /// </summary>
+    /// <exception cref="ArgumentException">Two of them replace the same initializer.</exception>
+    /// <exception cref="ObjectDisposedException">One of them was disposed.</exception>
+    public static void ApplyTo(SessionOptions options, IReadOnlyList<WeightOverrides> overrides)
     {
         ArgumentNullException.ThrowIfNull(options);
-        ObjectDisposedException.ThrowIf(_disposed, this);
-        foreach (Entry entry in _entries)
-            options.AddInitializer(entry.Name, entry.Value);
-        string? disabled = (ContainsConvWeights, ContainsFloat16Weights) switch
+        ArgumentNullException.ThrowIfNull(overrides);
+        var names = new HashSet<string>(StringComparer.Ordinal);
+        bool conv = false, float16 = false;
+        foreach (WeightOverrides set in overrides)
+        {
+            ObjectDisposedException.ThrowIf(set._disposed, set);
+            foreach (string name in set._names)
+            {
+                if (!names.Add(name))
+                    throw new ArgumentException($"initializer '{name}' is replaced by two of the weight overrides.", nameof(overrides));
+            }
+            conv |= set.ContainsConvWeights;
+            float16 |= set.ContainsFloat16Weights;
+        }
+        foreach (WeightOverrides set in overrides)
+        {
+            foreach (Entry entry in set._entries)
+                options.AddInitializer(entry.Name, entry.Value);
+        }
+        string? disabled = (conv, float16) switch
         {
             (true, true) => NchwcTransformer + ";" + Fp16InitializerTransformer,
             (true, false) => NchwcTransformer,

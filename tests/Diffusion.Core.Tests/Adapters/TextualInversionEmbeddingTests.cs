@@ -89,4 +89,37 @@ public class TextualInversionEmbeddingTests
 
         Assert.Equal("<cat-toy>", error.Key);
     }
+
+    [Fact]
+    public void ALoraAndAnEmbeddingCombineOnOneSession()
+    {
+        // Ids without the new tokens: the result must be the LoRA-merged encoder's (te_kohya_1.0_out.f32, torch).
+        TextualInversionEmbedding embedding = TextualInversionEmbedding.Load(LoraFixtures.PathOf("ti_two_vectors.safetensors"));
+        using WeightOverrides inversion = TextualInversionEmbedding.CreateOverrides(LoraFixtures.TextEncoder, [embedding], out _);
+        using WeightOverrides lora = LoraMerger.CreateOverrides(LoraFixtures.TextEncoder, LoraTarget.TextEncoder,
+            [new LoraWeight(LoraAdapter.Load(LoraFixtures.PathOf("te_kohya.safetensors")), 1f)], out _);
+        using var options = new Microsoft.ML.OnnxRuntime.SessionOptions();
+
+        WeightOverrides.ApplyTo(options, [lora, inversion]);
+
+        using var session = new Microsoft.ML.OnnxRuntime.InferenceSession(LoraFixtures.TextEncoder, options);
+        using var ids = Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(LoraFixtures.ReadI32("te_ids.i32"), [1, 6]);
+        using var runOptions = new Microsoft.ML.OnnxRuntime.RunOptions();
+        using var outputs = session.Run(runOptions, ["input_ids"], [ids], ["last_hidden_state"]);
+        float[] output = outputs[0].GetTensorDataAsSpan<float>().ToArray();
+        Assert.True(LoraFixtures.MaxAbsDifference(output, LoraFixtures.ReadF32("te_kohya_1.0_out.f32")) < 1e-4f);
+    }
+
+    [Fact]
+    public void TheSameInitializerInTwoOverrideSetsIsRefused()
+    {
+        TextualInversionEmbedding embedding = TextualInversionEmbedding.Load(LoraFixtures.PathOf("ti_diffusers.safetensors"));
+        using WeightOverrides first = TextualInversionEmbedding.CreateOverrides(LoraFixtures.TextEncoder, [embedding], out _);
+        using WeightOverrides second = TextualInversionEmbedding.CreateOverrides(LoraFixtures.TextEncoder, [embedding], out _);
+        using var options = new Microsoft.ML.OnnxRuntime.SessionOptions();
+
+        var error = Assert.Throws<ArgumentException>(() => WeightOverrides.ApplyTo(options, [first, second]));
+
+        Assert.Contains(TokenTable, error.Message);
+    }
 }

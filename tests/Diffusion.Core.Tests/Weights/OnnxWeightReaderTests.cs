@@ -79,6 +79,21 @@ public class OnnxWeightReaderTests
     }
 
     [Fact]
+    public void ReadingTheGraphSkipsTensorPayloads()
+    {
+        // tiny-sd's text encoder is 6.4 MB, 6.3 MB of it the token-embedding raw_data; mapping must not read it.
+        string path = SharedData.Require("models/tiny-sd/text_encoder/model.onnx");
+        OnnxWeightReader.Read(path); // JIT and file cache
+
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        OnnxModelGraph graph = OnnxWeightReader.Read(path);
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+
+        Assert.Equal([49408L, 32L], graph.Initializers["tok.weight"].Dims);
+        Assert.True(allocated < 1_000_000, $"allocated {allocated} bytes");
+    }
+
+    [Fact]
     public void AMissingModelIsAModelLoadException()
     {
         var error = Assert.Throws<ModelLoadException>(() => OnnxWeightReader.Read(LoraFixtures.PathOf("missing.onnx")));

@@ -10,7 +10,8 @@ records the merged models' outputs. Also an external-data copy and a float16 cop
 textual-inversion embedding.
 
 Usage: generate_lora_fixtures.py <output dir> [<tiny-sd unet model.onnx>]
-Output: small .onnx / .safetensors / raw little-endian float32 (.f32) files; see README.md there.
+Output: small .onnx / .safetensors / raw little-endian float32 (.f32) and int32 (.i32) files; see README.md next to
+this script.
 
 The safetensors writer is our own (the format is an 8-byte little-endian header length, a JSON header and
 the raw data): no safetensors package needed.

@@ -70,15 +70,15 @@ public sealed class SafeTensorsFile : IDisposable
             start = start[..got];
             if (got < 9 || start[8] != (byte)'{')
                 PickleCheckpointGuard.ThrowIfPickleMagic(path, start);
-            if (got < 8)
-                throw new WeightFileException(path, null, $"truncated header: the file has {fileLength} bytes, fewer than the 8-byte header length.");
+            if (got < 9)
+                throw new WeightFileException(path, null, $"truncated header: the file has {fileLength} bytes, too few for the 8-byte header length and a header.");
+            if (start[8] != (byte)'{')
+                throw new WeightFileException(path, null, "not a safetensors file: the JSON header after the 8-byte length must start with '{'.");
             ulong headerLength = BinaryPrimitives.ReadUInt64LittleEndian(start);
             if (headerLength > (ulong)(fileLength - 8))
                 throw new WeightFileException(path, null, $"truncated header: the header length says {headerLength} bytes but only {fileLength - 8} follow it.");
             if (headerLength > MaxHeaderLength)
                 throw new WeightFileException(path, null, $"header length {headerLength} exceeds the {MaxHeaderLength}-byte limit.");
-            if (got < 9 || start[8] != (byte)'{')
-                throw new WeightFileException(path, null, "not a safetensors file: the JSON header must start with '{'.");
 
             byte[] header = new byte[(int)headerLength];
             RandomAccess.Read(handle, header, 8);

@@ -47,6 +47,16 @@ public class SafeTensorsFileTests
     }
 
     [Fact]
+    public void BytesThatAreNotASafetensorsHeaderAreRefused()
+    {
+        string path = SafeTensorsTestFile.WriteBytes("garbage.safetensors", [.. "GGUF\x03\0\0\0\0\0\0\0"u8, .. new byte[32]]);
+
+        var error = Assert.Throws<WeightFileException>(() => SafeTensorsFile.Open(path));
+
+        Assert.Contains("not a safetensors file", error.Message);
+    }
+
+    [Fact]
     public void OffsetsPastTheEndNameTheKey()
     {
         string path = SafeTensorsTestFile.Write("past-end.safetensors",

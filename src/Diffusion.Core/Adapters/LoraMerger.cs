@@ -16,6 +16,17 @@ namespace Diffusion.Core.Adapters;
 /// A weight whose every update has scale 0 (multiplier 0) gets no override at all, so the model runs bit-identical
 /// to the unmodified one (an override, even of equal values, would switch off ORT optimisations that change rounding).
 /// </remarks>
+/// <example>
+/// <code>
+/// var lora = LoraAdapter.Load("loras/style.safetensors");
+/// using WeightOverrides overrides = LoraMerger.CreateOverrides("sd/unet/model.onnx", LoraTarget.UNet,
+///     [new LoraWeight(lora, 0.8f)], out LoraApplicationReport report);
+/// logger.LogInformation("{Report}", report);          // matched / unmatched counts
+/// using var options = new SessionOptions();
+/// overrides.ApplyTo(options);
+/// using var unet = new InferenceSession("sd/unet/model.onnx", options); // dispose before overrides
+/// </code>
+/// </example>
 public static class LoraMerger
 {
     /// <summary>

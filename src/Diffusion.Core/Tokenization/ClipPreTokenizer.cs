@@ -92,19 +92,33 @@ internal static class ClipPreTokenizer
         }
     }
 
-    private enum CharKind
+    /// <summary>The pattern's character classes: \s (and what no class matches), \p{L}, \p{N}, everything else.</summary>
+    internal enum CharKind
     {
+        /// <summary>Whitespace, or a character no part of the pattern matches: it separates words and is dropped.</summary>
         Space,
+
+        /// <summary>\p{L}: runs of these form a word.</summary>
         Letter,
+
+        /// <summary>\p{N}: each one is a word of its own.</summary>
         Number,
+
+        /// <summary>Anything else: runs of these form a word.</summary>
         Other,
     }
 
-    private static CharKind Classify(ReadOnlySpan<char> text, out int length)
+    /// <summary>What the first code point of <paramref name="text"/> is to CLIP's pattern; <paramref name="length"/> is its UTF-16 length.</summary>
+    internal static CharKind Classify(ReadOnlySpan<char> text, out int length)
     {
         if (Rune.DecodeFromUtf16(text, out Rune rune, out length) != System.Buffers.OperationStatus.Done)
             return CharKind.Other; // a lone surrogate (ftfy replaces those before this runs)
         if (ClipTextCleaner.IsRegexWhiteSpace(rune.Value))
+            return CharKind.Space;
+        // U+0345 COMBINING GREEK YPOGEGRAMMENI (a mark) case-folds to the letter ι. Under IGNORECASE the regex
+        // module then finds it neither in [\p{L}] nor in [^\s\p{L}\p{N}], so no word contains it: it is skipped
+        // like whitespace. (Checked over every code point: it is the only character IGNORECASE moves.)
+        if (rune.Value == 0x0345)
             return CharKind.Space;
         switch (Rune.GetUnicodeCategory(rune))
         {

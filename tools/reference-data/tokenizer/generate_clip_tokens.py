@@ -283,6 +283,7 @@ PROMPTS = [
     "\u0041\u030a and \u212b",
     "\u00bd vs 1\u20442",
     "\u2460 stays circled",
+    "a\u0345b ypogegrammeni \u1fb3 \u03b1\u0345",
     "\u3392 squared",
     # special token text
     "<|startoftext|>",
@@ -328,6 +329,50 @@ PROMPTS = [
     "cut off, draft",
 ]
 
+# Random mixes, fixed by their seed: prompt-like pieces, scripts, entities, controls and emoji run together,
+# then single code points drawn from the whole of Unicode (only characters Python's Unicode tables assign,
+# since CLIP's classes for unassigned ones depend on the Unicode version).
+FUZZ_POOLS = [
+    "abcdefghijklmnopqrstuvwxyz", "ABCDEFGHIJKLMNOPQRSTUVWXYZ", "0123456789", " \t\n\r\x0b\x0c",
+    ".,;:!?'\"()[]{}<>/\\|-_+=*&^%$#@~`", "\u00e9\u00fc\u00f1\u00e7\u00f8\u00e5\u00df\u00c9\u0130\u0131\u017f\u03a3\u03c3\u03c2\u039f\u0394",
+    "\uff21\uff22\uff41\uff11\uff01\u3000\uff76\uff9e", "\u201c\u201d\u2018\u2019\u201a\u201e\u2039\u00ab\u02bc",
+    "\x00\x01\x1b\x7f\x80\x85\x92\x9d\ufeff\u200b\u200d\u2028\u206a\ufffc\u0345",
+    "\u732b\u306e\u5199\u771f\uace0\uc591\uc774", "\u0642\u0637\u0629\u05e9\u05b8\u05c1", "\u0301\u0308\u0e31\u093f",
+    "\ufb01\ufb02\u0132\u01c5\u0149", "\u00bd\u00b2\u216b\u2460\u0661",
+    ["&amp;", "&lt;", "&#39;", "&#x27;", "&eacute;", "&EACUTE;", "&amp;lt;", "&nbsp;", "&#128;", "&#0;", "&amp",
+     "&notit;", "&#12ab;", "&quot", "&#xD800;", "&LT;", "&Amp;"],
+    ["\U0001f431", "\U0001f44d\U0001f3fd", "\u200d", "\ufe0f", "\U0001f1ef", "\U00010400", "\U0001d400", "\U00020000"],
+    ["<|startoftext|>", "<|endoftext|>", "'s", "'t", "'re", "'ll", "'d", "'m", "'ve", "\x1b[31m"],
+    ["photo", "cat", "masterpiece", "highly detailed", "trending on artstation", " ", ", "],
+]
+
+
+def fuzz_prompts(ftfy, count_mixed=80, count_code_points=40, seed=20261125):
+    import random
+    import unicodedata
+    rng = random.Random(seed)
+    prompts = []
+    while len(prompts) < count_mixed:
+        text = "".join(rng.choice(rng.choice(FUZZ_POOLS)) for _ in range(rng.randint(1, 40)))
+        if ftfy.fix_text(text) == ftfy.fix_text(text, fix_encoding=False) and text not in prompts:
+            prompts.append(text)
+    while len(prompts) < count_mixed + count_code_points:
+        chars = []
+        for _ in range(rng.randint(1, 30)):
+            if rng.random() < 0.3:
+                chars.append(rng.choice(" abc'&;#"))
+                continue
+            r = rng.random()
+            cp = rng.randint(0x20, 0x2FFF) if r < 0.5 else rng.randint(0x3000, 0xFFFF) if r < 0.8 else rng.randint(0x10000, 0x2FFFF)
+            if 0xD800 <= cp <= 0xDFFF or unicodedata.category(chr(cp)) in ("Cn", "Co", "Cs"):
+                cp = 0x41
+            chars.append(chr(cp))
+        text = "".join(chars)
+        if ftfy.fix_text(text) == ftfy.fix_text(text, fix_encoding=False) and text not in prompts:
+            prompts.append(text)
+    return prompts
+
+
 MOJIBAKE_PROMPTS = [
     "\u00e2\u0153\u201d No problems",
     "caf\u00c3\u00a9 au lait",
@@ -353,8 +398,9 @@ def main():
     def case(prompt):
         return {"prompt": prompt, "cleaned": cleaned(prompt), "ids": tokenizer.encode(prompt)}
 
-    assert len(set(PROMPTS)) == len(PROMPTS), "duplicate prompt"
-    for prompt in PROMPTS:
+    prompts = PROMPTS + fuzz_prompts(ftfy)
+    assert len(set(prompts)) == len(prompts), "duplicate prompt"
+    for prompt in prompts:
         assert ftfy.fix_text(prompt) == ftfy.fix_text(prompt, fix_encoding=False), \
             f"ftfy repairs mojibake in {prompt!r}; move it to MOJIBAKE_PROMPTS"
     for prompt in MOJIBAKE_PROMPTS:
@@ -376,7 +422,7 @@ def main():
         },
         "bos": tokenizer.encoder["<|startoftext|>"],
         "eos": tokenizer.encoder["<|endoftext|>"],
-        "cases": [case(p) for p in PROMPTS],
+        "cases": [case(p) for p in prompts],
         "mojibake_cases": [case(p) for p in MOJIBAKE_PROMPTS],
     }
     with open(args.out, "w", encoding="utf-8", newline="\n") as f:
@@ -388,7 +434,7 @@ def main():
                                 "[\n  " + body + "\n ]")
         json.loads(text)
         f.write(text + "\n")
-    print(f"wrote {args.out}: {len(PROMPTS)} cases, {len(MOJIBAKE_PROMPTS)} mojibake cases")
+    print(f"wrote {args.out}: {len(prompts)} cases, {len(MOJIBAKE_PROMPTS)} mojibake cases")
 
 
 if __name__ == "__main__":

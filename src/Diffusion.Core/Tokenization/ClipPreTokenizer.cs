@@ -50,10 +50,13 @@ internal static class ClipPreTokenizer
     private static int MatchAt(ReadOnlySpan<char> text, int i)
     {
         var rest = text[i..];
-        if (StartsWithIgnoreCase(rest, StartOfText))
-            return StartOfText.Length;
-        if (StartsWithIgnoreCase(rest, EndOfText))
-            return EndOfText.Length;
+        if (rest[0] == '<')
+        {
+            if (StartsWithIgnoreCase(rest, StartOfText))
+                return StartOfText.Length;
+            if (StartsWithIgnoreCase(rest, EndOfText))
+                return EndOfText.Length;
+        }
         if (rest[0] == '\'' && rest.Length > 1)
         {
             if (FoldsTo(rest[1], 's') || FoldsTo(rest[1], 't'))
@@ -111,6 +114,15 @@ internal static class ClipPreTokenizer
     /// <summary>What the first code point of <paramref name="text"/> is to CLIP's pattern; <paramref name="length"/> is its UTF-16 length.</summary>
     internal static CharKind Classify(ReadOnlySpan<char> text, out int length)
     {
+        char first = text[0];
+        if (first < 0x80)
+        {
+            length = 1;
+            return char.IsAsciiLetter(first) ? CharKind.Letter
+                : char.IsAsciiDigit(first) ? CharKind.Number
+                : first is ' ' or >= '\t' and <= '\r' ? CharKind.Space
+                : CharKind.Other;
+        }
         if (Rune.DecodeFromUtf16(text, out Rune rune, out length) != System.Buffers.OperationStatus.Done)
             return CharKind.Other; // a lone surrogate (ftfy replaces those before this runs)
         if (ClipTextCleaner.IsRegexWhiteSpace(rune.Value))

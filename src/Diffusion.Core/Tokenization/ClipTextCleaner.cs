@@ -10,6 +10,36 @@ namespace Diffusion.Core.Tokenization;
 /// </summary>
 internal static class ClipTextCleaner
 {
+    /// <summary>
+    /// Cleans plain ASCII text (printable characters, tabs and line feeds, no '&amp;') into
+    /// <paramref name="destination"/> without allocating: for such text ftfy and the HTML decoding change
+    /// nothing, so cleaning is strip, whitespace folding and ASCII lower-casing. Returns false, writing nothing,
+    /// for any other text (use <see cref="Clean"/>). <paramref name="destination"/> needs <c>text.Length</c> characters.
+    /// </summary>
+    public static bool TryCleanPlainAscii(string text, Span<char> destination, out int length)
+    {
+        length = 0;
+        foreach (char c in text)
+        {
+            if (c is (< ' ' and not '\t' and not '\n') or > '~' or '&')
+                return false;
+        }
+        bool pendingSpace = false;
+        foreach (char c in text)
+        {
+            if (c is ' ' or '\t' or '\n')
+            {
+                pendingSpace = length > 0;
+                continue;
+            }
+            if (pendingSpace)
+                destination[length++] = ' ';
+            pendingSpace = false;
+            destination[length++] = char.ToLowerInvariant(c);
+        }
+        return true;
+    }
+
     /// <summary>Cleans <paramref name="text"/> as CLIP does before splitting it into words.</summary>
     public static string Clean(string text)
     {

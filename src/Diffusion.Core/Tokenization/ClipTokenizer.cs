@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Text;
 using System.Text.Json;
 
@@ -241,7 +242,23 @@ public sealed class ClipTokenizer
 
     private void Tokenize(string text, ref IdBuffer ids)
     {
-        string cleaned = ClipTextCleaner.Clean(text);
+        char[] buffer = ArrayPool<char>.Shared.Rent(Math.Max(text.Length, 1));
+        try
+        {
+            // Plain ASCII prompts (the usual case) are cleaned into a pooled buffer; others go through ftfy & co.
+            ReadOnlySpan<char> cleaned = ClipTextCleaner.TryCleanPlainAscii(text, buffer, out int length)
+                ? buffer.AsSpan(0, length)
+                : ClipTextCleaner.Clean(text);
+            TokenizeCleaned(cleaned, ref ids);
+        }
+        finally
+        {
+            ArrayPool<char>.Shared.Return(buffer);
+        }
+    }
+
+    private void TokenizeCleaned(ReadOnlySpan<char> cleaned, ref IdBuffer ids)
+    {
         var added = Volatile.Read(ref _addedTokens);
         if (added.Length == 0)
         {
@@ -252,7 +269,7 @@ public sealed class ClipTokenizer
         int segmentStart = 0;
         for (int i = 0; i < cleaned.Length;)
         {
-            var rest = cleaned.AsSpan(i);
+            var rest = cleaned[i..];
             int match = -1;
             for (int k = 0; k < added.Length; k++)
             {
@@ -264,12 +281,12 @@ public sealed class ClipTokenizer
                 i++;
                 continue;
             }
-            TokenizeWords(cleaned.AsSpan(segmentStart, i - segmentStart), ref ids);
+            TokenizeWords(cleaned[segmentStart..i], ref ids);
             ids.Add(added[match].Id);
             i += added[match].Text.Length;
             segmentStart = i;
         }
-        TokenizeWords(cleaned.AsSpan(segmentStart), ref ids);
+        TokenizeWords(cleaned[segmentStart..], ref ids);
     }
 
     private void TokenizeWords(ReadOnlySpan<char> cleaned, ref IdBuffer ids)

@@ -6,7 +6,8 @@ namespace Diffusion.Core.Tokenization;
 /// <summary>
 /// The text cleanup of OpenAI CLIP's <c>SimpleTokenizer.encode</c>:
 /// <c>whitespace_clean(basic_clean(text)).lower()</c>, that is ftfy's <c>fix_text</c>, <c>html.unescape</c>
-/// twice, strip, every whitespace run to one space, strip, Python's <c>str.lower</c>.
+/// twice, strip, every whitespace run to one space, strip, Python's <c>str.lower</c>; or Hugging Face
+/// <c>CLIPTokenizer</c>'s <c>whitespace_clean(fix_text(text)).lower()</c>, the same without <c>html.unescape</c>.
 /// </summary>
 internal static class ClipTextCleaner
 {
@@ -40,12 +41,13 @@ internal static class ClipTextCleaner
         return true;
     }
 
-    /// <summary>Cleans <paramref name="text"/> as CLIP does before splitting it into words.</summary>
-    public static string Clean(string text)
+    /// <summary>Cleans <paramref name="text"/> as <paramref name="cleanup"/>'s reference does before splitting it into words.</summary>
+    public static string Clean(string text, ClipTextCleanup cleanup = ClipTextCleanup.OpenAIClip)
     {
         string fixedText = FtfyTextFixer.FixText(text);
-        string unescaped = HtmlCharacterReferences.PythonUnescape(HtmlCharacterReferences.PythonUnescape(fixedText));
-        return PythonLower(FoldWhitespace(unescaped));
+        if (cleanup == ClipTextCleanup.OpenAIClip)
+            fixedText = HtmlCharacterReferences.PythonUnescape(HtmlCharacterReferences.PythonUnescape(fixedText));
+        return PythonLower(FoldWhitespace(fixedText));
     }
 
     /// <summary>
@@ -64,7 +66,8 @@ internal static class ClipTextCleaner
     // Python's str.isspace (what str.strip removes): White_Space plus the separators U+1C–U+1F.
     private static bool IsPythonSpace(char c) => IsRegexWhiteSpace(c) || c is >= '\u001C' and <= '\u001F';
 
-    // text.strip(), then re.sub(r"\s+", " ", text).strip().
+    // OpenAI: text.strip(), then re.sub(r"\s+", " ", text).strip(). Hugging Face skips the first strip, which
+    // changes nothing: the folding and the second strip remove the same characters.
     private static string FoldWhitespace(string text)
     {
         int start = 0;

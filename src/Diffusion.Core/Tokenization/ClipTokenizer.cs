@@ -14,8 +14,10 @@ namespace Diffusion.Core.Tokenization;
 /// <para>Not reproduced: ftfy's heuristic mojibake repair (<c>fix_encoding</c>, e.g. "cafÃ©" → "café"); such
 /// text is tokenized as written. Character properties come from .NET's Unicode tables, which may be newer than
 /// Python's for recently added characters.</para>
-/// <para>Hugging Face's <c>CLIPTokenizer</c> differs from OpenAI's on text with doubly escaped HTML ("&amp;amp;lt;"): it
-/// skips OpenAI's extra <c>html.unescape</c> passes. This class follows OpenAI.</para>
+/// <para>OpenAI's and Hugging Face's cleanups differ on some HTML references (see <see cref="ClipTextCleanup"/>);
+/// OpenAI's is the default, <see cref="ClipTokenizerOptions.Cleanup"/> picks.</para>
+/// <para>Unicode normalization (NFC, and NFKC for full-width forms) uses the platform's ICU: in .NET's
+/// globalization-invariant mode it does nothing, and text that is not already NFC may then tokenize differently.</para>
 /// <para>Encoding is thread-safe. <see cref="AddToken"/> may run alongside encoding; an encoding already under
 /// way may not see the new token.</para>
 /// </remarks>
@@ -30,6 +32,7 @@ public sealed class ClipTokenizer
     private const int MaxPlausibleLength = 1_000_000;
 
     private readonly ClipBpeModel _model;
+    private readonly ClipTextCleanup _cleanup;
     private readonly int _baseVocabularySize;
     private readonly object _addLock = new();
     private AddedToken[] _addedTokens = [];
@@ -37,6 +40,7 @@ public sealed class ClipTokenizer
     private ClipTokenizer(ClipBpeModel model, ClipTokenizerOptions options, string? optionsSource)
     {
         _model = model;
+        _cleanup = options.Cleanup;
         _baseVocabularySize = model.TokensById.Length;
         if (options.MaxLength < 2)
             throw OptionError(optionsSource, nameof(ClipTokenizerOptions.MaxLength), $"must be at least 2 (start and end tokens), was {options.MaxLength}.");
@@ -66,8 +70,10 @@ public sealed class ClipTokenizer
     /// (<c>model_max_length</c>, special tokens) and special_tokens_map.json (special tokens; it wins over
     /// tokenizer_config.json, as in Hugging Face). What neither names keeps its <see cref="ClipTokenizerOptions"/> default.
     /// </summary>
+    /// <param name="tokenizerDirectory">The folder, e.g. a Stable Diffusion model's <c>tokenizer</c> folder.</param>
+    /// <param name="cleanup">Whose text cleanup to reproduce (see <see cref="ClipTextCleanup"/>).</param>
     /// <exception cref="ModelLoadException">The folder or one of its files is missing, unreadable or malformed.</exception>
-    public static ClipTokenizer FromDirectory(string tokenizerDirectory)
+    public static ClipTokenizer FromDirectory(string tokenizerDirectory, ClipTextCleanup cleanup = ClipTextCleanup.OpenAIClip)
     {
         ArgumentNullException.ThrowIfNull(tokenizerDirectory);
         if (!Directory.Exists(tokenizerDirectory))
@@ -77,7 +83,7 @@ public sealed class ClipTokenizer
         string configPath = Path.Combine(tokenizerDirectory, TokenizerConfigFileName);
         string specialTokensPath = Path.Combine(tokenizerDirectory, SpecialTokensMapFileName);
 
-        var options = ClipTokenizerOptions.Default;
+        var options = ClipTokenizerOptions.Default with { Cleanup = cleanup };
         string? source = null;
         if (File.Exists(configPath))
         {
@@ -198,7 +204,7 @@ public sealed class ClipTokenizer
     public int AddToken(string token)
     {
         ArgumentNullException.ThrowIfNull(token);
-        string cleaned = ClipTextCleaner.Clean(token);
+        string cleaned = ClipTextCleaner.Clean(token, _cleanup);
         if (cleaned.Length == 0)
             throw new InvalidOptionException(nameof(token), $"\"{token}\" is empty once cleaned (whitespace and control characters are dropped).");
         if (_model.Vocabulary.TryGetValue(cleaned, out int existing))
@@ -248,7 +254,7 @@ public sealed class ClipTokenizer
             // Plain ASCII prompts (the usual case) are cleaned into a pooled buffer; others go through ftfy & co.
             ReadOnlySpan<char> cleaned = ClipTextCleaner.TryCleanPlainAscii(text, buffer, out int length)
                 ? buffer.AsSpan(0, length)
-                : ClipTextCleaner.Clean(text);
+                : ClipTextCleaner.Clean(text, _cleanup);
             TokenizeCleaned(cleaned, ref ids);
         }
         finally

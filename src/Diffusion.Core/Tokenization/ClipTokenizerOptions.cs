@@ -21,4 +21,7 @@ public sealed record ClipTokenizerOptions
 
     /// <summary>The token that fills the sequence up to <see cref="MaxLength"/> (<c>pad_token</c>).</summary>
     public string PadToken { get; init; } = "<|endoftext|>";
+
+    /// <summary>Whose text cleanup to reproduce: OpenAI CLIP's (the default) or Hugging Face's.</summary>
+    public ClipTextCleanup Cleanup { get; init; } = ClipTextCleanup.OpenAIClip;
 }

@@ -37,11 +37,24 @@ internal static class ClipReferenceData
             var ids = new List<int>();
             foreach (var id in item.GetProperty("ids").EnumerateArray())
                 ids.Add(id.GetInt32());
-            cases.Add(new ClipReferenceCase(item.GetProperty("prompt").GetString()!, item.GetProperty("cleaned").GetString()!, ids.ToArray()));
+            string cleaned = item.GetProperty("cleaned").GetString()!;
+            string hfCleaned = cleaned;
+            var hfIds = ids;
+            if (item.TryGetProperty("hf_cleaned", out var hfCleanedElement))
+            {
+                hfCleaned = hfCleanedElement.GetString()!;
+                hfIds = [];
+                foreach (var id in item.GetProperty("hf_ids").EnumerateArray())
+                    hfIds.Add(id.GetInt32());
+            }
+            cases.Add(new ClipReferenceCase(item.GetProperty("prompt").GetString()!, cleaned, ids.ToArray(), hfCleaned, hfIds.ToArray()));
         }
         return cases;
     }
 }
 
-/// <summary>One reference prompt: its text, CLIP's cleaned text, and CLIP's ids (no start/end token, no padding).</summary>
-internal sealed record ClipReferenceCase(string Prompt, string Cleaned, int[] Ids);
+/// <summary>
+/// One reference prompt: its text, OpenAI CLIP's cleaned text and ids (no start/end token, no padding), and the
+/// same with Hugging Face CLIPTokenizer's cleanup (equal to OpenAI's for most prompts).
+/// </summary>
+internal sealed record ClipReferenceCase(string Prompt, string Cleaned, int[] Ids, string HuggingFaceCleaned, int[] HuggingFaceIds);

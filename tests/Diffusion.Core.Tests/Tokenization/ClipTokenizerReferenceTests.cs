@@ -2,7 +2,10 @@ using Diffusion.Core.Tokenization;
 
 namespace Diffusion.Core.Tests.Tokenization;
 
-/// <summary>The tokenizer against OpenAI CLIP's own tokenizer (clip_reference.json), prompt by prompt.</summary>
+/// <summary>
+/// The tokenizer against OpenAI CLIP's own tokenizer (clip_reference.json), prompt by prompt, and against
+/// Hugging Face CLIPTokenizer's cleanup where that differs.
+/// </summary>
 public sealed class ClipTokenizerReferenceTests
 {
     public static TheoryData<int> Cases => ClipReferenceData.CaseIndices();
@@ -52,12 +55,35 @@ public sealed class ClipTokenizerReferenceTests
         Assert.Equal(reference.Ids.Length > 75, encoded.Truncated);
     }
 
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void HuggingFaceCleanedTextMatches(int index)
+    {
+        var reference = ClipReferenceData.Cases[index];
+
+        string cleaned = ClipTextCleaner.Clean(reference.Prompt, ClipTextCleanup.HuggingFace);
+
+        Assert.Equal(Escape(reference.HuggingFaceCleaned), Escape(cleaned));
+    }
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void HuggingFaceTokenIdsMatch(int index)
+    {
+        var reference = ClipReferenceData.Cases[index];
+
+        var ids = TokenizerFiles.ClipHuggingFace.EncodeWithoutSpecialTokens(reference.Prompt);
+
+        Assert.Equal(reference.HuggingFaceIds, ids);
+    }
+
     [Fact]
     public void ReferenceDataCoversTruncatedAndEmptyPrompts()
     {
         Assert.True(ClipReferenceData.Cases.Count >= 150);
         Assert.Contains(ClipReferenceData.Cases, c => c.Ids.Length > 75);
         Assert.Contains(ClipReferenceData.Cases, c => c.Ids.Length == 0);
+        Assert.Contains(ClipReferenceData.Cases, c => !c.HuggingFaceIds.SequenceEqual(c.Ids));
     }
 
     private static string Escape(string text)

@@ -249,6 +249,18 @@ public sealed class ClipTokenizerTests
     }
 
     [Fact]
+    public void FolderCanUseHuggingFaceCleanup()
+    {
+        // "a < b &amp; c": ftfy keeps "&amp;" on a line with '<'; only OpenAI's html.unescape then decodes it.
+        var openAI = ClipTokenizer.FromDirectory(TokenizerFiles.TinySdDirectory);
+        var huggingFace = ClipTokenizer.FromDirectory(TokenizerFiles.TinySdDirectory, ClipTextCleanup.HuggingFace);
+
+        Assert.Equal(openAI.EncodeWithoutSpecialTokens("a < b & c"), openAI.EncodeWithoutSpecialTokens("a < b &amp; c"));
+        Assert.Equal(openAI.EncodeWithoutSpecialTokens("a < b &amp; c"), huggingFace.EncodeWithoutSpecialTokens("a < b & c"));
+        Assert.NotEqual(openAI.EncodeWithoutSpecialTokens("a < b &amp; c"), huggingFace.EncodeWithoutSpecialTokens("a < b &amp; c"));
+    }
+
+    [Fact]
     public void PadTokenOptionSelectsThePadding()
     {
         var tokenizer = ClipTokenizer.FromFiles(

@@ -8,6 +8,10 @@ internal static class TokenizerFiles
     private static readonly Lazy<ClipTokenizer> s_clip = new(() =>
         ClipTokenizer.FromFiles(Path.Combine(ClipDirectory, "vocab.json"), Path.Combine(ClipDirectory, "merges.txt")));
 
+    private static readonly Lazy<ClipTokenizer> s_clipHuggingFace = new(() =>
+        ClipTokenizer.FromFiles(Path.Combine(ClipDirectory, "vocab.json"), Path.Combine(ClipDirectory, "merges.txt"),
+            new ClipTokenizerOptions { Cleanup = ClipTextCleanup.HuggingFace }));
+
     /// <summary>shared/models/clip-tokenizer (vocab.json + merges.txt of SD 1.x/2.x).</summary>
     public static string ClipDirectory => SharedData.Require("models/clip-tokenizer");
 
@@ -21,6 +25,16 @@ internal static class TokenizerFiles
         {
             _ = ClipDirectory; // skip (or fail under CI) before touching the lazy value
             return s_clip.Value;
+        }
+    }
+
+    /// <summary>Like <see cref="Clip"/>, with Hugging Face's text cleanup.</summary>
+    public static ClipTokenizer ClipHuggingFace
+    {
+        get
+        {
+            _ = ClipDirectory;
+            return s_clipHuggingFace.Value;
         }
     }
 }

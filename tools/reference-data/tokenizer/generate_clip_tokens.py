@@ -16,6 +16,9 @@ Each case records:
   prompt   the input text
   cleaned  the text CLIP's tokenizer splits into words: whitespace_clean(basic_clean(prompt)).lower()
   ids      SimpleTokenizer.encode(prompt): no <|startoftext|>/<|endoftext|>, no padding, no truncation
+  hf_cleaned, hf_ids   only where they differ from the above: the same with Hugging Face CLIPTokenizer's
+           cleanup, whitespace_clean(ftfy.fix_text(prompt)).lower() (its _tokenize; transformers itself is not
+           run, and its splitting of special-token text before cleanup is not modelled)
 The vocab.json/merges.txt given by --vocab-dir are checked to describe the same tokenizer as CLIP's
 bpe_simple_vocab_16e6.txt.gz (same merges, same token -> id map), so the ids hold for those files.
 Prompts whose text ftfy changes through its mojibake repair (fix_encoding) are written to a separate
@@ -395,8 +398,22 @@ def main():
     def cleaned(text):
         return module.whitespace_clean(module.basic_clean(text)).lower()
 
+    def words_to_ids(text):
+        # SimpleTokenizer.encode after its cleanup: CLIP's pattern, byte-level symbols, BPE, vocabulary ids.
+        ids = []
+        for word in module.re.findall(tokenizer.pat, text):
+            word = "".join(tokenizer.byte_encoder[b] for b in word.encode("utf-8"))
+            ids.extend(tokenizer.encoder[token] for token in tokenizer.bpe(word).split(" "))
+        return ids
+
     def case(prompt):
-        return {"prompt": prompt, "cleaned": cleaned(prompt), "ids": tokenizer.encode(prompt)}
+        result = {"prompt": prompt, "cleaned": cleaned(prompt), "ids": tokenizer.encode(prompt)}
+        assert words_to_ids(result["cleaned"]) == result["ids"]
+        hf_cleaned = module.whitespace_clean(ftfy.fix_text(prompt)).lower()
+        if hf_cleaned != result["cleaned"]:
+            result["hf_cleaned"] = hf_cleaned
+            result["hf_ids"] = words_to_ids(hf_cleaned)
+        return result
 
     prompts = PROMPTS + fuzz_prompts(ftfy)
     assert len(set(prompts)) == len(prompts), "duplicate prompt"

@@ -111,62 +111,99 @@ internal sealed class ClipBpeModel
     {
         int byteCount = Encoding.UTF8.GetByteCount(word);
         byte[] rentedBytes = ArrayPool<byte>.Shared.Rent(byteCount);
-        int[] rentedSymbols = ArrayPool<int>.Shared.Rent(byteCount);
+        int[] rentedWork = ArrayPool<int>.Shared.Rent(byteCount * 4);
         try
         {
             Encoding.UTF8.GetBytes(word, rentedBytes);
-            var symbols = rentedSymbols.AsSpan(0, byteCount);
+            var work = rentedWork.AsSpan(0, byteCount * 4);
+            var symbols = work[..byteCount];
             for (int k = 0; k < byteCount - 1; k++)
                 symbols[k] = _byteSymbolIds[rentedBytes[k]];
             symbols[byteCount - 1] = _finalByteSymbolIds[rentedBytes[byteCount - 1]];
-            int count = MergeAll(symbols);
+            int count = MergeAll(symbols, work.Slice(byteCount, byteCount), work.Slice(2 * byteCount, byteCount), work.Slice(3 * byteCount, byteCount));
             return symbols[..count].ToArray();
         }
         finally
         {
             ArrayPool<byte>.Shared.Return(rentedBytes);
-            ArrayPool<int>.Shared.Return(rentedSymbols);
+            ArrayPool<int>.Shared.Return(rentedWork);
         }
     }
 
-    // Repeatedly merges every occurrence of the lowest-ranked adjacent pair; returns the final symbol count.
-    private int MergeAll(Span<int> symbols)
+    // OpenAI's loop: find the adjacent pair with the lowest rank, merge all its occurrences left to right, repeat
+    // until no pair has a rank. ranks[k] / mergedIds[k] hold the rank and result of the pair (k, k+1), so that
+    // each round recomputes only the pairs next to a merge. Returns the final symbol count.
+    private int MergeAll(Span<int> symbols, Span<int> ranks, Span<int> mergedIds, Span<int> mergedPositions)
     {
         int count = symbols.Length;
+        for (int k = 0; k < count - 1; k++)
+            LookUpPair(symbols, k, ranks, mergedIds);
         while (count > 1)
         {
+            // The first occurrence of the lowest rank; a rank belongs to one pair, so every later occurrence of
+            // the same rank is the same pair.
+            int best = -1;
             int bestRank = int.MaxValue;
-            int bestMergedId = -1;
-            int first = -1;
-            int second = -1;
             for (int k = 0; k < count - 1; k++)
             {
-                if (_merges.TryGetValue(PairKey(symbols[k], symbols[k + 1]), out var merge) && merge.Rank < bestRank)
+                if (ranks[k] < bestRank)
                 {
-                    bestRank = merge.Rank;
-                    bestMergedId = merge.MergedId;
-                    first = symbols[k];
-                    second = symbols[k + 1];
+                    bestRank = ranks[k];
+                    best = k;
                 }
             }
-            if (bestMergedId < 0)
+            if (best < 0)
                 break;
-            int written = 0;
-            for (int k = 0; k < count; k++)
+
+            int first = symbols[best];
+            int second = symbols[best + 1];
+            int merged = mergedIds[best];
+            int written = best;
+            int mergeCount = 0;
+            for (int k = best; k < count;)
             {
                 if (k < count - 1 && symbols[k] == first && symbols[k + 1] == second)
                 {
-                    symbols[written++] = bestMergedId;
-                    k++;
+                    symbols[written] = merged;
+                    mergedPositions[mergeCount++] = written;
+                    written++;
+                    k += 2;
                 }
                 else
                 {
-                    symbols[written++] = symbols[k];
+                    // Provisional: right unless the next symbol turns out to be a merge (fixed below).
+                    symbols[written] = symbols[k];
+                    ranks[written] = ranks[k];
+                    mergedIds[written] = mergedIds[k];
+                    written++;
+                    k++;
                 }
             }
             count = written;
+            for (int m = 0; m < mergeCount; m++)
+            {
+                int position = mergedPositions[m];
+                if (position > 0)
+                    LookUpPair(symbols, position - 1, ranks, mergedIds);
+                if (position < count - 1)
+                    LookUpPair(symbols, position, ranks, mergedIds);
+            }
         }
         return count;
+    }
+
+    private void LookUpPair(Span<int> symbols, int k, Span<int> ranks, Span<int> mergedIds)
+    {
+        if (_merges.TryGetValue(PairKey(symbols[k], symbols[k + 1]), out var merge))
+        {
+            ranks[k] = merge.Rank;
+            mergedIds[k] = merge.MergedId;
+        }
+        else
+        {
+            ranks[k] = int.MaxValue;
+            mergedIds[k] = -1;
+        }
     }
 
     private static long PairKey(int left, int right) => ((long)left << 32) | (uint)right;

@@ -54,9 +54,10 @@ internal static class FtfyTextFixer
     }
 
     // fix_c1_controls, fix_latin_ligatures, fix_character_width, uncurl_quotes, fix_line_breaks and
-    // fix_surrogates in one pass. They run in this order in ftfy, and no earlier one produces a character
-    // a later one would change except line breaks: C1 NEXT LINE (U+0085) becomes '…' before fix_line_breaks
-    // could turn it into '\n', which this order keeps.
+    // fix_surrogates in one pass. Where one of them makes a character another changes (C1 U+0092 becomes '’',
+    // which uncurl_quotes straightens; 'ŉ' becomes "ʼn"), ftfy changes it later in the same round and this pass
+    // in the next round of FixSegment's loop: both stop at the same text. Order still matters for C1 NEXT LINE
+    // (U+0085), which becomes '…' before fix_line_breaks could make it '\n'.
     private static string FixCharacters(string text)
     {
         StringBuilder? output = null;

@@ -1,0 +1,96 @@
+using Diffusion.Core.Tokenization;
+
+namespace Diffusion.Core.Tests.Tokenization;
+
+/// <summary>
+/// The tokenizer against OpenAI CLIP's own tokenizer (clip_reference.json), prompt by prompt, and against
+/// Hugging Face CLIPTokenizer's cleanup where that differs.
+/// </summary>
+public sealed class ClipTokenizerReferenceTests
+{
+    public static TheoryData<int> Cases => ClipReferenceData.CaseIndices();
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void CleanedTextMatchesClip(int index)
+    {
+        var reference = ClipReferenceData.Cases[index];
+
+        string cleaned = ClipTextCleaner.Clean(reference.Prompt);
+
+        Assert.Equal(Escape(reference.Cleaned), Escape(cleaned));
+    }
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void TokenIdsMatchClip(int index)
+    {
+        var reference = ClipReferenceData.Cases[index];
+
+        var ids = TokenizerFiles.Clip.EncodeWithoutSpecialTokens(reference.Prompt);
+
+        Assert.Equal(reference.Ids, ids);
+    }
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void PaddedEncodingIsStartTokenFirst75IdsEndTokenPadding(int index)
+    {
+        // clip.tokenize(prompt, truncate=True) and Hugging Face (padding="max_length", truncation=True) give
+        // <|startoftext|>, the first 75 ids, <|endoftext|>, then the pad token.
+        var reference = ClipReferenceData.Cases[index];
+        var tokenizer = TokenizerFiles.Clip;
+        int kept = Math.Min(reference.Ids.Length, 75);
+        var expected = new List<int> { 49406 };
+        expected.AddRange(reference.Ids.Take(kept));
+        expected.Add(49407);
+        while (expected.Count < 77)
+            expected.Add(49407);
+
+        var encoded = tokenizer.Encode(reference.Prompt);
+
+        Assert.Equal(expected, encoded.Ids);
+        Assert.Equal(kept + 2, encoded.TokenCount);
+        Assert.Equal(reference.Ids.Length - kept, encoded.DroppedTokenCount);
+        Assert.Equal(reference.Ids.Length > 75, encoded.Truncated);
+    }
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void HuggingFaceCleanedTextMatches(int index)
+    {
+        var reference = ClipReferenceData.Cases[index];
+
+        string cleaned = ClipTextCleaner.Clean(reference.Prompt, ClipTextCleanup.HuggingFace);
+
+        Assert.Equal(Escape(reference.HuggingFaceCleaned), Escape(cleaned));
+    }
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void HuggingFaceTokenIdsMatch(int index)
+    {
+        var reference = ClipReferenceData.Cases[index];
+
+        var ids = TokenizerFiles.ClipHuggingFace.EncodeWithoutSpecialTokens(reference.Prompt);
+
+        Assert.Equal(reference.HuggingFaceIds, ids);
+    }
+
+    [Fact]
+    public void ReferenceDataCoversTruncatedAndEmptyPrompts()
+    {
+        Assert.True(ClipReferenceData.Cases.Count >= 150);
+        Assert.Contains(ClipReferenceData.Cases, c => c.Ids.Length > 75);
+        Assert.Contains(ClipReferenceData.Cases, c => c.Ids.Length == 0);
+        Assert.Contains(ClipReferenceData.Cases, c => !c.HuggingFaceIds.SequenceEqual(c.Ids));
+    }
+
+    private static string Escape(string text)
+    {
+        var builder = new System.Text.StringBuilder();
+        foreach (char c in text)
+            builder.Append(c is >= ' ' and <= '~' ? c.ToString() : $"\\u{(int)c:X4}");
+        return builder.ToString();
+    }
+}

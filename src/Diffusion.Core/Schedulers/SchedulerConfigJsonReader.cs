@@ -143,8 +143,10 @@ internal static class SchedulerConfigJsonReader
             throw new InvalidOptionException(prefix + "clip_sample_range", $"must be positive, got {config.ClipSampleRange}.");
         if (!(config.DynamicThresholdingRatio > 0f && config.DynamicThresholdingRatio <= 1f))
             throw new InvalidOptionException(prefix + "dynamic_thresholding_ratio", $"must lie in (0, 1], got {config.DynamicThresholdingRatio}.");
-        if (!(config.SampleMaxValue >= 1f))
-            throw new InvalidOptionException(prefix + "sample_max_value", $"must be at least 1 (thresholds are clamped to [1, sample_max_value]), got {config.SampleMaxValue}.");
+        // diffusers accepts values below 1 (torch.clamp(s, min=1, max=v) then yields v; its own DPM-Solver
+        // thresholding test uses 0.5), so only non-positive values are rejected.
+        if (!(config.SampleMaxValue > 0f && float.IsFinite(config.SampleMaxValue)))
+            throw new InvalidOptionException(prefix + "sample_max_value", $"must be a positive finite number, got {config.SampleMaxValue}.");
         int sigmaKinds = (config.UseKarrasSigmas ? 1 : 0) + (config.UseExponentialSigmas ? 1 : 0) + (config.UseBetaSigmas ? 1 : 0);
         if (sigmaKinds > 1)
             throw new InvalidOptionException(prefix + "use_karras_sigmas", "only one of use_karras_sigmas, use_exponential_sigmas and use_beta_sigmas may be true.");

@@ -1,0 +1,375 @@
+#!/usr/bin/python3
+"""Reference trajectories for the schedulers of area schedulers-b (DPM-Solver multistep/singlestep,
+UniPC, LCM, TCD), produced by running diffusers' own scheduler modules.
+
+Usage: /usr/bin/python3 generate_reference.py <path-to-diffusers-src> [output-dir]
+
+<path-to-diffusers-src> is the folder holding `diffusers/schedulers/scheduling_*.py` (e.g.
+/work/diffusers-src/src). diffusers' package plumbing (hub, config loading, logging) is replaced by the
+small stubs below; the scheduler files themselves run unmodified. Needs torch, numpy and scipy
+(for beta sigmas).
+
+Every case records: the effective config (all constructor arguments, defaults included), the
+timesteps and sigmas after set_timesteps, the initial sample, and for each step the model output that
+was fed in and the sample that came out, plus every tensor randn_tensor returned, in call order, so a
+test can replay them through a fake random source. The "model" is a deterministic function of
+(sample, t) and its outputs are recorded, so tests do not have to re-implement it.
+
+Also recomputes the full-loop numbers asserted in diffusers' tests/schedulers for these schedulers
+(dummy_sample_deter, dummy_model = sample * t / (t + 1)) and records them with full precision.
+"""
+import dataclasses
+import enum
+import importlib.util
+import inspect
+import json
+import math
+import os
+import sys
+import types
+
+import numpy as np
+import torch
+
+DIFFUSERS_SRC = sys.argv[1] if len(sys.argv) > 1 else "/work/diffusers-src/src"
+OUT_DIR = sys.argv[2] if len(sys.argv) > 2 else os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "tests", "Diffusion.Core.Tests", "TestData", "schedulers-b")
+
+# ----------------------------------------------------------------------------------------------
+# Stubs for diffusers' plumbing.
+# ----------------------------------------------------------------------------------------------
+DRAWN_NOISE = []  # every tensor randn_tensor returned, in call order
+
+
+def randn_tensor(shape, generator=None, device=None, dtype=None, layout=None):
+    noise = torch.randn(shape, generator=generator, dtype=dtype or torch.float32)
+    DRAWN_NOISE.append(noise.clone())
+    return noise
+
+
+class _Config(types.SimpleNamespace):
+    def __getitem__(self, key):
+        return getattr(self, key)
+
+    def items(self):
+        return vars(self).items()
+
+
+class ConfigMixin:
+    def register_to_config(self, **kwargs):
+        if not hasattr(self, "config"):
+            self.config = _Config()
+        for key, value in kwargs.items():
+            setattr(self.config, key, value)
+
+
+def register_to_config(init):
+    def inner(self, *args, **kwargs):
+        params = list(inspect.signature(init).parameters.items())[1:]
+        values = {name: p.default for name, p in params}
+        for (name, _), arg in zip(params, args):
+            values[name] = arg
+        values.update(kwargs)
+        self.register_to_config(**values)
+        init(self, *args, **kwargs)
+
+    return inner
+
+
+class BaseOutput(dict):
+    def __post_init__(self):
+        for f in dataclasses.fields(self):
+            self[f.name] = getattr(self, f.name)
+
+
+class _Logger:
+    def warning(self, *a, **k):
+        pass
+
+    warn = info = debug = warning
+
+
+def _install_stubs():
+    pkg = types.ModuleType("diffusers")
+    pkg.__path__ = []
+    sched = types.ModuleType("diffusers.schedulers")
+    sched.__path__ = []
+    cfg = types.ModuleType("diffusers.configuration_utils")
+    cfg.ConfigMixin = ConfigMixin
+    cfg.register_to_config = register_to_config
+    utils = types.ModuleType("diffusers.utils")
+    utils.__path__ = []
+    utils.BaseOutput = BaseOutput
+    utils.deprecate = lambda *a, **k: None
+    utils.is_scipy_available = lambda: True
+    utils.logging = types.SimpleNamespace(get_logger=lambda name: _Logger())
+    tu = types.ModuleType("diffusers.utils.torch_utils")
+    tu.randn_tensor = randn_tensor
+    su = types.ModuleType("diffusers.schedulers.scheduling_utils")
+
+    class KarrasDiffusionSchedulers(enum.Enum):
+        DDIMScheduler = 1
+
+    @dataclasses.dataclass
+    class SchedulerOutput(BaseOutput):
+        prev_sample: torch.Tensor
+
+    class SchedulerMixin:
+        pass
+
+    su.KarrasDiffusionSchedulers = KarrasDiffusionSchedulers
+    su.SchedulerOutput = SchedulerOutput
+    su.SchedulerMixin = SchedulerMixin
+    su.AysSchedules = {}
+    for m in (pkg, sched, cfg, utils, tu, su):
+        sys.modules[m.__name__] = m
+
+
+def _load(module_name):
+    path = os.path.join(DIFFUSERS_SRC, "diffusers", "schedulers", module_name + ".py")
+    spec = importlib.util.spec_from_file_location("diffusers.schedulers." + module_name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+_install_stubs()
+DPMMulti = _load("scheduling_dpmsolver_multistep").DPMSolverMultistepScheduler
+DPMSingle = _load("scheduling_dpmsolver_singlestep").DPMSolverSinglestepScheduler
+UniPC = _load("scheduling_unipc_multistep").UniPCMultistepScheduler
+LCM = _load("scheduling_lcm").LCMScheduler
+TCD = _load("scheduling_tcd").TCDScheduler
+
+
+# ----------------------------------------------------------------------------------------------
+# Recording.
+# ----------------------------------------------------------------------------------------------
+class F32(float):
+    """A float that JSON-encodes as the shortest text that round-trips its float32 value."""
+
+    def __repr__(self):
+        return np.format_float_positional(np.float32(self), unique=True, trim="-") if abs(self) >= 1e-4 or self == 0 \
+            else np.format_float_scientific(np.float32(self), unique=True, trim="-")
+
+
+def f32(t):
+    return [F32(x) for x in t.detach().to(torch.float32).flatten().tolist()]
+
+
+def jsonable(v):
+    if isinstance(v, float) and math.isinf(v):
+        return "-Infinity" if v < 0 else "Infinity"
+    if isinstance(v, np.ndarray):
+        return v.tolist()
+    return v
+
+
+SHAPE = (1, 4, 2, 2)  # 16 elements: small fixtures, still a (batch, channels, ...) layout for thresholding
+
+
+def initial_sample(seed):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(SHAPE, generator=g)
+
+
+def pattern(seed):
+    g = torch.Generator().manual_seed(seed + 1000)
+    return torch.randn(SHAPE, generator=g)
+
+
+def dummy_model(sample, t, base):
+    # Deterministic, depends on both the sample and the timestep; float32 throughout.
+    tf = float(t)
+    return (0.6 * sample + 0.4 * base * math.cos(tf / 250.0)).to(torch.float32)
+
+
+def run_case(name, cls, config, steps, seed=0, step_kwargs=None, add_noise_indices=(0,)):
+    step_kwargs = step_kwargs or {}
+    scheduler = cls(**config)
+    scheduler.set_timesteps(steps)
+    sample = initial_sample(seed) * float(scheduler.init_noise_sigma)
+    base = pattern(seed)
+    case = {
+        "name": name,
+        "class": cls.__name__,
+        "config": {k: jsonable(v) for k, v in vars(scheduler.config).items()},
+        "steps": steps,
+        "step_kwargs": step_kwargs,
+        "timesteps": [float(t) for t in scheduler.timesteps.tolist()],
+        "sigmas": f32(scheduler.sigmas) if hasattr(scheduler, "sigmas") else None,
+        "init_noise_sigma": float(scheduler.init_noise_sigma),
+        "order": scheduler.order,
+        "sample0": f32(sample),
+    }
+    # add_noise at a few step indices (img2img), on a fresh scheduler as pipelines do
+    noisy = []
+    for index in add_noise_indices:
+        add = cls(**config)
+        add.set_timesteps(steps)
+        if index >= len(add.timesteps):
+            continue
+        if hasattr(add, "set_begin_index"):
+            add.set_begin_index(index)
+        clean = base.clone()
+        noise = initial_sample(seed + 7)
+        out = add.add_noise(clean, noise, add.timesteps[index:index + 1])
+        noisy.append({"index": index, "original": f32(clean), "noise": f32(noise), "result": f32(out)})
+    case["add_noise"] = noisy
+
+    DRAWN_NOISE.clear()
+    generator = torch.Generator().manual_seed(seed + 42)
+    outputs, samples = [], []
+    for t in scheduler.timesteps:
+        model_input = scheduler.scale_model_input(sample, t)
+        out = dummy_model(model_input, t, base)
+        outputs.append(f32(out))
+        sample = scheduler.step(out, t, sample, generator=generator, **step_kwargs).prev_sample
+        samples.append(f32(sample))
+    case["model_outputs"] = outputs
+    case["samples"] = samples
+    case["noise"] = [f32(n) for n in DRAWN_NOISE]
+    return case
+
+
+# ----------------------------------------------------------------------------------------------
+# diffusers' own test loops (tests/schedulers/test_scheduler_*.py).
+# ----------------------------------------------------------------------------------------------
+def dummy_sample_deter():
+    n = 4 * 3 * 8 * 8
+    s = torch.arange(n).reshape(3, 8, 8, 4) / n
+    return s.permute(3, 0, 1, 2)
+
+
+def diffusers_model(sample, t):
+    if isinstance(t, torch.Tensor):
+        t = t.reshape(-1, 1, 1, 1).to(sample.device, dtype=sample.dtype)
+    return sample * t / (t + 1)
+
+
+def diffusers_full_loop(cls, config, steps, seed=0, step_kwargs=None):
+    scheduler = cls(**config)
+    scheduler.set_timesteps(steps)
+    sample = dummy_sample_deter() * scheduler.init_noise_sigma
+    generator = torch.manual_seed(seed)
+    DRAWN_NOISE.clear()
+    for t in scheduler.timesteps:
+        sample = scheduler.scale_model_input(sample, t)
+        residual = diffusers_model(sample, t)
+        sample = scheduler.step(residual, t, sample, generator=generator, **(step_kwargs or {})).prev_sample
+    return scheduler, sample
+
+
+def diffusers_test_entry(name, cls, config, steps, expected_sum=None, expected_mean=None, seed=0, step_kwargs=None):
+    scheduler, sample = diffusers_full_loop(cls, config, steps, seed, step_kwargs)
+    entry = {
+        "name": name, "class": cls.__name__,
+        "config": {k: jsonable(v) for k, v in vars(scheduler.config).items()},
+        "steps": steps, "step_kwargs": step_kwargs or {},
+        "sum_abs": float(torch.sum(torch.abs(sample))),
+        "mean_abs": float(torch.mean(torch.abs(sample))),
+        "expected_sum_abs": expected_sum, "expected_mean_abs": expected_mean,
+        "noise": [f32(n) for n in DRAWN_NOISE],
+    }
+    return entry
+
+
+def _encode(value):
+    # json.dump would print float32 values with 17 digits; F32 prints the shortest round-trip text.
+    if isinstance(value, F32):
+        return repr(value)
+    if isinstance(value, dict):
+        return "{" + ",".join(json.dumps(k) + ":" + _encode(v) for k, v in value.items()) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(_encode(v) for v in value) + "]"
+    return json.dumps(value)
+
+
+def write(file_name, payload):
+    os.makedirs(OUT_DIR, exist_ok=True)
+    path = os.path.join(OUT_DIR, file_name)
+    with open(path, "w") as f:
+        f.write(_encode(payload))
+    print(f"{path}: {os.path.getsize(path)} bytes")
+
+
+SD_BETAS = {"beta_start": 0.00085, "beta_end": 0.012, "beta_schedule": "scaled_linear", "num_train_timesteps": 1000}
+
+
+def dpm_multistep_cases():
+    cases = []
+    base = dict(SD_BETAS)
+    # DPM++ 2M as pipelines configure it, each spacing and step count
+    for spacing in ["linspace", "leading", "trailing"]:
+        for steps in ([1, 4, 10, 25] if spacing == "linspace" else [4, 10]):
+            cfg = dict(base, timestep_spacing=spacing, steps_offset=1 if spacing == "leading" else 0)
+            cases.append(run_case(f"2m-{spacing}-{steps}", DPMMulti, cfg, steps))
+    # order x algorithm x solver_type x lower_order_final, at 10 steps (< 15, so lower_order_final acts)
+    matrix = []
+    for algo in ["dpmsolver++", "sde-dpmsolver++", "dpmsolver", "sde-dpmsolver"]:
+        matrix.append((1, algo, "midpoint", True))
+        for solver_type in ["midpoint", "heun"]:
+            matrix.append((2, algo, solver_type, True))
+        if algo != "sde-dpmsolver":  # diffusers has no third-order sde-dpmsolver update
+            matrix.append((3, algo, "midpoint", True))
+    for order in [2, 3]:
+        for solver_type in ["midpoint", "heun"]:
+            matrix.append((order, "dpmsolver++", solver_type, False))
+    for order, algo, solver_type, lof in matrix:
+        final = "zero" if algo.endswith("++") else "sigma_min"
+        cfg = dict(base, solver_order=order, algorithm_type=algo, solver_type=solver_type,
+                   lower_order_final=lof, final_sigmas_type=final)
+        cases.append(run_case(f"o{order}-{algo}-{solver_type}-lof{int(lof)}-10", DPMMulti, cfg, 10, seed=order))
+    for sig in ["use_karras_sigmas", "use_exponential_sigmas", "use_beta_sigmas"]:
+        for algo in ["dpmsolver++", "sde-dpmsolver++"]:
+            cfg = dict(base, **{sig: True}, algorithm_type=algo)
+            cases.append(run_case(f"{sig}-{algo}-10", DPMMulti, cfg, 10, seed=3))
+    cases.append(run_case("karras-25", DPMMulti, dict(base, use_karras_sigmas=True), 25, seed=4))
+    for pred in ["v_prediction", "sample"]:
+        for algo in ["dpmsolver++", "dpmsolver"]:
+            cfg = dict(base, prediction_type=pred, algorithm_type=algo,
+                       final_sigmas_type="zero" if algo == "dpmsolver++" else "sigma_min")
+            cases.append(run_case(f"{pred}-{algo}-10", DPMMulti, cfg, 10, seed=5))
+    cases.append(run_case("sigma_min-10", DPMMulti, dict(base, final_sigmas_type="sigma_min"), 10))
+    cases.append(run_case("euler_at_final-sde-4", DPMMulti,
+                          dict(base, euler_at_final=True, algorithm_type="sde-dpmsolver++",
+                               final_sigmas_type="sigma_min"), 4))
+    cases.append(run_case("cosine-lambda_min_clipped-10", DPMMulti,
+                          dict(num_train_timesteps=1000, beta_schedule="squaredcos_cap_v2", lambda_min_clipped=-5.1), 10))
+    cases.append(run_case("cosine-karras-10", DPMMulti,
+                          dict(num_train_timesteps=1000, beta_schedule="squaredcos_cap_v2", use_karras_sigmas=True), 10))
+    cases.append(run_case("thresholding-10", DPMMulti,
+                          dict(base, thresholding=True, dynamic_thresholding_ratio=0.87, sample_max_value=0.5,
+                               prediction_type="sample"), 10))
+    cases.append(run_case("rescale_zero_snr-trailing-10", DPMMulti,
+                          dict(base, rescale_betas_zero_snr=True, timestep_spacing="trailing", prediction_type="v_prediction"), 10))
+    cases.append(run_case("linear-betas-10", DPMMulti,
+                          dict(num_train_timesteps=1000, beta_start=0.0001, beta_end=0.02, beta_schedule="linear"), 10))
+    return cases
+
+
+def dpm_multistep_diffusers_tests():
+    cfg = {"num_train_timesteps": 1000, "beta_start": 0.0001, "beta_end": 0.02, "beta_schedule": "linear",
+           "solver_order": 2, "prediction_type": "epsilon", "thresholding": False, "sample_max_value": 1.0,
+           "algorithm_type": "dpmsolver++", "solver_type": "midpoint", "lower_order_final": False,
+           "euler_at_final": False, "lambda_min_clipped": -float("inf"), "variance_type": None,
+           "final_sigmas_type": "sigma_min"}
+    e = [diffusers_test_entry("test_full_loop_no_noise", DPMMulti, cfg, 10, expected_mean=0.3301),
+         diffusers_test_entry("test_full_loop_no_noise_thres", DPMMulti,
+                              dict(cfg, thresholding=True, dynamic_thresholding_ratio=0.87, sample_max_value=0.5),
+                              10, expected_mean=1.1364),
+         diffusers_test_entry("test_full_loop_with_v_prediction", DPMMulti, dict(cfg, prediction_type="v_prediction"),
+                              10, expected_mean=0.2251),
+         diffusers_test_entry("test_full_loop_with_karras_and_v_prediction", DPMMulti,
+                              dict(cfg, prediction_type="v_prediction", use_karras_sigmas=True), 10,
+                              expected_mean=0.2096)]
+    return e
+
+
+def main():
+    torch.set_num_threads(1)
+    write("dpm_multistep.json", {"cases": dpm_multistep_cases(), "diffusers_tests": dpm_multistep_diffusers_tests()})
+
+
+if __name__ == "__main__":
+    main()

@@ -35,7 +35,7 @@ namespace Diffusion.Core.Schedulers;
 public sealed class DpmSolverMultistepScheduler : SchedulerBase
 {
     private const int NoiseSlot = 3; // scratch slots 0..2 hold the model-output history
-    private readonly Algorithm _algorithm;
+    private readonly DpmSolverAlgorithm _algorithm;
     private readonly bool _heun;
     private readonly int _solverOrder;
     private readonly bool _finalSigmaZero;
@@ -49,58 +49,25 @@ public sealed class DpmSolverMultistepScheduler : SchedulerBase
     private int _lowerOrderNums;
     private int _nextStepIndex = -1;
 
-    private enum Algorithm
-    {
-        DpmSolverPlusPlus,
-        SdeDpmSolverPlusPlus,
-        DpmSolver,
-        SdeDpmSolver,
-    }
-
     /// <summary>Creates the scheduler from a diffusers configuration.</summary>
     /// <exception cref="InvalidOptionException">A configuration value is not supported (named in the message).</exception>
     public DpmSolverMultistepScheduler(SchedulerConfig config)
         : base(config)
     {
-        _algorithm = config.AlgorithmType switch
-        {
-            "dpmsolver++" or "deis" => Algorithm.DpmSolverPlusPlus,
-            "sde-dpmsolver++" => Algorithm.SdeDpmSolverPlusPlus,
-            "dpmsolver" => Algorithm.DpmSolver,
-            "sde-dpmsolver" => Algorithm.SdeDpmSolver,
-            _ => throw new InvalidOptionException("algorithm_type",
-                $"'{config.AlgorithmType}' is not one of dpmsolver++, sde-dpmsolver++, dpmsolver, sde-dpmsolver."),
-        };
-        _heun = config.SolverType switch
-        {
-            "heun" => true,
-            "midpoint" or "logrho" or "bh1" or "bh2" => false,
-            _ => throw new InvalidOptionException("solver_type", $"'{config.SolverType}' is not one of midpoint, heun."),
-        };
+        _algorithm = DpmSolverMath.ParseAlgorithm(config.AlgorithmType, allowSdeDpmSolver: true);
+        _heun = DpmSolverMath.ParseHeun(config.SolverType);
         if (config.SolverOrder is < 1 or > 3)
         {
-            throw new InvalidOptionException("solver_order", $"{config.SolverOrder} is not 1, 2 or 3.");
+            throw new InvalidOptionException(SchedulerConfigJsonReader.DefaultSource + ": solver_order", $"{config.SolverOrder} is not 1, 2 or 3.");
         }
 
-        if (config.SolverOrder == 3 && _algorithm == Algorithm.SdeDpmSolver)
+        if (config.SolverOrder == 3 && _algorithm == DpmSolverAlgorithm.SdeDpmSolver)
         {
-            throw new InvalidOptionException("solver_order", "third order is not defined for algorithm_type sde-dpmsolver.");
+            throw new InvalidOptionException(SchedulerConfigJsonReader.DefaultSource + ": solver_order", "third order is not defined for algorithm_type sde-dpmsolver.");
         }
 
         _solverOrder = config.SolverOrder;
-        string finalSigmas = config.FinalSigmasType ?? "zero";
-        _finalSigmaZero = finalSigmas switch
-        {
-            "zero" => true,
-            "sigma_min" => false,
-            _ => throw new InvalidOptionException("final_sigmas_type", $"'{finalSigmas}' is not one of zero, sigma_min."),
-        };
-        if (_finalSigmaZero && _algorithm is Algorithm.DpmSolver or Algorithm.SdeDpmSolver)
-        {
-            throw new InvalidOptionException("final_sigmas_type",
-                $"'zero' is not supported with algorithm_type {config.AlgorithmType}; use sigma_min.");
-        }
-
+        _finalSigmaZero = DpmSolverMath.ParseFinalSigmaZero(config.FinalSigmasType, _algorithm);
         RequireStandardPredictionType();
         _sigmaKind = DpmSolverSchedule.KindOf(config, supportsLuLambdas: true);
         _dpmSchedule = new DpmSolverSchedule(Schedule, config);
@@ -127,7 +94,7 @@ public sealed class DpmSolverMultistepScheduler : SchedulerBase
     public override void Step(ReadOnlySpan<float> modelOutput, int stepIndex, Span<float> sample, IRandomSource? random = null)
     {
         ValidateStep(modelOutput, stepIndex, sample);
-        bool stochastic = _algorithm is Algorithm.SdeDpmSolverPlusPlus or Algorithm.SdeDpmSolver;
+        bool stochastic = DpmSolverMath.IsStochastic(_algorithm);
         IRandomSource? source = stochastic ? RequireRandom(random) : null;
         if (_nextStepIndex >= 0 && stepIndex != _nextStepIndex)
         {
@@ -165,7 +132,7 @@ public sealed class DpmSolverMultistepScheduler : SchedulerBase
 
         if (_solverOrder == 1 || _lowerOrderNums < 1 || lowerOrderFinal)
         {
-            FirstOrderUpdate(converted, stepIndex, sample, noise);
+            DpmSolverMath.FirstOrderUpdate(_algorithm, _sigmas[stepIndex + 1], _sigmas[stepIndex], converted, sample, noise);
         }
         else if (_solverOrder == 2 || _lowerOrderNums < 2 || lowerOrderSecond)
         {
@@ -198,41 +165,17 @@ public sealed class DpmSolverMultistepScheduler : SchedulerBase
         }
     }
 
-    // diffusers' _sigma_to_alpha_sigma_t, in float32 as torch evaluates it on 0-d tensors.
-    private static (float Alpha, float Sigma) AlphaSigma(float sigma)
-    {
-        float alpha = 1f / MathF.Sqrt((sigma * sigma) + 1f);
-        return (alpha, sigma * alpha);
-    }
+    private static (float Alpha, float Sigma) AlphaSigma(float sigma) => DpmSolverMath.AlphaSigma(sigma);
 
-    private static float Lambda(float alpha, float sigma) => MathF.Log(alpha) - MathF.Log(sigma);
+    private static float Lambda(float alpha, float sigma) => DpmSolverMath.Lambda(alpha, sigma);
 
+    // diffusers' convert_model_output: x0 for the ++ algorithms, epsilon for the others; thresholding acts on x0.
     private void ConvertModelOutput(ReadOnlySpan<float> modelOutput, int stepIndex, ReadOnlySpan<float> sample, Span<float> destination)
     {
         (float alphaT, float sigmaT) = AlphaSigma(_sigmas[stepIndex]);
-        string prediction = Config.PredictionType;
-        if (_algorithm is Algorithm.DpmSolverPlusPlus or Algorithm.SdeDpmSolverPlusPlus)
+        if (DpmSolverMath.PredictsData(_algorithm))
         {
-            // Data prediction x0.
-            if (prediction == "epsilon")
-            {
-                for (int i = 0; i < destination.Length; i++)
-                {
-                    destination[i] = (sample[i] - (sigmaT * modelOutput[i])) / alphaT;
-                }
-            }
-            else if (prediction == "v_prediction")
-            {
-                for (int i = 0; i < destination.Length; i++)
-                {
-                    destination[i] = (alphaT * sample[i]) - (sigmaT * modelOutput[i]);
-                }
-            }
-            else
-            {
-                modelOutput.CopyTo(destination);
-            }
-
+            DpmSolverMath.ToData(Config.PredictionType, modelOutput, sample, alphaT, sigmaT, destination);
             if (Config.Thresholding)
             {
                 ThresholdSample(destination);
@@ -241,98 +184,12 @@ public sealed class DpmSolverMultistepScheduler : SchedulerBase
             return;
         }
 
-        // Noise prediction epsilon.
-        if (prediction == "epsilon")
-        {
-            modelOutput.CopyTo(destination);
-        }
-        else if (prediction == "v_prediction")
-        {
-            for (int i = 0; i < destination.Length; i++)
-            {
-                destination[i] = (alphaT * modelOutput[i]) + (sigmaT * sample[i]);
-            }
-        }
-        else
-        {
-            for (int i = 0; i < destination.Length; i++)
-            {
-                destination[i] = (sample[i] - (alphaT * modelOutput[i])) / sigmaT;
-            }
-        }
-
+        DpmSolverMath.ToNoise(Config.PredictionType, modelOutput, sample, alphaT, sigmaT, destination);
         if (Config.Thresholding)
         {
-            // diffusers thresholds the x0 implied by epsilon, then converts back.
-            for (int i = 0; i < destination.Length; i++)
-            {
-                destination[i] = (sample[i] - (sigmaT * destination[i])) / alphaT;
-            }
-
+            DpmSolverMath.NoiseToData(sample, destination, alphaT, sigmaT, destination);
             ThresholdSample(destination);
-            for (int i = 0; i < destination.Length; i++)
-            {
-                destination[i] = (sample[i] - (alphaT * destination[i])) / sigmaT;
-            }
-        }
-    }
-
-    private void FirstOrderUpdate(ReadOnlySpan<float> m, int stepIndex, Span<float> sample, ReadOnlySpan<float> noise)
-    {
-        (float alphaT, float sigmaT) = AlphaSigma(_sigmas[stepIndex + 1]);
-        (float alphaS, float sigmaS) = AlphaSigma(_sigmas[stepIndex]);
-        float h = Lambda(alphaT, sigmaT) - Lambda(alphaS, sigmaS);
-        switch (_algorithm)
-        {
-            case Algorithm.DpmSolverPlusPlus:
-            {
-                float a = sigmaT / sigmaS;
-                float b = alphaT * (MathF.Exp(-h) - 1f);
-                for (int i = 0; i < sample.Length; i++)
-                {
-                    sample[i] = (a * sample[i]) - (b * m[i]);
-                }
-
-                break;
-            }
-
-            case Algorithm.DpmSolver:
-            {
-                float a = alphaT / alphaS;
-                float b = sigmaT * (MathF.Exp(h) - 1f);
-                for (int i = 0; i < sample.Length; i++)
-                {
-                    sample[i] = (a * sample[i]) - (b * m[i]);
-                }
-
-                break;
-            }
-
-            case Algorithm.SdeDpmSolverPlusPlus:
-            {
-                float a = sigmaT / sigmaS * MathF.Exp(-h);
-                float b = alphaT * (1f - MathF.Exp(-2f * h));
-                float c = sigmaT * MathF.Sqrt(1f - MathF.Exp(-2f * h));
-                for (int i = 0; i < sample.Length; i++)
-                {
-                    sample[i] = (a * sample[i]) + (b * m[i]) + (c * noise[i]);
-                }
-
-                break;
-            }
-
-            default:
-            {
-                float a = alphaT / alphaS;
-                float b = 2f * (sigmaT * (MathF.Exp(h) - 1f));
-                float c = sigmaT * MathF.Sqrt(MathF.Exp(2f * h) - 1f);
-                for (int i = 0; i < sample.Length; i++)
-                {
-                    sample[i] = (a * sample[i]) - (b * m[i]) + (c * noise[i]);
-                }
-
-                break;
-            }
+            DpmSolverMath.DataToNoise(sample, destination, alphaT, sigmaT, destination);
         }
     }
 
@@ -357,7 +214,7 @@ public sealed class DpmSolverMultistepScheduler : SchedulerBase
         bool subtractB, subtractC;
         switch (_algorithm)
         {
-            case Algorithm.DpmSolverPlusPlus:
+            case DpmSolverAlgorithm.DpmSolverPlusPlus:
                 a = sigmaT / sigmaS0;
                 b = alphaT * (MathF.Exp(-h) - 1f);
                 subtractB = true;
@@ -373,14 +230,14 @@ public sealed class DpmSolverMultistepScheduler : SchedulerBase
                 }
 
                 break;
-            case Algorithm.DpmSolver:
+            case DpmSolverAlgorithm.DpmSolver:
                 a = alphaT / alphaS0;
                 b = sigmaT * (MathF.Exp(h) - 1f);
                 subtractB = true;
                 c = _heun ? sigmaT * (((MathF.Exp(h) - 1f) / h) - 1f) : 0.5f * (sigmaT * (MathF.Exp(h) - 1f));
                 subtractC = true;
                 break;
-            case Algorithm.SdeDpmSolverPlusPlus:
+            case DpmSolverAlgorithm.SdeDpmSolverPlusPlus:
                 a = sigmaT / sigmaS0 * MathF.Exp(-h);
                 b = alphaT * (1f - MathF.Exp(-2f * h));
                 subtractB = false;
@@ -402,7 +259,7 @@ public sealed class DpmSolverMultistepScheduler : SchedulerBase
 
         float signedB = subtractB ? -b : b;
         float signedC = subtractC ? -c : c;
-        bool stochastic = _algorithm is Algorithm.SdeDpmSolverPlusPlus or Algorithm.SdeDpmSolver;
+        bool stochastic = DpmSolverMath.IsStochastic(_algorithm);
         for (int i = 0; i < sample.Length; i++)
         {
             float d1 = inverseR0 * (m0[i] - m1[i]);
@@ -442,14 +299,14 @@ public sealed class DpmSolverMultistepScheduler : SchedulerBase
         float a, b, c, e, d = 0f;
         switch (_algorithm)
         {
-            case Algorithm.DpmSolverPlusPlus:
+            case DpmSolverAlgorithm.DpmSolverPlusPlus:
                 // x = a*x - b*D0 + c*D1 - e*D2
                 a = sigmaT / sigmaS0;
                 b = -(alphaT * (MathF.Exp(-h) - 1f));
                 c = alphaT * (((MathF.Exp(-h) - 1f) / h) + 1f);
                 e = -(alphaT * ((((MathF.Exp(-h) - 1f) + h) / (h * h)) - 0.5f));
                 break;
-            case Algorithm.DpmSolver:
+            case DpmSolverAlgorithm.DpmSolver:
                 // x = a*x - b*D0 - c*D1 - e*D2
                 a = alphaT / alphaS0;
                 b = -(sigmaT * (MathF.Exp(h) - 1f));
@@ -466,7 +323,7 @@ public sealed class DpmSolverMultistepScheduler : SchedulerBase
                 break;
         }
 
-        bool stochastic = _algorithm == Algorithm.SdeDpmSolverPlusPlus;
+        bool stochastic = _algorithm == DpmSolverAlgorithm.SdeDpmSolverPlusPlus;
         for (int i = 0; i < sample.Length; i++)
         {
             float d10 = inverseR0 * (m0[i] - m1[i]);

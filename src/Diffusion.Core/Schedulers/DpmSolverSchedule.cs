@@ -83,7 +83,10 @@ internal sealed class DpmSolverSchedule
     /// <param name="kind">The sigma schedule.</param>
     /// <param name="finalSigmaZero">True for <c>final_sigmas_type = zero</c>, false for <c>sigma_min</c>.</param>
     /// <param name="sigmas">Receives the sigmas.</param>
-    internal float[] Compute(int steps, SigmaKind kind, bool finalSigmaZero, out float[] sigmas)
+    /// <param name="alwaysRoundKarras">
+    /// Round Karras timesteps even for <c>squaredcos_cap_v2</c> (the singlestep scheduler does; the others truncate there).
+    /// </param>
+    internal float[] Compute(int steps, SigmaKind kind, bool finalSigmaZero, out float[] sigmas, bool alwaysRoundKarras = false)
     {
         SchedulerConfig config = _config;
         int trainSteps = _sigmas.Length;
@@ -92,7 +95,7 @@ internal sealed class DpmSolverSchedule
 
         ReadOnlySpan<float> trainSigmas = _sigmas;
         double[] stepSigmas;
-        bool round = config.BetaSchedule != "squaredcos_cap_v2";
+        bool round = alwaysRoundKarras || config.BetaSchedule != "squaredcos_cap_v2";
         switch (kind)
         {
             case SigmaKind.Karras:

@@ -9,7 +9,12 @@ namespace Diffusion.Core.Tests.Schedulers;
 /// </summary>
 internal static class DiffusersTestLoop
 {
-    public static float[] DummySampleDeter()
+    public static float[] DummySampleDeter() => Deterministic(flip: false);
+
+    /// <summary>dummy_noise_deter: the same layout over arange(n).flip(-1).</summary>
+    public static float[] DummyNoiseDeter() => Deterministic(flip: true);
+
+    private static float[] Deterministic(bool flip)
     {
         const int batch = 4, channels = 3, height = 8, width = 8, count = batch * channels * height * width;
         var sample = new float[count];
@@ -23,7 +28,8 @@ internal static class DiffusersTestLoop
                     for (int x = 0; x < width; x++)
                     {
                         int source = (((((c * height) + y) * width) + x) * batch) + b;
-                        sample[(((((b * channels) + c) * height) + y) * width) + x] = source / (float)count;
+                        int value = flip ? count - 1 - source : source;
+                        sample[(((((b * channels) + c) * height) + y) * width) + x] = value / (float)count;
                     }
                 }
             }
@@ -32,8 +38,11 @@ internal static class DiffusersTestLoop
         return sample;
     }
 
-    /// <summary>Runs the loop; returns sum |sample| and mean |sample| (accumulated in double).</summary>
-    public static (double Sum, double Mean) Run(IScheduler scheduler, int steps, IRandomSource random)
+    /// <summary>
+    /// Runs the loop from <paramref name="startIndex"/> (after noising the sample to that step with
+    /// dummy_noise_deter when <paramref name="addNoise"/>); returns sum |sample| and mean |sample| (in double).
+    /// </summary>
+    public static (double Sum, double Mean) Run(IScheduler scheduler, int steps, IRandomSource random, int startIndex = 0, bool addNoise = false)
     {
         scheduler.SetTimesteps(steps);
         float[] sample = DummySampleDeter();
@@ -43,8 +52,13 @@ internal static class DiffusersTestLoop
             sample[i] *= init;
         }
 
+        if (addNoise)
+        {
+            scheduler.AddNoise(sample, DummyNoiseDeter(), startIndex, sample);
+        }
+
         float[] residual = new float[sample.Length];
-        for (int i = 0; i < scheduler.Timesteps.Length; i++)
+        for (int i = startIndex; i < scheduler.Timesteps.Length; i++)
         {
             scheduler.ScaleModelInput(sample, i, sample);
             float t = scheduler.Timesteps[i];

@@ -51,7 +51,7 @@ public sealed class DpmSolverMultistepSchedulerTests
     {
         DiffusersLoopReference reference = s_loops.Value.Single(c => c.Name == name);
         var scheduler = new DpmSolverMultistepScheduler(reference.Config);
-        (double sum, double mean) = DiffusersTestLoop.Run(scheduler, reference.Steps, new ReplayRandomSource(reference.Noise));
+        (double sum, double mean) = DiffusersTestLoop.Run(scheduler, reference.Steps, new ReplayRandomSource(reference.Noise), reference.StartIndex, reference.AddNoise);
 
         // Our run of diffusers' code at 1e-5, and diffusers' own asserted value at its own tolerance.
         Assert.Equal(reference.MeanAbs, mean, 1e-5 * reference.MeanAbs);

@@ -74,7 +74,9 @@ internal sealed class SchedulerFixture
                 e.GetProperty("expected_sum_abs").ValueKind == JsonValueKind.Number ? e.GetProperty("expected_sum_abs").GetDouble() : null,
                 e.GetProperty("expected_mean_abs").ValueKind == JsonValueKind.Number ? e.GetProperty("expected_mean_abs").GetDouble() : null,
                 e.GetProperty("noise").EnumerateArray().Select(Floats).ToArray(),
-                e.GetProperty("step_kwargs").Clone()));
+                e.GetProperty("step_kwargs").Clone(),
+                e.GetProperty("start_index").GetInt32(),
+                e.GetProperty("add_noise").GetBoolean()));
         }
 
         return result;
@@ -160,7 +162,7 @@ internal sealed class SchedulerFixture
 /// <summary>A full loop from diffusers' tests/schedulers: the configuration and the |sample| sum and mean it ends with.</summary>
 internal sealed record DiffusersLoopReference(
     string Name, SchedulerConfig Config, int Steps, double SumAbs, double MeanAbs,
-    double? ExpectedSumAbs, double? ExpectedMeanAbs, float[][] Noise, JsonElement StepArguments)
+    double? ExpectedSumAbs, double? ExpectedMeanAbs, float[][] Noise, JsonElement StepArguments, int StartIndex, bool AddNoise)
 {
     public override string ToString() => Name;
 }

@@ -247,25 +247,35 @@ def diffusers_model(sample, t):
     return sample * t / (t + 1)
 
 
-def diffusers_full_loop(cls, config, steps, seed=0, step_kwargs=None):
+def dummy_noise_deter():
+    n = 4 * 3 * 8 * 8
+    s = torch.arange(n).flip(-1).reshape(3, 8, 8, 4) / n
+    return s.permute(3, 0, 1, 2)
+
+
+def diffusers_full_loop(cls, config, steps, seed=0, step_kwargs=None, start_index=0, add_noise=False):
     scheduler = cls(**config)
     scheduler.set_timesteps(steps)
     sample = dummy_sample_deter() * scheduler.init_noise_sigma
+    timesteps = scheduler.timesteps[start_index:]
+    if add_noise:
+        sample = scheduler.add_noise(sample, dummy_noise_deter(), timesteps[:1])
     generator = torch.manual_seed(seed)
     DRAWN_NOISE.clear()
-    for t in scheduler.timesteps:
+    for t in timesteps:
         sample = scheduler.scale_model_input(sample, t)
         residual = diffusers_model(sample, t)
         sample = scheduler.step(residual, t, sample, generator=generator, **(step_kwargs or {})).prev_sample
     return scheduler, sample
 
 
-def diffusers_test_entry(name, cls, config, steps, expected_sum=None, expected_mean=None, seed=0, step_kwargs=None):
-    scheduler, sample = diffusers_full_loop(cls, config, steps, seed, step_kwargs)
+def diffusers_test_entry(name, cls, config, steps, expected_sum=None, expected_mean=None, seed=0, step_kwargs=None,
+                         start_index=0, add_noise=False):
+    scheduler, sample = diffusers_full_loop(cls, config, steps, seed, step_kwargs, start_index, add_noise)
     entry = {
         "name": name, "class": cls.__name__,
         "config": {k: jsonable(v) for k, v in vars(scheduler.config).items()},
-        "steps": steps, "step_kwargs": step_kwargs or {},
+        "steps": steps, "step_kwargs": step_kwargs or {}, "start_index": start_index, "add_noise": add_noise,
         "sum_abs": float(torch.sum(torch.abs(sample))),
         "mean_abs": float(torch.mean(torch.abs(sample))),
         "expected_sum_abs": expected_sum, "expected_mean_abs": expected_mean,
@@ -362,13 +372,64 @@ def dpm_multistep_diffusers_tests():
                               10, expected_mean=0.2251),
          diffusers_test_entry("test_full_loop_with_karras_and_v_prediction", DPMMulti,
                               dict(cfg, prediction_type="v_prediction", use_karras_sigmas=True), 10,
-                              expected_mean=0.2096)]
+                              expected_mean=0.2096),
+         diffusers_test_entry("test_full_loop_with_noise", DPMMulti, cfg, 10, expected_sum=318.4111,
+                              expected_mean=0.4146, start_index=5, add_noise=True)]
     return e
+
+
+def dpm_singlestep_cases():
+    cases = []
+    base = dict(SD_BETAS)
+    for steps in [1, 4, 10, 25]:
+        cases.append(run_case(f"2s-{steps}", DPMSingle, dict(base), steps))
+    for order in [1, 2, 3]:
+        for algo in ["dpmsolver++", "sde-dpmsolver++", "dpmsolver"]:
+            for solver_type in (["midpoint", "heun"] if order >= 2 else ["midpoint"]):
+                final = "zero" if algo.endswith("++") else "sigma_min"
+                cfg = dict(base, solver_order=order, algorithm_type=algo, solver_type=solver_type, final_sigmas_type=final)
+                cases.append(run_case(f"o{order}-{algo}-{solver_type}-10", DPMSingle, cfg, 10, seed=order))
+    # lower_order_final stays off only for sigma_min and a step count divisible by the order
+    cases.append(run_case("o3-sigma_min-lof0-9", DPMSingle, dict(base, solver_order=3, final_sigmas_type="sigma_min"), 9))
+    cases.append(run_case("o3-sigma_min-lof0-heun-12", DPMSingle,
+                          dict(base, solver_order=3, solver_type="heun", final_sigmas_type="sigma_min"), 12))
+    cases.append(run_case("o2-sigma_min-lof1-10", DPMSingle,
+                          dict(base, solver_order=2, final_sigmas_type="sigma_min", lower_order_final=True), 10))
+    for sig in ["use_karras_sigmas", "use_exponential_sigmas", "use_beta_sigmas"]:
+        cases.append(run_case(f"{sig}-10", DPMSingle, dict(base, **{sig: True}), 10, seed=3))
+    for pred in ["v_prediction", "sample"]:
+        cases.append(run_case(f"{pred}-10", DPMSingle, dict(base, prediction_type=pred), 10, seed=5))
+    cases.append(run_case("thresholding-10", DPMSingle,
+                          dict(base, thresholding=True, dynamic_thresholding_ratio=0.87, sample_max_value=0.5,
+                               prediction_type="sample"), 10))
+    # (cosine + Karras gives repeated timesteps, and diffusers' timestep lookup then starts at index 1; not a case
+    # for a replay by step index)
+    cases.append(run_case("cosine-lambda_min_clipped-10", DPMSingle,
+                          dict(num_train_timesteps=1000, beta_schedule="squaredcos_cap_v2", lambda_min_clipped=-5.1), 10))
+    return cases
+
+
+def dpm_singlestep_diffusers_tests():
+    cfg = {"num_train_timesteps": 1000, "beta_start": 0.0001, "beta_end": 0.02, "beta_schedule": "linear",
+           "solver_order": 2, "prediction_type": "epsilon", "thresholding": False, "sample_max_value": 1.0,
+           "algorithm_type": "dpmsolver++", "solver_type": "midpoint", "lambda_min_clipped": -float("inf"),
+           "variance_type": None, "final_sigmas_type": "sigma_min"}
+    return [diffusers_test_entry("test_full_loop_no_noise", DPMSingle, cfg, 10, expected_mean=0.2791),
+            diffusers_test_entry("test_full_loop_with_karras", DPMSingle, dict(cfg, use_karras_sigmas=True), 10,
+                                 expected_mean=0.2248),
+            diffusers_test_entry("test_full_loop_with_v_prediction", DPMSingle, dict(cfg, prediction_type="v_prediction"),
+                                 10, expected_mean=0.1453),
+            diffusers_test_entry("test_full_loop_with_karras_and_v_prediction", DPMSingle,
+                                 dict(cfg, prediction_type="v_prediction", use_karras_sigmas=True), 10, expected_mean=0.0649),
+            diffusers_test_entry("test_full_uneven_loop", DPMSingle, cfg, 50, expected_mean=0.2574, start_index=3),
+            diffusers_test_entry("test_full_loop_with_noise", DPMSingle, cfg, 10, expected_sum=269.2187,
+                                 expected_mean=0.3505, start_index=5, add_noise=True)]
 
 
 def main():
     torch.set_num_threads(1)
     write("dpm_multistep.json", {"cases": dpm_multistep_cases(), "diffusers_tests": dpm_multistep_diffusers_tests()})
+    write("dpm_singlestep.json", {"cases": dpm_singlestep_cases(), "diffusers_tests": dpm_singlestep_diffusers_tests()})
 
 
 if __name__ == "__main__":

@@ -86,7 +86,12 @@ internal sealed class DpmSolverSchedule
     /// <param name="alwaysRoundKarras">
     /// Round Karras timesteps even for <c>squaredcos_cap_v2</c> (the singlestep scheduler does; the others truncate there).
     /// </param>
-    internal float[] Compute(int steps, SigmaKind kind, bool finalSigmaZero, out float[] sigmas, bool alwaysRoundKarras = false)
+    /// <param name="uniPcConventions">
+    /// UniPC's variant: Karras timesteps always rounded, <c>sigma_min</c>/<c>sigma_max</c> from the config bound the
+    /// Karras/exponential/beta schedules, and a <c>sigma_min</c> final sigma repeats the last step's sigma for those
+    /// schedules (the interpolated schedule still ends at the training σ_min).
+    /// </param>
+    internal float[] Compute(int steps, SigmaKind kind, bool finalSigmaZero, out float[] sigmas, bool alwaysRoundKarras = false, bool uniPcConventions = false)
     {
         SchedulerConfig config = _config;
         int trainSteps = _sigmas.Length;
@@ -95,19 +100,26 @@ internal sealed class DpmSolverSchedule
 
         ReadOnlySpan<float> trainSigmas = _sigmas;
         double[] stepSigmas;
-        bool round = alwaysRoundKarras || config.BetaSchedule != "squaredcos_cap_v2";
+        bool round = alwaysRoundKarras || uniPcConventions || config.BetaSchedule != "squaredcos_cap_v2";
+        double sigmaMin = trainSigmas[0];
+        double sigmaMax = _sigmas[trainSteps - 1];
+        if (uniPcConventions)
+        {
+            sigmaMin = config.SigmaMin ?? sigmaMin;
+            sigmaMax = config.SigmaMax ?? sigmaMax;
+        }
         switch (kind)
         {
             case SigmaKind.Karras:
-                stepSigmas = NoiseSchedule.KarrasSigmas(trainSigmas[0], trainSigmas[trainSteps - 1], steps);
+                stepSigmas = NoiseSchedule.KarrasSigmas(sigmaMin, sigmaMax, steps);
                 timesteps = TimestepsOf(stepSigmas, round);
                 break;
             case SigmaKind.Exponential:
-                stepSigmas = NoiseSchedule.ExponentialSigmas(trainSigmas[0], trainSigmas[trainSteps - 1], steps);
+                stepSigmas = NoiseSchedule.ExponentialSigmas(sigmaMin, sigmaMax, steps);
                 timesteps = TimestepsOf(stepSigmas, round: false);
                 break;
             case SigmaKind.Beta:
-                stepSigmas = NoiseSchedule.BetaSigmas(trainSigmas[0], trainSigmas[trainSteps - 1], steps);
+                stepSigmas = NoiseSchedule.BetaSigmas(sigmaMin, sigmaMax, steps);
                 timesteps = TimestepsOf(stepSigmas, round: false);
                 break;
             case SigmaKind.LuLambdas:
@@ -142,7 +154,9 @@ internal sealed class DpmSolverSchedule
             sigmas[i] = (float)stepSigmas[i];
         }
 
-        sigmas[^1] = finalSigmaZero ? 0f : trainSigmas[0];
+        sigmas[^1] = finalSigmaZero ? 0f
+            : uniPcConventions && kind != SigmaKind.Interpolated ? sigmas[^2]
+            : trainSigmas[0];
 
         // torch.from_numpy(timesteps).to(int64): float timesteps truncate toward zero.
         var result = new float[timesteps.Length];

@@ -132,6 +132,8 @@ internal sealed class SchedulerFixture
                 "use_karras_sigmas" => config with { UseKarrasSigmas = v.GetBoolean() },
                 "use_exponential_sigmas" => config with { UseExponentialSigmas = v.GetBoolean() },
                 "use_beta_sigmas" => config with { UseBetaSigmas = v.GetBoolean() },
+                "sigma_min" => config with { SigmaMin = v.GetDouble() },
+                "sigma_max" => config with { SigmaMax = v.GetDouble() },
                 "use_lu_lambdas" => config with { UseLuLambdas = v.GetBoolean() },
                 "use_flow_sigmas" => config with { UseFlowSigmas = v.GetBoolean() },
                 "final_sigmas_type" => config with { FinalSigmasType = v.GetString() },

@@ -224,7 +224,10 @@ def run_case(name, cls, config, steps, seed=0, step_kwargs=None, add_noise_indic
         model_input = scheduler.scale_model_input(sample, t)
         out = dummy_model(model_input, t, base)
         outputs.append(f32(out))
-        sample = scheduler.step(out, t, sample, generator=generator, **step_kwargs).prev_sample
+        kwargs = dict(step_kwargs)
+        if "generator" in inspect.signature(scheduler.step).parameters:
+            kwargs["generator"] = generator
+        sample = scheduler.step(out, t, sample, **kwargs).prev_sample
         samples.append(f32(sample))
     case["model_outputs"] = outputs
     case["samples"] = samples
@@ -265,7 +268,10 @@ def diffusers_full_loop(cls, config, steps, seed=0, step_kwargs=None, start_inde
     for t in timesteps:
         sample = scheduler.scale_model_input(sample, t)
         residual = diffusers_model(sample, t)
-        sample = scheduler.step(residual, t, sample, generator=generator, **(step_kwargs or {})).prev_sample
+        kwargs = dict(step_kwargs or {})
+        if "generator" in inspect.signature(scheduler.step).parameters:
+            kwargs["generator"] = generator
+        sample = scheduler.step(residual, t, sample, **kwargs).prev_sample
     return scheduler, sample
 
 
@@ -426,10 +432,62 @@ def dpm_singlestep_diffusers_tests():
                                  expected_mean=0.3505, start_index=5, add_noise=True)]
 
 
+def unipc_cases():
+    cases = []
+    base = dict(SD_BETAS)
+    for spacing in ["linspace", "leading", "trailing"]:
+        for steps in ([1, 4, 10, 25] if spacing == "linspace" else [10]):
+            cfg = dict(base, timestep_spacing=spacing, steps_offset=1 if spacing == "leading" else 0)
+            cases.append(run_case(f"bh2-{spacing}-{steps}", UniPC, cfg, steps))
+    for order in [1, 2, 3]:
+        for solver_type in ["bh1", "bh2"]:
+            for predict_x0 in [True, False]:
+                # bh1 or predict_x0=False with a zero final sigma end in 0*inf = NaN in diffusers' last
+                # predictor step; those use sigma_min
+                final = "sigma_min" if solver_type == "bh1" or not predict_x0 else "zero"
+                cfg = dict(base, solver_order=order, solver_type=solver_type, predict_x0=predict_x0, final_sigmas_type=final)
+                cases.append(run_case(f"o{order}-{solver_type}-x0{int(predict_x0)}-10", UniPC, cfg, 10, seed=order))
+    # (lower_order_final=False with a zero final sigma makes diffusers' last third-order solve singular)
+    cases.append(run_case("o3-lof0-sigma_min-10", UniPC,
+                          dict(base, solver_order=3, lower_order_final=False, final_sigmas_type="sigma_min"), 10))
+    cases.append(run_case("disable_corrector-10", UniPC, dict(base, disable_corrector=[0, 3, 4]), 10))
+    for sig in ["use_karras_sigmas", "use_exponential_sigmas", "use_beta_sigmas"]:
+        cases.append(run_case(f"{sig}-10", UniPC, dict(base, **{sig: True}), 10, seed=3))
+        cases.append(run_case(f"{sig}-sigma_min-10", UniPC, dict(base, **{sig: True}, final_sigmas_type="sigma_min"), 10, seed=3))
+    cases.append(run_case("karras-bounds-10", UniPC, dict(base, use_karras_sigmas=True, sigma_min=0.05, sigma_max=10.0), 10))
+    for pred in ["v_prediction", "sample"]:
+        for predict_x0 in [True, False]:
+            cases.append(run_case(f"{pred}-x0{int(predict_x0)}-10", UniPC,
+                                  dict(base, prediction_type=pred, predict_x0=predict_x0,
+                                       final_sigmas_type="zero" if predict_x0 else "sigma_min"), 10, seed=5))
+    cases.append(run_case("thresholding-10", UniPC,
+                          dict(base, thresholding=True, dynamic_thresholding_ratio=0.87, sample_max_value=0.5,
+                               prediction_type="sample"), 10))
+    cases.append(run_case("rescale_zero_snr-trailing-v-10", UniPC,
+                          dict(base, rescale_betas_zero_snr=True, timestep_spacing="trailing", prediction_type="v_prediction"), 10))
+    cases.append(run_case("cosine-10", UniPC, dict(num_train_timesteps=1000, beta_schedule="squaredcos_cap_v2"), 10))
+    return cases
+
+
+def unipc_diffusers_tests():
+    cfg = {"num_train_timesteps": 1000, "beta_start": 0.0001, "beta_end": 0.02, "beta_schedule": "linear",
+           "solver_order": 2, "solver_type": "bh2", "final_sigmas_type": "sigma_min"}
+    return [diffusers_test_entry("test_full_loop_no_noise", UniPC, cfg, 10, expected_mean=0.2464),
+            diffusers_test_entry("test_full_loop_with_karras", UniPC, dict(cfg, use_karras_sigmas=True), 10,
+                                 expected_mean=0.2925),
+            diffusers_test_entry("test_full_loop_with_v_prediction", UniPC, dict(cfg, prediction_type="v_prediction"),
+                                 10, expected_mean=0.1014),
+            diffusers_test_entry("test_full_loop_with_karras_and_v_prediction", UniPC,
+                                 dict(cfg, prediction_type="v_prediction", use_karras_sigmas=True), 10, expected_mean=0.1966),
+            diffusers_test_entry("test_full_loop_with_noise", UniPC, cfg, 10, expected_sum=315.5757,
+                                 expected_mean=0.4109, start_index=8, add_noise=True)]
+
+
 def main():
     torch.set_num_threads(1)
     write("dpm_multistep.json", {"cases": dpm_multistep_cases(), "diffusers_tests": dpm_multistep_diffusers_tests()})
     write("dpm_singlestep.json", {"cases": dpm_singlestep_cases(), "diffusers_tests": dpm_singlestep_diffusers_tests()})
+    write("unipc_multistep.json", {"cases": unipc_cases(), "diffusers_tests": unipc_diffusers_tests()})
 
 
 if __name__ == "__main__":

@@ -226,9 +226,11 @@ public sealed class NoiseSchedule
     /// diffusers' <c>_sigma_to_t</c>: the (fractional) training timestep whose log-sigma matches
     /// <paramref name="sigma"/>, interpolating linearly in log-sigma between neighbours (float64).
     /// </summary>
-    internal double SigmaToTimestep(double sigma)
+    internal double SigmaToTimestep(double sigma) => SigmaToTimestep(_logSigmas, sigma);
+
+    /// <summary><c>_sigma_to_t</c> against an explicit ascending <paramref name="logSigmas"/> table.</summary>
+    internal static double SigmaToTimestep(ReadOnlySpan<float> logSigmas, double sigma)
     {
-        ReadOnlySpan<float> logSigmas = _logSigmas;
         double logSigma = Math.Log(Math.Max(sigma, 1e-10));
         // Last index whose log-sigma is <= logSigma (0 when there is none), clipped so low+1 exists.
         int low = 0;
@@ -242,8 +244,17 @@ public sealed class NoiseSchedule
         double lowLog = logSigmas[low];
         double highLog = logSigmas[high];
         double w = (lowLog - logSigma) / (lowLog - highLog);
-        w = Math.Clamp(w, 0, 1);
+        w = Math.Clamp(w, 0, 1); // NaN stays NaN, as np.clip
         return (1 - w) * low + w * high;
+    }
+
+    /// <summary>Natural logs of <paramref name="sigmas"/> rounded to float32 (numpy's <c>np.log</c> on a float32 array).</summary>
+    internal static float[] LogOf(ReadOnlySpan<float> sigmas)
+    {
+        var result = new float[sigmas.Length];
+        for (int i = 0; i < sigmas.Length; i++)
+            result[i] = (float)Math.Log(sigmas[i]);
+        return result;
     }
 
     /// <summary>Karras et al. (2022) sigmas: ρ=7 interpolation between σ_max^(1/ρ) and σ_min^(1/ρ), float64.</summary>

@@ -224,33 +224,37 @@ public sealed class NoiseSchedule
 
     /// <summary>
     /// diffusers' <c>_sigma_to_t</c>: the (fractional) training timestep whose log-sigma matches
-    /// <paramref name="sigma"/>, interpolating linearly in log-sigma between neighbours.
+    /// <paramref name="sigma"/>, interpolating linearly in log-sigma between neighbours (float64).
     /// </summary>
     internal double SigmaToTimestep(double sigma) => SigmaToTimestep(_logSigmas, sigma);
 
-    /// <summary>
-    /// <see cref="SigmaToTimestep(double)"/> over explicit float32 log-sigmas (schedulers that patch the
-    /// schedule, e.g. zero-SNR's last ᾱ = 2⁻²⁴, pass their own). numpy 1.x value-based casting makes the
-    /// distances and the weight float32 (a float64 scalar against a float32 array), and only the final
-    /// blend float64; that matters where σ sits on a grid point, e.g. σ_max giving exactly N-1, not N-1-ε.
-    /// </summary>
+    /// <summary><c>_sigma_to_t</c> against an explicit ascending <paramref name="logSigmas"/> table.</summary>
     internal static double SigmaToTimestep(ReadOnlySpan<float> logSigmas, double sigma)
     {
-        float logSigma = (float)Math.Log(Math.Max(sigma, 1e-10));
+        double logSigma = Math.Log(Math.Max(sigma, 1e-10));
         // Last index whose log-sigma is <= logSigma (0 when there is none), clipped so low+1 exists.
         int low = 0;
         for (int j = 0; j < logSigmas.Length; j++)
         {
-            if (logSigma - logSigmas[j] >= 0f)
+            if (logSigma - logSigmas[j] >= 0)
                 low = j;
         }
         low = Math.Min(low, logSigmas.Length - 2);
         int high = low + 1;
-        float lowLog = logSigmas[low];
-        float highLog = logSigmas[high];
-        float w = (lowLog - logSigma) / (lowLog - highLog);
-        w = Math.Clamp(w, 0f, 1f);
-        return (double)(1f - w) * low + (double)w * high;
+        double lowLog = logSigmas[low];
+        double highLog = logSigmas[high];
+        double w = (lowLog - logSigma) / (lowLog - highLog);
+        w = Math.Clamp(w, 0, 1); // NaN stays NaN, as np.clip
+        return (1 - w) * low + w * high;
+    }
+
+    /// <summary>Natural logs of <paramref name="sigmas"/> rounded to float32 (numpy's <c>np.log</c> on a float32 array).</summary>
+    internal static float[] LogOf(ReadOnlySpan<float> sigmas)
+    {
+        var result = new float[sigmas.Length];
+        for (int i = 0; i < sigmas.Length; i++)
+            result[i] = (float)Math.Log(sigmas[i]);
+        return result;
     }
 
     /// <summary>Karras et al. (2022) sigmas: ρ=7 interpolation between σ_max^(1/ρ) and σ_min^(1/ρ), float64.</summary>

@@ -9,20 +9,20 @@ namespace Diffusion.Core.Tests.Schedulers;
 public sealed class DpmSolverSinglestepSchedulerTests
 {
     private const string FixtureFile = "dpm_singlestep.json";
-    private static readonly Lazy<IReadOnlyList<SchedulerFixture>> s_cases = new(() => SchedulerFixture.Load(FixtureFile));
-    private static readonly Lazy<IReadOnlyList<DiffusersLoopReference>> s_loops = new(() => SchedulerFixture.LoadDiffusersTests(FixtureFile));
+    private static readonly Lazy<IReadOnlyList<TrajectoryFixture>> s_cases = new(() => TrajectoryFixture.Load(FixtureFile));
+    private static readonly Lazy<IReadOnlyList<DiffusersLoopReference>> s_loops = new(() => TrajectoryFixture.LoadDiffusersTests(FixtureFile));
 
-    public static TheoryData<string> CaseNames => new(SchedulerFixture.Load(FixtureFile).Select(c => c.Name));
+    public static TheoryData<string> CaseNames => new(TrajectoryFixture.Load(FixtureFile).Select(c => c.Name));
 
-    public static TheoryData<string> DiffusersTestNames => new(SchedulerFixture.LoadDiffusersTests(FixtureFile).Select(c => c.Name));
+    public static TheoryData<string> DiffusersTestNames => new(TrajectoryFixture.LoadDiffusersTests(FixtureFile).Select(c => c.Name));
 
-    private static SchedulerFixture Case(string name) => s_cases.Value.Single(c => c.Name == name);
+    private static TrajectoryFixture Case(string name) => s_cases.Value.Single(c => c.Name == name);
 
     [Theory]
     [MemberData(nameof(CaseNames))]
     public void Schedule_matches_diffusers(string name)
     {
-        SchedulerFixture fixture = Case(name);
+        TrajectoryFixture fixture = Case(name);
         var scheduler = new DpmSolverSinglestepScheduler(fixture.Config);
         scheduler.SetTimesteps(fixture.Steps);
         Assert.Equal(fixture.Timesteps, scheduler.Timesteps.ToArray().Select(t => (double)t));
@@ -33,7 +33,7 @@ public sealed class DpmSolverSinglestepSchedulerTests
     [MemberData(nameof(CaseNames))]
     public void Every_step_matches_diffusers(string name)
     {
-        SchedulerFixture fixture = Case(name);
+        TrajectoryFixture fixture = Case(name);
         TrajectoryAssert.Replay(new DpmSolverSinglestepScheduler(fixture.Config), fixture);
     }
 
@@ -41,7 +41,7 @@ public sealed class DpmSolverSinglestepSchedulerTests
     [MemberData(nameof(CaseNames))]
     public void AddNoise_matches_diffusers(string name)
     {
-        SchedulerFixture fixture = Case(name);
+        TrajectoryFixture fixture = Case(name);
         TrajectoryAssert.AddNoise(new DpmSolverSinglestepScheduler(fixture.Config), fixture);
     }
 

@@ -1,170 +1,129 @@
-using System.Globalization;
 using System.Text.Json;
 using Diffusion.Core.Schedulers;
 
 namespace Diffusion.Core.Tests.Schedulers;
 
 /// <summary>
-/// One reference run recorded by <c>tools/reference-data/schedulers-b/generate_reference.py</c> from diffusers:
-/// the effective configuration, the schedule, and per step the model output fed in and the sample that came out.
+/// Reads the reference files written by tools/reference-data/schedulers/generate_scheduler_reference.py
+/// (diffusers' scheduler code run on a deterministic sample; float arrays are base64 little-endian float32).
 /// </summary>
-internal sealed class SchedulerFixture
+internal static class SchedulerFixture
 {
-    public required string Name { get; init; }
-    public required string ClassName { get; init; }
-    public required SchedulerConfig Config { get; init; }
-    public required int Steps { get; init; }
-    public required double[] Timesteps { get; init; }
-    public float[]? Sigmas { get; init; }
-    public required float InitNoiseSigma { get; init; }
-    public required int Order { get; init; }
-    public required float[] InitialSample { get; init; }
-    public required float[][] ModelOutputs { get; init; }
-    public required float[][] Samples { get; init; }
-    public required float[][] Noise { get; init; }
-    public required (int Index, float[] Original, float[] Noise, float[] Result)[] AddNoise { get; init; }
-    public JsonElement StepArguments { get; init; }
+    private static readonly Dictionary<string, JsonDocument> s_documents = new();
+    private static readonly Lock s_lock = new();
 
-    public override string ToString() => Name;
+    /// <summary>The scheduler classes with a reference file.</summary>
+    public static readonly string[] SchedulerNames =
+    [
+        "DDIMScheduler", "DDPMScheduler", "PNDMScheduler", "LMSDiscreteScheduler", "EulerDiscreteScheduler",
+        "EulerAncestralDiscreteScheduler", "HeunDiscreteScheduler", "KDPM2DiscreteScheduler", "KDPM2AncestralDiscreteScheduler",
+    ];
 
-    /// <summary>Loads every case of a fixture file in TestData/schedulers-b.</summary>
-    public static IReadOnlyList<SchedulerFixture> Load(string fileName)
+    public static string PathOf(string fileName) => Path.Combine(AppContext.BaseDirectory, "TestData", "schedulers", fileName);
+
+    public static JsonElement Document(string fileName)
     {
-        using JsonDocument document = JsonDocument.Parse(File.ReadAllText(PathOf(fileName)));
-        var result = new List<SchedulerFixture>();
-        foreach (JsonElement c in document.RootElement.GetProperty("cases").EnumerateArray())
+        lock (s_lock)
         {
-            result.Add(new SchedulerFixture
+            if (!s_documents.TryGetValue(fileName, out JsonDocument? document))
             {
-                Name = c.GetProperty("name").GetString()!,
-                ClassName = c.GetProperty("class").GetString()!,
-                Config = ReadConfig(c.GetProperty("config"), c.GetProperty("class").GetString()!),
-                Steps = c.GetProperty("steps").GetInt32(),
-                Timesteps = c.GetProperty("timesteps").EnumerateArray().Select(t => t.GetDouble()).ToArray(),
-                Sigmas = c.GetProperty("sigmas").ValueKind == JsonValueKind.Null ? null : Floats(c.GetProperty("sigmas")),
-                InitNoiseSigma = c.GetProperty("init_noise_sigma").GetSingle(),
-                Order = c.GetProperty("order").GetInt32(),
-                InitialSample = Floats(c.GetProperty("sample0")),
-                ModelOutputs = c.GetProperty("model_outputs").EnumerateArray().Select(Floats).ToArray(),
-                Samples = c.GetProperty("samples").EnumerateArray().Select(Floats).ToArray(),
-                Noise = c.GetProperty("noise").EnumerateArray().Select(Floats).ToArray(),
-                AddNoise = c.GetProperty("add_noise").EnumerateArray()
-                    .Select(a => (a.GetProperty("index").GetInt32(), Floats(a.GetProperty("original")),
-                        Floats(a.GetProperty("noise")), Floats(a.GetProperty("result")))).ToArray(),
-                StepArguments = c.GetProperty("step_kwargs").Clone(),
-            });
+                document = JsonDocument.Parse(File.ReadAllText(PathOf(fileName)));
+                s_documents[fileName] = document;
+            }
+            return document.RootElement;
         }
+    }
 
+    public static float[] Floats(JsonElement element) => MemoryMarshalFloats(Convert.FromBase64String(element.GetString()!));
+
+    public static double[] Doubles(JsonElement element)
+    {
+        byte[] bytes = Convert.FromBase64String(element.GetString()!);
+        var result = new double[bytes.Length / 8];
+        for (int i = 0; i < result.Length; i++)
+            result[i] = BitConverter.ToDouble(bytes, 8 * i);
         return result;
     }
 
-    /// <summary>The diffusers-test entries (full-loop sums and means) of a fixture file.</summary>
-    public static IReadOnlyList<DiffusersLoopReference> LoadDiffusersTests(string fileName)
+    private static float[] MemoryMarshalFloats(byte[] bytes)
     {
-        using JsonDocument document = JsonDocument.Parse(File.ReadAllText(PathOf(fileName)));
-        var result = new List<DiffusersLoopReference>();
-        foreach (JsonElement e in document.RootElement.GetProperty("diffusers_tests").EnumerateArray())
-        {
-            result.Add(new DiffusersLoopReference(
-                e.GetProperty("name").GetString()!,
-                ReadConfig(e.GetProperty("config"), e.GetProperty("class").GetString()!),
-                e.GetProperty("steps").GetInt32(),
-                e.GetProperty("sum_abs").GetDouble(),
-                e.GetProperty("mean_abs").GetDouble(),
-                e.GetProperty("expected_sum_abs").ValueKind == JsonValueKind.Number ? e.GetProperty("expected_sum_abs").GetDouble() : null,
-                e.GetProperty("expected_mean_abs").ValueKind == JsonValueKind.Number ? e.GetProperty("expected_mean_abs").GetDouble() : null,
-                e.GetProperty("noise").EnumerateArray().Select(Floats).ToArray(),
-                e.GetProperty("step_kwargs").Clone(),
-                e.GetProperty("start_index").GetInt32(),
-                e.GetProperty("add_noise").GetBoolean()));
-        }
-
+        var result = new float[bytes.Length / 4];
+        for (int i = 0; i < result.Length; i++)
+            result[i] = BitConverter.ToSingle(bytes, 4 * i);
         return result;
     }
 
-    public static string PathOf(string fileName) => Path.Combine(AppContext.BaseDirectory, "TestData", "schedulers-b", fileName);
-
-    public static float[] Floats(JsonElement array)
+    /// <summary>The scheduler diffusers' class <paramref name="className"/> corresponds to.</summary>
+    public static SchedulerBase Create(string className, SchedulerConfig config) => className switch
     {
-        var result = new float[array.GetArrayLength()];
-        int i = 0;
-        foreach (JsonElement v in array.EnumerateArray())
-        {
-            result[i++] = v.GetSingle();
-        }
+        "DDIMScheduler" => new DdimScheduler(config),
+        "DDPMScheduler" => new DdpmScheduler(config),
+        "PNDMScheduler" => new PndmScheduler(config),
+        "LMSDiscreteScheduler" => new LmsDiscreteScheduler(config),
+        "EulerDiscreteScheduler" => new EulerDiscreteScheduler(config),
+        "EulerAncestralDiscreteScheduler" => new EulerAncestralDiscreteScheduler(config),
+        "HeunDiscreteScheduler" => new HeunDiscreteScheduler(config),
+        "KDPM2DiscreteScheduler" => new KDpm2DiscreteScheduler(config),
+        "KDPM2AncestralDiscreteScheduler" => new KDpm2AncestralDiscreteScheduler(config),
+        _ => throw new ArgumentException($"no scheduler for {className}", nameof(className)),
+    };
 
-        return result;
+    /// <summary>The sigma table of a sigma-space scheduler, or null.</summary>
+    public static float[]? SigmasOf(SchedulerBase scheduler) => scheduler switch
+    {
+        EulerDiscreteScheduler s => s.Sigmas.ToArray(),
+        EulerAncestralDiscreteScheduler s => s.Sigmas.ToArray(),
+        HeunDiscreteScheduler s => s.Sigmas.ToArray(),
+        LmsDiscreteScheduler s => s.Sigmas.ToArray(),
+        KDpm2DiscreteScheduler s => s.Sigmas.ToArray(),
+        KDpm2AncestralDiscreteScheduler s => s.Sigmas.ToArray(),
+        _ => null,
+    };
+
+    /// <summary>The generator's dummy model: x·t/(t+1) + bias, float32 op by op as torch.</summary>
+    public static void DummyModel(ReadOnlySpan<float> input, float timestep, ReadOnlySpan<float> bias, Span<float> output)
+    {
+        float denominator = timestep + 1f;
+        for (int i = 0; i < input.Length; i++)
+        {
+            float value = input[i] * timestep / denominator;
+            output[i] = bias.IsEmpty ? value : value + bias[i];
+        }
     }
 
-    /// <summary>
-    /// Maps the recorded constructor arguments (every one, defaults included) onto a <see cref="SchedulerConfig"/>.
-    /// Done here rather than through the JSON reader so values diffusers accepts but the reader's validation is
-    /// stricter about (e.g. sample_max_value below 1 in diffusers' own thresholding test) can still be replayed.
-    /// </summary>
-    public static SchedulerConfig ReadConfig(JsonElement c, string className)
+    /// <summary>max|actual − expected| / max|expected| (0 when both are all zero); NaNs must match.</summary>
+    public static double ScaledError(ReadOnlySpan<float> actual, ReadOnlySpan<float> expected)
     {
-        var config = new SchedulerConfig { ClassName = className };
-        foreach (JsonProperty p in c.EnumerateObject())
+        Assert.Equal(expected.Length, actual.Length);
+        double maxDiff = 0, maxRef = 0;
+        for (int i = 0; i < expected.Length; i++)
         {
-            JsonElement v = p.Value;
-            if (v.ValueKind == JsonValueKind.Null)
+            if (float.IsNaN(expected[i]) || float.IsNaN(actual[i]))
             {
+                Assert.True(float.IsNaN(expected[i]) && float.IsNaN(actual[i]), $"element {i}: expected {expected[i]}, got {actual[i]}");
                 continue;
             }
-
-            config = p.Name switch
-            {
-                "num_train_timesteps" => config with { NumTrainTimesteps = v.GetInt32() },
-                "beta_start" => config with { BetaStart = v.GetDouble() },
-                "beta_end" => config with { BetaEnd = v.GetDouble() },
-                "beta_schedule" => config with { BetaSchedule = v.GetString()! },
-                "trained_betas" => config with { TrainedBetas = Floats(v) },
-                "rescale_betas_zero_snr" => config with { RescaleBetasZeroSnr = v.GetBoolean() },
-                "prediction_type" => config with { PredictionType = v.GetString()! },
-                "timestep_spacing" => config with { TimestepSpacing = v.GetString()! },
-                "steps_offset" => config with { StepsOffset = v.GetInt32() },
-                "set_alpha_to_one" => config with { SetAlphaToOne = v.GetBoolean() },
-                "clip_sample" => config with { ClipSample = v.GetBoolean() },
-                "clip_sample_range" => config with { ClipSampleRange = v.GetSingle() },
-                "thresholding" => config with { Thresholding = v.GetBoolean() },
-                "dynamic_thresholding_ratio" => config with { DynamicThresholdingRatio = v.GetSingle() },
-                "sample_max_value" => config with { SampleMaxValue = v.GetSingle() },
-                "use_karras_sigmas" => config with { UseKarrasSigmas = v.GetBoolean() },
-                "use_exponential_sigmas" => config with { UseExponentialSigmas = v.GetBoolean() },
-                "use_beta_sigmas" => config with { UseBetaSigmas = v.GetBoolean() },
-                "sigma_min" => config with { SigmaMin = v.GetDouble() },
-                "sigma_max" => config with { SigmaMax = v.GetDouble() },
-                "use_lu_lambdas" => config with { UseLuLambdas = v.GetBoolean() },
-                "use_flow_sigmas" => config with { UseFlowSigmas = v.GetBoolean() },
-                "final_sigmas_type" => config with { FinalSigmasType = v.GetString() },
-                "solver_order" => config with { SolverOrder = v.GetInt32() },
-                "algorithm_type" => config with { AlgorithmType = v.GetString()! },
-                "solver_type" => config with { SolverType = v.GetString()! },
-                "lower_order_final" => config with { LowerOrderFinal = v.GetBoolean() },
-                "euler_at_final" => config with { EulerAtFinal = v.GetBoolean() },
-                "lambda_min_clipped" => config with
-                {
-                    LambdaMinClipped = v.ValueKind == JsonValueKind.String
-                        ? float.Parse(v.GetString()!, CultureInfo.InvariantCulture)
-                        : v.GetSingle(),
-                },
-                "variance_type" => config with { VarianceType = v.GetString() },
-                "predict_x0" => config with { PredictX0 = v.GetBoolean() },
-                "disable_corrector" => config with { DisableCorrector = v.EnumerateArray().Select(x => x.GetInt32()).ToArray() },
-                "original_inference_steps" => config with { OriginalInferenceSteps = v.GetInt32() },
-                "timestep_scaling" => config with { TimestepScaling = v.GetDouble() },
-                _ => config,
-            };
+            maxDiff = Math.Max(maxDiff, Math.Abs((double)actual[i] - expected[i]));
+            maxRef = Math.Max(maxRef, Math.Abs((double)expected[i]));
         }
-
-        return config;
+        return maxRef == 0 ? maxDiff : maxDiff / maxRef;
     }
-}
 
-/// <summary>A full loop from diffusers' tests/schedulers: the configuration and the |sample| sum and mean it ends with.</summary>
-internal sealed record DiffusersLoopReference(
-    string Name, SchedulerConfig Config, int Steps, double SumAbs, double MeanAbs,
-    double? ExpectedSumAbs, double? ExpectedMeanAbs, float[][] Noise, JsonElement StepArguments, int StartIndex, bool AddNoise)
-{
-    public override string ToString() => Name;
+    /// <summary>Largest element-wise relative error |a − e| / |e|, counting elements with |e| below <paramref name="floor"/> as |e| = floor.</summary>
+    public static double RelativeError(ReadOnlySpan<float> actual, ReadOnlySpan<float> expected, double floor)
+    {
+        Assert.Equal(expected.Length, actual.Length);
+        double worst = 0;
+        for (int i = 0; i < expected.Length; i++)
+        {
+            if (float.IsNaN(expected[i]) || float.IsNaN(actual[i]))
+            {
+                Assert.True(float.IsNaN(expected[i]) && float.IsNaN(actual[i]), $"element {i}: expected {expected[i]}, got {actual[i]}");
+                continue;
+            }
+            double scale = Math.Max(Math.Abs((double)expected[i]), floor);
+            worst = Math.Max(worst, Math.Abs((double)actual[i] - expected[i]) / scale);
+        }
+        return worst;
+    }
 }

@@ -29,7 +29,7 @@ internal static class TrajectoryAssert
     }
 
     /// <summary>Checks the schedule, then steps through the recorded model outputs comparing each sample; returns the worst relative error.</summary>
-    public static double Replay(IScheduler scheduler, SchedulerFixture fixture)
+    public static double Replay(IScheduler scheduler, TrajectoryFixture fixture)
     {
         scheduler.SetTimesteps(fixture.Steps);
         Assert.Equal(fixture.Timesteps.Length, scheduler.Timesteps.Length);
@@ -62,7 +62,7 @@ internal static class TrajectoryAssert
     }
 
     /// <summary>Checks AddNoise at each recorded step index against diffusers' add_noise.</summary>
-    public static void AddNoise(IScheduler scheduler, SchedulerFixture fixture)
+    public static void AddNoise(IScheduler scheduler, TrajectoryFixture fixture)
     {
         scheduler.SetTimesteps(fixture.Steps);
         foreach ((int index, float[] original, float[] noise, float[] result) in fixture.AddNoise)

@@ -228,24 +228,29 @@ public sealed class NoiseSchedule
     /// </summary>
     internal double SigmaToTimestep(double sigma) => SigmaToTimestep(_logSigmas, sigma);
 
-    /// <summary><c>_sigma_to_t</c> against an explicit ascending <paramref name="logSigmas"/> table.</summary>
+    /// <summary>
+    /// <c>_sigma_to_t</c> against an explicit ascending <paramref name="logSigmas"/> table. numpy 1.x value-based
+    /// casting makes the distances and the weight float32 (a float64 scalar against a float32 array) and only the
+    /// final blend float64; that matters where σ sits on a grid point: σ_max maps to exactly N-1, not N-1-ε, which
+    /// the schedulers that truncate timesteps to int64 (exponential/beta sigmas) turn into 999 rather than 998.
+    /// </summary>
     internal static double SigmaToTimestep(ReadOnlySpan<float> logSigmas, double sigma)
     {
-        double logSigma = Math.Log(Math.Max(sigma, 1e-10));
+        float logSigma = (float)Math.Log(Math.Max(sigma, 1e-10));
         // Last index whose log-sigma is <= logSigma (0 when there is none), clipped so low+1 exists.
         int low = 0;
         for (int j = 0; j < logSigmas.Length; j++)
         {
-            if (logSigma - logSigmas[j] >= 0)
+            if (logSigma - logSigmas[j] >= 0f)
                 low = j;
         }
         low = Math.Min(low, logSigmas.Length - 2);
         int high = low + 1;
-        double lowLog = logSigmas[low];
-        double highLog = logSigmas[high];
-        double w = (lowLog - logSigma) / (lowLog - highLog);
-        w = Math.Clamp(w, 0, 1); // NaN stays NaN, as np.clip
-        return (1 - w) * low + w * high;
+        float lowLog = logSigmas[low];
+        float highLog = logSigmas[high];
+        float w = (lowLog - logSigma) / (lowLog - highLog);
+        w = Math.Clamp(w, 0f, 1f); // NaN stays NaN, as np.clip
+        return (double)(1f - w) * low + (double)w * high;
     }
 
     /// <summary>Natural logs of <paramref name="sigmas"/> rounded to float32 (numpy's <c>np.log</c> on a float32 array).</summary>

@@ -483,11 +483,57 @@ def unipc_diffusers_tests():
                                  expected_mean=0.4109, start_index=8, add_noise=True)]
 
 
+def lcm_cases():
+    cases = []
+    base = dict(SD_BETAS)
+    for steps in [1, 2, 4, 8]:
+        cases.append(run_case(f"lcm-{steps}", LCM, dict(base), steps))
+    for pred in ["v_prediction", "sample"]:
+        cases.append(run_case(f"lcm-{pred}-4", LCM, dict(base, prediction_type=pred), 4, seed=5))
+    cases.append(run_case("lcm-clip-4", LCM, dict(base, clip_sample=True, clip_sample_range=0.8), 4))
+    cases.append(run_case("lcm-thresholding-4", LCM, dict(base, thresholding=True, dynamic_thresholding_ratio=0.87,
+                                                          sample_max_value=1.5), 4))
+    cases.append(run_case("lcm-original25-scaling5-6", LCM, dict(base, original_inference_steps=25, timestep_scaling=5.0), 6))
+    cases.append(run_case("lcm-7-of-50", LCM, dict(base), 7))
+    return cases
+
+
+def lcm_diffusers_tests():
+    cfg = {"num_train_timesteps": 1000, "beta_start": 0.00085, "beta_end": 0.0120, "beta_schedule": "scaled_linear",
+           "prediction_type": "epsilon"}
+    return [diffusers_test_entry("test_full_loop_onestep", LCM, cfg, 1, expected_sum=18.7097, expected_mean=0.0244),
+            diffusers_test_entry("test_full_loop_multistep", LCM, cfg, 10, expected_sum=197.7616, expected_mean=0.2575)]
+
+
+def tcd_cases():
+    cases = []
+    base = dict(SD_BETAS)
+    for steps in [1, 2, 4, 8]:
+        cases.append(run_case(f"tcd-gamma0.3-{steps}", TCD, dict(base), steps, step_kwargs={"eta": 0.3}))
+    for gamma in [0.0, 0.5, 1.0]:
+        cases.append(run_case(f"tcd-gamma{gamma}-4", TCD, dict(base), 4, step_kwargs={"eta": gamma}))
+    for pred in ["v_prediction", "sample"]:
+        cases.append(run_case(f"tcd-{pred}-4", TCD, dict(base, prediction_type=pred), 4, seed=5, step_kwargs={"eta": 0.3}))
+    cases.append(run_case("tcd-7-of-50", TCD, dict(base), 7, step_kwargs={"eta": 0.3}))
+    return cases
+
+
+def tcd_diffusers_tests():
+    cfg = {"num_train_timesteps": 1000, "beta_start": 0.00085, "beta_end": 0.0120, "beta_schedule": "scaled_linear",
+           "prediction_type": "epsilon"}
+    return [diffusers_test_entry("test_full_loop_onestep_deter", TCD, cfg, 1, expected_sum=29.8715, expected_mean=0.0389,
+                                 step_kwargs={"eta": 0.0}),
+            diffusers_test_entry("test_full_loop_multistep_deter", TCD, cfg, 10, expected_sum=181.2040,
+                                 expected_mean=0.2359, step_kwargs={"eta": 0.0})]
+
+
 def main():
     torch.set_num_threads(1)
     write("dpm_multistep.json", {"cases": dpm_multistep_cases(), "diffusers_tests": dpm_multistep_diffusers_tests()})
     write("dpm_singlestep.json", {"cases": dpm_singlestep_cases(), "diffusers_tests": dpm_singlestep_diffusers_tests()})
     write("unipc_multistep.json", {"cases": unipc_cases(), "diffusers_tests": unipc_diffusers_tests()})
+    write("lcm.json", {"cases": lcm_cases(), "diffusers_tests": lcm_diffusers_tests()})
+    write("tcd.json", {"cases": tcd_cases(), "diffusers_tests": tcd_diffusers_tests()})
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ public sealed class LmsDiscreteScheduler : SchedulerBase
     public LmsDiscreteScheduler(SchedulerConfig config) : base(config) => RequireStandardPredictionType();
 
     /// <inheritdoc />
-    public override float InitNoiseSigma => DiscreteSigmas.InitNoiseSigma(Config, _sigmas);
+    public override float InitNoiseSigma => DiscreteSigmas.InitNoiseSigma(Config, _sigmas.Length > 0 ? _sigmas : Schedule.Sigmas);
 
     /// <summary>The sigma at each step index plus the final 0.</summary>
     public ReadOnlySpan<float> Sigmas => _sigmas;

@@ -159,4 +159,16 @@ public sealed class SchedulerContractTests
         Assert.NotEqual(separate[0], together[0]);
         Assert.Equal(separate[40], together[40]);
     }
+
+    [Theory]
+    [InlineData("EulerDiscreteScheduler")]
+    [InlineData("LMSDiscreteScheduler")]
+    [InlineData("HeunDiscreteScheduler")]
+    public void InitNoiseSigmaBeforeSetTimestepsUsesTheTrainingSigmas(string name)
+    {
+        // diffusers' constructors leave the full training schedule in place: SD 1.5 leading spacing gives
+        // (14.614645² + 1)^½ = 14.6488 (EulerDiscreteScheduler.from_config(sd15).init_noise_sigma).
+        SchedulerBase scheduler = Create(name);
+        Assert.Equal(14.6488, scheduler.InitNoiseSigma, 1e-3);
+    }
 }

@@ -90,7 +90,11 @@ internal static class DiscreteSigmas
         return result;
     }
 
-    /// <summary>diffusers' <c>init_noise_sigma</c> for sigma schedulers: max σ for linspace/trailing spacing, else √(max σ² + 1) (float32).</summary>
+    /// <summary>
+    /// diffusers' <c>init_noise_sigma</c> for sigma schedulers: max σ for linspace/trailing spacing, else √(max σ² + 1)
+    /// (float32). Before <c>SetTimesteps</c> the schedulers pass their training sigmas, whose maximum is what diffusers'
+    /// constructors leave in place.
+    /// </summary>
     public static float InitNoiseSigma(SchedulerConfig config, ReadOnlySpan<float> sigmas)
     {
         float max = float.NegativeInfinity;

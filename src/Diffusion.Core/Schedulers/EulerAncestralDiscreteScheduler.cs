@@ -32,7 +32,7 @@ public sealed class EulerAncestralDiscreteScheduler : SchedulerBase
     }
 
     /// <inheritdoc />
-    public override float InitNoiseSigma => DiscreteSigmas.InitNoiseSigma(Config, _sigmas);
+    public override float InitNoiseSigma => DiscreteSigmas.InitNoiseSigma(Config, _sigmas.Length > 0 ? _sigmas : _trainSigmas);
 
     /// <summary>The sigma at each step index plus the final 0.</summary>
     public ReadOnlySpan<float> Sigmas => _sigmas;

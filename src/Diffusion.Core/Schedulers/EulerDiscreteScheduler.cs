@@ -37,7 +37,7 @@ public sealed class EulerDiscreteScheduler : SchedulerBase
     }
 
     /// <inheritdoc />
-    public override float InitNoiseSigma => DiscreteSigmas.InitNoiseSigma(Config, _sigmas);
+    public override float InitNoiseSigma => DiscreteSigmas.InitNoiseSigma(Config, _sigmas.Length > 0 ? _sigmas : _trainSigmas);
 
     /// <summary>The sigma at each step index plus the final sigma (length <c>Timesteps.Length + 1</c>, or more with log_linear interpolation, as diffusers).</summary>
     public ReadOnlySpan<float> Sigmas => _sigmas;

@@ -27,7 +27,7 @@ public sealed class HeunDiscreteScheduler : SchedulerBase
     public override int Order => 2;
 
     /// <inheritdoc />
-    public override float InitNoiseSigma => DiscreteSigmas.InitNoiseSigma(Config, _sigmas);
+    public override float InitNoiseSigma => DiscreteSigmas.InitNoiseSigma(Config, _sigmas.Length > 0 ? _sigmas : Schedule.Sigmas);
 
     /// <summary>The interleaved sigmas (diffusers' <c>self.sigmas</c>), length <c>Timesteps.Length + 1</c>.</summary>
     public ReadOnlySpan<float> Sigmas => _sigmas;

@@ -6,6 +6,13 @@ namespace Diffusion.Core.Schedulers;
 /// </summary>
 internal static class IncompleteBeta
 {
+    private static readonly double[] s_lanczosCoefficients =
+    [
+        0.99999999999980993, 676.5203681218851, -1259.1392167224028, 771.32342877765313,
+        -176.61502916214059, 12.507343278686905, -0.13857109526572012, 9.9843695780195716e-6,
+        1.5056327351493116e-7,
+    ];
+
     /// <summary>I_x(a, b) for 0 ≤ x ≤ 1, a, b &gt; 0, by the continued fraction (modified Lentz) on the side where it converges fast.</summary>
     public static double Regularized(double x, double a, double b)
     {
@@ -93,12 +100,7 @@ internal static class IncompleteBeta
     {
         if (x < 0.5)
             return Math.Log(Math.PI / Math.Abs(Math.Sin(Math.PI * x))) - LogGamma(1 - x);
-        ReadOnlySpan<double> coefficients =
-        [
-            0.99999999999980993, 676.5203681218851, -1259.1392167224028, 771.32342877765313,
-            -176.61502916214059, 12.507343278686905, -0.13857109526572012, 9.9843695780195716e-6,
-            1.5056327351493116e-7,
-        ];
+        double[] coefficients = s_lanczosCoefficients;
         x -= 1;
         double sum = coefficients[0];
         for (int i = 1; i < coefficients.Length; i++)

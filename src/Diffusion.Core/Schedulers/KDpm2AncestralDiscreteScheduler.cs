@@ -33,7 +33,7 @@ public sealed class KDpm2AncestralDiscreteScheduler : SchedulerBase
     public override int Order => 2;
 
     /// <inheritdoc />
-    public override float InitNoiseSigma => DiscreteSigmas.InitNoiseSigma(Config, _sigmas);
+    public override float InitNoiseSigma => DiscreteSigmas.InitNoiseSigma(Config, _sigmas.Length > 0 ? _sigmas : Schedule.Sigmas);
 
     /// <summary>The interleaved sigmas (diffusers' <c>self.sigmas</c>).</summary>
     public ReadOnlySpan<float> Sigmas => _sigmas;

@@ -17,6 +17,8 @@ namespace Diffusion.Core.Schedulers;
 public sealed class LmsDiscreteScheduler : SchedulerBase
 {
     private const int LmsOrder = 4;
+    private static readonly double[] s_gaussLegendreNodes = [-0.86113631159405257522, -0.33998104358485626480, 0.33998104358485626480, 0.86113631159405257522];
+    private static readonly double[] s_gaussLegendreWeights = [0.34785484513745385737, 0.65214515486254614263, 0.65214515486254614263, 0.34785484513745385737];
     private float[] _sigmas = [];
     private int _nextStepIndex;
     private int _historyCount;
@@ -27,7 +29,7 @@ public sealed class LmsDiscreteScheduler : SchedulerBase
     public LmsDiscreteScheduler(SchedulerConfig config) : base(config) => RequireStandardPredictionType();
 
     /// <inheritdoc />
-    public override float InitNoiseSigma => DiscreteSigmas.InitNoiseSigma(Config, _sigmas);
+    public override float InitNoiseSigma => DiscreteSigmas.InitNoiseSigma(Config, _sigmas.Length > 0 ? _sigmas : Schedule.Sigmas);
 
     /// <summary>The sigma at each step index plus the final 0.</summary>
     public ReadOnlySpan<float> Sigmas => _sigmas;
@@ -62,6 +64,7 @@ public sealed class LmsDiscreteScheduler : SchedulerBase
         int n = sample.Length;
         if (_historyCount > 0 && !HasScratch(_historyHead, n))
             throw new InvalidOperationException("LmsDiscreteScheduler: the sample length changed during a run; call SetTimesteps first.");
+        ReserveScratch(LmsOrder + 1, n);
         float sigma = _sigmas[stepIndex];
 
         // The derivative goes into the ring slot after the newest one.
@@ -102,8 +105,8 @@ public sealed class LmsDiscreteScheduler : SchedulerBase
     /// </summary>
     private double LmsCoefficient(int order, int t, int currentOrder)
     {
-        ReadOnlySpan<double> nodes = [-0.86113631159405257522, -0.33998104358485626480, 0.33998104358485626480, 0.86113631159405257522];
-        ReadOnlySpan<double> weights = [0.34785484513745385737, 0.65214515486254614263, 0.65214515486254614263, 0.34785484513745385737];
+        double[] nodes = s_gaussLegendreNodes;
+        double[] weights = s_gaussLegendreWeights;
         double a = _sigmas[t], b = _sigmas[t + 1];
         double half = 0.5 * (b - a), mid = 0.5 * (a + b);
         double integral = 0;

@@ -113,6 +113,7 @@ public sealed class PndmScheduler : SchedulerBase
             throw new InvalidOperationException($"PndmScheduler: expected step index {_counter} (steps run in order after SetTimesteps), got {stepIndex}.");
         if (_counter > 0 && !HasScratch(CurrentSampleSlot, sample.Length))
             throw new InvalidOperationException("PndmScheduler: the sample length changed during a run; call SetTimesteps first.");
+        ReserveScratch(CombinedOutputSlot + 1, sample.Length);
         if (_counter < _prkCount)
             StepPrk(modelOutput, sample);
         else

@@ -133,6 +133,13 @@ public abstract class SchedulerBase : IScheduler
         return _scratch[slot] ??= new float[length];
     }
 
+    /// <summary>Allocates scratch slots 0..<paramref name="slotCount"/>-1 at <paramref name="length"/> up front, so multistep history slots first used in later steps do not allocate then.</summary>
+    protected void ReserveScratch(int slotCount, int length)
+    {
+        for (int slot = 0; slot < slotCount; slot++)
+            Scratch(slot, length);
+    }
+
     /// <summary>True when slot <paramref name="slot"/> already holds a buffer of <paramref name="length"/> floats.</summary>
     protected bool HasScratch(int slot, int length)
         => length == _scratchLength && slot < _scratch.Length && _scratch[slot] is not null;

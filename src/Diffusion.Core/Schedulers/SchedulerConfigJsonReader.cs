@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Text.Json;
 using Microsoft.Extensions.Logging;
 
@@ -21,7 +20,7 @@ internal static class SchedulerConfigJsonReader
         JsonDocument document;
         try
         {
-            document = JsonDocument.Parse(json, new JsonDocumentOptions { AllowTrailingCommas = true, CommentHandling = JsonCommentHandling.Skip });
+            document = JsonDocument.Parse(QuoteNonFiniteLiterals(json), new JsonDocumentOptions { AllowTrailingCommas = true, CommentHandling = JsonCommentHandling.Skip });
         }
         catch (JsonException e)
         {
@@ -76,7 +75,7 @@ internal static class SchedulerConfigJsonReader
                     case "solver_type": config = config with { SolverType = GetString(value, option) }; break;
                     case "lower_order_final": config = config with { LowerOrderFinal = GetBool(value, option) }; break;
                     case "euler_at_final": config = config with { EulerAtFinal = GetBool(value, option) }; break;
-                    case "lambda_min_clipped": config = config with { LambdaMinClipped = (float)GetDoubleOrInfinity(value, option) }; break;
+                    case "lambda_min_clipped": config = config with { LambdaMinClipped = (float)GetDouble(value, option) }; break;
                     case "variance_type": config = config with { VarianceType = GetString(value, option) }; break;
                     case "use_lu_lambdas": config = config with { UseLuLambdas = GetBool(value, option) }; break;
                     case "use_flow_sigmas": config = config with { UseFlowSigmas = GetBool(value, option) }; break;
@@ -100,6 +99,57 @@ internal static class SchedulerConfigJsonReader
             return config;
         }
     }
+
+    /// <summary>
+    /// Python's json module writes float('inf') / float('nan') as the bare tokens Infinity, -Infinity and NaN
+    /// (diffusers saves lambda_min_clipped = -inf that way); System.Text.Json rejects them, so they are quoted here
+    /// (outside strings only) and read back as numbers.
+    /// </summary>
+    internal static string QuoteNonFiniteLiterals(string json)
+    {
+        if (!json.Contains("Infinity", StringComparison.Ordinal) && !json.Contains("NaN", StringComparison.Ordinal))
+            return json;
+        var builder = new System.Text.StringBuilder(json.Length + 16);
+        bool inString = false;
+        for (int i = 0; i < json.Length; i++)
+        {
+            char c = json[i];
+            if (inString)
+            {
+                builder.Append(c);
+                if (c == '\\' && i + 1 < json.Length)
+                    builder.Append(json[++i]);
+                else if (c == '"')
+                    inString = false;
+                continue;
+            }
+            if (c == '"')
+            {
+                inString = true;
+                builder.Append(c);
+                continue;
+            }
+            string? token = null;
+            foreach (string candidate in s_nonFiniteTokens)
+            {
+                if (string.CompareOrdinal(json, i, candidate, 0, candidate.Length) == 0)
+                {
+                    token = candidate;
+                    break;
+                }
+            }
+            if (token is null)
+            {
+                builder.Append(c);
+                continue;
+            }
+            builder.Append('"').Append(token).Append('"');
+            i += token.Length - 1;
+        }
+        return builder.ToString();
+    }
+
+    private static readonly string[] s_nonFiniteTokens = ["-Infinity", "Infinity", "NaN"];
 
     /// <summary>"scheduler_config.json: " for a path ending in that file name, else "&lt;source&gt;: ".</summary>
     internal static string OptionPrefix(string sourceName)
@@ -141,12 +191,10 @@ internal static class SchedulerConfigJsonReader
             throw new InvalidOptionException(prefix + "steps_offset", $"must not be negative, got {config.StepsOffset}.");
         if (!(config.ClipSampleRange > 0f))
             throw new InvalidOptionException(prefix + "clip_sample_range", $"must be positive, got {config.ClipSampleRange}.");
-        if (!(config.DynamicThresholdingRatio > 0f && config.DynamicThresholdingRatio <= 1f))
-            throw new InvalidOptionException(prefix + "dynamic_thresholding_ratio", $"must lie in (0, 1], got {config.DynamicThresholdingRatio}.");
-        // diffusers accepts values below 1 (torch.clamp(s, min=1, max=v) then yields v; its own DPM-Solver
-        // thresholding test uses 0.5), so only non-positive values are rejected.
-        if (!(config.SampleMaxValue > 0f && float.IsFinite(config.SampleMaxValue)))
-            throw new InvalidOptionException(prefix + "sample_max_value", $"must be a positive finite number, got {config.SampleMaxValue}.");
+        if (!(config.DynamicThresholdingRatio >= 0f && config.DynamicThresholdingRatio <= 1f))
+            throw new InvalidOptionException(prefix + "dynamic_thresholding_ratio", $"must lie in [0, 1] (a quantile), got {config.DynamicThresholdingRatio}.");
+        if (!(config.SampleMaxValue > 0f))
+            throw new InvalidOptionException(prefix + "sample_max_value", $"must be positive, got {config.SampleMaxValue}.");
         int sigmaKinds = (config.UseKarrasSigmas ? 1 : 0) + (config.UseExponentialSigmas ? 1 : 0) + (config.UseBetaSigmas ? 1 : 0);
         if (sigmaKinds > 1)
             throw new InvalidOptionException(prefix + "use_karras_sigmas", "only one of use_karras_sigmas, use_exponential_sigmas and use_beta_sigmas may be true.");
@@ -207,16 +255,20 @@ internal static class SchedulerConfigJsonReader
     }
 
     private static double GetDouble(JsonElement value, string option)
-        => value.ValueKind == JsonValueKind.Number ? value.GetDouble() : throw WrongType(value, option, "a number");
-
-    private static double GetDoubleOrInfinity(JsonElement value, string option)
     {
-        // Python's json module writes -inf as the bare token -Infinity, which System.Text.Json rejects;
-        // exporters that quote it produce a string.
-        if (value.ValueKind == JsonValueKind.String
-            && double.TryParse(value.GetString(), NumberStyles.Float, CultureInfo.InvariantCulture, out double parsed))
-            return parsed;
-        return GetDouble(value, option);
+        if (value.ValueKind == JsonValueKind.Number)
+            return value.GetDouble();
+        // Infinity / -Infinity / NaN, quoted by QuoteNonFiniteLiterals or by the exporter.
+        if (value.ValueKind == JsonValueKind.String)
+        {
+            switch (value.GetString())
+            {
+                case "Infinity" or "inf": return double.PositiveInfinity;
+                case "-Infinity" or "-inf": return double.NegativeInfinity;
+                case "NaN" or "nan": return double.NaN;
+            }
+        }
+        throw WrongType(value, option, "a number");
     }
 
     private static float[] GetFloatList(JsonElement value, string option)

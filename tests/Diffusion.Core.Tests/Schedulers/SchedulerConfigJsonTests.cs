@@ -68,6 +68,17 @@ public sealed class SchedulerConfigJsonTests
         Assert.Equal(optionName, error.OptionName);
     }
 
+    [Fact]
+    public void ReadsPythonsBareInfinityLiterals()
+    {
+        // diffusers saves DPMSolverMultistepScheduler's default lambda_min_clipped = -inf with json.dumps,
+        // which writes the bare token -Infinity.
+        const string json = """{"_class_name": "DPMSolverMultistepScheduler", "lambda_min_clipped": -Infinity, "note": "Infinity stays text", "trained_betas": null}""";
+        SchedulerConfig config = SchedulerConfig.FromJson(json, "scheduler_config.json");
+        Assert.Equal(float.NegativeInfinity, config.LambdaMinClipped);
+        Assert.Equal("\"Infinity stays text\"", config.UnknownFields["note"]);
+    }
+
     [Theory]
     [InlineData("{not json")]
     [InlineData("[1, 2]")]

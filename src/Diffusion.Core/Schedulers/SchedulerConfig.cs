@@ -129,6 +129,14 @@ public sealed record SchedulerConfig
     /// <summary><c>eta</c> for DDIM (0 = deterministic DDIM); not a diffusers config field but a <c>step</c> argument there.</summary>
     public float Eta { get; init; }
 
+    /// <summary>
+    /// The keys the JSON this config was read from contained (null values included); null for a config built in
+    /// code, where every field counts as chosen. <see cref="SchedulerCatalog"/> gives the keys a file leaves out the
+    /// target class's diffusers defaults, as diffusers' <c>from_config</c> does (its <c>_use_default_values</c>):
+    /// e.g. a Stable Diffusion 1.5 PNDM config without <c>timestep_spacing</c> yields <c>linspace</c> for DPM-Solver.
+    /// </summary>
+    public IReadOnlySet<string>? JsonKeys { get; init; }
+
     /// <summary>Fields of the JSON that no scheduler reads; reported by the loader, kept for round trips.</summary>
     public IReadOnlyDictionary<string, string> UnknownFields { get; init; } = new Dictionary<string, string>();
 

@@ -94,7 +94,10 @@ internal static class SchedulerConfigJsonReader
                         break;
                 }
             }
-            config = config with { UnknownFields = unknown };
+            var keys = new HashSet<string>(StringComparer.Ordinal);
+            foreach (JsonProperty property in document.RootElement.EnumerateObject())
+                keys.Add(property.Name);
+            config = config with { UnknownFields = unknown, JsonKeys = keys };
             Validate(config, prefix);
             return config;
         }

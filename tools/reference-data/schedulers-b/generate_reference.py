@@ -527,6 +527,91 @@ def tcd_diffusers_tests():
                                  expected_mean=0.2359, step_kwargs={"eta": 0.0})]
 
 
+SD15_CONFIG = {  # runwayml/stable-diffusion-v1-5 scheduler/scheduler_config.json (no timestep_spacing)
+    "_class_name": "PNDMScheduler", "_diffusers_version": "0.6.0", "beta_end": 0.012, "beta_schedule": "scaled_linear",
+    "beta_start": 0.00085, "num_train_timesteps": 1000, "set_alpha_to_one": False, "skip_prk_steps": True,
+    "steps_offset": 1, "trained_betas": None, "clip_sample": False}
+TINY_SD_CONFIG = {  # /work/shared/models/tiny-sd/scheduler/scheduler_config.json
+    "_class_name": "PNDMScheduler", "_diffusers_version": "0.21.0", "beta_end": 0.012, "beta_schedule": "scaled_linear",
+    "beta_start": 0.00085, "clip_sample": False, "num_train_timesteps": 1000, "prediction_type": "epsilon",
+    "set_alpha_to_one": False, "skip_prk_steps": True, "steps_offset": 1, "timestep_spacing": "leading", "trained_betas": None}
+SDXL_CONFIG = {  # stabilityai/stable-diffusion-xl-base-1.0 scheduler/scheduler_config.json
+    "_class_name": "EulerDiscreteScheduler", "_diffusers_version": "0.19.0.dev0", "beta_end": 0.012,
+    "beta_schedule": "scaled_linear", "beta_start": 0.00085, "clip_sample": False, "interpolation_type": "linear",
+    "num_train_timesteps": 1000, "prediction_type": "epsilon", "sample_max_value": 1.0, "set_alpha_to_one": False,
+    "skip_prk_steps": True, "steps_offset": 1, "timestep_spacing": "leading", "trained_betas": None,
+    "use_karras_sigmas": False}
+
+# diffusers' documented A1111 -> diffusers mapping, plus ComfyUI names as SchedulerCatalog maps them
+CATALOG_NAMES = {
+    "DDIM": ("scheduling_ddim", "DDIMScheduler", {}),
+    "PLMS": ("scheduling_pndm", "PNDMScheduler", {"skip_prk_steps": True}),
+    "LMS": ("scheduling_lms_discrete", "LMSDiscreteScheduler", {}),
+    "LMS Karras": ("scheduling_lms_discrete", "LMSDiscreteScheduler", {"use_karras_sigmas": True}),
+    "Euler": ("scheduling_euler_discrete", "EulerDiscreteScheduler", {}),
+    "Euler a": ("scheduling_euler_ancestral_discrete", "EulerAncestralDiscreteScheduler", {}),
+    "Heun": ("scheduling_heun_discrete", "HeunDiscreteScheduler", {}),
+    "DPM2": ("scheduling_k_dpm_2_discrete", "KDPM2DiscreteScheduler", {}),
+    "DPM2 Karras": ("scheduling_k_dpm_2_discrete", "KDPM2DiscreteScheduler", {"use_karras_sigmas": True}),
+    "DPM2 a": ("scheduling_k_dpm_2_ancestral_discrete", "KDPM2AncestralDiscreteScheduler", {}),
+    "DPM++ 2M": ("scheduling_dpmsolver_multistep", "DPMSolverMultistepScheduler", {}),
+    "DPM++ 2M Karras": ("scheduling_dpmsolver_multistep", "DPMSolverMultistepScheduler", {"use_karras_sigmas": True}),
+    "DPM++ 2M SDE": ("scheduling_dpmsolver_multistep", "DPMSolverMultistepScheduler", {"algorithm_type": "sde-dpmsolver++"}),
+    "DPM++ 2M SDE Karras": ("scheduling_dpmsolver_multistep", "DPMSolverMultistepScheduler",
+                            {"algorithm_type": "sde-dpmsolver++", "use_karras_sigmas": True}),
+    "DPM++ 2S a": ("scheduling_dpmsolver_singlestep", "DPMSolverSinglestepScheduler", {}),
+    "UniPC": ("scheduling_unipc_multistep", "UniPCMultistepScheduler", {}),
+    "LCM": ("scheduling_lcm", "LCMScheduler", {}),
+    "DDPM": ("scheduling_ddpm", "DDPMScheduler", {}),
+    "dpmpp_2m+karras": ("scheduling_dpmsolver_multistep", "DPMSolverMultistepScheduler",
+                        {"use_karras_sigmas": True}),
+    "euler+normal": ("scheduling_euler_discrete", "EulerDiscreteScheduler", {"timestep_spacing": "linspace"}),
+    "ddim+ddim_uniform": ("scheduling_ddim", "DDIMScheduler", {"timestep_spacing": "leading", "steps_offset": 1}),
+    "uni_pc": ("scheduling_unipc_multistep", "UniPCMultistepScheduler", {"solver_type": "bh1"}),
+    "dpmpp_2m_sde+sgm_uniform": ("scheduling_dpmsolver_multistep", "DPMSolverMultistepScheduler",
+                                 {"algorithm_type": "sde-dpmsolver++", "timestep_spacing": "trailing"}),
+    "EulerDiscreteScheduler": ("scheduling_euler_discrete", "EulerDiscreteScheduler", {}),
+    "DPMSolverMultistepScheduler": ("scheduling_dpmsolver_multistep", "DPMSolverMultistepScheduler", {}),
+}
+
+
+def from_config(module, class_name, file_config, overrides):
+    """diffusers' Class.from_config(pipe.scheduler.config, **overrides): only keys the file set carry over
+    (the rest are in _use_default_values and take the new class's defaults)."""
+    cls = getattr(_load(module), class_name)
+    params = inspect.signature(cls.__init__.__closure__[0].cell_contents).parameters
+    kwargs = {k: v for k, v in file_config.items() if k in params and not k.startswith("_")}
+    kwargs.update(overrides)
+    return cls(**kwargs)
+
+
+def catalog_cases():
+    cases = []
+    for config_name, file_config in [("sd15", SD15_CONFIG), ("tiny-sd", TINY_SD_CONFIG), ("sdxl", SDXL_CONFIG)]:
+        for name, (module, class_name, overrides) in CATALOG_NAMES.items():
+            scheduler = from_config(module, class_name, file_config, overrides)
+            steps = 4 if class_name == "LCMScheduler" else 10
+            scheduler.set_timesteps(steps)
+            cases.append({
+                "config_name": config_name, "json": json.dumps(file_config), "name": name, "class": class_name,
+                "steps": steps, "timesteps": [float(t) for t in scheduler.timesteps.tolist()],
+                "sigmas": f32(scheduler.sigmas) if hasattr(scheduler, "sigmas") else None,
+                "init_noise_sigma": float(scheduler.init_noise_sigma),
+            })
+    # CreateFromConfig: each file's own class
+    for config_name, file_config in [("sd15", SD15_CONFIG), ("sdxl", SDXL_CONFIG)]:
+        module = {"PNDMScheduler": "scheduling_pndm", "EulerDiscreteScheduler": "scheduling_euler_discrete"}[file_config["_class_name"]]
+        scheduler = from_config(module, file_config["_class_name"], file_config, {})
+        scheduler.set_timesteps(10)
+        cases.append({
+            "config_name": config_name, "json": json.dumps(file_config), "name": None, "class": file_config["_class_name"],
+            "steps": 10, "timesteps": [float(t) for t in scheduler.timesteps.tolist()],
+            "sigmas": f32(scheduler.sigmas) if hasattr(scheduler, "sigmas") else None,
+            "init_noise_sigma": float(scheduler.init_noise_sigma),
+        })
+    return cases
+
+
 def main():
     torch.set_num_threads(1)
     write("dpm_multistep.json", {"cases": dpm_multistep_cases(), "diffusers_tests": dpm_multistep_diffusers_tests()})
@@ -534,6 +619,7 @@ def main():
     write("unipc_multistep.json", {"cases": unipc_cases(), "diffusers_tests": unipc_diffusers_tests()})
     write("lcm.json", {"cases": lcm_cases(), "diffusers_tests": lcm_diffusers_tests()})
     write("tcd.json", {"cases": tcd_cases(), "diffusers_tests": tcd_diffusers_tests()})
+    write("catalog.json", {"cases": catalog_cases()})
 
 
 if __name__ == "__main__":

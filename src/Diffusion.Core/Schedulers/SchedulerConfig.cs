@@ -157,6 +157,12 @@ public sealed record SchedulerConfig
         StepsOffset = 1,
         PredictionType = "epsilon",
         TimestepSpacing = "leading",
+        // The keys of that file: switching class (SchedulerCatalog) gives the others the new class's defaults.
+        JsonKeys = new HashSet<string>(StringComparer.Ordinal)
+        {
+            "_class_name", "_diffusers_version", "beta_end", "beta_schedule", "beta_start", "num_train_timesteps",
+            "set_alpha_to_one", "skip_prk_steps", "steps_offset", "trained_betas", "clip_sample",
+        },
     };
 
     /// <summary>

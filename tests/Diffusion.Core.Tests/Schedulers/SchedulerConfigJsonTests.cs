@@ -33,7 +33,8 @@ public sealed class SchedulerConfigJsonTests
              "steps_offset": 1, "trained_betas": null, "clip_sample": false}
             """;
         SchedulerConfig parsed = SchedulerConfig.FromJson(json, "scheduler_config.json");
-        Assert.Equal(SchedulerConfig.StableDiffusion15 with { UnknownFields = parsed.UnknownFields }, parsed);
+        Assert.Equal(SchedulerConfig.StableDiffusion15 with { UnknownFields = parsed.UnknownFields, JsonKeys = parsed.JsonKeys }, parsed);
+        Assert.True(SchedulerConfig.StableDiffusion15.JsonKeys!.SetEquals(parsed.JsonKeys!));
     }
 
     [Fact]

@@ -4,7 +4,7 @@ namespace Diffusion.Core.Tests.Schedulers;
 
 /// <summary>
 /// DpmSolverMultistepScheduler against diffusers' DPMSolverMultistepScheduler (commit 58eb52c), replayed from
-/// TestData/schedulers-b/dpm_multistep.json (tools/reference-data/schedulers-b/generate_reference.py).
+/// TestData/schedulers-b/dpm_multistep.json.gz (tools/reference-data/schedulers-b/generate_reference.py).
 /// </summary>
 public sealed class DpmSolverMultistepSchedulerTests
 {

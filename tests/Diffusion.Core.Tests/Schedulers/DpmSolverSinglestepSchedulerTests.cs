@@ -4,7 +4,7 @@ namespace Diffusion.Core.Tests.Schedulers;
 
 /// <summary>
 /// DpmSolverSinglestepScheduler against diffusers' DPMSolverSinglestepScheduler (commit 58eb52c), replayed from
-/// TestData/schedulers-b/dpm_singlestep.json (tools/reference-data/schedulers-b/generate_reference.py).
+/// TestData/schedulers-b/dpm_singlestep.json.gz (tools/reference-data/schedulers-b/generate_reference.py).
 /// </summary>
 public sealed class DpmSolverSinglestepSchedulerTests
 {

@@ -4,7 +4,7 @@ namespace Diffusion.Core.Tests.Schedulers;
 
 /// <summary>
 /// LcmScheduler against diffusers' LCMScheduler (commit 58eb52c), replayed from
-/// TestData/schedulers-b/lcm.json (tools/reference-data/schedulers-b/generate_reference.py).
+/// TestData/schedulers-b/lcm.json.gz (tools/reference-data/schedulers-b/generate_reference.py).
 /// </summary>
 public sealed class LcmSchedulerTests
 {

@@ -5,13 +5,13 @@ namespace Diffusion.Core.Tests.Schedulers;
 
 /// <summary>
 /// SchedulerCatalog against diffusers' <c>Class.from_config(pipe.scheduler.config, **overrides)</c> on real
-/// scheduler_config.json files (TestData/schedulers-b/catalog.json, from tools/reference-data/schedulers-b).
+/// scheduler_config.json files (TestData/schedulers-b/catalog.json.gz, from tools/reference-data/schedulers-b).
 /// </summary>
 public sealed class SchedulerCatalogTests
 {
     private static readonly Lazy<JsonElement[]> s_cases = new(() =>
     {
-        using JsonDocument document = JsonDocument.Parse(File.ReadAllText(TrajectoryFixture.PathOf("catalog.json")));
+        using JsonDocument document = JsonDocument.Parse(TrajectoryFixture.ReadText("catalog.json"));
         return document.RootElement.GetProperty("cases").EnumerateArray().Select(c => c.Clone()).ToArray();
     });
 
@@ -19,7 +19,7 @@ public sealed class SchedulerCatalogTests
 
     private static int CaseCount()
     {
-        using JsonDocument document = JsonDocument.Parse(File.ReadAllText(TrajectoryFixture.PathOf("catalog.json")));
+        using JsonDocument document = JsonDocument.Parse(TrajectoryFixture.ReadText("catalog.json"));
         return document.RootElement.GetProperty("cases").GetArrayLength();
     }
 

@@ -4,7 +4,7 @@ namespace Diffusion.Core.Tests.Schedulers;
 
 /// <summary>
 /// TcdScheduler against diffusers' TCDScheduler (commit 58eb52c), replayed from
-/// TestData/schedulers-b/tcd.json (tools/reference-data/schedulers-b/generate_reference.py).
+/// TestData/schedulers-b/tcd.json.gz (tools/reference-data/schedulers-b/generate_reference.py).
 /// </summary>
 public sealed class TcdSchedulerTests
 {

@@ -30,7 +30,7 @@ internal sealed class TrajectoryFixture
     /// <summary>Loads every case of a fixture file in TestData/schedulers-b.</summary>
     public static IReadOnlyList<TrajectoryFixture> Load(string fileName)
     {
-        using JsonDocument document = JsonDocument.Parse(File.ReadAllText(PathOf(fileName)));
+        using JsonDocument document = JsonDocument.Parse(ReadText(fileName));
         var result = new List<TrajectoryFixture>();
         foreach (JsonElement c in document.RootElement.GetProperty("cases").EnumerateArray())
         {
@@ -61,7 +61,7 @@ internal sealed class TrajectoryFixture
     /// <summary>The diffusers-test entries (full-loop sums and means) of a fixture file.</summary>
     public static IReadOnlyList<DiffusersLoopReference> LoadDiffusersTests(string fileName)
     {
-        using JsonDocument document = JsonDocument.Parse(File.ReadAllText(PathOf(fileName)));
+        using JsonDocument document = JsonDocument.Parse(ReadText(fileName));
         var result = new List<DiffusersLoopReference>();
         foreach (JsonElement e in document.RootElement.GetProperty("diffusers_tests").EnumerateArray())
         {
@@ -82,7 +82,16 @@ internal sealed class TrajectoryFixture
         return result;
     }
 
-    public static string PathOf(string fileName) => Path.Combine(AppContext.BaseDirectory, "TestData", "schedulers-b", fileName);
+    public static string PathOf(string fileName) => Path.Combine(AppContext.BaseDirectory, "TestData", "schedulers-b", fileName + ".gz");
+
+    /// <summary>The JSON text of a fixture (stored gzip-compressed to keep the repository small).</summary>
+    public static string ReadText(string fileName)
+    {
+        using FileStream file = File.OpenRead(PathOf(fileName));
+        using var gzip = new System.IO.Compression.GZipStream(file, System.IO.Compression.CompressionMode.Decompress);
+        using var reader = new StreamReader(gzip);
+        return reader.ReadToEnd();
+    }
 
     public static float[] Floats(JsonElement array)
     {

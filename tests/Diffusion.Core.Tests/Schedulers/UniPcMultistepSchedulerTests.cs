@@ -4,7 +4,7 @@ namespace Diffusion.Core.Tests.Schedulers;
 
 /// <summary>
 /// UniPcMultistepScheduler against diffusers' UniPCMultistepScheduler (commit 58eb52c), replayed from
-/// TestData/schedulers-b/unipc_multistep.json (tools/reference-data/schedulers-b/generate_reference.py).
+/// TestData/schedulers-b/unipc_multistep.json.gz (tools/reference-data/schedulers-b/generate_reference.py).
 /// </summary>
 public sealed class UniPcMultistepSchedulerTests
 {

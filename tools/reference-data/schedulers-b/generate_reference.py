@@ -9,7 +9,7 @@ Usage: /usr/bin/python3 generate_reference.py <path-to-diffusers-src> [output-di
 small stubs below; the scheduler files themselves run unmodified. Needs torch, numpy and scipy
 (for beta sigmas).
 
-Every case records: the effective config (all constructor arguments, defaults included), the
+Outputs are gzip-compressed JSON (<name>.json.gz). Every case records: the effective config (all constructor arguments, defaults included), the
 timesteps and sigmas after set_timesteps, the initial sample, and for each step the model output that
 was fed in and the sample that came out, plus every tensor randn_tensor returned, in call order, so a
 test can replay them through a fake random source. The "model" is a deterministic function of
@@ -19,6 +19,7 @@ Also recomputes the full-loop numbers asserted in diffusers' tests/schedulers fo
 (dummy_sample_deter, dummy_model = sample * t / (t + 1)) and records them with full precision.
 """
 import dataclasses
+import gzip
 import enum
 import importlib.util
 import inspect
@@ -302,10 +303,11 @@ def _encode(value):
 
 
 def write(file_name, payload):
+    """Writes <file_name>.gz: gzip-compressed JSON (mtime 0, so reruns give identical bytes)."""
     os.makedirs(OUT_DIR, exist_ok=True)
-    path = os.path.join(OUT_DIR, file_name)
-    with open(path, "w") as f:
-        f.write(_encode(payload))
+    path = os.path.join(OUT_DIR, file_name + ".gz")
+    with open(path, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=9) as f:
+        f.write(_encode(payload).encode("utf-8"))
     print(f"{path}: {os.path.getsize(path)} bytes")
 
 

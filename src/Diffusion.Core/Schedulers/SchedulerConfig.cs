@@ -1,3 +1,5 @@
+using Microsoft.Extensions.Logging;
+
 namespace Diffusion.Core.Schedulers;
 
 /// <summary>
@@ -13,11 +15,11 @@ public sealed record SchedulerConfig
     /// <summary><c>num_train_timesteps</c>: length of the training noise schedule.</summary>
     public int NumTrainTimesteps { get; init; } = 1000;
 
-    /// <summary><c>beta_start</c>.</summary>
-    public float BetaStart { get; init; } = 0.00085f;
+    /// <summary><c>beta_start</c>; a double because diffusers takes its square root in float64 before rounding to float32.</summary>
+    public double BetaStart { get; init; } = 0.00085;
 
-    /// <summary><c>beta_end</c>.</summary>
-    public float BetaEnd { get; init; } = 0.012f;
+    /// <summary><c>beta_end</c>; a double for the same reason as <see cref="BetaStart"/>.</summary>
+    public double BetaEnd { get; init; } = 0.012;
 
     /// <summary><c>beta_schedule</c>: <c>linear</c>, <c>scaled_linear</c> or <c>squaredcos_cap_v2</c>.</summary>
     public string BetaSchedule { get; init; } = "scaled_linear";
@@ -67,6 +69,33 @@ public sealed record SchedulerConfig
     /// <summary><c>use_beta_sigmas</c>.</summary>
     public bool UseBetaSigmas { get; init; }
 
+    /// <summary><c>sigma_min</c> (Euler, DPM-Solver): lower end of Karras/exponential/beta sigmas; null = the schedule's smallest sigma.</summary>
+    public double? SigmaMin { get; init; }
+
+    /// <summary><c>sigma_max</c> (Euler, DPM-Solver): upper end of Karras/exponential/beta sigmas; null = the schedule's largest sigma.</summary>
+    public double? SigmaMax { get; init; }
+
+    /// <summary><c>use_lu_lambdas</c> (DPM-Solver).</summary>
+    public bool UseLuLambdas { get; init; }
+
+    /// <summary><c>use_flow_sigmas</c> (DPM-Solver, UniPC).</summary>
+    public bool UseFlowSigmas { get; init; }
+
+    /// <summary><c>flow_shift</c> (DPM-Solver, UniPC).</summary>
+    public double FlowShift { get; init; } = 1.0;
+
+    /// <summary><c>predict_x0</c> (UniPC).</summary>
+    public bool PredictX0 { get; init; } = true;
+
+    /// <summary><c>disable_corrector</c> (UniPC): step indices at which the corrector is skipped.</summary>
+    public IReadOnlyList<int> DisableCorrector { get; init; } = Array.Empty<int>();
+
+    /// <summary><c>original_inference_steps</c> (LCM, TCD).</summary>
+    public int OriginalInferenceSteps { get; init; } = 50;
+
+    /// <summary><c>timestep_scaling</c> (LCM, TCD).</summary>
+    public double TimestepScaling { get; init; } = 10.0;
+
     /// <summary><c>timestep_type</c> (Euler): <c>discrete</c> or <c>continuous</c>.</summary>
     public string TimestepType { get; init; } = "discrete";
 
@@ -100,6 +129,76 @@ public sealed record SchedulerConfig
     /// <summary><c>eta</c> for DDIM (0 = deterministic DDIM); not a diffusers config field but a <c>step</c> argument there.</summary>
     public float Eta { get; init; }
 
+    /// <summary>
+    /// The keys the JSON this config was read from contained (null values included); null for a config built in
+    /// code, where every field counts as chosen. <see cref="SchedulerCatalog"/> gives the keys a file leaves out the
+    /// target class's diffusers defaults, as diffusers' <c>from_config</c> does (its <c>_use_default_values</c>):
+    /// e.g. a Stable Diffusion 1.5 PNDM config without <c>timestep_spacing</c> yields <c>linspace</c> for DPM-Solver.
+    /// </summary>
+    public IReadOnlySet<string>? JsonKeys { get; init; }
+
     /// <summary>Fields of the JSON that no scheduler reads; reported by the loader, kept for round trips.</summary>
     public IReadOnlyDictionary<string, string> UnknownFields { get; init; } = new Dictionary<string, string>();
+
+    /// <summary>
+    /// Stable Diffusion 1.5's <c>scheduler_config.json</c> (PNDM, scaled_linear 0.00085..0.012, 1000 train steps,
+    /// steps_offset 1, set_alpha_to_one false, skip_prk_steps true, epsilon prediction, leading spacing).
+    /// </summary>
+    public static SchedulerConfig StableDiffusion15 { get; } = new()
+    {
+        ClassName = "PNDMScheduler",
+        NumTrainTimesteps = 1000,
+        BetaStart = 0.00085,
+        BetaEnd = 0.012,
+        BetaSchedule = "scaled_linear",
+        ClipSample = false,
+        SetAlphaToOne = false,
+        SkipPrkSteps = true,
+        StepsOffset = 1,
+        PredictionType = "epsilon",
+        TimestepSpacing = "leading",
+        // The keys of that file: switching class (SchedulerCatalog) gives the others the new class's defaults.
+        JsonKeys = new HashSet<string>(StringComparer.Ordinal)
+        {
+            "_class_name", "_diffusers_version", "beta_end", "beta_schedule", "beta_start", "num_train_timesteps",
+            "set_alpha_to_one", "skip_prk_steps", "steps_offset", "trained_betas", "clip_sample",
+        },
+    };
+
+    /// <summary>
+    /// Reads a diffusers <c>scheduler_config.json</c>. Keys missing from the file keep this record's defaults
+    /// (Stable Diffusion's, not each diffusers class's); keys no scheduler reads go to <see cref="UnknownFields"/>
+    /// and are logged at Information level.
+    /// </summary>
+    /// <param name="path">The JSON file.</param>
+    /// <param name="logger">Receives one Information message per unknown key; null for none.</param>
+    /// <exception cref="ModelLoadException">The file cannot be read or is not a JSON object.</exception>
+    /// <exception cref="InvalidOptionException">A value has the wrong type or is out of range; the option is named <c>scheduler_config.json: &lt;key&gt;</c>.</exception>
+    public static SchedulerConfig FromJsonFile(string path, ILogger? logger = null)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        string json;
+        try
+        {
+            json = File.ReadAllText(path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or NotSupportedException or ArgumentException)
+        {
+            throw new ModelLoadException(path, $"cannot read the scheduler config: {e.Message}", e);
+        }
+        return SchedulerConfigJsonReader.Read(json, path, logger);
+    }
+
+    /// <summary>Parses the text of a diffusers <c>scheduler_config.json</c>; see <see cref="FromJsonFile"/>.</summary>
+    /// <param name="json">The JSON text.</param>
+    /// <param name="sourceName">Where the text came from (a path or a name), used in errors and log messages.</param>
+    /// <param name="logger">Receives one Information message per unknown key; null for none.</param>
+    /// <exception cref="ModelLoadException">The text is not a JSON object.</exception>
+    /// <exception cref="InvalidOptionException">A value has the wrong type or is out of range.</exception>
+    public static SchedulerConfig FromJson(string json, string sourceName, ILogger? logger = null)
+    {
+        ArgumentNullException.ThrowIfNull(json);
+        ArgumentNullException.ThrowIfNull(sourceName);
+        return SchedulerConfigJsonReader.Read(json, sourceName, logger);
+    }
 }

@@ -1,0 +1,103 @@
+using Diffusion.Core.Randomness;
+
+namespace Diffusion.Core.Schedulers;
+
+/// <summary>
+/// DDIM (Song et al. 2020), mirroring diffusers' <c>schedulers/scheduling_ddim.py</c> (<c>DDIMScheduler</c>):
+/// epsilon / v_prediction / sample, leading / trailing / linspace spacing with <c>steps_offset</c>,
+/// <c>set_alpha_to_one</c>, <c>clip_sample</c>, dynamic thresholding (per sample, see
+/// <see cref="SchedulerBase.SampleCount"/>), <c>rescale_betas_zero_snr</c>, and η
+/// (<see cref="SchedulerConfig.Eta"/>, diffusers' <c>step(eta=...)</c>): with η &gt; 0 each step draws one N(0,1)
+/// tensor from the <see cref="IRandomSource"/>, as diffusers' <c>randn_tensor</c>.
+/// </summary>
+/// <remarks>
+/// Left out: <c>use_clipped_model_output</c>, caller-supplied <c>variance_noise</c>, and <c>get_velocity</c>.
+/// </remarks>
+public sealed class DdimScheduler : SchedulerBase
+{
+    private readonly float _finalAlphaCumprod;
+
+    /// <summary>Creates the scheduler for <paramref name="config"/>.</summary>
+    /// <exception cref="InvalidOptionException">A config value is unsupported.</exception>
+    public DdimScheduler(SchedulerConfig config) : base(config)
+    {
+        RequireStandardPredictionType();
+        _finalAlphaCumprod = config.SetAlphaToOne ? 1f : Schedule.AlphasCumprod[0];
+    }
+
+    /// <inheritdoc />
+    protected override float[] ComputeTimesteps(int inferenceSteps)
+    {
+        double[] raw = NoiseSchedule.SpacedTimesteps(Config.TimestepSpacing, Config.NumTrainTimesteps, inferenceSteps, Config.StepsOffset);
+        var timesteps = new float[raw.Length];
+        for (int i = 0; i < raw.Length; i++)
+            timesteps[i] = (long)Math.Round(raw[i], MidpointRounding.ToEven); // .round().astype(np.int64)
+        return timesteps;
+    }
+
+    /// <inheritdoc />
+    public override void Step(ReadOnlySpan<float> modelOutput, int stepIndex, Span<float> sample, IRandomSource? random = null)
+    {
+        ValidateStep(modelOutput, stepIndex, sample);
+        int timestep = (int)Timesteps[stepIndex];
+        int previousTimestep = timestep - Config.NumTrainTimesteps / InferenceSteps;
+        float alphaProd = AlphaCumprodAt(timestep);
+        float alphaProdPrevious = previousTimestep >= 0 ? AlphaCumprodAt(previousTimestep) : _finalAlphaCumprod;
+        float betaProd = 1f - alphaProd;
+        float sqrtAlpha = MathF.Sqrt(alphaProd);
+        float sqrtBeta = MathF.Sqrt(betaProd);
+
+        int n = sample.Length;
+        Span<float> predictedOriginal = Scratch(0, n);
+        Span<float> predictedEpsilon = Scratch(1, n);
+        PredictOriginalSample(modelOutput, sample, alphaProd, predictedOriginal);
+        switch (Config.PredictionType)
+        {
+            case "epsilon":
+                modelOutput.CopyTo(predictedEpsilon);
+                break;
+            case "sample":
+                for (int i = 0; i < n; i++)
+                    predictedEpsilon[i] = (sample[i] - sqrtAlpha * predictedOriginal[i]) / sqrtBeta;
+                break;
+            default: // v_prediction
+                for (int i = 0; i < n; i++)
+                    predictedEpsilon[i] = sqrtAlpha * modelOutput[i] + sqrtBeta * sample[i];
+                break;
+        }
+        ClipOrThreshold(predictedOriginal);
+
+        // σ_t = η·√((1-ᾱ_prev)/(1-ᾱ_t)·(1-ᾱ_t/ᾱ_prev)), float32 op by op as torch.
+        float variance = (1f - alphaProdPrevious) / betaProd * (1f - alphaProd / alphaProdPrevious);
+        float stdDev = Config.Eta * MathF.Sqrt(variance);
+        float directionCoefficient = MathF.Sqrt(1f - alphaProdPrevious - stdDev * stdDev);
+        float sqrtAlphaPrevious = MathF.Sqrt(alphaProdPrevious);
+        for (int i = 0; i < n; i++)
+            sample[i] = sqrtAlphaPrevious * predictedOriginal[i] + directionCoefficient * predictedEpsilon[i];
+
+        if (Config.Eta > 0f)
+        {
+            Span<float> noise = predictedEpsilon;
+            RequireRandom(random).NextStandardNormal(noise);
+            for (int i = 0; i < n; i++)
+                sample[i] = sample[i] + stdDev * noise[i];
+        }
+    }
+
+    /// <inheritdoc />
+    public override void AddNoise(ReadOnlySpan<float> originalSample, ReadOnlySpan<float> noise, int stepIndex, Span<float> destination)
+    {
+        ValidateStepIndex(stepIndex);
+        AddNoiseAtTimestep(originalSample, noise, CheckedTimestep((int)Timesteps[stepIndex]), destination);
+    }
+
+    private float AlphaCumprodAt(int timestep) => Schedule.AlphasCumprod[CheckedTimestep(timestep)];
+
+    private int CheckedTimestep(int timestep)
+    {
+        // steps_offset can push leading timesteps past the table (diffusers then fails with an index error).
+        if ((uint)timestep >= (uint)Schedule.TrainTimesteps)
+            throw new InvalidOptionException(SchedulerConfigJsonReader.DefaultSource + ": steps_offset", $"timestep {timestep} is outside the {Schedule.TrainTimesteps} training timesteps.");
+        return timestep;
+    }
+}

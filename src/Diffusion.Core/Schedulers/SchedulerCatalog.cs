@@ -1,0 +1,377 @@
+namespace Diffusion.Core.Schedulers;
+
+/// <summary>
+/// Creates schedulers by name: diffusers class names (<c>EulerDiscreteScheduler</c>,
+/// <c>DPMSolverMultistepScheduler</c>, …), AUTOMATIC1111 sampler names (<c>Euler a</c>, <c>DPM++ 2M Karras</c>, …)
+/// and ComfyUI sampler / sampler+scheduler names (<c>euler_ancestral</c>, <c>dpmpp_2m+karras</c>, …), matched
+/// case-insensitively. A name selects a scheduler class and a few configuration overrides (e.g.
+/// <c>use_karras_sigmas = true</c>) applied on top of the model's own <c>scheduler_config.json</c>.
+/// </summary>
+/// <remarks>
+/// <para>
+/// Switching class follows diffusers' <c>NewScheduler.from_config(pipe.scheduler.config)</c>: keys the model's
+/// JSON set (<see cref="SchedulerConfig.JsonKeys"/>) carry over, keys it left out take the new class's own
+/// diffusers defaults (for instance <c>timestep_spacing</c> becomes <c>linspace</c> for DPM-Solver on a Stable
+/// Diffusion 1.5 config that never set it), then the name's overrides apply. A config built in code
+/// (<see cref="SchedulerConfig.JsonKeys"/> null) carries over as is.
+/// </para>
+/// <para>
+/// A1111 names follow diffusers' documented mapping (<c>DPM++ 2M Karras</c> = DPMSolverMultistepScheduler with
+/// Karras sigmas, and so on). <c>DPM++ 2S a</c> has no diffusers equivalent; diffusers' documentation points to
+/// DPMSolverSinglestepScheduler as the closest, and that is what it creates. ComfyUI names map sampler to class
+/// (<c>uni_pc</c> is the bh1 variant, <c>uni_pc_bh2</c> bh2, as in ComfyUI) and scheduler to the closest diffusers
+/// schedule (a sampler alone keeps the model's own schedule): <c>normal</c> = linspace spacing, <c>karras</c>/<c>exponential</c>/<c>beta</c> = those sigmas,
+/// <c>sgm_uniform</c> and <c>simple</c> = trailing spacing, <c>ddim_uniform</c> = leading spacing with offset 1.
+/// ComfyUI's SDE samplers draw Brownian-tree noise, which no diffusers scheduler here reproduces.
+/// Not offered: DPM++ SDE (DPMSolverSDEScheduler needs torchsde's Brownian tree), DPM adaptive/fast, DEIS, DDIM inverse.
+/// </para>
+/// </remarks>
+public static class SchedulerCatalog
+{
+    // Declared first: the tables below are built from it during static initialisation (textual order).
+    private static readonly string[] s_classNames =
+    [
+        "DDIMScheduler", "DDPMScheduler", "PNDMScheduler", "LMSDiscreteScheduler", "EulerDiscreteScheduler",
+        "EulerAncestralDiscreteScheduler", "HeunDiscreteScheduler", "KDPM2DiscreteScheduler",
+        "KDPM2AncestralDiscreteScheduler", "DPMSolverMultistepScheduler", "DPMSolverSinglestepScheduler",
+        "UniPCMultistepScheduler", "LCMScheduler", "TCDScheduler",
+    ];
+
+    private static readonly Dictionary<string, Entry> s_entries = BuildEntries();
+    private static readonly string[] s_names = BuildNames();
+
+    /// <summary>Every name <see cref="Create"/> accepts, in a stable order (diffusers classes, A1111, ComfyUI).</summary>
+    public static IReadOnlyList<string> Names => s_names;
+
+    /// <summary>
+    /// Creates the scheduler <paramref name="name"/> stands for, configured from <paramref name="baseConfig"/>
+    /// (normally the model folder's <c>scheduler_config.json</c>) with the class's defaults for keys the file left
+    /// out and the name's overrides on top.
+    /// </summary>
+    /// <param name="name">A diffusers class name, A1111 sampler name or ComfyUI sampler[+scheduler] name; case-insensitive.</param>
+    /// <param name="baseConfig">The model's scheduler configuration.</param>
+    /// <exception cref="InvalidOptionException">The name is unknown (the message lists the known names), or the resulting configuration is not supported.</exception>
+    public static IScheduler Create(string name, SchedulerConfig baseConfig)
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        ArgumentNullException.ThrowIfNull(baseConfig);
+        if (!s_entries.TryGetValue(Normalize(name), out Entry? entry))
+        {
+            throw new InvalidOptionException("Scheduler",
+                $"'{name}' is not a known scheduler name. Known names: {string.Join(", ", s_names)}.");
+        }
+
+        SchedulerConfig config = entry.Overrides(WithClassDefaults(baseConfig, entry.ClassName));
+        return Construct(config with { ClassName = entry.ClassName });
+    }
+
+    /// <summary>
+    /// Creates the scheduler class named by <paramref name="config"/>'s <c>_class_name</c>, as diffusers'
+    /// <c>from_pretrained</c> does: keys the JSON left out take that class's diffusers defaults.
+    /// </summary>
+    /// <exception cref="InvalidOptionException"><c>_class_name</c> is missing or not a scheduler this library implements.</exception>
+    public static IScheduler CreateFromConfig(SchedulerConfig config)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        string? className = config.ClassName is null ? null : CanonicalClassName(config.ClassName);
+        if (className is null)
+        {
+            throw new InvalidOptionException(SchedulerConfigJsonReader.DefaultSource + ": _class_name",
+                $"'{config.ClassName ?? "(missing)"}' is not a supported scheduler class. Supported: {string.Join(", ", s_classNames)}.");
+        }
+
+        return Construct(WithClassDefaults(config, className) with { ClassName = className });
+    }
+
+    private static string? CanonicalClassName(string className)
+    {
+        foreach (string known in s_classNames)
+        {
+            if (string.Equals(known, className, StringComparison.OrdinalIgnoreCase))
+            {
+                return known;
+            }
+        }
+
+        return null;
+    }
+
+    private static IScheduler Construct(SchedulerConfig config) => config.ClassName switch
+    {
+        "DDIMScheduler" => new DdimScheduler(config),
+        "DDPMScheduler" => new DdpmScheduler(config),
+        "PNDMScheduler" => new PndmScheduler(config),
+        "LMSDiscreteScheduler" => new LmsDiscreteScheduler(config),
+        "EulerDiscreteScheduler" => new EulerDiscreteScheduler(config),
+        "EulerAncestralDiscreteScheduler" => new EulerAncestralDiscreteScheduler(config),
+        "HeunDiscreteScheduler" => new HeunDiscreteScheduler(config),
+        "KDPM2DiscreteScheduler" => new KDpm2DiscreteScheduler(config),
+        "KDPM2AncestralDiscreteScheduler" => new KDpm2AncestralDiscreteScheduler(config),
+        "DPMSolverMultistepScheduler" => new DpmSolverMultistepScheduler(config),
+        "DPMSolverSinglestepScheduler" => new DpmSolverSinglestepScheduler(config),
+        "UniPCMultistepScheduler" => new UniPcMultistepScheduler(config),
+        "LCMScheduler" => new LcmScheduler(config),
+        "TCDScheduler" => new TcdScheduler(config),
+        _ => throw new InvalidOptionException(SchedulerConfigJsonReader.DefaultSource + ": _class_name", $"'{config.ClassName}' is not a supported scheduler class."),
+    };
+
+    /// <summary>
+    /// The fields whose diffusers default differs between scheduler classes (or from <see cref="SchedulerConfig"/>'s
+    /// own defaults), with each class's value; a key absent from the model's JSON gets the target class's value.
+    /// Values taken from the <c>__init__</c> signatures of diffusers 58eb52c.
+    /// </summary>
+    internal static SchedulerConfig WithClassDefaults(SchedulerConfig config, string className)
+    {
+        IReadOnlySet<string>? keys = config.JsonKeys;
+        if (keys is null)
+        {
+            return config;
+        }
+
+        bool Missing(string key) => !keys.Contains(key);
+
+        // Defaults shared by most classes: linear betas 1e-4..0.02 (Heun/KDPM2 keep 0.00085..0.012 with linear;
+        // LCM/TCD use Stable Diffusion's scaled_linear, which is this record's default).
+        bool sdBetas = className is "LCMScheduler" or "TCDScheduler";
+        bool kdiffusionBetas = className is "HeunDiscreteScheduler" or "KDPM2DiscreteScheduler" or "KDPM2AncestralDiscreteScheduler";
+        if (!sdBetas)
+        {
+            if (Missing("beta_schedule"))
+            {
+                config = config with { BetaSchedule = "linear" };
+            }
+
+            if (!kdiffusionBetas)
+            {
+                if (Missing("beta_start"))
+                {
+                    config = config with { BetaStart = 0.0001 };
+                }
+
+                if (Missing("beta_end"))
+                {
+                    config = config with { BetaEnd = 0.02 };
+                }
+            }
+            else
+            {
+                if (Missing("beta_start"))
+                {
+                    config = config with { BetaStart = 0.00085 };
+                }
+
+                if (Missing("beta_end"))
+                {
+                    config = config with { BetaEnd = 0.012 };
+                }
+            }
+        }
+        else
+        {
+            if (Missing("beta_schedule"))
+            {
+                config = config with { BetaSchedule = "scaled_linear" };
+            }
+
+            if (Missing("beta_start"))
+            {
+                config = config with { BetaStart = 0.00085 };
+            }
+
+            if (Missing("beta_end"))
+            {
+                config = config with { BetaEnd = 0.012 };
+            }
+        }
+
+        if (Missing("timestep_spacing"))
+        {
+            config = config with
+            {
+                TimestepSpacing = className is "DDIMScheduler" or "DDPMScheduler" or "PNDMScheduler" or "LCMScheduler" or "TCDScheduler"
+                    or "DPMSolverSinglestepScheduler" ? "leading" : "linspace",
+            };
+        }
+
+        if (Missing("clip_sample"))
+        {
+            config = config with { ClipSample = className is "DDIMScheduler" or "DDPMScheduler" };
+        }
+
+        if (Missing("set_alpha_to_one"))
+        {
+            config = config with { SetAlphaToOne = className != "PNDMScheduler" };
+        }
+
+        if (Missing("steps_offset"))
+        {
+            config = config with { StepsOffset = 0 };
+        }
+
+        if (Missing("variance_type"))
+        {
+            config = config with { VarianceType = className == "DDPMScheduler" ? "fixed_small" : null };
+        }
+
+        if (Missing("final_sigmas_type"))
+        {
+            config = config with { FinalSigmasType = null }; // each class reads null as its own default ("zero")
+        }
+
+        if (Missing("lower_order_final"))
+        {
+            config = config with { LowerOrderFinal = className != "DPMSolverSinglestepScheduler" };
+        }
+
+        if (Missing("solver_type"))
+        {
+            config = config with { SolverType = className == "UniPCMultistepScheduler" ? "bh2" : "midpoint" };
+        }
+
+        return config;
+    }
+
+    private sealed record Entry(string ClassName, Func<SchedulerConfig, SchedulerConfig> Overrides);
+
+    private static SchedulerConfig Same(SchedulerConfig c) => c;
+
+    private static SchedulerConfig Karras(SchedulerConfig c) => c with { UseKarrasSigmas = true, UseExponentialSigmas = false, UseBetaSigmas = false };
+
+    private static SchedulerConfig Sde(SchedulerConfig c) => c with { AlgorithmType = "sde-dpmsolver++" };
+
+    // Lookup key: lower case, runs of spaces and '+' / '/' separators folded to one '+' between sampler and schedule.
+    private static string Normalize(string name)
+    {
+        string trimmed = name.Trim().ToLowerInvariant();
+        var builder = new System.Text.StringBuilder(trimmed.Length);
+        bool pendingSpace = false;
+        foreach (char c in trimmed)
+        {
+            if (char.IsWhiteSpace(c))
+            {
+                pendingSpace = builder.Length > 0;
+                continue;
+            }
+
+            if (pendingSpace)
+            {
+                builder.Append(' ');
+                pendingSpace = false;
+            }
+
+            builder.Append(c);
+        }
+
+        return builder.ToString().Replace(" + ", "+", StringComparison.Ordinal);
+    }
+
+    private static List<(string Name, Entry Entry)> Definitions()
+    {
+        var list = new List<(string, Entry)>();
+        foreach (string className in s_classNames)
+        {
+            list.Add((className, new Entry(className, Same)));
+        }
+
+        // AUTOMATIC1111 (diffusers' "A1111/k-diffusion" mapping table).
+        list.Add(("DDIM", new Entry("DDIMScheduler", Same)));
+        list.Add(("DDPM", new Entry("DDPMScheduler", Same)));
+        list.Add(("PLMS", new Entry("PNDMScheduler", c => c with { SkipPrkSteps = true })));
+        list.Add(("PNDM", new Entry("PNDMScheduler", Same)));
+        list.Add(("LMS", new Entry("LMSDiscreteScheduler", Same)));
+        list.Add(("LMS Karras", new Entry("LMSDiscreteScheduler", Karras)));
+        list.Add(("Euler", new Entry("EulerDiscreteScheduler", Same)));
+        list.Add(("Euler Karras", new Entry("EulerDiscreteScheduler", Karras)));
+        list.Add(("Euler a", new Entry("EulerAncestralDiscreteScheduler", Same)));
+        list.Add(("Heun", new Entry("HeunDiscreteScheduler", Same)));
+        list.Add(("Heun Karras", new Entry("HeunDiscreteScheduler", Karras)));
+        list.Add(("DPM2", new Entry("KDPM2DiscreteScheduler", Same)));
+        list.Add(("DPM2 Karras", new Entry("KDPM2DiscreteScheduler", Karras)));
+        list.Add(("DPM2 a", new Entry("KDPM2AncestralDiscreteScheduler", Same)));
+        list.Add(("DPM2 a Karras", new Entry("KDPM2AncestralDiscreteScheduler", Karras)));
+        list.Add(("DPM++ 2M", new Entry("DPMSolverMultistepScheduler", Same)));
+        list.Add(("DPM++ 2M Karras", new Entry("DPMSolverMultistepScheduler", Karras)));
+        list.Add(("DPM++ 2M SDE", new Entry("DPMSolverMultistepScheduler", Sde)));
+        list.Add(("DPM++ 2M SDE Karras", new Entry("DPMSolverMultistepScheduler", c => Karras(Sde(c)))));
+        list.Add(("DPM++ 2S a", new Entry("DPMSolverSinglestepScheduler", Same)));
+        list.Add(("DPM++ 2S a Karras", new Entry("DPMSolverSinglestepScheduler", Karras)));
+        list.Add(("UniPC", new Entry("UniPCMultistepScheduler", Same)));
+        list.Add(("LCM", new Entry("LCMScheduler", Same)));
+        list.Add(("TCD", new Entry("TCDScheduler", Same)));
+
+        // ComfyUI samplers, alone (= scheduler "normal") and with each schedule.
+        (string Sampler, string ClassName, Func<SchedulerConfig, SchedulerConfig> Overrides)[] samplers =
+        [
+            ("euler", "EulerDiscreteScheduler", Same),
+            ("euler_ancestral", "EulerAncestralDiscreteScheduler", Same),
+            ("heun", "HeunDiscreteScheduler", Same),
+            ("dpm_2", "KDPM2DiscreteScheduler", Same),
+            ("dpm_2_ancestral", "KDPM2AncestralDiscreteScheduler", Same),
+            ("lms", "LMSDiscreteScheduler", Same),
+            ("dpmpp_2m", "DPMSolverMultistepScheduler", Same),
+            ("dpmpp_2m_sde", "DPMSolverMultistepScheduler", Sde),
+            ("dpmpp_2s_ancestral", "DPMSolverSinglestepScheduler", Same),
+            ("ddim", "DDIMScheduler", Same),
+            ("ddpm", "DDPMScheduler", Same),
+            ("uni_pc", "UniPCMultistepScheduler", c => c with { SolverType = "bh1" }),
+            ("uni_pc_bh2", "UniPCMultistepScheduler", c => c with { SolverType = "bh2" }),
+            ("lcm", "LCMScheduler", Same),
+        ];
+        (string Schedule, Func<SchedulerConfig, SchedulerConfig> Overrides)[] schedules =
+        [
+            ("normal", c => c with { TimestepSpacing = "linspace" }),
+            ("karras", Karras),
+            ("exponential", c => c with { UseExponentialSigmas = true, UseKarrasSigmas = false, UseBetaSigmas = false }),
+            ("beta", c => c with { UseBetaSigmas = true, UseKarrasSigmas = false, UseExponentialSigmas = false }),
+            ("sgm_uniform", c => c with { TimestepSpacing = "trailing" }),
+            ("simple", c => c with { TimestepSpacing = "trailing" }),
+            ("ddim_uniform", c => c with { TimestepSpacing = "leading", StepsOffset = 1 }),
+        ];
+        foreach ((string sampler, string className, Func<SchedulerConfig, SchedulerConfig> samplerOverrides) in samplers)
+        {
+            // The sampler alone keeps the model's own schedule (where an A1111 name reads the same, that entry is it).
+            list.Add((sampler, new Entry(className, samplerOverrides)));
+
+            foreach ((string schedule, Func<SchedulerConfig, SchedulerConfig> scheduleOverrides) in schedules)
+            {
+                // LCM and the sigma-free DDIM/DDPM/PNDM-style classes have no sigma schedules to switch.
+                bool sigmaSchedule = schedule is "karras" or "exponential" or "beta";
+                if (sigmaSchedule && className is "DDIMScheduler" or "DDPMScheduler" or "LCMScheduler")
+                {
+                    continue;
+                }
+
+                list.Add(($"{sampler}+{schedule}", new Entry(className, c => scheduleOverrides(samplerOverrides(c)))));
+            }
+        }
+
+        return list;
+    }
+
+    private static Dictionary<string, Entry> BuildEntries()
+    {
+        var entries = new Dictionary<string, Entry>(StringComparer.Ordinal);
+        foreach ((string name, Entry entry) in Definitions())
+        {
+            // A1111 "DDIM"/"LMS"/... and ComfyUI "ddim"/"lms"/... coincide case-insensitively: the first (A1111) wins.
+            entries.TryAdd(Normalize(name), entry);
+        }
+
+        return entries;
+    }
+
+    private static string[] BuildNames()
+    {
+        var names = new List<string>();
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        foreach ((string name, Entry _) in Definitions())
+        {
+            if (seen.Add(Normalize(name)))
+            {
+                names.Add(name);
+            }
+        }
+
+        return [.. names];
+    }
+}

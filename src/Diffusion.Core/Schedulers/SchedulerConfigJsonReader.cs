@@ -1,0 +1,303 @@
+using System.Text.Json;
+using Microsoft.Extensions.Logging;
+
+namespace Diffusion.Core.Schedulers;
+
+/// <summary>
+/// Turns the text of a diffusers <c>scheduler_config.json</c> into a <see cref="SchedulerConfig"/> and checks
+/// every value a scheduler relies on, so bad files fail at load time with the key named.
+/// </summary>
+internal static class SchedulerConfigJsonReader
+{
+    /// <summary>The option-name prefix used for configs that did not come from a file.</summary>
+    internal const string DefaultSource = "scheduler_config.json";
+
+    private const string UnknownKeyMessage = "{Source}: scheduler config field '{Key}' is not used by any scheduler; ignored";
+
+    /// <summary>Parses and validates <paramref name="json"/>; <paramref name="sourceName"/> names the file in errors.</summary>
+    public static SchedulerConfig Read(string json, string sourceName, ILogger? logger)
+    {
+        JsonDocument document;
+        try
+        {
+            document = JsonDocument.Parse(QuoteNonFiniteLiterals(json), new JsonDocumentOptions { AllowTrailingCommas = true, CommentHandling = JsonCommentHandling.Skip });
+        }
+        catch (JsonException e)
+        {
+            throw new ModelLoadException(sourceName, $"the scheduler config is not valid JSON: {e.Message}", e);
+        }
+
+        using (document)
+        {
+            if (document.RootElement.ValueKind != JsonValueKind.Object)
+                throw new ModelLoadException(sourceName, $"the scheduler config must be a JSON object, found {document.RootElement.ValueKind}.");
+
+            string prefix = OptionPrefix(sourceName);
+            var config = new SchedulerConfig();
+            var unknown = new Dictionary<string, string>(StringComparer.Ordinal);
+            foreach (JsonProperty property in document.RootElement.EnumerateObject())
+            {
+                JsonElement value = property.Value;
+                string key = property.Name;
+                string option = prefix + key;
+                if (value.ValueKind == JsonValueKind.Null && key != "_class_name")
+                    continue; // diffusers writes null for "use the default" (trained_betas, variance_type, ...)
+                switch (key)
+                {
+                    case "_class_name": config = config with { ClassName = value.ValueKind == JsonValueKind.Null ? null : GetString(value, option) }; break;
+                    case "_diffusers_version": break;
+                    case "num_train_timesteps": config = config with { NumTrainTimesteps = GetInt(value, option) }; break;
+                    case "beta_start": config = config with { BetaStart = GetDouble(value, option) }; break;
+                    case "beta_end": config = config with { BetaEnd = GetDouble(value, option) }; break;
+                    case "beta_schedule": config = config with { BetaSchedule = GetString(value, option) }; break;
+                    case "trained_betas": config = config with { TrainedBetas = GetFloatList(value, option) }; break;
+                    case "rescale_betas_zero_snr": config = config with { RescaleBetasZeroSnr = GetBool(value, option) }; break;
+                    case "prediction_type": config = config with { PredictionType = GetString(value, option) }; break;
+                    case "timestep_spacing": config = config with { TimestepSpacing = GetString(value, option) }; break;
+                    case "steps_offset": config = config with { StepsOffset = GetInt(value, option) }; break;
+                    case "set_alpha_to_one": config = config with { SetAlphaToOne = GetBool(value, option) }; break;
+                    case "skip_prk_steps": config = config with { SkipPrkSteps = GetBool(value, option) }; break;
+                    case "clip_sample": config = config with { ClipSample = GetBool(value, option) }; break;
+                    case "clip_sample_range": config = config with { ClipSampleRange = (float)GetDouble(value, option) }; break;
+                    case "thresholding": config = config with { Thresholding = GetBool(value, option) }; break;
+                    case "dynamic_thresholding_ratio": config = config with { DynamicThresholdingRatio = (float)GetDouble(value, option) }; break;
+                    case "sample_max_value": config = config with { SampleMaxValue = (float)GetDouble(value, option) }; break;
+                    case "use_karras_sigmas": config = config with { UseKarrasSigmas = GetBool(value, option) }; break;
+                    case "use_exponential_sigmas": config = config with { UseExponentialSigmas = GetBool(value, option) }; break;
+                    case "use_beta_sigmas": config = config with { UseBetaSigmas = GetBool(value, option) }; break;
+                    case "sigma_min": config = config with { SigmaMin = GetDouble(value, option) }; break;
+                    case "sigma_max": config = config with { SigmaMax = GetDouble(value, option) }; break;
+                    case "timestep_type": config = config with { TimestepType = GetString(value, option) }; break;
+                    case "interpolation_type": config = config with { InterpolationType = GetString(value, option) }; break;
+                    case "final_sigmas_type": config = config with { FinalSigmasType = GetString(value, option) }; break;
+                    case "solver_order": config = config with { SolverOrder = GetInt(value, option) }; break;
+                    case "algorithm_type": config = config with { AlgorithmType = GetString(value, option) }; break;
+                    case "solver_type": config = config with { SolverType = GetString(value, option) }; break;
+                    case "lower_order_final": config = config with { LowerOrderFinal = GetBool(value, option) }; break;
+                    case "euler_at_final": config = config with { EulerAtFinal = GetBool(value, option) }; break;
+                    case "lambda_min_clipped": config = config with { LambdaMinClipped = (float)GetDouble(value, option) }; break;
+                    case "variance_type": config = config with { VarianceType = GetString(value, option) }; break;
+                    case "use_lu_lambdas": config = config with { UseLuLambdas = GetBool(value, option) }; break;
+                    case "use_flow_sigmas": config = config with { UseFlowSigmas = GetBool(value, option) }; break;
+                    case "flow_shift": config = config with { FlowShift = GetDouble(value, option) }; break;
+                    case "predict_x0": config = config with { PredictX0 = GetBool(value, option) }; break;
+                    case "disable_corrector": config = config with { DisableCorrector = GetIntList(value, option) }; break;
+                    case "original_inference_steps": config = config with { OriginalInferenceSteps = GetInt(value, option) }; break;
+                    case "timestep_scaling": config = config with { TimestepScaling = GetDouble(value, option) }; break;
+                    case "eta": config = config with { Eta = (float)GetDouble(value, option) }; break;
+                    default:
+                        if (key.StartsWith('_'))
+                            break; // diffusers bookkeeping such as _use_default_values
+                        unknown[key] = value.GetRawText();
+                        if (logger is not null && logger.IsEnabled(LogLevel.Information))
+                            logger.LogInformation(UnknownKeyMessage, sourceName, key);
+                        break;
+                }
+            }
+            var keys = new HashSet<string>(StringComparer.Ordinal);
+            foreach (JsonProperty property in document.RootElement.EnumerateObject())
+                keys.Add(property.Name);
+            config = config with { UnknownFields = unknown, JsonKeys = keys };
+            Validate(config, prefix);
+            return config;
+        }
+    }
+
+    /// <summary>
+    /// Python's json module writes float('inf') / float('nan') as the bare tokens Infinity, -Infinity and NaN
+    /// (diffusers saves lambda_min_clipped = -inf that way); System.Text.Json rejects them, so they are quoted here
+    /// (outside strings only) and read back as numbers.
+    /// </summary>
+    internal static string QuoteNonFiniteLiterals(string json)
+    {
+        if (!json.Contains("Infinity", StringComparison.Ordinal) && !json.Contains("NaN", StringComparison.Ordinal))
+            return json;
+        var builder = new System.Text.StringBuilder(json.Length + 16);
+        bool inString = false;
+        for (int i = 0; i < json.Length; i++)
+        {
+            char c = json[i];
+            if (inString)
+            {
+                builder.Append(c);
+                if (c == '\\' && i + 1 < json.Length)
+                    builder.Append(json[++i]);
+                else if (c == '"')
+                    inString = false;
+                continue;
+            }
+            if (c == '"')
+            {
+                inString = true;
+                builder.Append(c);
+                continue;
+            }
+            string? token = null;
+            foreach (string candidate in s_nonFiniteTokens)
+            {
+                if (string.CompareOrdinal(json, i, candidate, 0, candidate.Length) == 0)
+                {
+                    token = candidate;
+                    break;
+                }
+            }
+            if (token is null)
+            {
+                builder.Append(c);
+                continue;
+            }
+            builder.Append('"').Append(token).Append('"');
+            i += token.Length - 1;
+        }
+        return builder.ToString();
+    }
+
+    private static readonly string[] s_nonFiniteTokens = ["-Infinity", "Infinity", "NaN"];
+
+    /// <summary>"scheduler_config.json: " for a path ending in that file name, else "&lt;source&gt;: ".</summary>
+    internal static string OptionPrefix(string sourceName)
+    {
+        string fileName = Path.GetFileName(sourceName);
+        return (string.IsNullOrEmpty(fileName) ? sourceName : fileName) + ": ";
+    }
+
+    /// <summary>
+    /// Checks the values every scheduler depends on (enumerations, ranges, mutually exclusive flags);
+    /// <paramref name="prefix"/> is prepended to the key in <see cref="InvalidOptionException.OptionName"/>.
+    /// </summary>
+    internal static void Validate(SchedulerConfig config, string prefix = DefaultSource + ": ")
+    {
+        if (config.NumTrainTimesteps < 1)
+            throw new InvalidOptionException(prefix + "num_train_timesteps", $"must be at least 1, got {config.NumTrainTimesteps}.");
+        RequireFinite(config.BetaStart, prefix + "beta_start");
+        RequireFinite(config.BetaEnd, prefix + "beta_end");
+        if (config.TrainedBetas is null)
+        {
+            RequireOneOf(config.BetaSchedule, prefix + "beta_schedule", "linear", "scaled_linear", "squaredcos_cap_v2");
+            if (config.BetaSchedule != "squaredcos_cap_v2" && (config.BetaStart < 0 || config.BetaEnd < 0 || config.BetaStart >= 1 || config.BetaEnd >= 1))
+                throw new InvalidOptionException(prefix + "beta_start", $"beta_start and beta_end must lie in [0, 1), got {config.BetaStart} and {config.BetaEnd}.");
+        }
+        else
+        {
+            if (config.TrainedBetas.Count != config.NumTrainTimesteps)
+                throw new InvalidOptionException(prefix + "trained_betas", $"has {config.TrainedBetas.Count} values but num_train_timesteps is {config.NumTrainTimesteps}.");
+            for (int i = 0; i < config.TrainedBetas.Count; i++)
+            {
+                float beta = config.TrainedBetas[i];
+                if (!(beta >= 0f && beta < 1f))
+                    throw new InvalidOptionException(prefix + "trained_betas", $"value {i} is {beta}; betas must lie in [0, 1).");
+            }
+        }
+        RequireOneOf(config.PredictionType, prefix + "prediction_type", "epsilon", "v_prediction", "sample", "flow_prediction");
+        RequireOneOf(config.TimestepSpacing, prefix + "timestep_spacing", "leading", "trailing", "linspace");
+        if (config.StepsOffset < 0)
+            throw new InvalidOptionException(prefix + "steps_offset", $"must not be negative, got {config.StepsOffset}.");
+        if (!(config.ClipSampleRange > 0f))
+            throw new InvalidOptionException(prefix + "clip_sample_range", $"must be positive, got {config.ClipSampleRange}.");
+        if (!(config.DynamicThresholdingRatio >= 0f && config.DynamicThresholdingRatio <= 1f))
+            throw new InvalidOptionException(prefix + "dynamic_thresholding_ratio", $"must lie in [0, 1] (a quantile), got {config.DynamicThresholdingRatio}.");
+        if (!(config.SampleMaxValue > 0f))
+            throw new InvalidOptionException(prefix + "sample_max_value", $"must be positive, got {config.SampleMaxValue}.");
+        int sigmaKinds = (config.UseKarrasSigmas ? 1 : 0) + (config.UseExponentialSigmas ? 1 : 0) + (config.UseBetaSigmas ? 1 : 0);
+        if (sigmaKinds > 1)
+            throw new InvalidOptionException(prefix + "use_karras_sigmas", "only one of use_karras_sigmas, use_exponential_sigmas and use_beta_sigmas may be true.");
+        if (config.SigmaMin is double sigmaMin && !(sigmaMin > 0 && double.IsFinite(sigmaMin)))
+            throw new InvalidOptionException(prefix + "sigma_min", $"must be positive and finite, got {sigmaMin}.");
+        if (config.SigmaMax is double sigmaMax && !(sigmaMax > 0 && double.IsFinite(sigmaMax)))
+            throw new InvalidOptionException(prefix + "sigma_max", $"must be positive and finite, got {sigmaMax}.");
+        RequireOneOf(config.TimestepType, prefix + "timestep_type", "discrete", "continuous");
+        RequireOneOf(config.InterpolationType, prefix + "interpolation_type", "linear", "log_linear");
+        if (config.FinalSigmasType is not null)
+            RequireOneOf(config.FinalSigmasType, prefix + "final_sigmas_type", "zero", "sigma_min");
+        if (config.SolverOrder is < 1 or > 3)
+            throw new InvalidOptionException(prefix + "solver_order", $"must be 1, 2 or 3, got {config.SolverOrder}.");
+        if (!(config.Eta >= 0f && float.IsFinite(config.Eta)))
+            throw new InvalidOptionException(prefix + "eta", $"must be a finite value >= 0, got {config.Eta}.");
+        if (config.OriginalInferenceSteps < 1)
+            throw new InvalidOptionException(prefix + "original_inference_steps", $"must be at least 1, got {config.OriginalInferenceSteps}.");
+    }
+
+    private static void RequireFinite(double value, string option)
+    {
+        if (!double.IsFinite(value))
+            throw new InvalidOptionException(option, $"must be a finite number, got {value}.");
+    }
+
+    private static void RequireOneOf(string? value, string option, params string[] allowed)
+    {
+        foreach (string candidate in allowed)
+        {
+            if (string.Equals(value, candidate, StringComparison.Ordinal))
+                return;
+        }
+        throw new InvalidOptionException(option, $"'{value}' is not supported; expected one of: {string.Join(", ", allowed)}.");
+    }
+
+    private static string GetString(JsonElement value, string option)
+        => value.ValueKind == JsonValueKind.String ? value.GetString()! : throw WrongType(value, option, "a string");
+
+    private static bool GetBool(JsonElement value, string option) => value.ValueKind switch
+    {
+        JsonValueKind.True => true,
+        JsonValueKind.False => false,
+        _ => throw WrongType(value, option, "true or false"),
+    };
+
+    private static int GetInt(JsonElement value, string option)
+    {
+        if (value.ValueKind == JsonValueKind.Number)
+        {
+            if (value.TryGetInt32(out int result))
+                return result;
+            // 1000.0 is written by some exporters for integer fields.
+            double d = value.GetDouble();
+            if (d == Math.Floor(d) && d >= int.MinValue && d <= int.MaxValue)
+                return (int)d;
+        }
+        throw WrongType(value, option, "an integer");
+    }
+
+    private static double GetDouble(JsonElement value, string option)
+    {
+        if (value.ValueKind == JsonValueKind.Number)
+            return value.GetDouble();
+        // Infinity / -Infinity / NaN, quoted by QuoteNonFiniteLiterals or by the exporter.
+        if (value.ValueKind == JsonValueKind.String)
+        {
+            switch (value.GetString())
+            {
+                case "Infinity" or "inf": return double.PositiveInfinity;
+                case "-Infinity" or "-inf": return double.NegativeInfinity;
+                case "NaN" or "nan": return double.NaN;
+            }
+        }
+        throw WrongType(value, option, "a number");
+    }
+
+    private static float[] GetFloatList(JsonElement value, string option)
+    {
+        if (value.ValueKind != JsonValueKind.Array)
+            throw WrongType(value, option, "an array of numbers");
+        var result = new float[value.GetArrayLength()];
+        int i = 0;
+        foreach (JsonElement item in value.EnumerateArray())
+            result[i++] = (float)GetDouble(item, option); // float64 -> float32, as torch.tensor(..., float32)
+        return result;
+    }
+
+    private static int[] GetIntList(JsonElement value, string option)
+    {
+        if (value.ValueKind != JsonValueKind.Array)
+            throw WrongType(value, option, "an array of integers");
+        var result = new int[value.GetArrayLength()];
+        int i = 0;
+        foreach (JsonElement item in value.EnumerateArray())
+            result[i++] = GetInt(item, option);
+        return result;
+    }
+
+    private static InvalidOptionException WrongType(JsonElement value, string option, string expected)
+        => new(option, $"expected {expected}, got {value.ValueKind} {Truncate(value.GetRawText())}.");
+
+    private static string Truncate(string text) => text.Length <= 40 ? text : text[..40] + "...";
+}

@@ -1,0 +1,174 @@
+using Diffusion.Core.Randomness;
+using Diffusion.Core.Schedulers;
+
+namespace Diffusion.Core.Tests.Schedulers;
+
+/// <summary>Behaviour every scheduler shares: argument checks, typed config errors, and no allocation per step.</summary>
+public sealed class SchedulerContractTests
+{
+    public static TheoryData<string> SchedulerNames() => new(SchedulerFixture.SchedulerNames);
+
+    private static SchedulerBase Create(string name, SchedulerConfig? config = null)
+        => SchedulerFixture.Create(name, config ?? SchedulerConfig.StableDiffusion15 with { Eta = name == "DDIMScheduler" ? 0.5f : 0f });
+
+    [Theory]
+    [MemberData(nameof(SchedulerNames))]
+    public void StepCountOutsideTheTrainingRangeIsAnInvalidOption(string name)
+    {
+        SchedulerBase scheduler = Create(name);
+        Assert.Equal("InferenceSteps", Assert.Throws<InvalidOptionException>(() => scheduler.SetTimesteps(0)).OptionName);
+        Assert.Equal("InferenceSteps", Assert.Throws<InvalidOptionException>(() => scheduler.SetTimesteps(1001)).OptionName);
+    }
+
+    [Theory]
+    [MemberData(nameof(SchedulerNames))]
+    public void UnknownBetaScheduleIsAnInvalidOption(string name)
+    {
+        var error = Assert.Throws<InvalidOptionException>(() => Create(name, SchedulerConfig.StableDiffusion15 with { BetaSchedule = "cubic" }));
+        Assert.Equal("scheduler_config.json: beta_schedule", error.OptionName);
+    }
+
+    [Theory]
+    [InlineData("PNDMScheduler")]
+    [InlineData("EulerAncestralDiscreteScheduler")]
+    [InlineData("KDPM2DiscreteScheduler")]
+    [InlineData("KDPM2AncestralDiscreteScheduler")]
+    public void SchedulersWithoutSamplePredictionRejectIt(string name)
+    {
+        // diffusers raises NotImplementedError/ValueError for prediction_type "sample" in these classes.
+        var error = Assert.Throws<InvalidOptionException>(() => Create(name, SchedulerConfig.StableDiffusion15 with { PredictionType = "sample" }));
+        Assert.Equal("scheduler_config.json: prediction_type", error.OptionName);
+    }
+
+    [Fact]
+    public void DdpmRejectsLearnedVariance()
+    {
+        var error = Assert.Throws<InvalidOptionException>(() => new DdpmScheduler(SchedulerConfig.StableDiffusion15 with { VarianceType = "learned_range" }));
+        Assert.Equal("scheduler_config.json: variance_type", error.OptionName);
+    }
+
+    [Fact]
+    public void PndmWithRungeKuttaStepsNeedsFourSteps()
+    {
+        var scheduler = new PndmScheduler(SchedulerConfig.StableDiffusion15 with { SkipPrkSteps = false });
+        Assert.Throws<InvalidOptionException>(() => scheduler.SetTimesteps(3));
+        scheduler.SetTimesteps(4);
+        Assert.Equal(12 + 1, scheduler.Timesteps.Length);
+    }
+
+    [Theory]
+    [MemberData(nameof(SchedulerNames))]
+    public void SteppingBeforeSetTimestepsFails(string name)
+    {
+        SchedulerBase scheduler = Create(name);
+        var sample = new float[8];
+        Assert.Throws<InvalidOperationException>(() => scheduler.Step(new float[8], 0, sample, new FormulaNoiseSource()));
+    }
+
+    [Theory]
+    [MemberData(nameof(SchedulerNames))]
+    public void MismatchedLengthsAndIndicesAreRejected(string name)
+    {
+        SchedulerBase scheduler = Create(name);
+        scheduler.SetTimesteps(5);
+        Assert.Throws<ArgumentException>(() => scheduler.Step(new float[7], 0, new float[8], new FormulaNoiseSource()));
+        Assert.Throws<ArgumentOutOfRangeException>(() => scheduler.Step(new float[8], scheduler.Timesteps.Length, new float[8], new FormulaNoiseSource()));
+        Assert.Throws<ArgumentException>(() => scheduler.ScaleModelInput(new float[8], 0, new float[7]));
+        Assert.Throws<ArgumentException>(() => scheduler.AddNoise(new float[8], new float[7], 0, new float[8]));
+    }
+
+    [Theory]
+    [InlineData("DDIMScheduler")]
+    [InlineData("DDPMScheduler")]
+    [InlineData("EulerAncestralDiscreteScheduler")]
+    [InlineData("KDPM2AncestralDiscreteScheduler")]
+    public void StochasticStepsNeedARandomSource(string name)
+    {
+        SchedulerBase scheduler = Create(name);
+        scheduler.SetTimesteps(4);
+        var sample = new float[8];
+        var output = new float[8];
+        if (name == "KDPM2AncestralDiscreteScheduler")
+            scheduler.Step(output, 0, sample); // the first half of a KDPM2 ancestral step draws nothing
+        int index = name == "KDPM2AncestralDiscreteScheduler" ? 1 : 0;
+        Assert.Throws<ArgumentNullException>(() => scheduler.Step(output, index, sample, null));
+    }
+
+    [Theory]
+    [InlineData("HeunDiscreteScheduler")]
+    [InlineData("KDPM2DiscreteScheduler")]
+    [InlineData("LMSDiscreteScheduler")]
+    [InlineData("PNDMScheduler")]
+    public void MultistepSchedulersRejectSkippedSteps(string name)
+    {
+        SchedulerBase scheduler = Create(name);
+        scheduler.SetTimesteps(4);
+        Assert.Throws<InvalidOperationException>(() => scheduler.Step(new float[8], 1, new float[8]));
+    }
+
+    [Theory]
+    [MemberData(nameof(SchedulerNames))]
+    public void StepsAfterTheFirstDoNotAllocate(string name)
+    {
+        SchedulerBase scheduler = Create(name, SchedulerConfig.StableDiffusion15 with { Eta = name == "DDIMScheduler" ? 0.5f : 0f, Thresholding = name is "DDIMScheduler" or "DDPMScheduler" });
+        scheduler.SetTimesteps(10);
+        var sample = new float[4 * 64 * 64];
+        var input = new float[sample.Length];
+        var output = new float[sample.Length];
+        for (int i = 0; i < sample.Length; i++)
+            sample[i] = MathF.Sin(i * 0.1f);
+        var random = new FormulaNoiseSource();
+        // One full run first so one-time costs (JIT, static data) are not counted; then a second run.
+        for (int i = 0; i < scheduler.Timesteps.Length; i++)
+            Run(scheduler, i, sample, input, output, random);
+        scheduler.SetTimesteps(10);
+        Run(scheduler, 0, sample, input, output, random);
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 1; i < scheduler.Timesteps.Length; i++)
+            Run(scheduler, i, sample, input, output, random);
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        Assert.Equal(0, allocated);
+
+        static void Run(SchedulerBase s, int i, float[] sample, float[] input, float[] output, IRandomSource random)
+        {
+            s.ScaleModelInput(sample, i, input);
+            for (int j = 0; j < input.Length; j++)
+                output[j] = 0.5f * input[j];
+            s.Step(output, i, sample, random);
+        }
+    }
+
+    [Fact]
+    public void DynamicThresholdingIsPerSample()
+    {
+        // Two samples, one far larger than the other: thresholded together they would share one quantile.
+        var config = SchedulerConfig.StableDiffusion15 with { Thresholding = true, SampleMaxValue = 10f, PredictionType = "sample" };
+        float[] Run(int sampleCount)
+        {
+            var ddim = new DdimScheduler(config) { SampleCount = sampleCount };
+            ddim.SetTimesteps(2);
+            var sample = new float[64];
+            var output = new float[64];
+            for (int i = 0; i < 64; i++)
+                output[i] = i < 32 ? 0.1f * (i - 16) : 3f * (i - 48);
+            ddim.Step(output, 0, sample);
+            return sample;
+        }
+        float[] separate = Run(2);
+        float[] together = Run(1);
+        Assert.NotEqual(separate[0], together[0]);
+        Assert.Equal(separate[40], together[40]);
+    }
+
+    [Theory]
+    [InlineData("EulerDiscreteScheduler")]
+    [InlineData("LMSDiscreteScheduler")]
+    [InlineData("HeunDiscreteScheduler")]
+    public void InitNoiseSigmaBeforeSetTimestepsUsesTheTrainingSigmas(string name)
+    {
+        // diffusers' constructors leave the full training schedule in place: SD 1.5 leading spacing gives
+        // (14.614645² + 1)^½ = 14.6488 (EulerDiscreteScheduler.from_config(sd15).init_noise_sigma).
+        SchedulerBase scheduler = Create(name);
+        Assert.Equal(14.6488, scheduler.InitNoiseSigma, 1e-3);
+    }
+}

@@ -114,8 +114,11 @@ public sealed class StableDiffusionPipeline : IDiffusionPipeline
             textEncoder = TextEncoder.Load(folder.TextEncoderPath, settings.TextEncoderSettings);
             unet = UNet.Load(folder.UNetPath, settings.UNetSettings);
             vaeDecoder = VaeDecoder.Load(folder.VaeDecoderPath, settings.VaeDecoderSettings);
-            settings.Logger?.LogInformation("Loaded {Directory} in {Milliseconds:F0} ms ({Scheduler})",
-                folder.Directory, Stopwatch.GetElapsedTime(start).TotalMilliseconds, scheduler.GetType().Name);
+            if (settings.Logger is { } logger)
+            {
+                double milliseconds = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+                PipelineLog.Loaded(logger, folder.Directory, milliseconds, scheduler.GetType().Name);
+            }
             return new StableDiffusionPipeline(tokenizer, textEncoder, unet, vaeDecoder, scheduler,
                 folder.VaeScalingFactor, folder.DefaultImageSize, settings);
         }
@@ -152,8 +155,10 @@ public sealed class StableDiffusionPipeline : IDiffusionPipeline
         long t0 = Stopwatch.GetTimestamp();
         TokenizedText prompt = Tokenizer.Encode(options.Prompt);
         TokenizedText negative = guided ? Tokenizer.Encode(options.NegativePrompt) : prompt;
-        if (prompt.Truncated)
-            _logger?.LogWarning("Prompt truncated: {Dropped} tokens past the {Max}-token window were dropped.", prompt.DroppedTokenCount, Tokenizer.MaxLength);
+        if (_logger is not null && prompt.Truncated)
+            PipelineLog.PromptTruncated(_logger, "Prompt", prompt.DroppedTokenCount, Tokenizer.MaxLength);
+        if (_logger is not null && guided && negative.Truncated)
+            PipelineLog.PromptTruncated(_logger, "Negative prompt", negative.DroppedTokenCount, Tokenizer.MaxLength);
         long tokenizerTicks = Stopwatch.GetTimestamp() - t0;
 
         using var runOptions = new RunOptions();
@@ -213,8 +218,8 @@ public sealed class StableDiffusionPipeline : IDiffusionPipeline
                 ImageConversion = Stopwatch.GetElapsedTime(d1, d2),
                 Total = Stopwatch.GetElapsedTime(start),
             };
-            _logger?.LogInformation("Generated {Count} image(s) {Width}x{Height}, {Steps} steps, seed {Seed}: {Timings}",
-                batch, width, height, options.Steps, seed, timings);
+            if (_logger is not null)
+                PipelineLog.Generated(_logger, batch, width, height, options.Steps, seed, timings);
             return new GenerationResult(images, latents, [batch, 4, latentHeight, latentWidth], seed,
                 prompt.Truncated, guided && negative.Truncated, timings);
         }

@@ -1,0 +1,16 @@
+using Microsoft.Extensions.Logging;
+
+namespace Diffusion.Core.Pipelines;
+
+/// <summary>Source-generated log messages of the pipelines (no formatting cost when the level is off).</summary>
+internal static partial class PipelineLog
+{
+    [LoggerMessage(EventId = 1, Level = LogLevel.Information, Message = "Loaded {Directory} in {Milliseconds:F0} ms (scheduler {Scheduler})")]
+    public static partial void Loaded(ILogger logger, string directory, double milliseconds, string scheduler);
+
+    [LoggerMessage(EventId = 2, Level = LogLevel.Information, Message = "Generated {Count} image(s) {Width}x{Height}, {Steps} steps, seed {Seed}: {Timings}")]
+    public static partial void Generated(ILogger logger, int count, int width, int height, int steps, ulong seed, GenerationTimings timings);
+
+    [LoggerMessage(EventId = 3, Level = LogLevel.Warning, Message = "{Which} truncated: {Dropped} tokens past the {Max}-token window were dropped")]
+    public static partial void PromptTruncated(ILogger logger, string which, int dropped, int max);
+}

@@ -47,8 +47,10 @@ public sealed class StableDiffusionPipelineTests
         GenerationResult result = pipeline.Generate(TinySd.SmallOptions("Euler"));
 
         ImageAssert.SingleImage(result, 64, 64);
-        // fp16 activations: the README of the variants measures |fp16 - fp32| ≈ 0.004 mean per UNet call.
-        Assert.True(MeanAbsDifference(result.Latents, expected) < 0.05f);
+        // fp16 activations: the variants' README measures |fp16 − fp32| ≈ 0.004 mean per UNet call (std ≈ 1);
+        // guidance 7.5 amplifies it, so compare relative to the latents' own magnitude.
+        float relative = MeanAbsDifference(result.Latents, expected) / MeanAbs(expected);
+        Assert.True(relative < 0.02f, $"mean |fp16 − fp32| / mean |fp32| = {relative}");
     }
 
     [Fact]
@@ -311,6 +313,8 @@ public sealed class StableDiffusionPipelineTests
         TensorPrimitives.Subtract(a, b, difference);
         return TensorPrimitives.MaxMagnitude(difference) is var m ? MathF.Abs(m) : 0;
     }
+
+    private static float MeanAbs(float[] values) => TensorPrimitives.SumOfMagnitudes(values) / values.Length;
 
     private static float MeanAbsDifference(float[] a, float[] b)
     {

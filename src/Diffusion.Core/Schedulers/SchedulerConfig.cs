@@ -129,6 +129,24 @@ public sealed record SchedulerConfig
     /// <summary><c>eta</c> for DDIM (0 = deterministic DDIM); not a diffusers config field but a <c>step</c> argument there.</summary>
     public float Eta { get; init; }
 
+    /// <summary>
+    /// The diffusers keys the JSON file set (minus those listed in its <c>_use_default_values</c>), or null for a
+    /// config built in code, which counts as fully specified. Schedulers give the fields a file left out their own
+    /// diffusers class defaults, as diffusers' <c>from_config</c> does (e.g. Euler uses linspace spacing with an
+    /// SD 1.5 file that has no <c>timestep_spacing</c>).
+    /// </summary>
+    public IReadOnlySet<string>? SpecifiedFields { get; init; }
+
+    /// <summary>
+    /// This config with every field that <see cref="SpecifiedFields"/> does not list taken from
+    /// <paramref name="classDefaults"/> (diffusers' <c>from_config</c>); unchanged when <see cref="SpecifiedFields"/> is null.
+    /// </summary>
+    public SchedulerConfig WithDefaultsFrom(SchedulerConfig classDefaults)
+    {
+        ArgumentNullException.ThrowIfNull(classDefaults);
+        return SchedulerConfigJsonReader.WithDefaultsFrom(this, classDefaults);
+    }
+
     /// <summary>Fields of the JSON that no scheduler reads; reported by the loader, kept for round trips.</summary>
     public IReadOnlyDictionary<string, string> UnknownFields { get; init; } = new Dictionary<string, string>();
 
@@ -152,9 +170,9 @@ public sealed record SchedulerConfig
     };
 
     /// <summary>
-    /// Reads a diffusers <c>scheduler_config.json</c>. Keys missing from the file keep this record's defaults
-    /// (Stable Diffusion's, not each diffusers class's); keys no scheduler reads go to <see cref="UnknownFields"/>
-    /// and are logged at Information level.
+    /// Reads a diffusers <c>scheduler_config.json</c>. Keys missing from the file hold this record's defaults and are
+    /// left out of <see cref="SpecifiedFields"/>, so each scheduler replaces them with its diffusers class defaults;
+    /// keys no scheduler reads go to <see cref="UnknownFields"/> and are logged at Information level.
     /// </summary>
     /// <param name="path">The JSON file.</param>
     /// <param name="logger">Receives one Information message per unknown key; null for none.</param>

@@ -73,7 +73,7 @@ public sealed class KDpm2DiscreteScheduler : SchedulerBase
         result[0] = (float)timesteps[0];
         for (int k = 1; k < n; k++)
         {
-            result[2 * k - 1] = (float)NoiseSchedule.SigmaToTimestep(Schedule.LogSigmas, interpol[k]);
+            result[2 * k - 1] = NoiseSchedule.SigmaToTimestepSingle(Schedule.LogSigmas, interpol[k]);
             result[2 * k] = (float)timesteps[k];
         }
         return result;

@@ -250,6 +250,28 @@ public sealed class NoiseSchedule
         return (1 - w) * low + w * high;
     }
 
+    /// <summary>
+    /// <c>_sigma_to_t</c> as it runs when diffusers passes torch float32 tensors (KDPM2's interpolated sigmas): every
+    /// intermediate is a float32 tensor, so the result is computed in float32 throughout.
+    /// </summary>
+    internal static float SigmaToTimestepSingle(ReadOnlySpan<float> logSigmas, float sigma)
+    {
+        float logSigma = (float)Math.Log(Math.Max(sigma, 1e-10f));
+        int low = 0;
+        for (int j = 0; j < logSigmas.Length; j++)
+        {
+            if (logSigma - logSigmas[j] >= 0f)
+                low = j;
+        }
+        low = Math.Min(low, logSigmas.Length - 2);
+        int high = low + 1;
+        float lowLog = logSigmas[low];
+        float highLog = logSigmas[high];
+        float w = (lowLog - logSigma) / (lowLog - highLog);
+        w = Math.Clamp(w, 0f, 1f);
+        return (1f - w) * low + w * high;
+    }
+
     /// <summary>Natural logs of <paramref name="sigmas"/> rounded to float32 (numpy's <c>np.log</c> on a float32 array).</summary>
     internal static float[] LogOf(ReadOnlySpan<float> sigmas)
     {

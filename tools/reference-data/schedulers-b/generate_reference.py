@@ -36,6 +36,18 @@ DIFFUSERS_SRC = sys.argv[1] if len(sys.argv) > 1 else "/work/diffusers-src/src"
 OUT_DIR = sys.argv[2] if len(sys.argv) > 2 else os.path.join(
     os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "tests", "Diffusion.Core.Tests", "TestData", "schedulers-b")
 
+# torch.linspace as torch >= 2.0 computes it (the betas): the schedulers-a generator defines that emulation and
+# installs it on import (see its comment; SCHEDULER_REFERENCE_NATIVE_LINSPACE=1 keeps the installed kernel), so
+# both reference sets describe the same torch.
+def _use_current_torch_linspace():
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "schedulers", "generate_scheduler_reference.py")
+    spec = importlib.util.spec_from_file_location("_schedulers_a_reference", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+
+
+_use_current_torch_linspace()
+
 # ----------------------------------------------------------------------------------------------
 # Stubs for diffusers' plumbing.
 # ----------------------------------------------------------------------------------------------

@@ -11,8 +11,8 @@ namespace Diffusion.Core.Schedulers;
 /// <remarks>
 /// <para>
 /// Supported: <c>solver_order</c> 1/2/3; <c>algorithm_type</c> <c>dpmsolver++</c>, <c>sde-dpmsolver++</c>,
-/// <c>dpmsolver</c>, <c>sde-dpmsolver</c> (no third-order <c>sde-dpmsolver</c>, as in diffusers, which falls back
-/// to no update there; here it is rejected); <c>solver_type</c> <c>midpoint</c>/<c>heun</c> (<c>bh1</c>,
+/// <c>dpmsolver</c>, <c>sde-dpmsolver</c> (diffusers has no third-order <c>sde-dpmsolver</c> update and fails
+/// there; here that combination is rejected up front); <c>solver_type</c> <c>midpoint</c>/<c>heun</c> (<c>bh1</c>,
 /// <c>bh2</c>, <c>logrho</c> are read as <c>midpoint</c>, as diffusers does); <c>lower_order_final</c>,
 /// <c>euler_at_final</c>, <c>final_sigmas_type</c>, Karras / exponential / beta / Lu-lambda sigmas,
 /// <c>lambda_min_clipped</c>, <c>timestep_spacing</c>, <c>steps_offset</c>, all beta schedules,

@@ -355,6 +355,9 @@ def dpm_multistep_cases():
             cfg = dict(base, **{sig: True}, algorithm_type=algo)
             cases.append(run_case(f"{sig}-{algo}-10", DPMMulti, cfg, 10, seed=3))
     cases.append(run_case("karras-25", DPMMulti, dict(base, use_karras_sigmas=True), 25, seed=4))
+    cases.append(run_case("use_lu_lambdas-10", DPMMulti, dict(base, use_lu_lambdas=True), 10, seed=6))
+    cases.append(run_case("use_lu_lambdas-sde-v-10", DPMMulti, dict(base, use_lu_lambdas=True, algorithm_type="sde-dpmsolver++",
+                                                                   prediction_type="v_prediction"), 10, seed=6))
     for pred in ["v_prediction", "sample"]:
         for algo in ["dpmsolver++", "dpmsolver"]:
             cfg = dict(base, prediction_type=pred, algorithm_type=algo,
@@ -393,6 +396,8 @@ def dpm_multistep_diffusers_tests():
          diffusers_test_entry("test_full_loop_with_karras_and_v_prediction", DPMMulti,
                               dict(cfg, prediction_type="v_prediction", use_karras_sigmas=True), 10,
                               expected_mean=0.2096),
+         diffusers_test_entry("test_full_loop_with_lu_and_v_prediction", DPMMulti,
+                              dict(cfg, prediction_type="v_prediction", use_lu_lambdas=True), 10, expected_mean=0.1554),
          diffusers_test_entry("test_full_loop_with_noise", DPMMulti, cfg, 10, expected_sum=318.4111,
                               expected_mean=0.4146, start_index=5, add_noise=True)]
     return e

@@ -15,14 +15,26 @@ namespace Diffusion.Core.Schedulers;
 /// </remarks>
 public sealed class DdimScheduler : SchedulerBase
 {
+    /// <summary>diffusers' <c>DDIMScheduler.__init__</c> defaults, used for the fields a config file does not set.</summary>
+    internal static SchedulerConfig DiffusersDefaults { get; } = new()
+    {
+        ClassName = "DDIMScheduler",
+        NumTrainTimesteps = 1000,
+        TrainedBetas = null,
+        UseKarrasSigmas = false,
+        UseExponentialSigmas = false,
+        UseBetaSigmas = false,
+        BetaStart = 0.0001, BetaEnd = 0.02, BetaSchedule = "linear", ClipSample = true, SetAlphaToOne = true, StepsOffset = 0, PredictionType = "epsilon", Thresholding = false, DynamicThresholdingRatio = 0.995f, ClipSampleRange = 1f, SampleMaxValue = 1f, TimestepSpacing = "leading", RescaleBetasZeroSnr = false,
+    };
+
     private readonly float _finalAlphaCumprod;
 
-    /// <summary>Creates the scheduler for <paramref name="config"/>.</summary>
+    /// <summary>Creates the scheduler for <paramref name="config"/>; fields its file did not set take diffusers' defaults for this class.</summary>
     /// <exception cref="InvalidOptionException">A config value is unsupported.</exception>
-    public DdimScheduler(SchedulerConfig config) : base(config)
+    public DdimScheduler(SchedulerConfig config) : base(config, DiffusersDefaults)
     {
         RequireStandardPredictionType();
-        _finalAlphaCumprod = config.SetAlphaToOne ? 1f : Schedule.AlphasCumprod[0];
+        _finalAlphaCumprod = Config.SetAlphaToOne ? 1f : Schedule.AlphasCumprod[0];
     }
 
     /// <inheritdoc />

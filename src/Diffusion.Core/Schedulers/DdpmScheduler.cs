@@ -16,14 +16,26 @@ namespace Diffusion.Core.Schedulers;
 /// </remarks>
 public sealed class DdpmScheduler : SchedulerBase
 {
+    /// <summary>diffusers' <c>DDPMScheduler.__init__</c> defaults, used for the fields a config file does not set.</summary>
+    internal static SchedulerConfig DiffusersDefaults { get; } = new()
+    {
+        ClassName = "DDPMScheduler",
+        NumTrainTimesteps = 1000,
+        TrainedBetas = null,
+        UseKarrasSigmas = false,
+        UseExponentialSigmas = false,
+        UseBetaSigmas = false,
+        BetaStart = 0.0001, BetaEnd = 0.02, BetaSchedule = "linear", VarianceType = "fixed_small", ClipSample = true, PredictionType = "epsilon", Thresholding = false, DynamicThresholdingRatio = 0.995f, ClipSampleRange = 1f, SampleMaxValue = 1f, TimestepSpacing = "leading", StepsOffset = 0, RescaleBetasZeroSnr = false,
+    };
+
     private readonly string _varianceType;
 
-    /// <summary>Creates the scheduler for <paramref name="config"/>.</summary>
+    /// <summary>Creates the scheduler for <paramref name="config"/>; fields its file did not set take diffusers' defaults for this class.</summary>
     /// <exception cref="InvalidOptionException">A config value is unsupported.</exception>
-    public DdpmScheduler(SchedulerConfig config) : base(config)
+    public DdpmScheduler(SchedulerConfig config) : base(config, DiffusersDefaults)
     {
         RequireStandardPredictionType();
-        _varianceType = config.VarianceType ?? "fixed_small";
+        _varianceType = Config.VarianceType ?? "fixed_small";
         if (_varianceType is not ("fixed_small" or "fixed_small_log" or "fixed_large"))
             throw new InvalidOptionException(SchedulerConfigJsonReader.DefaultSource + ": variance_type", $"'{_varianceType}' is not supported by DdpmScheduler; expected fixed_small, fixed_small_log or fixed_large.");
     }

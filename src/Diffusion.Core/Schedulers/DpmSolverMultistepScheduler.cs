@@ -11,8 +11,8 @@ namespace Diffusion.Core.Schedulers;
 /// <remarks>
 /// <para>
 /// Supported: <c>solver_order</c> 1/2/3; <c>algorithm_type</c> <c>dpmsolver++</c>, <c>sde-dpmsolver++</c>,
-/// <c>dpmsolver</c>, <c>sde-dpmsolver</c> (no third-order <c>sde-dpmsolver</c>, as in diffusers, which falls back
-/// to no update there; here it is rejected); <c>solver_type</c> <c>midpoint</c>/<c>heun</c> (<c>bh1</c>,
+/// <c>dpmsolver</c>, <c>sde-dpmsolver</c> (diffusers has no third-order <c>sde-dpmsolver</c> update and fails
+/// there; here that combination is rejected up front); <c>solver_type</c> <c>midpoint</c>/<c>heun</c> (<c>bh1</c>,
 /// <c>bh2</c>, <c>logrho</c> are read as <c>midpoint</c>, as diffusers does); <c>lower_order_final</c>,
 /// <c>euler_at_final</c>, <c>final_sigmas_type</c>, Karras / exponential / beta / Lu-lambda sigmas,
 /// <c>lambda_min_clipped</c>, <c>timestep_spacing</c>, <c>steps_offset</c>, all beta schedules,
@@ -34,6 +34,38 @@ namespace Diffusion.Core.Schedulers;
 /// </remarks>
 public sealed class DpmSolverMultistepScheduler : SchedulerBase
 {
+    /// <summary>diffusers' <c>DPMSolverMultistepScheduler.__init__</c> defaults, used for the fields a config file does not set.</summary>
+    internal static SchedulerConfig DiffusersDefaults { get; } = new()
+    {
+        ClassName = "DPMSolverMultistepScheduler",
+        NumTrainTimesteps = 1000,
+        BetaStart = 0.0001,
+        BetaEnd = 0.02,
+        BetaSchedule = "linear",
+        TrainedBetas = null,
+        SolverOrder = 2,
+        PredictionType = "epsilon",
+        Thresholding = false,
+        DynamicThresholdingRatio = 0.995f,
+        SampleMaxValue = 1f,
+        AlgorithmType = "dpmsolver++",
+        SolverType = "midpoint",
+        UseKarrasSigmas = false,
+        UseExponentialSigmas = false,
+        UseBetaSigmas = false,
+        UseFlowSigmas = false,
+        FlowShift = 1.0,
+        FinalSigmasType = "zero",
+        LambdaMinClipped = float.NegativeInfinity,
+        VarianceType = null,
+        LowerOrderFinal = true,
+        EulerAtFinal = false,
+        UseLuLambdas = false,
+        TimestepSpacing = "linspace",
+        StepsOffset = 0,
+        RescaleBetasZeroSnr = false,
+    };
+
     private const int NoiseSlot = 3; // scratch slots 0..2 hold the model-output history
     private readonly DpmSolverAlgorithm _algorithm;
     private readonly bool _heun;
@@ -49,10 +81,10 @@ public sealed class DpmSolverMultistepScheduler : SchedulerBase
     private int _lowerOrderNums;
     private int _nextStepIndex = -1;
 
-    /// <summary>Creates the scheduler from a diffusers configuration.</summary>
+    /// <summary>Creates the scheduler from a diffusers configuration; fields its file did not set take diffusers' defaults for this class.</summary>
     /// <exception cref="InvalidOptionException">A configuration value is not supported (named in the message).</exception>
     public DpmSolverMultistepScheduler(SchedulerConfig config)
-        : base(config)
+        : base(config, DiffusersDefaults)
     {
         _algorithm = DpmSolverMath.ParseAlgorithm(config.AlgorithmType, allowSdeDpmSolver: true);
         _heun = DpmSolverMath.ParseHeun(config.SolverType);

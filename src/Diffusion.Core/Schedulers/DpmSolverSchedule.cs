@@ -55,7 +55,7 @@ internal sealed class DpmSolverSchedule
         LuLambdas,
     }
 
-    /// <summary>The kind <paramref name="config"/> selects (one of the use_*_sigmas flags, or none).</summary>
+    /// <summary>The kind <paramref name="config"/> selects (one of the use_*_sigmas flags, or none); <c>use_lu_lambdas</c> only where <paramref name="supportsLuLambdas"/>.</summary>
     internal static SigmaKind KindOf(SchedulerConfig config, bool supportsLuLambdas)
     {
         if (config.UseFlowSigmas)
@@ -63,13 +63,9 @@ internal sealed class DpmSolverSchedule
             throw new InvalidOptionException(SchedulerConfigJsonReader.DefaultSource + ": use_flow_sigmas", "flow-matching sigmas are not supported by the DPM-Solver/UniPC schedulers here.");
         }
 
-        if (config.UseLuLambdas && !supportsLuLambdas)
-        {
-            throw new InvalidOptionException(SchedulerConfigJsonReader.DefaultSource + ": use_lu_lambdas", "is only supported by DPMSolverMultistepScheduler.");
-        }
-
+        // Only the multistep class has use_lu_lambdas; the others ignore the key, as diffusers' from_config does.
         return config.UseKarrasSigmas ? SigmaKind.Karras
-            : config.UseLuLambdas ? SigmaKind.LuLambdas
+            : config.UseLuLambdas && supportsLuLambdas ? SigmaKind.LuLambdas
             : config.UseExponentialSigmas ? SigmaKind.Exponential
             : config.UseBetaSigmas ? SigmaKind.Beta
             : SigmaKind.Interpolated;

@@ -26,6 +26,33 @@ namespace Diffusion.Core.Schedulers;
 /// </remarks>
 public sealed class DpmSolverSinglestepScheduler : SchedulerBase
 {
+    /// <summary>diffusers' <c>DPMSolverSinglestepScheduler.__init__</c> defaults, used for the fields a config file does not set.</summary>
+    internal static SchedulerConfig DiffusersDefaults { get; } = new()
+    {
+        ClassName = "DPMSolverSinglestepScheduler",
+        NumTrainTimesteps = 1000,
+        BetaStart = 0.0001,
+        BetaEnd = 0.02,
+        BetaSchedule = "linear",
+        TrainedBetas = null,
+        SolverOrder = 2,
+        PredictionType = "epsilon",
+        Thresholding = false,
+        DynamicThresholdingRatio = 0.995f,
+        SampleMaxValue = 1f,
+        AlgorithmType = "dpmsolver++",
+        SolverType = "midpoint",
+        UseKarrasSigmas = false,
+        UseExponentialSigmas = false,
+        UseBetaSigmas = false,
+        UseFlowSigmas = false,
+        FlowShift = 1.0,
+        FinalSigmasType = "zero",
+        LambdaMinClipped = float.NegativeInfinity,
+        VarianceType = null,
+        LowerOrderFinal = false,
+    };
+
     private const int SavedSampleSlot = 3; // slots 0..2 hold the model-output history
     private const int NoiseSlot = 4;
 
@@ -42,7 +69,7 @@ public sealed class DpmSolverSinglestepScheduler : SchedulerBase
     private int _historyCount;
     private int _nextStepIndex = -1;
 
-    /// <summary>Creates the scheduler from a diffusers configuration.</summary>
+    /// <summary>Creates the scheduler from a diffusers configuration; fields its file did not set take diffusers' defaults for this class.</summary>
     /// <exception cref="InvalidOptionException">A configuration value is not supported (named in the message).</exception>
     public DpmSolverSinglestepScheduler(SchedulerConfig config)
         : base(WithoutUnsupportedFields(config))
@@ -77,7 +104,7 @@ public sealed class DpmSolverSinglestepScheduler : SchedulerBase
     private static SchedulerConfig WithoutUnsupportedFields(SchedulerConfig config)
     {
         ArgumentNullException.ThrowIfNull(config);
-        return config with { TimestepSpacing = "linspace", StepsOffset = 0, RescaleBetasZeroSnr = false };
+        return config.WithDefaultsFrom(DiffusersDefaults) with { TimestepSpacing = "linspace", StepsOffset = 0, RescaleBetasZeroSnr = false };
     }
 
     /// <inheritdoc/>

@@ -14,17 +14,29 @@ namespace Diffusion.Core.Schedulers;
 /// </remarks>
 public sealed class EulerAncestralDiscreteScheduler : SchedulerBase
 {
+    /// <summary>diffusers' <c>EulerAncestralDiscreteScheduler.__init__</c> defaults, used for the fields a config file does not set.</summary>
+    internal static SchedulerConfig DiffusersDefaults { get; } = new()
+    {
+        ClassName = "EulerAncestralDiscreteScheduler",
+        NumTrainTimesteps = 1000,
+        TrainedBetas = null,
+        UseKarrasSigmas = false,
+        UseExponentialSigmas = false,
+        UseBetaSigmas = false,
+        BetaStart = 0.0001, BetaEnd = 0.02, BetaSchedule = "linear", PredictionType = "epsilon", TimestepSpacing = "linspace", StepsOffset = 0, RescaleBetasZeroSnr = false,
+    };
+
     private readonly float[] _trainSigmas;
     private float[] _sigmas = [];
 
-    /// <summary>Creates the scheduler for <paramref name="config"/>.</summary>
+    /// <summary>Creates the scheduler for <paramref name="config"/>; fields its file did not set take diffusers' defaults for this class.</summary>
     /// <exception cref="InvalidOptionException"><c>prediction_type</c> is not epsilon or v_prediction, or another value is out of range.</exception>
-    public EulerAncestralDiscreteScheduler(SchedulerConfig config) : base(config)
+    public EulerAncestralDiscreteScheduler(SchedulerConfig config) : base(config, DiffusersDefaults)
     {
-        if (config.PredictionType is not ("epsilon" or "v_prediction"))
-            throw new InvalidOptionException(SchedulerConfigJsonReader.DefaultSource + ": prediction_type", $"'{config.PredictionType}' is not supported by EulerAncestralDiscreteScheduler; expected epsilon or v_prediction.");
+        if (Config.PredictionType is not ("epsilon" or "v_prediction"))
+            throw new InvalidOptionException(SchedulerConfigJsonReader.DefaultSource + ": prediction_type", $"'{Config.PredictionType}' is not supported by EulerAncestralDiscreteScheduler; expected epsilon or v_prediction.");
         _trainSigmas = Schedule.Sigmas.ToArray();
-        if (config.RescaleBetasZeroSnr)
+        if (Config.RescaleBetasZeroSnr)
         {
             const float lastAlphaCumprod = 5.9604645e-08f; // 2**-24, as diffusers
             _trainSigmas[^1] = MathF.Sqrt((1f - lastAlphaCumprod) / lastAlphaCumprod);

@@ -17,18 +17,30 @@ namespace Diffusion.Core.Schedulers;
 /// </remarks>
 public sealed class EulerDiscreteScheduler : SchedulerBase
 {
+    /// <summary>diffusers' <c>EulerDiscreteScheduler.__init__</c> defaults, used for the fields a config file does not set.</summary>
+    internal static SchedulerConfig DiffusersDefaults { get; } = new()
+    {
+        ClassName = "EulerDiscreteScheduler",
+        NumTrainTimesteps = 1000,
+        TrainedBetas = null,
+        UseKarrasSigmas = false,
+        UseExponentialSigmas = false,
+        UseBetaSigmas = false,
+        BetaStart = 0.0001, BetaEnd = 0.02, BetaSchedule = "linear", PredictionType = "epsilon", InterpolationType = "linear", TimestepSpacing = "linspace", TimestepType = "discrete", StepsOffset = 0, RescaleBetasZeroSnr = false, FinalSigmasType = "zero",
+    };
+
     private readonly float[] _trainSigmas;
     private readonly float[] _logTrainSigmas;
     private float[] _sigmas = [];
 
-    /// <summary>Creates the scheduler for <paramref name="config"/>.</summary>
+    /// <summary>Creates the scheduler for <paramref name="config"/>; fields its file did not set take diffusers' defaults for this class.</summary>
     /// <exception cref="InvalidOptionException">A config value is unsupported (e.g. <c>prediction_type</c> flow_prediction).</exception>
-    public EulerDiscreteScheduler(SchedulerConfig config) : base(config)
+    public EulerDiscreteScheduler(SchedulerConfig config) : base(config, DiffusersDefaults)
     {
         RequireStandardPredictionType();
         // diffusers sets the last ᾱ to 2^-24 under zero-SNR rescaling so the last sigma stays finite.
         _trainSigmas = Schedule.Sigmas.ToArray();
-        if (config.RescaleBetasZeroSnr)
+        if (Config.RescaleBetasZeroSnr)
         {
             const float lastAlphaCumprod = 5.9604645e-08f; // 2**-24
             _trainSigmas[^1] = MathF.Sqrt((1f - lastAlphaCumprod) / lastAlphaCumprod);

@@ -15,13 +15,25 @@ namespace Diffusion.Core.Schedulers;
 /// </remarks>
 public sealed class HeunDiscreteScheduler : SchedulerBase
 {
+    /// <summary>diffusers' <c>HeunDiscreteScheduler.__init__</c> defaults, used for the fields a config file does not set.</summary>
+    internal static SchedulerConfig DiffusersDefaults { get; } = new()
+    {
+        ClassName = "HeunDiscreteScheduler",
+        NumTrainTimesteps = 1000,
+        TrainedBetas = null,
+        UseKarrasSigmas = false,
+        UseExponentialSigmas = false,
+        UseBetaSigmas = false,
+        BetaStart = 0.00085, BetaEnd = 0.012, BetaSchedule = "linear", PredictionType = "epsilon", ClipSample = false, ClipSampleRange = 1f, TimestepSpacing = "linspace", StepsOffset = 0,
+    };
+
     private float[] _sigmas = [];
     private int _pendingPredictionIndex = -1;
     private float _pendingDt;
 
-    /// <summary>Creates the scheduler for <paramref name="config"/>.</summary>
+    /// <summary>Creates the scheduler for <paramref name="config"/>; fields its file did not set take diffusers' defaults for this class.</summary>
     /// <exception cref="InvalidOptionException">A config value is unsupported.</exception>
-    public HeunDiscreteScheduler(SchedulerConfig config) : base(config) => RequireStandardPredictionType();
+    public HeunDiscreteScheduler(SchedulerConfig config) : base(config, DiffusersDefaults) => RequireStandardPredictionType();
 
     /// <inheritdoc />
     public override int Order => 2;

@@ -15,18 +15,30 @@ namespace Diffusion.Core.Schedulers;
 /// </remarks>
 public sealed class KDpm2AncestralDiscreteScheduler : SchedulerBase
 {
+    /// <summary>diffusers' <c>KDPM2AncestralDiscreteScheduler.__init__</c> defaults, used for the fields a config file does not set.</summary>
+    internal static SchedulerConfig DiffusersDefaults { get; } = new()
+    {
+        ClassName = "KDPM2AncestralDiscreteScheduler",
+        NumTrainTimesteps = 1000,
+        TrainedBetas = null,
+        UseKarrasSigmas = false,
+        UseExponentialSigmas = false,
+        UseBetaSigmas = false,
+        BetaStart = 0.00085, BetaEnd = 0.012, BetaSchedule = "linear", PredictionType = "epsilon", TimestepSpacing = "linspace", StepsOffset = 0,
+    };
+
     private float[] _sigmas = [];
     private float[] _sigmasInterpol = [];
     private float[] _sigmasUp = [];
     private float[] _sigmasDown = [];
     private int _pendingFirstHalfIndex = -1;
 
-    /// <summary>Creates the scheduler for <paramref name="config"/>.</summary>
+    /// <summary>Creates the scheduler for <paramref name="config"/>; fields its file did not set take diffusers' defaults for this class.</summary>
     /// <exception cref="InvalidOptionException"><c>prediction_type</c> is not epsilon or v_prediction, or another value is out of range.</exception>
-    public KDpm2AncestralDiscreteScheduler(SchedulerConfig config) : base(config)
+    public KDpm2AncestralDiscreteScheduler(SchedulerConfig config) : base(config, DiffusersDefaults)
     {
-        if (config.PredictionType is not ("epsilon" or "v_prediction"))
-            throw new InvalidOptionException(SchedulerConfigJsonReader.DefaultSource + ": prediction_type", $"'{config.PredictionType}' is not supported by KDpm2AncestralDiscreteScheduler; expected epsilon or v_prediction.");
+        if (Config.PredictionType is not ("epsilon" or "v_prediction"))
+            throw new InvalidOptionException(SchedulerConfigJsonReader.DefaultSource + ": prediction_type", $"'{Config.PredictionType}' is not supported by KDpm2AncestralDiscreteScheduler; expected epsilon or v_prediction.");
     }
 
     /// <inheritdoc />
@@ -75,7 +87,7 @@ public sealed class KDpm2AncestralDiscreteScheduler : SchedulerBase
         result[0] = (float)timesteps[0];
         for (int k = 1; k < n; k++)
         {
-            result[2 * k - 1] = (float)NoiseSchedule.SigmaToTimestep(Schedule.LogSigmas, interpol[k - 1]);
+            result[2 * k - 1] = NoiseSchedule.SigmaToTimestepSingle(Schedule.LogSigmas, interpol[k - 1]);
             result[2 * k] = (float)timesteps[k];
         }
         return result;

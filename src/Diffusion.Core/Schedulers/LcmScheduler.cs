@@ -22,12 +22,35 @@ namespace Diffusion.Core.Schedulers;
 /// </remarks>
 public sealed class LcmScheduler : SchedulerBase
 {
+    /// <summary>diffusers' <c>LCMScheduler.__init__</c> defaults, used for the fields a config file does not set.</summary>
+    internal static SchedulerConfig DiffusersDefaults { get; } = new()
+    {
+        ClassName = "LCMScheduler",
+        NumTrainTimesteps = 1000,
+        BetaStart = 0.00085,
+        BetaEnd = 0.012,
+        BetaSchedule = "scaled_linear",
+        TrainedBetas = null,
+        OriginalInferenceSteps = 50,
+        ClipSample = false,
+        ClipSampleRange = 1f,
+        SetAlphaToOne = true,
+        StepsOffset = 0,
+        PredictionType = "epsilon",
+        Thresholding = false,
+        DynamicThresholdingRatio = 0.995f,
+        SampleMaxValue = 1f,
+        TimestepSpacing = "leading",
+        TimestepScaling = 10.0,
+        RescaleBetasZeroSnr = false,
+    };
+
     private const int PredictedOriginalSlot = 0;
 
-    /// <summary>Creates the scheduler from a diffusers configuration.</summary>
+    /// <summary>Creates the scheduler from a diffusers configuration; fields its file did not set take diffusers' defaults for this class.</summary>
     /// <exception cref="InvalidOptionException">A configuration value is not supported (named in the message).</exception>
     public LcmScheduler(SchedulerConfig config)
-        : base(config)
+        : base(config, DiffusersDefaults)
     {
         RequireStandardPredictionType();
         if (Config.OriginalInferenceSteps > Config.NumTrainTimesteps)

@@ -16,6 +16,18 @@ namespace Diffusion.Core.Schedulers;
 /// </remarks>
 public sealed class LmsDiscreteScheduler : SchedulerBase
 {
+    /// <summary>diffusers' <c>LMSDiscreteScheduler.__init__</c> defaults, used for the fields a config file does not set.</summary>
+    internal static SchedulerConfig DiffusersDefaults { get; } = new()
+    {
+        ClassName = "LMSDiscreteScheduler",
+        NumTrainTimesteps = 1000,
+        TrainedBetas = null,
+        UseKarrasSigmas = false,
+        UseExponentialSigmas = false,
+        UseBetaSigmas = false,
+        BetaStart = 0.0001, BetaEnd = 0.02, BetaSchedule = "linear", PredictionType = "epsilon", TimestepSpacing = "linspace", StepsOffset = 0,
+    };
+
     private const int LmsOrder = 4;
     private static readonly double[] s_gaussLegendreNodes = [-0.86113631159405257522, -0.33998104358485626480, 0.33998104358485626480, 0.86113631159405257522];
     private static readonly double[] s_gaussLegendreWeights = [0.34785484513745385737, 0.65214515486254614263, 0.65214515486254614263, 0.34785484513745385737];
@@ -24,9 +36,9 @@ public sealed class LmsDiscreteScheduler : SchedulerBase
     private int _historyCount;
     private int _historyHead; // slot of the newest derivative in the ring of LmsOrder scratch buffers
 
-    /// <summary>Creates the scheduler for <paramref name="config"/>.</summary>
+    /// <summary>Creates the scheduler for <paramref name="config"/>; fields its file did not set take diffusers' defaults for this class.</summary>
     /// <exception cref="InvalidOptionException">A config value is unsupported.</exception>
-    public LmsDiscreteScheduler(SchedulerConfig config) : base(config) => RequireStandardPredictionType();
+    public LmsDiscreteScheduler(SchedulerConfig config) : base(config, DiffusersDefaults) => RequireStandardPredictionType();
 
     /// <inheritdoc />
     public override float InitNoiseSigma => DiscreteSigmas.InitNoiseSigma(Config, _sigmas.Length > 0 ? _sigmas : Schedule.Sigmas);

@@ -67,8 +67,10 @@ public sealed class NoiseSchedule
     public ReadOnlySpan<float> LogSigmas => _logSigmas;
 
     /// <summary>
-    /// <c>torch.linspace(start, end, steps, dtype=float32)</c>: step in float32, the first half counted up from
-    /// <paramref name="start"/>, the second half down from <paramref name="end"/> (ATen's CPU kernel).
+    /// <c>torch.linspace(start, end, steps, dtype=float32)</c> as torch 2.x's CPU kernel computes it: step in float32,
+    /// the first half <c>start + step·i</c>, the second half <c>end − step·(steps − 1 − i)</c>, each a fused
+    /// multiply-add (the kernel is compiled for AVX2/AVX-512 with FMA contraction). Older torch builds (1.13's
+    /// vectorised kernel) differ from this by at most one float32 ulp in some entries.
     /// </summary>
     internal static float[] TorchLinspace(float start, float end, int steps)
     {
@@ -81,7 +83,7 @@ public sealed class NoiseSchedule
         float step = (end - start) / (steps - 1);
         int halfway = steps / 2;
         for (int i = 0; i < steps; i++)
-            result[i] = i < halfway ? start + step * i : end - step * (steps - i - 1);
+            result[i] = i < halfway ? MathF.FusedMultiplyAdd(step, i, start) : MathF.FusedMultiplyAdd(-step, steps - i - 1, end);
         return result;
     }
 
@@ -251,6 +253,28 @@ public sealed class NoiseSchedule
         float w = (lowLog - logSigma) / (lowLog - highLog);
         w = Math.Clamp(w, 0f, 1f); // NaN stays NaN, as np.clip
         return (double)(1f - w) * low + (double)w * high;
+    }
+
+    /// <summary>
+    /// <c>_sigma_to_t</c> as it runs when diffusers passes torch float32 tensors (KDPM2's interpolated sigmas): every
+    /// intermediate is a float32 tensor, so the result is computed in float32 throughout.
+    /// </summary>
+    internal static float SigmaToTimestepSingle(ReadOnlySpan<float> logSigmas, float sigma)
+    {
+        float logSigma = (float)Math.Log(Math.Max(sigma, 1e-10f));
+        int low = 0;
+        for (int j = 0; j < logSigmas.Length; j++)
+        {
+            if (logSigma - logSigmas[j] >= 0f)
+                low = j;
+        }
+        low = Math.Min(low, logSigmas.Length - 2);
+        int high = low + 1;
+        float lowLog = logSigmas[low];
+        float highLog = logSigmas[high];
+        float w = (lowLog - logSigma) / (lowLog - highLog);
+        w = Math.Clamp(w, 0f, 1f);
+        return (1f - w) * low + w * high;
     }
 
     /// <summary>Natural logs of <paramref name="sigmas"/> rounded to float32 (numpy's <c>np.log</c> on a float32 array).</summary>

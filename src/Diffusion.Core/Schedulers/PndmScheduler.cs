@@ -15,6 +15,18 @@ namespace Diffusion.Core.Schedulers;
 /// </remarks>
 public sealed class PndmScheduler : SchedulerBase
 {
+    /// <summary>diffusers' <c>PNDMScheduler.__init__</c> defaults, used for the fields a config file does not set.</summary>
+    internal static SchedulerConfig DiffusersDefaults { get; } = new()
+    {
+        ClassName = "PNDMScheduler",
+        NumTrainTimesteps = 1000,
+        TrainedBetas = null,
+        UseKarrasSigmas = false,
+        UseExponentialSigmas = false,
+        UseBetaSigmas = false,
+        BetaStart = 0.0001, BetaEnd = 0.02, BetaSchedule = "linear", SkipPrkSteps = false, SetAlphaToOne = false, PredictionType = "epsilon", TimestepSpacing = "leading", StepsOffset = 0,
+    };
+
     private const int EtsSlots = 4;      // scratch slots 0..3: ring of past model outputs
     private const int CurrentSampleSlot = 4;
     private const int CurrentOutputSlot = 5;
@@ -27,13 +39,13 @@ public sealed class PndmScheduler : SchedulerBase
     private int _etsHead = -1;
     private bool _hasCurrentSample;
 
-    /// <summary>Creates the scheduler for <paramref name="config"/>.</summary>
+    /// <summary>Creates the scheduler for <paramref name="config"/>; fields its file did not set take diffusers' defaults for this class.</summary>
     /// <exception cref="InvalidOptionException"><c>prediction_type</c> is not epsilon or v_prediction, or another value is out of range.</exception>
-    public PndmScheduler(SchedulerConfig config) : base(config)
+    public PndmScheduler(SchedulerConfig config) : base(config, DiffusersDefaults)
     {
-        if (config.PredictionType is not ("epsilon" or "v_prediction"))
-            throw new InvalidOptionException(SchedulerConfigJsonReader.DefaultSource + ": prediction_type", $"'{config.PredictionType}' is not supported by PndmScheduler; expected epsilon or v_prediction.");
-        _finalAlphaCumprod = config.SetAlphaToOne ? 1f : Schedule.AlphasCumprod[0];
+        if (Config.PredictionType is not ("epsilon" or "v_prediction"))
+            throw new InvalidOptionException(SchedulerConfigJsonReader.DefaultSource + ": prediction_type", $"'{Config.PredictionType}' is not supported by PndmScheduler; expected epsilon or v_prediction.");
+        _finalAlphaCumprod = Config.SetAlphaToOne ? 1f : Schedule.AlphasCumprod[0];
     }
 
     /// <inheritdoc />

@@ -19,13 +19,24 @@ public abstract class SchedulerBase : IScheduler
     private int _scratchLength = -1;
     private int _sampleCount = 1;
 
-    /// <summary>Validates <paramref name="config"/> and builds its noise schedule.</summary>
+    /// <summary>Validates <paramref name="config"/> as given and builds its noise schedule.</summary>
     /// <exception cref="InvalidOptionException">A config value is out of range or unsupported.</exception>
     protected SchedulerBase(SchedulerConfig config)
     {
         ArgumentNullException.ThrowIfNull(config);
         Config = config;
         Schedule = new NoiseSchedule(config);
+    }
+
+    /// <summary>
+    /// Completes <paramref name="config"/> with <paramref name="classDefaults"/> (the diffusers class' constructor
+    /// defaults) for the fields its file did not set, as diffusers' <c>from_config</c>; then validates it and builds
+    /// its noise schedule.
+    /// </summary>
+    /// <exception cref="InvalidOptionException">A config value is out of range or unsupported.</exception>
+    protected SchedulerBase(SchedulerConfig config, SchedulerConfig classDefaults)
+        : this((config ?? throw new ArgumentNullException(nameof(config))).WithDefaultsFrom(classDefaults))
+    {
     }
 
     /// <inheritdoc />

@@ -10,10 +10,10 @@ namespace Diffusion.Core.Schedulers;
 /// <remarks>
 /// <para>
 /// Switching class follows diffusers' <c>NewScheduler.from_config(pipe.scheduler.config)</c>: keys the model's
-/// JSON set (<see cref="SchedulerConfig.JsonKeys"/>) carry over, keys it left out take the new class's own
+/// JSON set (<see cref="SchedulerConfig.SpecifiedFields"/>) carry over, keys it left out take the new class's own
 /// diffusers defaults (for instance <c>timestep_spacing</c> becomes <c>linspace</c> for DPM-Solver on a Stable
 /// Diffusion 1.5 config that never set it), then the name's overrides apply. A config built in code
-/// (<see cref="SchedulerConfig.JsonKeys"/> null) carries over as is.
+/// (<see cref="SchedulerConfig.SpecifiedFields"/> null) carries over as is.
 /// </para>
 /// <para>
 /// A1111 names follow diffusers' documented mapping (<c>DPM++ 2M Karras</c> = DPMSolverMultistepScheduler with
@@ -61,8 +61,10 @@ public static class SchedulerCatalog
                 $"'{name}' is not a known scheduler name. Known names: {string.Join(", ", s_names)}.");
         }
 
-        SchedulerConfig config = entry.Overrides(WithClassDefaults(baseConfig, entry.ClassName));
-        return Construct(config with { ClassName = entry.ClassName });
+        // Complete the file's config with the target class's defaults first (diffusers' from_config), then mark it
+        // fully specified so the overrides survive the constructor's own default filling.
+        SchedulerConfig completed = baseConfig.WithDefaultsFrom(DefaultsOf(entry.ClassName)) with { SpecifiedFields = null };
+        return Construct(entry.Overrides(completed) with { ClassName = entry.ClassName });
     }
 
     /// <summary>
@@ -80,7 +82,7 @@ public static class SchedulerCatalog
                 $"'{config.ClassName ?? "(missing)"}' is not a supported scheduler class. Supported: {string.Join(", ", s_classNames)}.");
         }
 
-        return Construct(WithClassDefaults(config, className) with { ClassName = className });
+        return Construct(config with { ClassName = className }); // each constructor fills the file's missing keys
     }
 
     private static string? CanonicalClassName(string className)
@@ -115,121 +117,25 @@ public static class SchedulerCatalog
         _ => throw new InvalidOptionException(SchedulerConfigJsonReader.DefaultSource + ": _class_name", $"'{config.ClassName}' is not a supported scheduler class."),
     };
 
-    /// <summary>
-    /// The fields whose diffusers default differs between scheduler classes (or from <see cref="SchedulerConfig"/>'s
-    /// own defaults), with each class's value; a key absent from the model's JSON gets the target class's value.
-    /// Values taken from the <c>__init__</c> signatures of diffusers 58eb52c.
-    /// </summary>
-    internal static SchedulerConfig WithClassDefaults(SchedulerConfig config, string className)
+    /// <summary>The diffusers constructor defaults of each class (what its file's missing keys become).</summary>
+    private static SchedulerConfig DefaultsOf(string className) => className switch
     {
-        IReadOnlySet<string>? keys = config.JsonKeys;
-        if (keys is null)
-        {
-            return config;
-        }
-
-        bool Missing(string key) => !keys.Contains(key);
-
-        // Defaults shared by most classes: linear betas 1e-4..0.02 (Heun/KDPM2 keep 0.00085..0.012 with linear;
-        // LCM/TCD use Stable Diffusion's scaled_linear, which is this record's default).
-        bool sdBetas = className is "LCMScheduler" or "TCDScheduler";
-        bool kdiffusionBetas = className is "HeunDiscreteScheduler" or "KDPM2DiscreteScheduler" or "KDPM2AncestralDiscreteScheduler";
-        if (!sdBetas)
-        {
-            if (Missing("beta_schedule"))
-            {
-                config = config with { BetaSchedule = "linear" };
-            }
-
-            if (!kdiffusionBetas)
-            {
-                if (Missing("beta_start"))
-                {
-                    config = config with { BetaStart = 0.0001 };
-                }
-
-                if (Missing("beta_end"))
-                {
-                    config = config with { BetaEnd = 0.02 };
-                }
-            }
-            else
-            {
-                if (Missing("beta_start"))
-                {
-                    config = config with { BetaStart = 0.00085 };
-                }
-
-                if (Missing("beta_end"))
-                {
-                    config = config with { BetaEnd = 0.012 };
-                }
-            }
-        }
-        else
-        {
-            if (Missing("beta_schedule"))
-            {
-                config = config with { BetaSchedule = "scaled_linear" };
-            }
-
-            if (Missing("beta_start"))
-            {
-                config = config with { BetaStart = 0.00085 };
-            }
-
-            if (Missing("beta_end"))
-            {
-                config = config with { BetaEnd = 0.012 };
-            }
-        }
-
-        if (Missing("timestep_spacing"))
-        {
-            config = config with
-            {
-                TimestepSpacing = className is "DDIMScheduler" or "DDPMScheduler" or "PNDMScheduler" or "LCMScheduler" or "TCDScheduler"
-                    or "DPMSolverSinglestepScheduler" ? "leading" : "linspace",
-            };
-        }
-
-        if (Missing("clip_sample"))
-        {
-            config = config with { ClipSample = className is "DDIMScheduler" or "DDPMScheduler" };
-        }
-
-        if (Missing("set_alpha_to_one"))
-        {
-            config = config with { SetAlphaToOne = className != "PNDMScheduler" };
-        }
-
-        if (Missing("steps_offset"))
-        {
-            config = config with { StepsOffset = 0 };
-        }
-
-        if (Missing("variance_type"))
-        {
-            config = config with { VarianceType = className == "DDPMScheduler" ? "fixed_small" : null };
-        }
-
-        if (Missing("final_sigmas_type"))
-        {
-            config = config with { FinalSigmasType = null }; // each class reads null as its own default ("zero")
-        }
-
-        if (Missing("lower_order_final"))
-        {
-            config = config with { LowerOrderFinal = className != "DPMSolverSinglestepScheduler" };
-        }
-
-        if (Missing("solver_type"))
-        {
-            config = config with { SolverType = className == "UniPCMultistepScheduler" ? "bh2" : "midpoint" };
-        }
-
-        return config;
-    }
+        "DDIMScheduler" => DdimScheduler.DiffusersDefaults,
+        "DDPMScheduler" => DdpmScheduler.DiffusersDefaults,
+        "PNDMScheduler" => PndmScheduler.DiffusersDefaults,
+        "LMSDiscreteScheduler" => LmsDiscreteScheduler.DiffusersDefaults,
+        "EulerDiscreteScheduler" => EulerDiscreteScheduler.DiffusersDefaults,
+        "EulerAncestralDiscreteScheduler" => EulerAncestralDiscreteScheduler.DiffusersDefaults,
+        "HeunDiscreteScheduler" => HeunDiscreteScheduler.DiffusersDefaults,
+        "KDPM2DiscreteScheduler" => KDpm2DiscreteScheduler.DiffusersDefaults,
+        "KDPM2AncestralDiscreteScheduler" => KDpm2AncestralDiscreteScheduler.DiffusersDefaults,
+        "DPMSolverMultistepScheduler" => DpmSolverMultistepScheduler.DiffusersDefaults,
+        "DPMSolverSinglestepScheduler" => DpmSolverSinglestepScheduler.DiffusersDefaults,
+        "UniPCMultistepScheduler" => UniPcMultistepScheduler.DiffusersDefaults,
+        "LCMScheduler" => LcmScheduler.DiffusersDefaults,
+        "TCDScheduler" => TcdScheduler.DiffusersDefaults,
+        _ => throw new InvalidOptionException(SchedulerConfigJsonReader.DefaultSource + ": _class_name", $"'{className}' is not a supported scheduler class."),
+    };
 
     private sealed record Entry(string ClassName, Func<SchedulerConfig, SchedulerConfig> Overrides);
 

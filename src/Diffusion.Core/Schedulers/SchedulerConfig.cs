@@ -130,12 +130,22 @@ public sealed record SchedulerConfig
     public float Eta { get; init; }
 
     /// <summary>
-    /// The keys the JSON this config was read from contained (null values included); null for a config built in
-    /// code, where every field counts as chosen. <see cref="SchedulerCatalog"/> gives the keys a file leaves out the
-    /// target class's diffusers defaults, as diffusers' <c>from_config</c> does (its <c>_use_default_values</c>):
-    /// e.g. a Stable Diffusion 1.5 PNDM config without <c>timestep_spacing</c> yields <c>linspace</c> for DPM-Solver.
+    /// The diffusers keys the JSON file set (minus those listed in its <c>_use_default_values</c>), or null for a
+    /// config built in code, which counts as fully specified. Schedulers give the fields a file left out their own
+    /// diffusers class defaults, as diffusers' <c>from_config</c> does (e.g. Euler uses linspace spacing with an
+    /// SD 1.5 file that has no <c>timestep_spacing</c>).
     /// </summary>
-    public IReadOnlySet<string>? JsonKeys { get; init; }
+    public IReadOnlySet<string>? SpecifiedFields { get; init; }
+
+    /// <summary>
+    /// This config with every field that <see cref="SpecifiedFields"/> does not list taken from
+    /// <paramref name="classDefaults"/> (diffusers' <c>from_config</c>); unchanged when <see cref="SpecifiedFields"/> is null.
+    /// </summary>
+    public SchedulerConfig WithDefaultsFrom(SchedulerConfig classDefaults)
+    {
+        ArgumentNullException.ThrowIfNull(classDefaults);
+        return SchedulerConfigJsonReader.WithDefaultsFrom(this, classDefaults);
+    }
 
     /// <summary>Fields of the JSON that no scheduler reads; reported by the loader, kept for round trips.</summary>
     public IReadOnlyDictionary<string, string> UnknownFields { get; init; } = new Dictionary<string, string>();
@@ -157,18 +167,12 @@ public sealed record SchedulerConfig
         StepsOffset = 1,
         PredictionType = "epsilon",
         TimestepSpacing = "leading",
-        // The keys of that file: switching class (SchedulerCatalog) gives the others the new class's defaults.
-        JsonKeys = new HashSet<string>(StringComparer.Ordinal)
-        {
-            "_class_name", "_diffusers_version", "beta_end", "beta_schedule", "beta_start", "num_train_timesteps",
-            "set_alpha_to_one", "skip_prk_steps", "steps_offset", "trained_betas", "clip_sample",
-        },
     };
 
     /// <summary>
-    /// Reads a diffusers <c>scheduler_config.json</c>. Keys missing from the file keep this record's defaults
-    /// (Stable Diffusion's, not each diffusers class's); keys no scheduler reads go to <see cref="UnknownFields"/>
-    /// and are logged at Information level.
+    /// Reads a diffusers <c>scheduler_config.json</c>. Keys missing from the file hold this record's defaults and are
+    /// left out of <see cref="SpecifiedFields"/>, so each scheduler replaces them with its diffusers class defaults;
+    /// keys no scheduler reads go to <see cref="UnknownFields"/> and are logged at Information level.
     /// </summary>
     /// <param name="path">The JSON file.</param>
     /// <param name="logger">Receives one Information message per unknown key; null for none.</param>

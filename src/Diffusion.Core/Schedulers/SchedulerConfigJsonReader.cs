@@ -14,6 +14,67 @@ internal static class SchedulerConfigJsonReader
 
     private const string UnknownKeyMessage = "{Source}: scheduler config field '{Key}' is not used by any scheduler; ignored";
 
+    /// <summary>For each diffusers config key this library reads: copy that field from a source config (used for class defaults).</summary>
+    private static readonly Dictionary<string, Func<SchedulerConfig, SchedulerConfig, SchedulerConfig>> s_fieldCopiers = new(StringComparer.Ordinal)
+    {
+        ["num_train_timesteps"] = static (target, source) => target with { NumTrainTimesteps = source.NumTrainTimesteps },
+        ["beta_start"] = static (target, source) => target with { BetaStart = source.BetaStart },
+        ["beta_end"] = static (target, source) => target with { BetaEnd = source.BetaEnd },
+        ["beta_schedule"] = static (target, source) => target with { BetaSchedule = source.BetaSchedule },
+        ["trained_betas"] = static (target, source) => target with { TrainedBetas = source.TrainedBetas },
+        ["rescale_betas_zero_snr"] = static (target, source) => target with { RescaleBetasZeroSnr = source.RescaleBetasZeroSnr },
+        ["prediction_type"] = static (target, source) => target with { PredictionType = source.PredictionType },
+        ["timestep_spacing"] = static (target, source) => target with { TimestepSpacing = source.TimestepSpacing },
+        ["steps_offset"] = static (target, source) => target with { StepsOffset = source.StepsOffset },
+        ["set_alpha_to_one"] = static (target, source) => target with { SetAlphaToOne = source.SetAlphaToOne },
+        ["skip_prk_steps"] = static (target, source) => target with { SkipPrkSteps = source.SkipPrkSteps },
+        ["clip_sample"] = static (target, source) => target with { ClipSample = source.ClipSample },
+        ["clip_sample_range"] = static (target, source) => target with { ClipSampleRange = source.ClipSampleRange },
+        ["thresholding"] = static (target, source) => target with { Thresholding = source.Thresholding },
+        ["dynamic_thresholding_ratio"] = static (target, source) => target with { DynamicThresholdingRatio = source.DynamicThresholdingRatio },
+        ["sample_max_value"] = static (target, source) => target with { SampleMaxValue = source.SampleMaxValue },
+        ["use_karras_sigmas"] = static (target, source) => target with { UseKarrasSigmas = source.UseKarrasSigmas },
+        ["use_exponential_sigmas"] = static (target, source) => target with { UseExponentialSigmas = source.UseExponentialSigmas },
+        ["use_beta_sigmas"] = static (target, source) => target with { UseBetaSigmas = source.UseBetaSigmas },
+        ["sigma_min"] = static (target, source) => target with { SigmaMin = source.SigmaMin },
+        ["sigma_max"] = static (target, source) => target with { SigmaMax = source.SigmaMax },
+        ["timestep_type"] = static (target, source) => target with { TimestepType = source.TimestepType },
+        ["interpolation_type"] = static (target, source) => target with { InterpolationType = source.InterpolationType },
+        ["final_sigmas_type"] = static (target, source) => target with { FinalSigmasType = source.FinalSigmasType },
+        ["solver_order"] = static (target, source) => target with { SolverOrder = source.SolverOrder },
+        ["algorithm_type"] = static (target, source) => target with { AlgorithmType = source.AlgorithmType },
+        ["solver_type"] = static (target, source) => target with { SolverType = source.SolverType },
+        ["lower_order_final"] = static (target, source) => target with { LowerOrderFinal = source.LowerOrderFinal },
+        ["euler_at_final"] = static (target, source) => target with { EulerAtFinal = source.EulerAtFinal },
+        ["lambda_min_clipped"] = static (target, source) => target with { LambdaMinClipped = source.LambdaMinClipped },
+        ["variance_type"] = static (target, source) => target with { VarianceType = source.VarianceType },
+        ["use_lu_lambdas"] = static (target, source) => target with { UseLuLambdas = source.UseLuLambdas },
+        ["use_flow_sigmas"] = static (target, source) => target with { UseFlowSigmas = source.UseFlowSigmas },
+        ["flow_shift"] = static (target, source) => target with { FlowShift = source.FlowShift },
+        ["predict_x0"] = static (target, source) => target with { PredictX0 = source.PredictX0 },
+        ["disable_corrector"] = static (target, source) => target with { DisableCorrector = source.DisableCorrector },
+        ["original_inference_steps"] = static (target, source) => target with { OriginalInferenceSteps = source.OriginalInferenceSteps },
+        ["timestep_scaling"] = static (target, source) => target with { TimestepScaling = source.TimestepScaling },
+        ["eta"] = static (target, source) => target with { Eta = source.Eta },
+    };
+
+    /// <summary>
+    /// diffusers' <c>from_config</c> rule: fields the file did not set (<see cref="SchedulerConfig.SpecifiedFields"/>)
+    /// take the scheduler class' own defaults.
+    /// </summary>
+    internal static SchedulerConfig WithDefaultsFrom(SchedulerConfig config, SchedulerConfig classDefaults)
+    {
+        if (config.SpecifiedFields is not { } specified)
+            return config;
+        SchedulerConfig result = config;
+        foreach ((string key, Func<SchedulerConfig, SchedulerConfig, SchedulerConfig> copy) in s_fieldCopiers)
+        {
+            if (!specified.Contains(key))
+                result = copy(result, classDefaults);
+        }
+        return result;
+    }
+
     /// <summary>Parses and validates <paramref name="json"/>; <paramref name="sourceName"/> names the file in errors.</summary>
     public static SchedulerConfig Read(string json, string sourceName, ILogger? logger)
     {
@@ -35,6 +96,8 @@ internal static class SchedulerConfigJsonReader
             string prefix = OptionPrefix(sourceName);
             var config = new SchedulerConfig();
             var unknown = new Dictionary<string, string>(StringComparer.Ordinal);
+            var specified = new HashSet<string>(StringComparer.Ordinal);
+            var usedDefaults = new HashSet<string>(StringComparer.Ordinal);
             foreach (JsonProperty property in document.RootElement.EnumerateObject())
             {
                 JsonElement value = property.Value;
@@ -42,10 +105,23 @@ internal static class SchedulerConfigJsonReader
                 string option = prefix + key;
                 if (value.ValueKind == JsonValueKind.Null && key != "_class_name")
                     continue; // diffusers writes null for "use the default" (trained_betas, variance_type, ...)
+                if (s_fieldCopiers.ContainsKey(key))
+                    specified.Add(key);
                 switch (key)
                 {
                     case "_class_name": config = config with { ClassName = value.ValueKind == JsonValueKind.Null ? null : GetString(value, option) }; break;
                     case "_diffusers_version": break;
+                    case "_use_default_values":
+                        // Keys that held the saving class' defaults: diffusers drops them so the loading class' defaults apply.
+                        if (value.ValueKind == JsonValueKind.Array)
+                        {
+                            foreach (JsonElement item in value.EnumerateArray())
+                            {
+                                if (item.ValueKind == JsonValueKind.String)
+                                    usedDefaults.Add(item.GetString()!);
+                            }
+                        }
+                        break;
                     case "num_train_timesteps": config = config with { NumTrainTimesteps = GetInt(value, option) }; break;
                     case "beta_start": config = config with { BetaStart = GetDouble(value, option) }; break;
                     case "beta_end": config = config with { BetaEnd = GetDouble(value, option) }; break;
@@ -94,10 +170,8 @@ internal static class SchedulerConfigJsonReader
                         break;
                 }
             }
-            var keys = new HashSet<string>(StringComparer.Ordinal);
-            foreach (JsonProperty property in document.RootElement.EnumerateObject())
-                keys.Add(property.Name);
-            config = config with { UnknownFields = unknown, JsonKeys = keys };
+            specified.ExceptWith(usedDefaults);
+            config = config with { UnknownFields = unknown, SpecifiedFields = specified };
             Validate(config, prefix);
             return config;
         }

@@ -23,6 +23,29 @@ namespace Diffusion.Core.Schedulers;
 /// </remarks>
 public sealed class TcdScheduler : SchedulerBase
 {
+    /// <summary>diffusers' <c>TCDScheduler.__init__</c> defaults, used for the fields a config file does not set.</summary>
+    internal static SchedulerConfig DiffusersDefaults { get; } = new()
+    {
+        ClassName = "TCDScheduler",
+        NumTrainTimesteps = 1000,
+        BetaStart = 0.00085,
+        BetaEnd = 0.012,
+        BetaSchedule = "scaled_linear",
+        TrainedBetas = null,
+        OriginalInferenceSteps = 50,
+        ClipSample = false,
+        ClipSampleRange = 1f,
+        SetAlphaToOne = true,
+        StepsOffset = 0,
+        PredictionType = "epsilon",
+        Thresholding = false,
+        DynamicThresholdingRatio = 0.995f,
+        SampleMaxValue = 1f,
+        TimestepSpacing = "leading",
+        TimestepScaling = 10.0,
+        RescaleBetasZeroSnr = false,
+    };
+
     private const int PredictedOriginalSlot = 0;
     private const int PredictedEpsilonSlot = 1;
 
@@ -36,7 +59,7 @@ public sealed class TcdScheduler : SchedulerBase
     /// <summary>Creates the scheduler with stochasticity γ = <paramref name="gamma"/> (diffusers' <c>eta</c>, 0..1).</summary>
     /// <exception cref="InvalidOptionException"><paramref name="gamma"/> is outside [0, 1], or a configuration value is not supported.</exception>
     public TcdScheduler(SchedulerConfig config, float gamma)
-        : base(config)
+        : base(config, DiffusersDefaults)
     {
         RequireStandardPredictionType();
         if (!(gamma >= 0f && gamma <= 1f))

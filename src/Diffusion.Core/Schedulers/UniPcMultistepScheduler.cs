@@ -26,6 +26,37 @@ namespace Diffusion.Core.Schedulers;
 /// </remarks>
 public sealed class UniPcMultistepScheduler : SchedulerBase
 {
+    /// <summary>diffusers' <c>UniPCMultistepScheduler.__init__</c> defaults, used for the fields a config file does not set.</summary>
+    internal static SchedulerConfig DiffusersDefaults { get; } = new()
+    {
+        ClassName = "UniPCMultistepScheduler",
+        NumTrainTimesteps = 1000,
+        BetaStart = 0.0001,
+        BetaEnd = 0.02,
+        BetaSchedule = "linear",
+        TrainedBetas = null,
+        SolverOrder = 2,
+        PredictionType = "epsilon",
+        Thresholding = false,
+        DynamicThresholdingRatio = 0.995f,
+        SampleMaxValue = 1f,
+        PredictX0 = true,
+        SolverType = "bh2",
+        LowerOrderFinal = true,
+        DisableCorrector = [],
+        UseKarrasSigmas = false,
+        UseExponentialSigmas = false,
+        UseBetaSigmas = false,
+        UseFlowSigmas = false,
+        FlowShift = 1.0,
+        TimestepSpacing = "linspace",
+        StepsOffset = 0,
+        FinalSigmasType = "zero",
+        RescaleBetasZeroSnr = false,
+        SigmaMin = null,
+        SigmaMax = null,
+    };
+
     private const int MaxOrder = 3;
     private const int LastSampleSlot = MaxOrder + 1; // slots 0..order hold the converted model-output ring
 
@@ -51,7 +82,7 @@ public sealed class UniPcMultistepScheduler : SchedulerBase
     private readonly float[] _rhos = new float[MaxOrder];
     private readonly float[] _matrix = new float[MaxOrder * MaxOrder];
 
-    /// <summary>Creates the scheduler from a diffusers configuration.</summary>
+    /// <summary>Creates the scheduler from a diffusers configuration; fields its file did not set take diffusers' defaults for this class.</summary>
     /// <exception cref="InvalidOptionException">A configuration value is not supported (named in the message).</exception>
     public UniPcMultistepScheduler(SchedulerConfig config)
         : base(WithoutUnsupportedFields(config))
@@ -87,7 +118,7 @@ public sealed class UniPcMultistepScheduler : SchedulerBase
     private static SchedulerConfig WithoutUnsupportedFields(SchedulerConfig config)
     {
         ArgumentNullException.ThrowIfNull(config);
-        return config with { LambdaMinClipped = float.NegativeInfinity };
+        return config.WithDefaultsFrom(DiffusersDefaults) with { LambdaMinClipped = float.NegativeInfinity };
     }
 
     /// <inheritdoc/>

@@ -139,7 +139,7 @@ public sealed class SchedulerCatalogTests
     [Fact]
     public void Code_built_config_is_taken_as_is()
     {
-        // No JsonKeys: every field counts as chosen, so DPM-Solver keeps the record's leading spacing.
+        // No SpecifiedFields (built in code): every field counts as chosen and carries over as is.
         IScheduler scheduler = SchedulerCatalog.Create("DPM++ 2M", new SchedulerConfig { TimestepSpacing = "trailing" });
         Assert.Equal("trailing", scheduler.Config.TimestepSpacing);
     }

@@ -33,8 +33,7 @@ public sealed class SchedulerConfigJsonTests
              "steps_offset": 1, "trained_betas": null, "clip_sample": false}
             """;
         SchedulerConfig parsed = SchedulerConfig.FromJson(json, "scheduler_config.json");
-        Assert.Equal(SchedulerConfig.StableDiffusion15 with { UnknownFields = parsed.UnknownFields, JsonKeys = parsed.JsonKeys }, parsed);
-        Assert.True(SchedulerConfig.StableDiffusion15.JsonKeys!.SetEquals(parsed.JsonKeys!));
+        Assert.Equal(SchedulerConfig.StableDiffusion15 with { UnknownFields = parsed.UnknownFields, SpecifiedFields = parsed.SpecifiedFields }, parsed);
     }
 
     [Fact]
@@ -123,6 +122,44 @@ public sealed class SchedulerConfigJsonTests
         Assert.Equal((true, true, 3.0, false, 4, 5.0, 0.5f), (c.UseLuLambdas, c.UseFlowSigmas, c.FlowShift, c.PredictX0, c.OriginalInferenceSteps, c.TimestepScaling, c.Eta));
         Assert.Equal([0, 2], c.DisableCorrector);
         Assert.Empty(c.UnknownFields);
+    }
+
+    [Fact]
+    public void FieldsTheFileLeavesOutTakeTheSchedulersDiffusersDefaults()
+    {
+        // SD 1.5's file has no timestep_spacing: diffusers' EulerDiscreteScheduler.from_config uses its own
+        // default "linspace" (timesteps 999, 888, ...), PNDMScheduler its default "leading" with steps_offset 1.
+        const string json = """{"_class_name": "PNDMScheduler", "beta_schedule": "scaled_linear", "beta_start": 0.00085, "beta_end": 0.012, "steps_offset": 1, "skip_prk_steps": true}""";
+        SchedulerConfig config = SchedulerConfig.FromJson(json, "scheduler_config.json");
+        var euler = new EulerDiscreteScheduler(config);
+        euler.SetTimesteps(10);
+        Assert.Equal("linspace", euler.Config.TimestepSpacing);
+        Assert.Equal(999f, euler.Timesteps[0]);
+        Assert.Equal(888f, euler.Timesteps[1]);
+        var pndm = new PndmScheduler(config);
+        pndm.SetTimesteps(10);
+        Assert.Equal("leading", pndm.Config.TimestepSpacing);
+        Assert.Equal(901f, pndm.Timesteps[0]);
+    }
+
+    [Fact]
+    public void KeysListedInUseDefaultValuesAreReplacedByTheLoadingClassDefaults()
+    {
+        // diffusers' extract_init_dict drops the keys in _use_default_values before building the class.
+        const string json = """{"_class_name": "PNDMScheduler", "timestep_spacing": "leading", "clip_sample": false, "_use_default_values": ["timestep_spacing"]}""";
+        var ddim = new DdimScheduler(SchedulerConfig.FromJson(json, "scheduler_config.json"));
+        Assert.Equal("leading", ddim.Config.TimestepSpacing); // DDIM's own default
+        Assert.False(ddim.Config.ClipSample);                 // set by the file
+        var euler = new EulerDiscreteScheduler(SchedulerConfig.FromJson(json, "scheduler_config.json"));
+        Assert.Equal("linspace", euler.Config.TimestepSpacing);
+    }
+
+    [Fact]
+    public void ConfigsBuiltInCodeAreUsedAsGiven()
+    {
+        var euler = new EulerDiscreteScheduler(SchedulerConfig.StableDiffusion15);
+        Assert.Equal("leading", euler.Config.TimestepSpacing);
+        Assert.Null(SchedulerConfig.StableDiffusion15.SpecifiedFields);
     }
 
     private sealed class ListLogger : ILogger

@@ -36,6 +36,18 @@ DIFFUSERS_SRC = sys.argv[1] if len(sys.argv) > 1 else "/work/diffusers-src/src"
 OUT_DIR = sys.argv[2] if len(sys.argv) > 2 else os.path.join(
     os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "tests", "Diffusion.Core.Tests", "TestData", "schedulers-b")
 
+# torch.linspace as torch >= 2.0 computes it (the betas): the schedulers-a generator defines that emulation and
+# installs it on import (see its comment; SCHEDULER_REFERENCE_NATIVE_LINSPACE=1 keeps the installed kernel), so
+# both reference sets describe the same torch.
+def _use_current_torch_linspace():
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "schedulers", "generate_scheduler_reference.py")
+    spec = importlib.util.spec_from_file_location("_schedulers_a_reference", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+
+
+_use_current_torch_linspace()
+
 # ----------------------------------------------------------------------------------------------
 # Stubs for diffusers' plumbing.
 # ----------------------------------------------------------------------------------------------
@@ -343,6 +355,9 @@ def dpm_multistep_cases():
             cfg = dict(base, **{sig: True}, algorithm_type=algo)
             cases.append(run_case(f"{sig}-{algo}-10", DPMMulti, cfg, 10, seed=3))
     cases.append(run_case("karras-25", DPMMulti, dict(base, use_karras_sigmas=True), 25, seed=4))
+    cases.append(run_case("use_lu_lambdas-10", DPMMulti, dict(base, use_lu_lambdas=True), 10, seed=6))
+    cases.append(run_case("use_lu_lambdas-sde-v-10", DPMMulti, dict(base, use_lu_lambdas=True, algorithm_type="sde-dpmsolver++",
+                                                                   prediction_type="v_prediction"), 10, seed=6))
     for pred in ["v_prediction", "sample"]:
         for algo in ["dpmsolver++", "dpmsolver"]:
             cfg = dict(base, prediction_type=pred, algorithm_type=algo,
@@ -381,6 +396,8 @@ def dpm_multistep_diffusers_tests():
          diffusers_test_entry("test_full_loop_with_karras_and_v_prediction", DPMMulti,
                               dict(cfg, prediction_type="v_prediction", use_karras_sigmas=True), 10,
                               expected_mean=0.2096),
+         diffusers_test_entry("test_full_loop_with_lu_and_v_prediction", DPMMulti,
+                              dict(cfg, prediction_type="v_prediction", use_lu_lambdas=True), 10, expected_mean=0.1554),
          diffusers_test_entry("test_full_loop_with_noise", DPMMulti, cfg, 10, expected_sum=318.4111,
                               expected_mean=0.4146, start_index=5, add_noise=True)]
     return e

@@ -31,6 +31,7 @@ import math
 import os
 import sys
 import types
+from fractions import Fraction
 
 import numpy as np
 import torch
@@ -167,6 +168,43 @@ def load_schedulers(root):
         spec.loader.exec_module(module)
         classes[class_name] = getattr(module, class_name)
     return classes
+
+
+# ----------------------------------------------------------------------------------------------------------
+# torch.linspace as torch >= 2.0 computes it on CPU.
+#
+# torch 1.13 (the Debian build this was first run with) still has the vectorised linspace kernel; torch 2.0
+# (pytorch PR #89048) replaced it by the scalar one: step = (end - start) / (steps - 1) in float32, then
+# start + step*i for the first half and end - step*(steps-1-i) for the second, each contracted to a fused
+# multiply-add by the compiler (ATen's CPU kernels are built with -mfma). The two differ by one float32 ulp in a
+# few hundred of SD's 1000 betas, which moves some full loops by ~1e-5, so the reference follows current torch.
+# Set SCHEDULER_REFERENCE_NATIVE_LINSPACE=1 to keep the installed torch's own kernel.
+
+_torch_linspace = torch.linspace
+
+
+def _fma32(a, b, c):
+    """float32 fused multiply-add, rounded once (exact rational arithmetic, ties to even)."""
+    exact = Fraction(float(a)) * Fraction(float(b)) + Fraction(float(c))
+    guess = np.float32(float(exact))
+    candidates = [np.nextafter(guess, np.float32(-np.inf)), guess, np.nextafter(guess, np.float32(np.inf))]
+    return min(candidates, key=lambda v: (abs(Fraction(float(v)) - exact), int(np.array(v, dtype=np.float32).view(np.uint32)) & 1))
+
+
+def torch2_linspace(start, end, steps, *args, dtype=None, **kwargs):
+    if dtype not in (None, torch.float32) or args or isinstance(start, torch.Tensor) or isinstance(end, torch.Tensor):
+        return _torch_linspace(start, end, steps, *args, dtype=dtype, **kwargs)
+    start32, end32 = np.float32(start), np.float32(end)
+    if steps == 1:
+        return torch.tensor([start32], dtype=torch.float32)
+    step = np.float32(np.float32(end32 - start32) / np.float32(steps - 1))
+    halfway = steps // 2
+    values = [_fma32(step, np.float32(i), start32) if i < halfway else _fma32(-step, np.float32(steps - 1 - i), end32) for i in range(steps)]
+    return torch.tensor(np.array(values, dtype=np.float32))
+
+
+if os.environ.get("SCHEDULER_REFERENCE_NATIVE_LINSPACE") != "1":
+    torch.linspace = torch2_linspace
 
 
 # ----------------------------------------------------------------------------------------------------------

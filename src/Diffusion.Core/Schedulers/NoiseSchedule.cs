@@ -226,7 +226,8 @@ public sealed class NoiseSchedule
 
     /// <summary>
     /// diffusers' <c>_sigma_to_t</c>: the (fractional) training timestep whose log-sigma matches
-    /// <paramref name="sigma"/>, interpolating linearly in log-sigma between neighbours (float64).
+    /// <paramref name="sigma"/>, interpolating linearly in log-sigma between neighbours, with numpy 2's dtypes
+    /// (float64 except the float32 table differences; numpy 1.x kept more of it in float32, ~1e-7 apart).
     /// </summary>
     internal double SigmaToTimestep(double sigma) => SigmaToTimestep(_logSigmas, sigma);
 
@@ -244,8 +245,9 @@ public sealed class NoiseSchedule
         low = Math.Min(low, logSigmas.Length - 2);
         int high = low + 1;
         double lowLog = logSigmas[low];
-        double highLog = logSigmas[high];
-        double w = (lowLog - logSigma) / (lowLog - highLog);
+        // numpy (NEP 50 promotion): low - log_sigma is float64, low - high stays a float32 subtraction.
+        float gap = logSigmas[low] - logSigmas[high];
+        double w = (lowLog - logSigma) / gap;
         w = Math.Clamp(w, 0, 1); // NaN stays NaN, as np.clip
         return (1 - w) * low + w * high;
     }

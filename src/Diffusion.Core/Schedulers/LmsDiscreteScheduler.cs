@@ -13,7 +13,8 @@ namespace Diffusion.Core.Schedulers;
 /// </summary>
 /// <remarks>
 /// Left out: a per-call <c>order</c> other than diffusers' default 4, and custom timestep lists. Steps must run
-/// in order from index 0 (the derivative history is the multistep state).
+/// in consecutive order from the first one, which may be part-way for img2img (the derivative history is the
+/// multistep state).
 /// </remarks>
 public sealed class LmsDiscreteScheduler : SchedulerBase
 {
@@ -85,8 +86,9 @@ public sealed class LmsDiscreteScheduler : SchedulerBase
     public override void Step(ReadOnlySpan<float> modelOutput, int stepIndex, Span<float> sample, IRandomSource? random = null)
     {
         ValidateStep(modelOutput, stepIndex, sample);
-        if (stepIndex != _nextStepIndex)
-            throw new InvalidOperationException($"LmsDiscreteScheduler: expected step index {_nextStepIndex} (steps run in order after SetTimesteps), got {stepIndex}.");
+        // The first step may be part-way (img2img); the rest must follow on.
+        if (_historyCount > 0 && stepIndex != _nextStepIndex)
+            throw new InvalidOperationException($"LmsDiscreteScheduler: expected step index {_nextStepIndex} (steps run in order after the first), got {stepIndex}.");
         int n = sample.Length;
         if (_historyCount > 0 && !HasScratch(_historyHead, n))
             throw new InvalidOperationException("LmsDiscreteScheduler: the sample length changed during a run; call SetTimesteps first.");
@@ -102,10 +104,13 @@ public sealed class LmsDiscreteScheduler : SchedulerBase
         _historyCount = Math.Min(_historyCount + 1, LmsOrder);
 
         int order = Math.Min(stepIndex + 1, LmsOrder);
+        // zip(coefficients, reversed(derivatives)) stops at the shorter list: after a part-way start there are
+        // fewer derivatives than the order the coefficients are computed for.
+        int terms = Math.Min(order, _historyCount);
         // sum(coeff * derivative for coeff, derivative in zip(coeffs, reversed(derivatives))): Python's sum starts
         // at 0 and adds each float32 product in turn; the coefficients are rounded to float32 by torch.
         Span<float> accumulator = Scratch(LmsOrder, n);
-        for (int k = 0; k < order; k++)
+        for (int k = 0; k < terms; k++)
         {
             float coefficient = (float)LmsCoefficient(order, stepIndex, k);
             ReadOnlySpan<float> d = Scratch((_historyHead - k + LmsOrder) % LmsOrder, n);

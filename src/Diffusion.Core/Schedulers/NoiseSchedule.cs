@@ -226,33 +226,30 @@ public sealed class NoiseSchedule
 
     /// <summary>
     /// diffusers' <c>_sigma_to_t</c>: the (fractional) training timestep whose log-sigma matches
-    /// <paramref name="sigma"/>, interpolating linearly in log-sigma between neighbours (float64).
+    /// <paramref name="sigma"/>, interpolating linearly in log-sigma between neighbours, with numpy 2's dtypes
+    /// (float64 except the float32 table differences; numpy 1.x kept more of it in float32, ~1e-7 apart).
     /// </summary>
     internal double SigmaToTimestep(double sigma) => SigmaToTimestep(_logSigmas, sigma);
 
-    /// <summary>
-    /// <c>_sigma_to_t</c> against an explicit ascending <paramref name="logSigmas"/> table. numpy 1.x value-based
-    /// casting makes the distances and the weight float32 (a float64 scalar against a float32 array) and only the
-    /// final blend float64; that matters where σ sits on a grid point: σ_max maps to exactly N-1, not N-1-ε, which
-    /// the schedulers that truncate timesteps to int64 (exponential/beta sigmas) turn into 999 rather than 998.
-    /// </summary>
+    /// <summary><c>_sigma_to_t</c> against an explicit ascending <paramref name="logSigmas"/> table.</summary>
     internal static double SigmaToTimestep(ReadOnlySpan<float> logSigmas, double sigma)
     {
-        float logSigma = (float)Math.Log(Math.Max(sigma, 1e-10));
+        double logSigma = Math.Log(Math.Max(sigma, 1e-10));
         // Last index whose log-sigma is <= logSigma (0 when there is none), clipped so low+1 exists.
         int low = 0;
         for (int j = 0; j < logSigmas.Length; j++)
         {
-            if (logSigma - logSigmas[j] >= 0f)
+            if (logSigma - logSigmas[j] >= 0)
                 low = j;
         }
         low = Math.Min(low, logSigmas.Length - 2);
         int high = low + 1;
-        float lowLog = logSigmas[low];
-        float highLog = logSigmas[high];
-        float w = (lowLog - logSigma) / (lowLog - highLog);
-        w = Math.Clamp(w, 0f, 1f); // NaN stays NaN, as np.clip
-        return (double)(1f - w) * low + (double)w * high;
+        double lowLog = logSigmas[low];
+        // numpy (NEP 50 promotion): low - log_sigma is float64, low - high stays a float32 subtraction.
+        float gap = logSigmas[low] - logSigmas[high];
+        double w = (lowLog - logSigma) / gap;
+        w = Math.Clamp(w, 0, 1); // NaN stays NaN, as np.clip
+        return (1 - w) * low + w * high;
     }
 
     /// <summary>

@@ -11,7 +11,7 @@ namespace Diffusion.Core.Schedulers;
 /// <remarks>
 /// Left out: nothing of the class' numerical behaviour; diffusers raises for <c>prediction_type</c> sample,
 /// and so does this class. With PRK steps (skip_prk_steps false) at least 4 inference steps are needed, as in
-/// diffusers. Steps must run in order from index 0.
+/// diffusers. Steps must run in consecutive order from the first one (which may be part-way, for img2img).
 /// </remarks>
 public sealed class PndmScheduler : SchedulerBase
 {
@@ -35,6 +35,7 @@ public sealed class PndmScheduler : SchedulerBase
     private readonly float _finalAlphaCumprod;
     private int _prkCount;
     private int _counter;
+    private int _lastStepIndex = -1;
     private int _etsCount;
     private int _etsHead = -1;
     private bool _hasCurrentSample;
@@ -111,6 +112,7 @@ public sealed class PndmScheduler : SchedulerBase
                 timesteps.Add(ascending[i]);
         }
         _counter = 0;
+        _lastStepIndex = -1;
         _etsCount = 0;
         _etsHead = -1;
         _hasCurrentSample = false;
@@ -121,25 +123,27 @@ public sealed class PndmScheduler : SchedulerBase
     public override void Step(ReadOnlySpan<float> modelOutput, int stepIndex, Span<float> sample, IRandomSource? random = null)
     {
         ValidateStep(modelOutput, stepIndex, sample);
-        if (stepIndex != _counter)
-            throw new InvalidOperationException($"PndmScheduler: expected step index {_counter} (steps run in order after SetTimesteps), got {stepIndex}.");
+        // diffusers counts its own calls; the first may be at any index (img2img starts part-way), the rest follow on.
+        if (_counter > 0 && stepIndex != _lastStepIndex + 1)
+            throw new InvalidOperationException($"PndmScheduler: expected step index {_lastStepIndex + 1} (steps run in order after the first), got {stepIndex}.");
         if (_counter > 0 && !HasScratch(CurrentSampleSlot, sample.Length))
             throw new InvalidOperationException("PndmScheduler: the sample length changed during a run; call SetTimesteps first.");
         ReserveScratch(CombinedOutputSlot + 1, sample.Length);
         if (_counter < _prkCount)
-            StepPrk(modelOutput, sample);
+            StepPrk(modelOutput, stepIndex, sample);
         else
-            StepPlms(modelOutput, sample);
+            StepPlms(modelOutput, stepIndex, sample);
         _counter++;
+        _lastStepIndex = stepIndex;
     }
 
     private int StepSize => Config.NumTrainTimesteps / InferenceSteps;
 
-    private void StepPrk(ReadOnlySpan<float> modelOutput, Span<float> sample)
+    private void StepPrk(ReadOnlySpan<float> modelOutput, int stepIndex, Span<float> sample)
     {
         int n = sample.Length;
         int diffToPrevious = _counter % 2 == 1 ? 0 : StepSize / 2;
-        int previousTimestep = (int)Timesteps[_counter] - diffToPrevious;
+        int previousTimestep = (int)Timesteps[stepIndex] - diffToPrevious;
         int timestep = (int)Timesteps[_counter / 4 * 4];
         Span<float> currentOutput = Scratch(CurrentOutputSlot, n);
         Span<float> currentSample = Scratch(CurrentSampleSlot, n);
@@ -173,10 +177,10 @@ public sealed class PndmScheduler : SchedulerBase
         PreviousSample(_hasCurrentSample ? currentSample : sample, timestep, previousTimestep, output, sample);
     }
 
-    private void StepPlms(ReadOnlySpan<float> modelOutput, Span<float> sample)
+    private void StepPlms(ReadOnlySpan<float> modelOutput, int stepIndex, Span<float> sample)
     {
         int n = sample.Length;
-        int timestep = (int)Timesteps[_counter];
+        int timestep = (int)Timesteps[stepIndex];
         int previousTimestep = timestep - StepSize;
         if (_counter != 1)
         {

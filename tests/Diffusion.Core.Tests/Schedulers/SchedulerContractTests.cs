@@ -97,13 +97,23 @@ public sealed class SchedulerContractTests
     [Theory]
     [InlineData("HeunDiscreteScheduler")]
     [InlineData("KDPM2DiscreteScheduler")]
+    public void SecondOrderSchedulersRejectACorrectionWithoutItsPrediction(string name)
+    {
+        SchedulerBase scheduler = Create(name);
+        scheduler.SetTimesteps(4);
+        Assert.Throws<InvalidOperationException>(() => scheduler.Step(new float[8], 1, new float[8]));
+    }
+
+    [Theory]
     [InlineData("LMSDiscreteScheduler")]
     [InlineData("PNDMScheduler")]
     public void MultistepSchedulersRejectSkippedSteps(string name)
     {
         SchedulerBase scheduler = Create(name);
-        scheduler.SetTimesteps(4);
-        Assert.Throws<InvalidOperationException>(() => scheduler.Step(new float[8], 1, new float[8]));
+        scheduler.SetTimesteps(6);
+        var sample = new float[8];
+        scheduler.Step(new float[8], 1, sample); // the first step may be part-way (img2img)
+        Assert.Throws<InvalidOperationException>(() => scheduler.Step(new float[8], 3, sample));
     }
 
     [Theory]

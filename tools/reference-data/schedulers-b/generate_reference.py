@@ -147,12 +147,34 @@ def _load(module_name):
     return module
 
 
+def _sigma_to_t_numpy2(self, sigma, log_sigmas):
+    """diffusers' _sigma_to_t with numpy 2's (NEP 50) dtypes, for runs on numpy 1.x: a float64 scalar against the
+    float32 log-sigma table gives float64 distances and numerator, while low - high stays a float32 subtraction.
+    numpy 1.x's value-based casting kept the distances and the weight in float32, which moves sigma_max to exactly
+    N-1 instead of N-1-eps; the exponential/beta schedules truncate timesteps to int64, so that shows as 999 vs
+    998. The reference follows current numpy, as NoiseSchedule.SigmaToTimestep does."""
+    log_sigma = np.log(np.maximum(np.float64(sigma), 1e-10))
+    table = np.asarray(log_sigmas)
+    dists = log_sigma - table.astype(np.float64)[:, np.newaxis]
+    low_idx = np.cumsum((dists >= 0), axis=0).argmax(axis=0).clip(max=table.shape[0] - 2)
+    high_idx = low_idx + 1
+    low = table[low_idx]
+    high = table[high_idx]
+    w = (low.astype(np.float64) - log_sigma) / (low - high).astype(np.float64)
+    w = np.clip(w, 0, 1)
+    t = (1 - w) * low_idx + w * high_idx
+    return t.reshape(np.shape(sigma))
+
+
 _install_stubs()
 DPMMulti = _load("scheduling_dpmsolver_multistep").DPMSolverMultistepScheduler
 DPMSingle = _load("scheduling_dpmsolver_singlestep").DPMSolverSinglestepScheduler
 UniPC = _load("scheduling_unipc_multistep").UniPCMultistepScheduler
 LCM = _load("scheduling_lcm").LCMScheduler
 TCD = _load("scheduling_tcd").TCDScheduler
+if int(np.__version__.split(".")[0]) < 2 and os.environ.get("SCHEDULER_REFERENCE_NATIVE_NUMPY") != "1":
+    for _cls in (DPMMulti, DPMSingle, UniPC):
+        _cls._sigma_to_t = _sigma_to_t_numpy2
 
 
 # ----------------------------------------------------------------------------------------------
@@ -232,6 +254,10 @@ def run_case(name, cls, config, steps, seed=0, step_kwargs=None, add_noise_indic
 
     DRAWN_NOISE.clear()
     generator = torch.Generator().manual_seed(seed + 42)
+    # Step by index, as the C# API does: without a begin index diffusers finds the first step by timestep value,
+    # and a repeated first timestep (e.g. cosine + Karras) would make it start at index 1.
+    if hasattr(scheduler, "set_begin_index"):
+        scheduler.set_begin_index(0)
     outputs, samples = [], []
     for t in scheduler.timesteps:
         model_input = scheduler.scale_model_input(sample, t)
@@ -427,8 +453,9 @@ def dpm_singlestep_cases():
     cases.append(run_case("thresholding-10", DPMSingle,
                           dict(base, thresholding=True, dynamic_thresholding_ratio=0.87, sample_max_value=0.5,
                                prediction_type="sample"), 10))
-    # (cosine + Karras gives repeated timesteps, and diffusers' timestep lookup then starts at index 1; not a case
-    # for a replay by step index)
+    cases.append(run_case("cosine-karras-lambda_min_clipped-10", DPMSingle,
+                          dict(num_train_timesteps=1000, beta_schedule="squaredcos_cap_v2", use_karras_sigmas=True,
+                               lambda_min_clipped=-5.1), 10))
     cases.append(run_case("cosine-lambda_min_clipped-10", DPMSingle,
                           dict(num_train_timesteps=1000, beta_schedule="squaredcos_cap_v2", lambda_min_clipped=-5.1), 10))
     return cases

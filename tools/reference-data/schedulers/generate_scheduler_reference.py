@@ -430,6 +430,32 @@ def run_case(cls, class_name, config, eta, steps, with_trajectory, with_details)
     return record
 
 
+def run_img2img(cls, class_name, config, eta, steps=10):
+    """An img2img run as diffusers' pipelines do it: set_begin_index(t_start * order), add_noise at that timestep,
+    then the loop from there (t_start = 4 of 10 steps, i.e. strength 0.6)."""
+    global _current_noise
+    _current_noise = NoiseSource(use_torch=False)
+    scheduler = cls(**config)
+    scheduler.set_timesteps(steps)
+    begin = 4 * int(getattr(scheduler, "order", 1))
+    if hasattr(scheduler, "set_begin_index"):
+        scheduler.set_begin_index(begin)
+    bias = torch.from_numpy(fixture_bias())
+    original = torch.from_numpy(fixture_sample())
+    noise = torch.from_numpy(fixture_add_noise_noise())
+    sample = scheduler.add_noise(original, noise, scheduler.timesteps[begin : begin + 1])
+    sums = []
+    for t in scheduler.timesteps[begin:]:
+        model_input = scheduler.scale_model_input(sample, t)
+        output = model(model_input, t, bias)
+        if class_name == "DDIMScheduler":
+            sample = scheduler.step(output, t, sample, eta=eta).prev_sample
+        else:
+            sample = scheduler.step(output, t, sample).prev_sample
+        sums.append(float(sample.double().abs().sum().item()))
+    return {"steps": steps, "begin": begin, "abs_sums": b64(np.array(sums), "<f8"), "final": b64(sample), "noise_draws": len(_current_noise.draws)}
+
+
 def generate_cases(classes, out_dir):
     sizes = {}
     for class_name, cls in classes.items():
@@ -450,7 +476,10 @@ def generate_cases(classes, out_dir):
             json_config.update({k: v for k, v in config.items() if v is not None})
             if "eta" in overrides:
                 json_config["eta"] = eta
-            cases.append({"name": case_name, "config": json_config, "runs": runs})
+            entry = {"name": case_name, "config": json_config, "runs": runs}
+            if case_name in ("sd15", "v_prediction", "karras") and not (class_name == "PNDMScheduler" and not config["skip_prk_steps"]):
+                entry["img2img"] = run_img2img(cls, class_name, config, eta)
+            cases.append(entry)
         document = {
             "scheduler": class_name,
             "generator": "tools/reference-data/schedulers/generate_scheduler_reference.py",

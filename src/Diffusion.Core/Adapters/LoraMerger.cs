@@ -37,7 +37,7 @@ public static class LoraMerger
     /// <param name="target">Which component it is; only the LoRA modules for it are merged.</param>
     /// <param name="loras">LoRAs and their multipliers, merged in order.</param>
     /// <param name="report">What matched and what did not.</param>
-    /// <returns>The merged weights; apply with <see cref="WeightOverrides.ApplyTo"/> and dispose after the session.</returns>
+    /// <returns>The merged weights; apply with <see cref="WeightOverrides.ApplyTo(Microsoft.ML.OnnxRuntime.SessionOptions)"/> and dispose after the session.</returns>
     /// <exception cref="LoraMismatchException">A LoRA has modules for <paramref name="target"/> but none exists in the
     /// model (a LoRA for another architecture), or a module's factor shapes do not fit its weight.</exception>
     /// <exception cref="WeightFileException">A LoRA file or a model weight cannot be read.</exception>

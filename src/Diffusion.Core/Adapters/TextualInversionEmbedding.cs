@@ -95,7 +95,7 @@ public sealed class TextualInversionEmbedding
     /// <param name="textEncoderPath">The text encoder's <c>model.onnx</c>.</param>
     /// <param name="embeddings">Embeddings to add; their tokens must be distinct.</param>
     /// <param name="addedTokens">Each new token string with its id (vocabulary size + i), for the tokenizer.</param>
-    /// <returns>The enlarged matrix as an override; apply with <see cref="WeightOverrides.ApplyTo"/>.</returns>
+    /// <returns>The enlarged matrix as an override; apply with <see cref="WeightOverrides.ApplyTo(Microsoft.ML.OnnxRuntime.SessionOptions)"/>.</returns>
     /// <exception cref="ModelContractException">No token-embedding Gather found in the model.</exception>
     /// <exception cref="WeightFileException">An embedding's width differs from the model's, or a token repeats.</exception>
     public static WeightOverrides CreateOverrides(string textEncoderPath, IReadOnlyList<TextualInversionEmbedding> embeddings,

@@ -8,7 +8,7 @@ namespace Diffusion.Core.Weights;
 /// <summary>
 /// Replacement values for some initializers of one ONNX model (LoRA-merged weights, an enlarged token
 /// embedding), each an <see cref="OrtValue"/> over memory this object owns and keeps pinned. Handed to ONNX
-/// Runtime at session creation with <see cref="ApplyTo"/>; the model file is never modified.
+/// Runtime at session creation with <see cref="ApplyTo(Microsoft.ML.OnnxRuntime.SessionOptions)"/>; the model file is never modified.
 /// </summary>
 /// <remarks>
 /// ONNX Runtime uses these buffers without copying them, so this object must outlive every session created
@@ -45,10 +45,10 @@ public sealed class WeightOverrides : IDisposable
     /// <summary>Number of replaced initializers.</summary>
     public int Count => _entries.Count;
 
-    /// <summary>True when a replaced initializer is a Conv weight (then <see cref="ApplyTo"/> disables the NCHWc transformer).</summary>
+    /// <summary>True when a replaced initializer is a Conv weight (then <see cref="ApplyTo(Microsoft.ML.OnnxRuntime.SessionOptions)"/> disables the NCHWc transformer).</summary>
     public bool ContainsConvWeights { get; private set; }
 
-    /// <summary>True when a replaced initializer is float16 (then <see cref="ApplyTo"/> disables ORT's float16-initializer fusion).</summary>
+    /// <summary>True when a replaced initializer is float16 (then <see cref="ApplyTo(Microsoft.ML.OnnxRuntime.SessionOptions)"/> disables ORT's float16-initializer fusion).</summary>
     public bool ContainsFloat16Weights { get; private set; }
 
     /// <summary>

@@ -194,7 +194,9 @@ public sealed class PromptEmbedder
 
     /// <summary>
     /// The web UI's "Original" emphasis on one chunk <c>z</c> [77, hidden]: <c>z *= weights</c> per token, then
-    /// <c>z *= mean(z before) / mean(z after)</c>, the means over the whole chunk, in float32 as torch computes them.
+    /// <c>z *= mean(z before) / mean(z after)</c>, the means over the whole chunk. The means are summed in double
+    /// precision and rounded to float32 (torch's float32 cascade sum is close to exact; a plain float32 running sum
+    /// is not), the ratio and products are float32 as in torch.
     /// </summary>
     internal static void ApplyWeights(Span<float> chunk, ReadOnlySpan<float> weights, int hiddenSize)
     {
@@ -203,15 +205,22 @@ public sealed class PromptEmbedder
             weighted |= weight != 1f;
         if (!weighted)
             return; // multiplying by 1 and by a ratio of equal means changes nothing
-        float count = chunk.Length;
-        float originalMean = TensorPrimitives.Sum<float>(chunk) / count;
+        float originalMean = Mean(chunk);
         for (int token = 0; token < weights.Length; token++)
         {
             Span<float> row = chunk.Slice(token * hiddenSize, hiddenSize);
             TensorPrimitives.Multiply(row, weights[token], row);
         }
-        float newMean = TensorPrimitives.Sum<float>(chunk) / count;
+        float newMean = Mean(chunk);
         TensorPrimitives.Multiply(chunk, originalMean / newMean, chunk);
+    }
+
+    private static float Mean(ReadOnlySpan<float> values)
+    {
+        double sum = 0;
+        foreach (float value in values)
+            sum += value;
+        return (float)(sum / values.Length);
     }
 
     private string DescribeOutputs()

@@ -131,12 +131,18 @@ public sealed class SchedulerContractTests
         // One full run first so one-time costs (JIT, static data) are not counted; then a second run.
         for (int i = 0; i < scheduler.Timesteps.Length; i++)
             Run(scheduler, i, sample, input, output, random);
-        scheduler.SetTimesteps(10);
-        Run(scheduler, 0, sample, input, output, random);
-        long before = GC.GetAllocatedBytesForCurrentThread();
-        for (int i = 1; i < scheduler.Timesteps.Length; i++)
-            Run(scheduler, i, sample, input, output, random);
-        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        // The runtime itself occasionally allocates on the thread mid-run (tiered-JIT rejits under a loaded
+        // machine), so take the least of three schedules: a scheduler that allocates per step never reaches 0.
+        long allocated = long.MaxValue;
+        for (int attempt = 0; attempt < 3 && allocated != 0; attempt++)
+        {
+            scheduler.SetTimesteps(10);
+            Run(scheduler, 0, sample, input, output, random);
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            for (int i = 1; i < scheduler.Timesteps.Length; i++)
+                Run(scheduler, i, sample, input, output, random);
+            allocated = Math.Min(allocated, GC.GetAllocatedBytesForCurrentThread() - before);
+        }
         Assert.Equal(0, allocated);
 
         static void Run(SchedulerBase s, int i, float[] sample, float[] input, float[] output, IRandomSource random)

@@ -33,6 +33,7 @@ public sealed class ControlNetPipelineTests
         float[] expected = plain.Generate(TinySd.SmallOptions()).Latents;
         float[] actual = fused.Generate(TinySd.SmallOptions() with { ControlNets = [Fused(0, 0f)] }).Latents;
 
+        TestContext.Current.TestOutputHelper?.WriteLine($"max |a − b| = {MaxAbsDifference(actual, expected)}");
         Assert.True(MaxAbsDifference(actual, expected) < 1e-5f, $"max diff {MaxAbsDifference(actual, expected)}");
     }
 
@@ -45,7 +46,21 @@ public sealed class ControlNetPipelineTests
         float[] off = controlled.Generate(TinySd.SmallOptions()).Latents;
         float[] on = controlled.Generate(TinySd.SmallOptions() with { ControlNets = [Unit(controlNet, 1f)] }).Latents;
 
+        TestContext.Current.TestOutputHelper?.WriteLine($"max |on − off| = {MaxAbsDifference(on, off)}");
         Assert.True(MaxAbsDifference(on, off) > 0.05f, $"max diff {MaxAbsDifference(on, off)}");
+    }
+
+    [Fact]
+    public void TheControlImageSteersTheResult()
+    {
+        // Same ControlNet and scale, two different control images: the image (not only the residuals' biases) matters.
+        using var controlled = TinySd.WithUNet(ControlNetFixtures.Model("unet-controlnet-fused"));
+
+        float[] a = controlled.Generate(TinySd.SmallOptions() with { ControlNets = [Fused(0, 1f) with { Image = Pattern(64, 64, 5) }] }).Latents;
+        float[] b = controlled.Generate(TinySd.SmallOptions() with { ControlNets = [Fused(0, 1f) with { Image = Pattern(64, 64, 11) }] }).Latents;
+
+        TestContext.Current.TestOutputHelper?.WriteLine($"max |a − b| = {MaxAbsDifference(a, b)}");
+        Assert.True(MaxAbsDifference(a, b) > 1e-3f, $"max diff {MaxAbsDifference(a, b)}");
     }
 
     [Fact]
@@ -68,6 +83,7 @@ public sealed class ControlNetPipelineTests
             ControlNets = [Fused(0, 0.75f) with { Image = edges }, Fused(1, 0.5f) with { Image = blocks }],
         }).Latents;
 
+        TestContext.Current.TestOutputHelper?.WriteLine($"max |a − b| = {MaxAbsDifference(actual, expected)}");
         Assert.True(MaxAbsDifference(actual, expected) < 1e-5f, $"max diff {MaxAbsDifference(actual, expected)}");
     }
 

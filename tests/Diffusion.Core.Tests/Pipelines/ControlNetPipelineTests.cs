@@ -1,6 +1,8 @@
 using Diffusion.Core.Imaging;
 using Diffusion.Core.Models;
 using Diffusion.Core.Pipelines;
+using Diffusion.Core.Randomness;
+using Diffusion.Core.Schedulers;
 using Diffusion.Core.Tests.Models;
 
 namespace Diffusion.Core.Tests.Pipelines;
@@ -48,6 +50,54 @@ public sealed class ControlNetPipelineTests
 
         TestContext.Current.TestOutputHelper?.WriteLine($"max |on − off| = {MaxAbsDifference(on, off)}");
         Assert.True(MaxAbsDifference(on, off) > 0.05f, $"max diff {MaxAbsDifference(on, off)}");
+    }
+
+    [Theory]
+    [InlineData(ClassifierFreeGuidanceMode.Batched)]
+    [InlineData(ClassifierFreeGuidanceMode.Separate)]
+    public void MatchesAHandWrittenDiffusersControlNetLoop(ClassifierFreeGuidanceMode mode)
+    {
+        // diffusers' StableDiffusionControlNetPipeline.__call__ written out with the parts: [uncond | cond] embeddings,
+        // the control image as [0,1] RGB repeated for both halves, per step latent_model_input = scale(cat([latents] * 2)),
+        // cond_scale = scale · controlnet_keep[i], down, mid = controlnet(latent_model_input, t, embeds, image, cond_scale),
+        // unet(latent_model_input, t, embeds, down, mid) → uncond + g·(cond − uncond) → step.
+        using var pipeline = TinySd.WithUNet(ControlNetFixtures.Model("unet-controlnet"), new PipelineSettings { GuidanceMode = mode });
+        using var controlNet = ControlNet.Load(ControlNetFixtures.Model("controlnet-a"), TinySd.Session);
+        ControlNetUnit unit = Unit(controlNet, 0.8f) with { GuidanceEnd = 0.5 };
+        GenerationOptions options = TinySd.SmallOptions() with { ControlNets = [unit] };
+        float[] actual = pipeline.Generate(options).Latents;
+
+        IScheduler scheduler = SchedulerCatalog.Create("Euler", SchedulerConfig.StableDiffusion15);
+        scheduler.SetTimesteps(options.Steps);
+        const int perPrompt = 77 * 32, perLatent = 4 * 8 * 8, perImage = 3 * 64 * 64;
+        float[] embeddings = new float[2 * perPrompt];
+        pipeline.TextEncoder.Encode(pipeline.Tokenizer.Encode(options.NegativePrompt).Ids, 1, 77, embeddings.AsMemory(0, perPrompt));
+        pipeline.TextEncoder.Encode(pipeline.Tokenizer.Encode(options.Prompt).Ids, 1, 77, embeddings.AsMemory(perPrompt, perPrompt));
+        float[] image = new float[2 * perImage];
+        ImageTensorConverter.ToUnitTensor(unit.Image!, image.AsSpan(0, perImage));
+        image.AsSpan(0, perImage).CopyTo(image.AsSpan(perImage));
+        float[] latents = new float[perLatent];
+        new TorchCpuRandomSource(options.Seed!.Value).NextStandardNormal(latents);
+        for (int i = 0; i < latents.Length; i++)
+            latents[i] *= scheduler.InitNoiseSigma;
+        float[] input = new float[2 * perLatent], noise = new float[2 * perLatent];
+        ControlNetResiduals residuals = controlNet.CreateResiduals(2, 8, 8);
+        int steps = scheduler.Timesteps.Length;
+        for (int i = 0; i < steps; i++)
+        {
+            float t = scheduler.Timesteps[i];
+            scheduler.ScaleModelInput(latents, i, input.AsSpan(0, perLatent));
+            input.AsSpan(0, perLatent).CopyTo(input.AsSpan(perLatent));
+            float keep = (double)i / steps < 0.0 || (double)(i + 1) / steps > 0.5 ? 0f : 1f;
+            controlNet.Run(input, 2, 8, 8, t, embeddings, 77, image, 0.8f * keep, residuals);
+            pipeline.UNet.PredictWithControlNet(input, 2, 8, 8, t, embeddings, 77, noise, residuals);
+            for (int j = 0; j < perLatent; j++)
+                noise[j] += options.GuidanceScale * (noise[perLatent + j] - noise[j]);
+            scheduler.Step(noise.AsSpan(0, perLatent), i, latents, new TorchCpuRandomSource(0));
+        }
+
+        TestContext.Current.TestOutputHelper?.WriteLine($"max |pipeline − hand loop| = {MaxAbsDifference(actual, latents)}");
+        Assert.True(MaxAbsDifference(actual, latents) < 1e-5f, $"max diff {MaxAbsDifference(actual, latents)}");
     }
 
     [Fact]

@@ -26,6 +26,7 @@ internal sealed class ControlNetConditioner
     private readonly int _imagesPerCall;
     private ControlNetResiduals? _sum;
     private ControlNetResiduals? _scratch;
+    private float[] _latentsOnly = [];
 
     private ControlNetConditioner(UNet unet, ControlNetUnit[] units, int width, int height, int imagesPerCall)
     {
@@ -104,6 +105,7 @@ internal sealed class ControlNetConditioner
         }
 
         EnsureResiduals(unet, batch, height, width);
+        Memory<float> controlSample = LatentChannels(unet, sample, batch, height, width);
         bool any = false;
         for (int k = 0; k < _units.Length; k++)
         {
@@ -112,7 +114,7 @@ internal sealed class ControlNetConditioner
             if (scale == 0f)
                 continue;
             ControlNetResiduals target = any ? _scratch! : _sum!;
-            unit.Model!.Run(sample, batch, height, width, timestep, encoderHiddenStates, sequenceLength,
+            unit.Model!.Run(controlSample, batch, height, width, timestep, encoderHiddenStates, sequenceLength,
                 _images[k], scale, target, runOptions);
             if (any)
                 _sum!.Add(_scratch!);
@@ -121,6 +123,26 @@ internal sealed class ControlNetConditioner
         if (!any)
             _sum!.Clear();
         unet.PredictWithControlNet(sample, batch, height, width, timestep, encoderHiddenStates, sequenceLength, noisePrediction, _sum!, runOptions);
+    }
+
+    /// <summary>
+    /// The ControlNets' sample: the UNet's input itself, or for an inpainting UNet (9 channels: latents, mask,
+    /// masked-image latents) its first 4 channels of each image, as diffusers' ControlNet inpaint pipeline feeds
+    /// the ControlNet the plain latents.
+    /// </summary>
+    private Memory<float> LatentChannels(UNet unet, Memory<float> sample, int batch, int height, int width)
+    {
+        int latentChannels = _units[0].Model!.SampleInput.GetFixedDimension(1) ?? 4;
+        if (unet.InChannels <= latentChannels)
+            return sample;
+        int plane = height * width;
+        int perImage = latentChannels * plane, perInput = unet.InChannels * plane;
+        if (_latentsOnly.Length != batch * perImage)
+            _latentsOnly = new float[batch * perImage];
+        Span<float> source = sample.Span;
+        for (int n = 0; n < batch; n++)
+            source.Slice(n * perInput, perImage).CopyTo(_latentsOnly.AsSpan(n * perImage, perImage));
+        return _latentsOnly;
     }
 
     private void EnsureResiduals(UNet unet, int batch, int height, int width)

@@ -17,12 +17,14 @@ namespace Diffusion.Core.Models;
 /// ≥ 1.24 exports a scalar); 4 input channels, or 9 for inpainting UNets (<see cref="InChannels"/>).</para>
 /// <para>Inputs are found by name: <c>sample</c>, <c>timestep</c> (or <c>timesteps</c>),
 /// <c>encoder_hidden_states</c>; the output is <c>out_sample</c> (or the single output). A model with other
-/// inputs (SDXL's <c>text_embeds</c>/<c>time_ids</c>, ControlNet residuals) is rejected when it loads.</para>
+/// inputs (SDXL's <c>text_embeds</c>/<c>time_ids</c>) is rejected when it loads; ControlNet inputs, split
+/// (residuals) or fused (control images), are recognised (see <see cref="AcceptsControlNetResiduals"/>,
+/// <see cref="IsFusedControlNet"/>) and fed zeros by a plain <see cref="Predict"/>.</para>
 /// <para>Buffers passed to <see cref="Predict"/> stay bound (and pinned, for float32 models) until different
 /// buffers or shapes are passed or the UNet is disposed, so a denoising loop that reuses its buffers runs
 /// without per-step allocations. One <see cref="Predict"/> at a time per instance.</para>
 /// </remarks>
-public sealed class UNet : OnnxModel
+public sealed partial class UNet : OnnxModel
 {
     private static readonly string[] s_sampleNames = ["sample", "latent_model_input"];
     private static readonly string[] s_timestepNames = ["timestep", "timesteps", "t"];
@@ -42,7 +44,8 @@ public sealed class UNet : OnnxModel
             TimestepInput = FindInput(s_timestepNames);
             EncoderHiddenStatesInput = FindInput(s_encoderHiddenStatesNames);
             NoisePredictionOutput = FindOutput(s_outputNames);
-            RequireNoOtherInputs(SampleInput.Name, TimestepInput.Name, EncoderHiddenStatesInput.Name);
+            InitializeControlNetInputs();
+            RequireNoOtherInputs(WithControlNetInputNames(SampleInput.Name, TimestepInput.Name, EncoderHiddenStatesInput.Name));
 
             RequireRank(SampleInput, 4, "latents [batch,channels,height,width]");
             RequireFloat(SampleInput);
@@ -170,6 +173,7 @@ public sealed class UNet : OnnxModel
         _timestep.Bind(binding, timestep, timestepShape);
         _encoderHiddenStates.Bind(binding, encoderHiddenStates, embeddingShape);
         _noisePrediction.Bind(binding, noisePrediction, outputShape);
+        BindControlNetInputs(binding, batch, height, width);
         RunBinding(runOptions);
         _noisePrediction.CompleteOutput();
     }
@@ -183,6 +187,7 @@ public sealed class UNet : OnnxModel
             _timestep?.Dispose();
             _encoderHiddenStates?.Dispose();
             _noisePrediction?.Dispose();
+            DisposeControlNetInputs();
         }
         base.Dispose(disposing);
     }

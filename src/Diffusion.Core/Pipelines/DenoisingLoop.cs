@@ -22,7 +22,13 @@ internal sealed class DenoisingLoop
     /// <summary>Called after each scheduler step with the step index and the latents (e.g. inpainting's mask blend).</summary>
     public Action<int, Memory<float>>? AfterStep { get; init; }
 
-    /// <summary>Time spent inside the UNet's runs.</summary>
+    /// <summary>
+    /// ControlNet conditioning: when set, each UNet call goes through it (it runs the active ControlNets on the
+    /// call's latents and passes their residuals, or a fused UNet's control images, to the UNet).
+    /// </summary>
+    public ControlNetConditioner? ControlNet { get; init; }
+
+    /// <summary>Time spent inside the UNet's runs (and the ControlNets').</summary>
     public long UNetTicks { get; private set; }
 
     /// <summary>Time spent in scheduler math and guidance.</summary>
@@ -81,6 +87,14 @@ internal sealed class DenoisingLoop
 
             for (int first = 0; first < modelBatch; first += imagesPerCall)
             {
+                if (ControlNet is { } controlNet)
+                {
+                    controlNet.Predict(_unet, i - startIndex, total - startIndex,
+                        modelInput.AsMemory(first * perImage, imagesPerCall * perImage), imagesPerCall, latentHeight, latentWidth, t,
+                        textEmbeddings.Slice(first * embeddingPerImage, imagesPerCall * embeddingPerImage), sequenceLength,
+                        noisePrediction.AsMemory(first * perImage, imagesPerCall * perImage), runOptions);
+                    continue;
+                }
                 _unet.Predict(
                     modelInput.AsMemory(first * perImage, imagesPerCall * perImage), imagesPerCall, latentHeight, latentWidth, t,
                     textEmbeddings.Slice(first * embeddingPerImage, imagesPerCall * embeddingPerImage), sequenceLength,

@@ -44,6 +44,12 @@ public sealed record GenerationOptions
     /// <summary>A scheduler to use for this call instead of the pipeline's; it is reset by the call (<c>SetTimesteps</c>).</summary>
     public IScheduler? Scheduler { get; init; }
 
+    /// <summary>
+    /// ControlNets steering this call, summed (diffusers' <c>MultiControlNetModel</c>); empty for none. Split
+    /// units need a UNet with residual inputs, fused units a UNet with the ControlNets inside (see <see cref="ControlNetUnit"/>).
+    /// </summary>
+    public IReadOnlyList<ControlNetUnit> ControlNets { get; init; } = [];
+
     /// <summary>Checks every option and throws <see cref="InvalidOptionException"/> naming the first bad one.</summary>
     public void Validate()
     {
@@ -61,6 +67,10 @@ public sealed record GenerationOptions
             throw new InvalidOptionException(nameof(ImagesPerPrompt), $"must be between 1 and 64, got {ImagesPerPrompt}.");
         if (!Enum.IsDefined(RandomSource))
             throw new InvalidOptionException(nameof(RandomSource), $"unknown random source {RandomSource}.");
+        if (ControlNets is null)
+            throw new InvalidOptionException(nameof(ControlNets), "must not be null (use an empty list for none).");
+        for (int i = 0; i < ControlNets.Count; i++)
+            (ControlNets[i] ?? throw new InvalidOptionException($"{nameof(ControlNets)}[{i}]", "must not be null.")).Validate(i);
     }
 
     private static void ValidateSize(string name, int? value)

@@ -193,7 +193,7 @@ public sealed class StableDiffusionPipeline : IDiffusionPipeline
             TensorPrimitives.Multiply(latents, scheduler.InitNoiseSigma, latents);
             long setupSchedulerTicks = Stopwatch.GetTimestamp() - s0;
 
-            var loop = new DenoisingLoop(UNet);
+            var loop = new DenoisingLoop(UNet) { ControlNet = ControlNetConditioner.Create(UNet, options.ControlNets, width, height, imagesPerCall) };
             loop.Run(latents, batch, latentHeight, latentWidth, embeddings, sequenceLength, options.GuidanceScale,
                 imagesPerCall, scheduler, 0, random, runOptions, progress, start, cancellationToken);
             cancellationToken.ThrowIfCancellationRequested();

@@ -64,6 +64,7 @@ class TextEncoder(nn.Module):
 
     def __init__(self, vocab_size, width=64, layers=2, heads=4, mlp=256, max_length=77):
         super().__init__()
+        self.width = width
         self.token_embedding = nn.Embedding(vocab_size, width)
         self.position_embedding = nn.Parameter(torch.randn(max_length, width) * 0.01)
         self.layers = nn.ModuleList([TextLayer(width, heads, mlp) for _ in range(layers)])
@@ -82,7 +83,8 @@ class TextEncoder(nn.Module):
         x = self.final_ln(x)
         # argmax on float: ids are < 2^24 so exact, and ONNX Runtime's ArgMax has no int64 kernel.
         eos = ids.to(torch.float32).argmax(dim=-1)
-        pooled = x.gather(1, eos[:, None, None].expand(-1, 1, x.shape[2])).squeeze(1)
+        # reshape with the constant width so ONNX shape inference gives pooler_output [batch, W].
+        pooled = x.gather(1, eos[:, None, None].expand(-1, 1, x.shape[2])).reshape(-1, self.width)
         return x, pooled
 
 

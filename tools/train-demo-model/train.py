@@ -426,6 +426,14 @@ def export_all(out, tok, text, unet, enc, dec, scaling):
     }
     write_json(os.path.join(out, "vae_encoder", "config.json"), vae_config)
     write_json(os.path.join(out, "vae_decoder", "config.json"), vae_config)
+    # diffusers' UNet config: sample_size is the LATENT size, from which pipelines take their default image size.
+    write_json(os.path.join(out, "unet", "config.json"), {
+        "_class_name": "UNet2DConditionModel",
+        "_diffusers_version": "0.21.0",
+        "in_channels": 4,
+        "out_channels": 4,
+        "sample_size": scenes.IMAGE_SIZE // 8,
+    })
     return sizes
 
 

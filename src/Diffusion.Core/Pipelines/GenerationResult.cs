@@ -36,6 +36,12 @@ public sealed class GenerationResult
     /// <summary>True when the negative prompt was truncated.</summary>
     public bool NegativePromptTruncated { get; }
 
+    /// <summary>
+    /// UNet evaluations (scheduler steps) this generation ran: all the scheduler's timesteps for text-to-image, the
+    /// strength's share of them for image-to-image and inpainting (0 at strength 0).
+    /// </summary>
+    public int DenoisingSteps { get; init; }
+
     /// <summary>Where the time went.</summary>
     public GenerationTimings Timings { get; }
 }

@@ -1,3 +1,4 @@
+using Diffusion.Core.Adapters;
 using Diffusion.Core.Imaging;
 
 namespace Diffusion.Core.Pipelines;
@@ -41,6 +42,9 @@ public sealed class GenerationResult
     /// strength's share of them for image-to-image and inpainting (0 at strength 0).
     /// </summary>
     public int DenoisingSteps { get; init; }
+
+    /// <summary>What the LoRAs in effect for this call merged (one report per component they touch); empty without LoRAs.</summary>
+    public IReadOnlyList<LoraApplicationReport> LoraReports { get; init; } = [];
 
     /// <summary>Where the time went.</summary>
     public GenerationTimings Timings { get; }

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Numerics.Tensors;
 using System.Security.Cryptography;
+using Diffusion.Core.Adapters;
 using Diffusion.Core.Execution;
 using Diffusion.Core.Imaging;
 using Diffusion.Core.Models;
@@ -8,6 +9,7 @@ using Diffusion.Core.Randomness;
 using Diffusion.Core.Schedulers;
 using Diffusion.Core.TextEncoding;
 using Diffusion.Core.Tokenization;
+using Diffusion.Core.Weights;
 using Microsoft.Extensions.Logging;
 using Microsoft.ML.OnnxRuntime;
 
@@ -28,6 +30,8 @@ public sealed class StableDiffusionPipeline : IDiffusionPipeline
 {
     private readonly ILogger? _logger;
     private readonly ClassifierFreeGuidanceMode _guidanceMode;
+    private readonly PipelineSettings _settings;
+    private readonly PipelineAdapters _adapters;
     private readonly string? _vaeEncoderPath;
     private readonly SessionSettings _vaeEncoderSettings;
     private VaeEncoder? _vaeEncoder;
@@ -46,13 +50,14 @@ public sealed class StableDiffusionPipeline : IDiffusionPipeline
     public StableDiffusionPipeline(
         ClipTokenizer tokenizer, TextEncoder textEncoder, UNet unet, VaeDecoder vaeDecoder, IScheduler scheduler,
         float vaeScalingFactor = 0.18215f, int defaultImageSize = 512, PipelineSettings? settings = null, VaeEncoder? vaeEncoder = null)
-        : this(tokenizer, textEncoder, unet, vaeDecoder, scheduler, vaeScalingFactor, defaultImageSize, settings, vaeEncoder, null)
+        : this(tokenizer, textEncoder, unet, vaeDecoder, scheduler, vaeScalingFactor, defaultImageSize, settings, vaeEncoder, null, null)
     {
     }
 
     private StableDiffusionPipeline(
         ClipTokenizer tokenizer, TextEncoder textEncoder, UNet unet, VaeDecoder vaeDecoder, IScheduler scheduler,
-        float vaeScalingFactor, int defaultImageSize, PipelineSettings? settings, VaeEncoder? vaeEncoder, string? vaeEncoderPath)
+        float vaeScalingFactor, int defaultImageSize, PipelineSettings? settings, VaeEncoder? vaeEncoder, string? vaeEncoderPath,
+        PipelineAdapters? adapters)
     {
         ArgumentNullException.ThrowIfNull(tokenizer);
         ArgumentNullException.ThrowIfNull(textEncoder);
@@ -74,17 +79,19 @@ public sealed class StableDiffusionPipeline : IDiffusionPipeline
         _guidanceMode = settings?.GuidanceMode ?? ClassifierFreeGuidanceMode.Auto;
         _vaeEncoder = vaeEncoder;
         _vaeEncoderPath = vaeEncoderPath;
-        _vaeEncoderSettings = (settings ?? new PipelineSettings()).VaeEncoderSettings;
+        _settings = settings ?? new PipelineSettings();
+        _vaeEncoderSettings = _settings.VaeEncoderSettings;
+        _adapters = adapters ?? new PipelineAdapters(_logger);
     }
 
     /// <summary>The tokenizer.</summary>
     public ClipTokenizer Tokenizer { get; }
 
     /// <summary>The text encoder.</summary>
-    public TextEncoder TextEncoder { get; }
+    public TextEncoder TextEncoder { get; private set; }
 
     /// <summary>The UNet.</summary>
-    public UNet UNet { get; }
+    public UNet UNet { get; private set; }
 
     /// <summary>The VAE decoder.</summary>
     public VaeDecoder VaeDecoder { get; }
@@ -129,11 +136,15 @@ public sealed class StableDiffusionPipeline : IDiffusionPipeline
         TextEncoder? textEncoder = null;
         UNet? unet = null;
         VaeDecoder? vaeDecoder = null;
+        var adapters = new PipelineAdapters(settings.Logger);
         try
         {
             long start = Stopwatch.GetTimestamp();
-            textEncoder = TextEncoder.Load(folder.TextEncoderPath, settings.TextEncoderSettings);
-            unet = UNet.Load(folder.UNetPath, settings.UNetSettings);
+            adapters.AddTextualInversions(settings.TextualInversions, folder.TextEncoderPath, tokenizer);
+            SetLoras(adapters, adapters.TextEncoder, folder.TextEncoderPath, settings.Loras);
+            SetLoras(adapters, adapters.UNet, folder.UNetPath, settings.Loras);
+            textEncoder = TextEncoder.Load(folder.TextEncoderPath, adapters.SettingsFor(adapters.TextEncoder, settings.TextEncoderSettings));
+            unet = UNet.Load(folder.UNetPath, adapters.SettingsFor(adapters.UNet, settings.UNetSettings));
             vaeDecoder = VaeDecoder.Load(folder.VaeDecoderPath, settings.VaeDecoderSettings);
             if (settings.Logger is { } logger)
             {
@@ -141,13 +152,14 @@ public sealed class StableDiffusionPipeline : IDiffusionPipeline
                 PipelineLog.Loaded(logger, folder.Directory, milliseconds, scheduler.GetType().Name);
             }
             return new StableDiffusionPipeline(tokenizer, textEncoder, unet, vaeDecoder, scheduler,
-                folder.VaeScalingFactor, folder.DefaultImageSize, settings, null, folder.VaeEncoderPath);
+                folder.VaeScalingFactor, folder.DefaultImageSize, settings, null, folder.VaeEncoderPath, adapters);
         }
         catch
         {
             vaeDecoder?.Dispose();
             unet?.Dispose();
             textEncoder?.Dispose();
+            adapters.Dispose();
             throw;
         }
     }
@@ -187,10 +199,13 @@ public sealed class StableDiffusionPipeline : IDiffusionPipeline
         ulong seed = options.Seed ?? DrawSeed();
         IRandomSource random = RandomSource.Create(options.RandomSource, seed);
 
-        // Tokenize.
+        // LoRA tags (with a LoRA folder) and textual-inversion tokens, then tokenize.
+        string promptText = ApplyLoras(options.Prompt);
+        promptText = _adapters.ExpandTokens(promptText);
+        string negativeText = _adapters.ExpandTokens(options.NegativePrompt);
         long t0 = Stopwatch.GetTimestamp();
-        TokenizedText prompt = Tokenizer.Encode(options.Prompt);
-        TokenizedText negative = guided ? Tokenizer.Encode(options.NegativePrompt) : prompt;
+        TokenizedText prompt = Tokenizer.Encode(promptText);
+        TokenizedText negative = guided ? Tokenizer.Encode(negativeText) : prompt;
         if (_logger is not null && prompt.Truncated)
             PipelineLog.PromptTruncated(_logger, "Prompt", prompt.DroppedTokenCount, Tokenizer.MaxLength);
         if (_logger is not null && guided && negative.Truncated)
@@ -285,6 +300,7 @@ public sealed class StableDiffusionPipeline : IDiffusionPipeline
                 prompt.Truncated, guided && negative.Truncated, timings)
             {
                 DenoisingSteps = scheduler.Timesteps.Length - startIndex,
+                LoraReports = _adapters.Reports,
             };
         }
         catch (OnnxRuntimeException ex) when (cancellationToken.IsCancellationRequested)
@@ -465,6 +481,62 @@ public sealed class StableDiffusionPipeline : IDiffusionPipeline
         UNet.Dispose();
         VaeDecoder.Dispose();
         _vaeEncoder?.Dispose();
+        _adapters.Dispose(); // after the sessions that use the overrides
+    }
+
+    /// <summary>
+    /// Strips A1111 <c>&lt;lora:name:weight&gt;</c> tags when a LoRA folder is set and makes the sessions match
+    /// <see cref="PipelineSettings.Loras"/> plus the tags: a component whose LoRA set changed gets a new session (and its
+    /// old session and merged weights are released); the others are kept.
+    /// </summary>
+    private string ApplyLoras(string prompt)
+    {
+        if (_settings.LoraDirectory is null && _settings.Loras.Count == 0)
+            return prompt;
+        var files = new List<LoraFile>(_settings.Loras);
+        if (_settings.LoraDirectory is string directory)
+        {
+            prompt = LoraPromptTags.Extract(prompt, out IReadOnlyList<(string Name, float Weight)> tags);
+            foreach ((string name, float weight) in tags)
+                files.Add(new LoraFile(LoraPromptTags.ResolvePath(directory, name), weight));
+        }
+        if (ReplaceLoras(_adapters.TextEncoder, TextEncoder.ModelPath, files) is var textEncoderSettings && textEncoderSettings is not null)
+        {
+            TextEncoder old = TextEncoder;
+            TextEncoder = TextEncoder.Load(old.ModelPath, textEncoderSettings(_settings.TextEncoderSettings));
+            old.Dispose();
+            _adapters.TextEncoder.CommitPending();
+        }
+        if (ReplaceLoras(_adapters.UNet, UNet.ModelPath, files) is var unetSettings && unetSettings is not null)
+        {
+            UNet old = UNet;
+            UNet = UNet.Load(old.ModelPath, unetSettings(_settings.UNetSettings));
+            old.Dispose();
+            _adapters.UNet.CommitPending();
+        }
+        return prompt;
+    }
+
+    /// <summary>
+    /// When <paramref name="files"/> changes <paramref name="component"/>'s LoRA set: merges the new set (kept pending
+    /// until the new session exists) and returns how to make its session settings; else null.
+    /// </summary>
+    private Func<SessionSettings, SessionSettings>? ReplaceLoras(PipelineAdapters.ComponentLoras component, string modelPath, List<LoraFile> files)
+    {
+        List<LoraFile> selected = _adapters.Select(files, component.Target);
+        if (component.Matches(selected))
+            return null;
+        (WeightOverrides? overrides, LoraApplicationReport? report) = _adapters.Merge(modelPath, component.Target, selected);
+        component.SetPending(selected, overrides, report);
+        return settings => _adapters.SettingsFor(component, settings, pending: true);
+    }
+
+    private static void SetLoras(PipelineAdapters adapters, PipelineAdapters.ComponentLoras component, string modelPath, IReadOnlyList<LoraFile> loras)
+    {
+        List<LoraFile> selected = adapters.Select(loras, component.Target);
+        (WeightOverrides? overrides, LoraApplicationReport? report) = adapters.Merge(modelPath, component.Target, selected);
+        component.SetPending(selected, overrides, report);
+        component.CommitPending();
     }
 
     private int ChooseImagesPerCall(int batch, bool guided)

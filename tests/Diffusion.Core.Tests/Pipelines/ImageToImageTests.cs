@@ -26,10 +26,11 @@ public sealed class ImageToImageTests(ITestOutputHelper output)
         Assert.Equal(roundTrip.Pixels, result.Images[0].Pixels);
         Assert.Equal(0, result.DenoisingSteps);
         Assert.Empty(reports);
-        // Measured: TAESD's round trip of the 64×64 astronaut is 20.0 dB (25.35 dB at 512×512, shared/images/README.md).
+        // Measured: TAESD's round trip of the 64×64 astronaut is 15.93 dB (25.35 dB at 512×512, shared/images/README.md):
+        // at 64 px most detail is below the VAE's 8-pixel latent grid.
         double psnr = PipelineImages.Psnr(result.Images[0], photo);
         output.WriteLine($"round trip PSNR vs the photo: {psnr:F2} dB");
-        Assert.InRange(psnr, 15, 40);
+        Assert.InRange(psnr, 14, 40);
     }
 
     [Theory]

@@ -38,6 +38,7 @@ public sealed class TextEncoder : OnnxModel
             RequireFloat(LastHiddenStateOutput);
             _hiddenSize = LastHiddenStateOutput.GetFixedDimension(2);
             FixedSequenceLength = InputIdsInput.GetFixedDimension(1);
+            HiddenStateOutputs = FindHiddenStateOutputs(Outputs);
             _inputIds = new BoundTokenTensor(InputIdsInput);
             _lastHiddenState = new BoundFloatTensor(LastHiddenStateOutput, isOutput: true);
         }
@@ -61,6 +62,13 @@ public sealed class TextEncoder : OnnxModel
 
     /// <summary>The hidden-state output (<c>last_hidden_state</c>).</summary>
     public TensorSpec LastHiddenStateOutput { get; }
+
+    /// <summary>
+    /// The per-layer hidden-state outputs an export made with <c>output_hidden_states</c> has (Optimum names them
+    /// <c>hidden_states.0</c> … <c>hidden_states.N</c>: the embeddings, then each layer's output before the final
+    /// layer norm), in layer order; empty when the model has none (the usual diffusers export).
+    /// </summary>
+    public IReadOnlyList<TensorSpec> HiddenStateOutputs { get; }
 
     /// <summary>Int32 or Int64: the token-id type the model declares (callers always pass int32).</summary>
     public TensorElementKind InputIdsElementKind => InputIdsInput.ElementKind;
@@ -131,6 +139,23 @@ public sealed class TextEncoder : OnnxModel
         _lastHiddenState.Bind(binding, lastHiddenState, outputShape);
         RunBinding(runOptions);
         _lastHiddenState.CompleteOutput();
+    }
+
+    private static TensorSpec[] FindHiddenStateOutputs(IReadOnlyList<TensorSpec> outputs)
+    {
+        const string Prefix = "hidden_states.";
+        var found = new SortedList<int, TensorSpec>();
+        foreach (TensorSpec output in outputs)
+        {
+            if (output.Name.StartsWith(Prefix, StringComparison.Ordinal)
+                && int.TryParse(output.Name.AsSpan(Prefix.Length), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int layer))
+            {
+                found[layer] = output;
+            }
+        }
+        var result = new TensorSpec[found.Count];
+        found.Values.CopyTo(result, 0);
+        return result;
     }
 
     /// <inheritdoc />

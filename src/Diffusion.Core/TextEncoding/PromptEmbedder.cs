@@ -1,0 +1,233 @@
+using System.Numerics.Tensors;
+using Diffusion.Core.Tokenization;
+using Microsoft.ML.OnnxRuntime;
+
+namespace Diffusion.Core.TextEncoding;
+
+/// <summary>
+/// Turns prompts into text embeddings, either as diffusers does (<see cref="PromptSyntax.Plain"/>: one 77-token
+/// window) or as the AUTOMATIC1111 web UI does (<see cref="PromptSyntax.Weighted"/>: attention weights, <c>BREAK</c>,
+/// prompts of any length in 75-token chunks).
+/// </summary>
+/// <remarks>
+/// <para>Weighted, following the web UI's <c>FrozenCLIPEmbedderWithCustomWordsBase</c> with its default "Original"
+/// emphasis: the prompt is parsed and chunked (<see cref="WeightedPromptTokenizer"/>), every chunk is encoded on
+/// its own 77 ids (all chunks in one encoder run when the model's batch axis is dynamic), each token's hidden
+/// state is multiplied by its weight, and each chunk is then rescaled so the mean over its 77 × hidden values is
+/// what it was before weighting. The chunks' hidden states are laid end to end along the sequence axis. A prompt
+/// with no syntax and at most 75 tokens gives exactly the <see cref="PromptSyntax.Plain"/> embeddings.</para>
+/// <para>Uses the text encoder, which runs one call at a time: one embedder per thread.</para>
+/// </remarks>
+public sealed class PromptEmbedder
+{
+    private int _commaPaddingBacktrack = WeightedPromptTokenizer.DefaultCommaPaddingBacktrack;
+
+    /// <summary>Creates an embedder over a model's tokenizer and text encoder (neither is owned or disposed).</summary>
+    public PromptEmbedder(ClipTokenizer tokenizer, TextEncoder textEncoder)
+    {
+        ArgumentNullException.ThrowIfNull(tokenizer);
+        ArgumentNullException.ThrowIfNull(textEncoder);
+        Tokenizer = tokenizer;
+        TextEncoder = textEncoder;
+    }
+
+    /// <summary>The tokenizer.</summary>
+    public ClipTokenizer Tokenizer { get; }
+
+    /// <summary>The text encoder.</summary>
+    public TextEncoder TextEncoder { get; }
+
+    /// <summary>
+    /// Which layer's hidden states to use, counted from the end: 1 (the default) is the last layer, as diffusers and
+    /// the web UI use by default. The web UI's clip skip N takes the hidden state N layers from the end and applies
+    /// the encoder's final layer norm to it; ONNX exports carry per-layer outputs (<c>hidden_states.N</c>) without
+    /// that norm, so only 1 is accepted. For clip skip 2, export the text encoder with one layer fewer
+    /// (<c>num_hidden_layers</c> − 1): its <c>last_hidden_state</c> is then exactly the web UI's clip-skip-2 output.
+    /// </summary>
+    /// <exception cref="InvalidOptionException">Set to anything but 1; the message lists the model's outputs.</exception>
+    public int ClipSkip
+    {
+        get => 1;
+        set
+        {
+            if (value < 1)
+                throw new InvalidOptionException(nameof(ClipSkip), $"must be 1 (the last layer) or more, was {value}.");
+            if (value > 1)
+            {
+                throw new InvalidOptionException(nameof(ClipSkip),
+                    $"clip skip {value} needs the hidden state {value} layers from the end passed through the text encoder's final layer norm; " +
+                    $"{TextEncoder.ModelPath} has the outputs {DescribeOutputs()} ({TextEncoder.HiddenStateOutputs.Count} per-layer hidden states), " +
+                    "and per-layer outputs lack that norm. Use ClipSkip 1, or export the text encoder with " +
+                    $"{value - 1} layer(s) fewer: its last_hidden_state is then the clip-skip-{value} embedding.");
+            }
+        }
+    }
+
+    /// <summary>The web UI's <c>comma_padding_backtrack</c> for <see cref="PromptSyntax.Weighted"/> (default 20; 0 turns it off).</summary>
+    /// <exception cref="InvalidOptionException">Set to a negative value.</exception>
+    public int CommaPaddingBacktrack
+    {
+        get => _commaPaddingBacktrack;
+        set
+        {
+            if (value < 0)
+                throw new InvalidOptionException(nameof(CommaPaddingBacktrack), $"must be 0 (off) or more, was {value}.");
+            _commaPaddingBacktrack = value;
+        }
+    }
+
+    /// <summary>Encodes one prompt.</summary>
+    /// <param name="prompt">The prompt.</param>
+    /// <param name="syntax">How to read it.</param>
+    /// <param name="minimumChunks">77-token chunks to return at least; missing ones are the empty prompt's chunk
+    /// (start token, end token, padding), encoded like the rest.</param>
+    /// <param name="runOptions">Run options; set <see cref="RunOptions.Terminate"/> from another thread to cancel.</param>
+    /// <exception cref="InvalidOptionException"><paramref name="minimumChunks"/> is below 1, <paramref name="syntax"/> is
+    /// not defined, or a weight in the prompt is not a number.</exception>
+    /// <exception cref="ArgumentException">The text encoder fixes a sequence length other than the tokenizer's.</exception>
+    /// <exception cref="OperationCanceledException">The run was terminated through <paramref name="runOptions"/>.</exception>
+    /// <exception cref="DiffusionException">ONNX Runtime failed.</exception>
+    public PromptEmbeddings Encode(string prompt, PromptSyntax syntax, int minimumChunks = 1, RunOptions? runOptions = null)
+    {
+        ArgumentNullException.ThrowIfNull(prompt);
+        if (minimumChunks < 1)
+            throw new InvalidOptionException(nameof(minimumChunks), $"must be at least 1, was {minimumChunks}.");
+        return syntax switch
+        {
+            PromptSyntax.Plain => EncodePlain(prompt, minimumChunks, runOptions),
+            PromptSyntax.Weighted => EncodeChunks(WeightedPromptTokenizer.Tokenize(Tokenizer, prompt, minimumChunks, _commaPaddingBacktrack), runOptions),
+            _ => throw new InvalidOptionException(nameof(syntax), $"{(int)syntax} is not a PromptSyntax."),
+        };
+    }
+
+    /// <summary>
+    /// Encodes a prompt and its negative prompt to the same sequence length, for classifier-free guidance: with
+    /// <see cref="PromptSyntax.Weighted"/> the one with fewer chunks gets empty-prompt chunks appended, as the web UI
+    /// pads (its <c>pad_cond_uncond</c>); with <see cref="PromptSyntax.Plain"/> both are one 77-token window.
+    /// </summary>
+    /// <param name="prompt">The prompt.</param>
+    /// <param name="negativePrompt">The negative prompt; empty for none.</param>
+    /// <param name="syntax">How to read both.</param>
+    /// <param name="runOptions">Run options; set <see cref="RunOptions.Terminate"/> from another thread to cancel.</param>
+    /// <returns>The prompt's embeddings and the negative prompt's, of equal <see cref="PromptEmbeddings.SequenceLength"/>.</returns>
+    /// <exception cref="InvalidOptionException"><paramref name="syntax"/> is not defined, or a weight is not a number.</exception>
+    /// <exception cref="OperationCanceledException">The run was terminated through <paramref name="runOptions"/>.</exception>
+    /// <exception cref="DiffusionException">ONNX Runtime failed.</exception>
+    public (PromptEmbeddings Conditional, PromptEmbeddings Unconditional) EncodePair(string prompt, string negativePrompt, PromptSyntax syntax, RunOptions? runOptions = null)
+    {
+        ArgumentNullException.ThrowIfNull(prompt);
+        ArgumentNullException.ThrowIfNull(negativePrompt);
+        switch (syntax)
+        {
+            case PromptSyntax.Plain:
+                return (EncodePlain(prompt, 1, runOptions), EncodePlain(negativePrompt, 1, runOptions));
+            case PromptSyntax.Weighted:
+                PromptTokenChunks conditional = WeightedPromptTokenizer.Tokenize(Tokenizer, prompt, 1, _commaPaddingBacktrack);
+                PromptTokenChunks unconditional = WeightedPromptTokenizer.Tokenize(Tokenizer, negativePrompt, 1, _commaPaddingBacktrack);
+                int chunkCount = Math.Max(conditional.ChunkCount, unconditional.ChunkCount);
+                conditional = WeightedPromptTokenizer.PadTo(conditional, chunkCount, Tokenizer);
+                unconditional = WeightedPromptTokenizer.PadTo(unconditional, chunkCount, Tokenizer);
+                return (EncodeChunks(conditional, runOptions), EncodeChunks(unconditional, runOptions));
+            default:
+                throw new InvalidOptionException(nameof(syntax), $"{(int)syntax} is not a PromptSyntax.");
+        }
+    }
+
+    private PromptEmbeddings EncodePlain(string prompt, int chunkCount, RunOptions? runOptions)
+    {
+        TokenizedText tokens = Tokenizer.Encode(prompt);
+        int[] ids = tokens.Ids;
+        if (chunkCount > 1)
+        {
+            int length = Tokenizer.MaxLength;
+            ids = new int[chunkCount * length];
+            tokens.Ids.CopyTo(ids, 0);
+            int[] empty = Tokenizer.Encode(string.Empty).Ids;
+            for (int chunk = 1; chunk < chunkCount; chunk++)
+                empty.CopyTo(ids, chunk * length);
+        }
+        return EncodeIds(ids, weights: null, chunkCount, tokens.DroppedTokenCount, runOptions);
+    }
+
+    private PromptEmbeddings EncodeChunks(PromptTokenChunks chunks, RunOptions? runOptions)
+        => EncodeIds(chunks.TokenIdArray, chunks.WeightArray, chunks.ChunkCount, droppedTokenCount: 0, runOptions);
+
+    private PromptEmbeddings EncodeIds(int[] ids, float[]? weights, int chunkCount, int droppedTokenCount, RunOptions? runOptions)
+    {
+        int length = Tokenizer.MaxLength;
+        int hiddenSize = TextEncoder.GetHiddenSize();
+        int chunkValues = checked(length * hiddenSize);
+        var values = new float[checked(chunkCount * chunkValues)];
+        int? fixedBatch = TextEncoder.InputIdsInput.GetFixedDimension(0) ?? TextEncoder.LastHiddenStateOutput.GetFixedDimension(0);
+        if (fixedBatch is not int batch)
+        {
+            TextEncoder.Encode(ids, chunkCount, length, values, runOptions);
+        }
+        else
+        {
+            // A model with a fixed batch runs chunks in groups of that size; a last, partial group is filled up with
+            // copies of its last chunk, whose outputs are dropped.
+            for (int start = 0; start < chunkCount; start += batch)
+            {
+                int count = Math.Min(batch, chunkCount - start);
+                if (count == batch)
+                {
+                    TextEncoder.Encode(ids.AsMemory(start * length, batch * length), batch, length, values.AsMemory(start * chunkValues, batch * chunkValues), runOptions);
+                    continue;
+                }
+                var groupIds = new int[batch * length];
+                var groupValues = new float[batch * chunkValues];
+                ids.AsSpan(start * length, count * length).CopyTo(groupIds);
+                for (int k = count; k < batch; k++)
+                    ids.AsSpan((start + count - 1) * length, length).CopyTo(groupIds.AsSpan(k * length));
+                TextEncoder.Encode(groupIds, batch, length, groupValues, runOptions);
+                groupValues.AsSpan(0, count * chunkValues).CopyTo(values.AsSpan(start * chunkValues));
+            }
+        }
+        if (weights is not null)
+        {
+            for (int chunk = 0; chunk < chunkCount; chunk++)
+                ApplyWeights(values.AsSpan(chunk * chunkValues, chunkValues), weights.AsSpan(chunk * length, length), hiddenSize);
+        }
+        return new PromptEmbeddings(values, chunkCount * length, hiddenSize, chunkCount, droppedTokenCount);
+    }
+
+    /// <summary>
+    /// The web UI's "Original" emphasis on one chunk <c>z</c> [77, hidden]: <c>z *= weights</c> per token, then
+    /// <c>z *= mean(z before) / mean(z after)</c>, the means over the whole chunk. The means are summed in double
+    /// precision and rounded to float32 (torch's float32 cascade sum is close to exact; a plain float32 running sum
+    /// is not), the ratio and products are float32 as in torch.
+    /// </summary>
+    internal static void ApplyWeights(Span<float> chunk, ReadOnlySpan<float> weights, int hiddenSize)
+    {
+        bool weighted = false;
+        foreach (float weight in weights)
+            weighted |= weight != 1f;
+        if (!weighted)
+            return; // multiplying by 1 and by a ratio of equal means changes nothing
+        float originalMean = Mean(chunk);
+        for (int token = 0; token < weights.Length; token++)
+        {
+            Span<float> row = chunk.Slice(token * hiddenSize, hiddenSize);
+            TensorPrimitives.Multiply(row, weights[token], row);
+        }
+        float newMean = Mean(chunk);
+        TensorPrimitives.Multiply(chunk, originalMean / newMean, chunk);
+    }
+
+    private static float Mean(ReadOnlySpan<float> values)
+    {
+        double sum = 0;
+        foreach (float value in values)
+            sum += value;
+        return (float)(sum / values.Length);
+    }
+
+    private string DescribeOutputs()
+    {
+        var names = new string[TextEncoder.Outputs.Count];
+        for (int i = 0; i < names.Length; i++)
+            names[i] = TextEncoder.Outputs[i].Name;
+        return string.Join(", ", names);
+    }
+}

@@ -1,6 +1,7 @@
 using Diffusion.Core.Imaging;
 using Diffusion.Core.Randomness;
 using Diffusion.Core.Schedulers;
+using Diffusion.Core.TextEncoding;
 
 namespace Diffusion.Core.Pipelines;
 
@@ -49,6 +50,13 @@ public sealed record GenerationOptions
 
     /// <summary>A scheduler to use for this call instead of the pipeline's; it is reset by the call (<c>SetTimesteps</c>).</summary>
     public IScheduler? Scheduler { get; init; }
+
+    /// <summary>
+    /// How prompts are read: <see cref="PromptSyntax.Plain"/> (the default) as diffusers does, one 77-token window, the
+    /// text as written; <see cref="PromptSyntax.Weighted"/> as the AUTOMATIC1111 web UI does: <c>(word:1.3)</c>,
+    /// <c>[word]</c>, <c>BREAK</c>, prompts of any length in 75-token chunks.
+    /// </summary>
+    public PromptSyntax PromptSyntax { get; init; } = PromptSyntax.Plain;
 
     /// <summary>
     /// The image to start from (image-to-image and inpainting). It is resized (Pillow Lanczos, as diffusers'
@@ -102,6 +110,8 @@ public sealed record GenerationOptions
             throw new InvalidOptionException(nameof(ImagesPerPrompt), $"must be between 1 and 64, got {ImagesPerPrompt}.");
         if (!Enum.IsDefined(RandomSource))
             throw new InvalidOptionException(nameof(RandomSource), $"unknown random source {RandomSource}.");
+        if (!Enum.IsDefined(PromptSyntax))
+            throw new InvalidOptionException(nameof(PromptSyntax), $"unknown prompt syntax {PromptSyntax}.");
         if (Strength is double strength && (!double.IsFinite(strength) || strength < 0 || strength > 1))
             throw new InvalidOptionException(nameof(Strength), $"must be between 0 and 1, got {strength}.");
         if (Strength is not null && InitImage is null)

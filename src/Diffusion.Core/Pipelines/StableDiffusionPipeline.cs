@@ -199,17 +199,10 @@ public sealed class StableDiffusionPipeline : IDiffusionPipeline
         ulong seed = options.Seed ?? DrawSeed();
         IRandomSource random = RandomSource.Create(options.RandomSource, seed);
 
-        // LoRA tags (with a LoRA folder) and textual-inversion tokens, then tokenize.
-        string promptText = ApplyLoras(options.Prompt);
-        promptText = _adapters.ExpandTokens(promptText);
-        string negativeText = _adapters.ExpandTokens(options.NegativePrompt);
+        // LoRA tags (with a LoRA folder) and textual-inversion tokens.
         long t0 = Stopwatch.GetTimestamp();
-        TokenizedText prompt = Tokenizer.Encode(promptText);
-        TokenizedText negative = guided ? Tokenizer.Encode(negativeText) : prompt;
-        if (_logger is not null && prompt.Truncated)
-            PipelineLog.PromptTruncated(_logger, "Prompt", prompt.DroppedTokenCount, Tokenizer.MaxLength);
-        if (_logger is not null && guided && negative.Truncated)
-            PipelineLog.PromptTruncated(_logger, "Negative prompt", negative.DroppedTokenCount, Tokenizer.MaxLength);
+        string promptText = _adapters.ExpandTokens(ApplyLoras(options.Prompt));
+        string negativeText = _adapters.ExpandTokens(options.NegativePrompt);
         long tokenizerTicks = Stopwatch.GetTimestamp() - t0;
 
         using var runOptions = new RunOptions();
@@ -217,23 +210,35 @@ public sealed class StableDiffusionPipeline : IDiffusionPipeline
             static state => ((RunOptions)state!).Terminate = true, runOptions);
         try
         {
-            // Encode text: [uncond × n | cond × n] with guidance, else [cond × n].
-            int sequenceLength = prompt.Ids.Length;
-            int hiddenSize = TextEncoder.GetHiddenSize();
-            int perPrompt = sequenceLength * hiddenSize;
+            // Encode text (PromptEmbedder: Plain = diffusers' one 77-token window, Weighted = A1111 chunks and
+            // weights, prompt and negative padded to one length): [uncond × n | cond × n] with guidance, else [cond × n].
+            long e0 = Stopwatch.GetTimestamp();
+            var embedder = new PromptEmbedder(Tokenizer, TextEncoder);
+            PromptEmbeddings conditional, unconditional;
+            if (guided)
+            {
+                (conditional, unconditional) = embedder.EncodePair(promptText, negativeText, options.PromptSyntax, runOptions);
+            }
+            else
+            {
+                conditional = embedder.Encode(promptText, options.PromptSyntax, 1, runOptions);
+                unconditional = conditional;
+            }
+            long textEncoderTicks = Stopwatch.GetTimestamp() - e0;
+            if (_logger is not null && conditional.Truncated)
+                PipelineLog.PromptTruncated(_logger, "Prompt", conditional.DroppedTokenCount, Tokenizer.MaxLength);
+            if (_logger is not null && guided && unconditional.Truncated)
+                PipelineLog.PromptTruncated(_logger, "Negative prompt", unconditional.DroppedTokenCount, Tokenizer.MaxLength);
+            int sequenceLength = conditional.SequenceLength;
+            int perPrompt = sequenceLength * conditional.HiddenSize;
             int embeddingCount = guided ? 2 * batch : batch;
             float[] embeddings = new float[embeddingCount * perPrompt];
-            long e0 = Stopwatch.GetTimestamp();
-            if (guided)
-                TextEncoder.Encode(negative.Ids, 1, sequenceLength, embeddings.AsMemory(0, perPrompt), runOptions);
             int conditionalStart = guided ? batch * perPrompt : 0;
-            TextEncoder.Encode(prompt.Ids, 1, sequenceLength, embeddings.AsMemory(conditionalStart, perPrompt), runOptions);
-            long textEncoderTicks = Stopwatch.GetTimestamp() - e0;
-            for (int i = 1; i < batch; i++)
+            for (int i = 0; i < batch; i++)
             {
-                embeddings.AsSpan(conditionalStart, perPrompt).CopyTo(embeddings.AsSpan(conditionalStart + i * perPrompt));
+                conditional.Values.AsSpan(0, perPrompt).CopyTo(embeddings.AsSpan(conditionalStart + i * perPrompt));
                 if (guided)
-                    embeddings.AsSpan(0, perPrompt).CopyTo(embeddings.AsSpan(i * perPrompt));
+                    unconditional.Values.AsSpan(0, perPrompt).CopyTo(embeddings.AsSpan(i * perPrompt));
             }
 
             // Initial latents (the random draws in diffusers' order, so seeds reproduce its pipelines).
@@ -297,7 +302,7 @@ public sealed class StableDiffusionPipeline : IDiffusionPipeline
             if (_logger is not null)
                 PipelineLog.Generated(_logger, batch, width, height, options.Steps, seed, timings);
             return new GenerationResult(images, latents, [batch, 4, latentHeight, latentWidth], seed,
-                prompt.Truncated, guided && negative.Truncated, timings)
+                conditional.Truncated, guided && unconditional.Truncated, timings)
             {
                 DenoisingSteps = scheduler.Timesteps.Length - startIndex,
                 LoraReports = _adapters.Reports,

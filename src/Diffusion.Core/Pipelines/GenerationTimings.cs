@@ -28,7 +28,7 @@ public sealed record GenerationTimings
     /// <summary>Time in scheduler math (<c>ScaleModelInput</c>, <c>Step</c>) and guidance combination.</summary>
     public TimeSpan Scheduler { get; init; }
 
-    /// <summary>Time converting decoded tensors to images.</summary>
+    /// <summary>Time converting decoded tensors to images, resizing the init image and mask, and pasting original pixels back.</summary>
     public TimeSpan ImageConversion { get; init; }
 
     /// <summary>Wall time of the whole generation.</summary>

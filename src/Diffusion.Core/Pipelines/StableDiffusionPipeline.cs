@@ -246,10 +246,19 @@ public sealed class StableDiffusionPipeline : IDiffusionPipeline
             scheduler.SetTimesteps(options.Steps);
             double strength = options.Strength ?? (inpainting ? 1.0 : 0.8);
             int startIndex = initImage is null ? 0 : StartIndex(options.Steps, strength, scheduler);
+            if (startIndex > 0 && startIndex < scheduler.Timesteps.Length && scheduler is PndmScheduler or LmsDiscreteScheduler)
+            {
+                // These two still require their first step at index 0 (diffusers runs them from t_start with their own
+                // counters); fail before any model runs rather than inside the loop.
+                throw new InvalidOptionException(nameof(GenerationOptions.Scheduler),
+                    $"{scheduler.GetType().Name} cannot yet start at step {startIndex} (strength {strength} of {options.Steps} steps); " +
+                    "use strength 1, or another scheduler (DDIM, Euler, Euler a, DPM++ 2M, UniPC) for image-to-image and inpainting.");
+            }
             float[] latents = new float[batch * 4 * latentHeight * latentWidth];
             var latentStart = new LatentStart(latents, batch, latentHeight, latentWidth, startIndex, random, runOptions);
             ImageBuffer? fittedImage = null;
             float[]? pixelMask = null;
+            long imagePreparationTicks = 0;
             DenoisingLoop loop;
             if (initImage is null)
             {
@@ -259,13 +268,15 @@ public sealed class StableDiffusionPipeline : IDiffusionPipeline
             }
             else
             {
+                long f0 = Stopwatch.GetTimestamp();
                 fittedImage = InpaintingMask.Fit(initImage, width, height);
                 pixelMask = inpainting ? InpaintingMask.Binarize(InpaintingMask.Fit(options.Mask!, width, height)) : null;
+                imagePreparationTicks = Stopwatch.GetTimestamp() - f0;
                 loop = pixelMask is null
                     ? StartFromImage(latentStart, fittedImage, scheduler)
                     : StartInpainting(latentStart, fittedImage, pixelMask, strength == 1.0, scheduler);
             }
-            long setupSchedulerTicks = Stopwatch.GetTimestamp() - s0 - latentStart.EncoderTicks;
+            long setupSchedulerTicks = Stopwatch.GetTimestamp() - s0 - latentStart.EncoderTicks - imagePreparationTicks;
 
             loop.Run(latents, batch, latentHeight, latentWidth, embeddings, sequenceLength, options.GuidanceScale,
                 imagesPerCall, scheduler, startIndex, random, runOptions, progress, start, cancellationToken);
@@ -296,7 +307,7 @@ public sealed class StableDiffusionPipeline : IDiffusionPipeline
                 Scheduler = Stopwatch.GetElapsedTime(0, loop.SchedulerTicks + setupSchedulerTicks),
                 VaeEncoder = Stopwatch.GetElapsedTime(0, latentStart.EncoderTicks),
                 VaeDecoder = Stopwatch.GetElapsedTime(d0, d1),
-                ImageConversion = Stopwatch.GetElapsedTime(d1, d2),
+                ImageConversion = Stopwatch.GetElapsedTime(0, d2 - d1 + imagePreparationTicks),
                 Total = Stopwatch.GetElapsedTime(start),
             };
             if (_logger is not null)

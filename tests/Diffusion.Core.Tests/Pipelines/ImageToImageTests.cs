@@ -225,6 +225,19 @@ public sealed class ImageToImageTests(ITestOutputHelper output)
         Assert.Equal("InitImage", exception.OptionName);
     }
 
+    [Theory]
+    [InlineData("PNDMScheduler")]
+    [InlineData("LMSDiscreteScheduler")]
+    public void SchedulersThatCannotStartMidScheduleAreRejectedBeforeAnyModelRuns(string scheduler)
+    {
+        using var pipeline = TinySd.Load();
+        var exception = Assert.Throws<InvalidOptionException>(() => pipeline.Generate(Options(PipelineImages.Astronaut(64), 0.5, scheduler)));
+        Assert.Equal("Scheduler", exception.OptionName);
+
+        // Strength 1 starts at index 0, which they support.
+        ImageAssert.SingleImage(pipeline.Generate(Options(PipelineImages.Astronaut(64), 1.0, scheduler)), 64, 64);
+    }
+
     [Fact]
     public void TheVaeEncoderIsLoadedOnlyWhenAnImageNeedsIt()
     {

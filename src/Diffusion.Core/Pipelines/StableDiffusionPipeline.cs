@@ -255,7 +255,7 @@ public sealed class StableDiffusionPipeline : IDiffusionPipeline
                     "use strength 1, or another scheduler (DDIM, Euler, Euler a, DPM++ 2M, UniPC) for image-to-image and inpainting.");
             }
             float[] latents = new float[batch * 4 * latentHeight * latentWidth];
-            var latentStart = new LatentStart(latents, batch, latentHeight, latentWidth, startIndex, random, runOptions);
+            var latentStart = new LatentStart(latents, batch, startIndex, random, runOptions);
             ImageBuffer? fittedImage = null;
             float[]? pixelMask = null;
             long imagePreparationTicks = 0;
@@ -468,15 +468,11 @@ public sealed class StableDiffusionPipeline : IDiffusionPipeline
     }
 
     /// <summary>What the latent-preparation steps share for one generation.</summary>
-    private sealed class LatentStart(float[] latents, int batch, int latentHeight, int latentWidth, int startIndex, IRandomSource random, RunOptions runOptions)
+    private sealed class LatentStart(float[] latents, int batch, int startIndex, IRandomSource random, RunOptions runOptions)
     {
         public float[] Latents { get; } = latents;
 
         public int Batch { get; } = batch;
-
-        public int LatentHeight { get; } = latentHeight;
-
-        public int LatentWidth { get; } = latentWidth;
 
         public int StartIndex { get; } = startIndex;
 
@@ -516,14 +512,16 @@ public sealed class StableDiffusionPipeline : IDiffusionPipeline
             foreach ((string name, float weight) in tags)
                 files.Add(new LoraFile(LoraPromptTags.ResolvePath(directory, name), weight));
         }
-        if (ReplaceLoras(_adapters.TextEncoder, TextEncoder.ModelPath, files) is var textEncoderSettings && textEncoderSettings is not null)
+        Func<SessionSettings, SessionSettings>? textEncoderSettings = ReplaceLoras(_adapters.TextEncoder, TextEncoder.ModelPath, files);
+        if (textEncoderSettings is not null)
         {
             TextEncoder old = TextEncoder;
             TextEncoder = TextEncoder.Load(old.ModelPath, textEncoderSettings(_settings.TextEncoderSettings));
             old.Dispose();
             _adapters.TextEncoder.CommitPending();
         }
-        if (ReplaceLoras(_adapters.UNet, UNet.ModelPath, files) is var unetSettings && unetSettings is not null)
+        Func<SessionSettings, SessionSettings>? unetSettings = ReplaceLoras(_adapters.UNet, UNet.ModelPath, files);
+        if (unetSettings is not null)
         {
             UNet old = UNet;
             UNet = UNet.Load(old.ModelPath, unetSettings(_settings.UNetSettings));

@@ -206,6 +206,29 @@ public sealed class PromptEmbedderTests(LoadedModels models) : IClassFixture<Loa
     }
 
     [Fact]
+    public void AFixedBatchEncoderRunsTheChunksInGroupsOfItsBatch()
+    {
+        // TestData/prompts/text-encoder-fixed-batch-2.onnx (tools/reference-data/prompts): input_ids fixed at [2,77],
+        // each id's output row is table[id % 16] with table[i, j] = i + j / 10. Three chunks: a full pair, then a
+        // pair filled up with a copy of the last chunk.
+        _ = SharedData.Require("models/tiny-sd/tokenizer");
+        using TextEncoder encoder = TextEncoder.Load(Path.Combine(AppContext.BaseDirectory, "TestData", "prompts", "text-encoder-fixed-batch-2.onnx"));
+        var embedder = new PromptEmbedder(s_tokenizer.Value, encoder);
+        string prompt = Words("cat", 160) + " dog";
+        int[] ids = WeightedPromptTokenizer.Tokenize(embedder.Tokenizer, prompt).TokenIds.ToArray();
+
+        PromptEmbeddings embeddings = embedder.Encode(prompt, PromptSyntax.Weighted);
+
+        Assert.Equal(3, embeddings.ChunkCount);
+        Assert.Equal(4, embeddings.HiddenSize);
+        for (int t = 0; t < ids.Length; t++)
+        {
+            for (int j = 0; j < 4; j++)
+                Assert.Equal((float)(ids[t] % 16 + j / 10.0), embeddings.Values[t * 4 + j]);
+        }
+    }
+
+    [Fact]
     public void ClipSkipNeedsAnExportWithNormalisedLayerOutputs()
     {
         // tiny-sd's encoder exports last_hidden_state and pooler_output only.

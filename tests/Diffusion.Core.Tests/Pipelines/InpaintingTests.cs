@@ -1,6 +1,8 @@
 using Diffusion.Core.Imaging;
 using Diffusion.Core.Models;
 using Diffusion.Core.Pipelines;
+using Diffusion.Core.Randomness;
+using Diffusion.Core.Schedulers;
 
 namespace Diffusion.Core.Tests.Pipelines;
 
@@ -108,6 +110,59 @@ public sealed class InpaintingTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void MatchesAHandWrittenDiffusersFourChannelInpaintLoop()
+    {
+        // StableDiffusionInpaintPipeline with a 4-channel UNet, strength 0.75 of 4 steps (t_start 1): image_latents =
+        // sf · encode(image); noise = randn; latents = add_noise(image_latents, noise, timesteps[1]); per step
+        // scale → UNet (uncond, cond) → guidance → step, then latents = (1 − m)·add_noise(image_latents, noise,
+        // timesteps[i + 1]) + m·latents (the clean image latents after the last step), m = mask[8y, 8x].
+        using var pipeline = TinySd.Load(new PipelineSettings { Session = TinySd.Session, GuidanceMode = ClassifierFreeGuidanceMode.Separate });
+        GenerationOptions options = Options(strength: 0.75) with { Scheduler = SchedulerCatalog.Create("Euler", SchedulerConfig.StableDiffusion15) };
+        float[] actual = pipeline.Generate(options).Latents;
+
+        IScheduler scheduler = SchedulerCatalog.Create("Euler", SchedulerConfig.StableDiffusion15);
+        scheduler.SetTimesteps(4);
+        int width = pipeline.TextEncoder.GetHiddenSize();
+        float[] uncond = new float[77 * width], cond = new float[77 * width];
+        pipeline.TextEncoder.Encode(pipeline.Tokenizer.Encode(options.NegativePrompt).Ids, 1, 77, uncond);
+        pipeline.TextEncoder.Encode(pipeline.Tokenizer.Encode(options.Prompt).Ids, 1, 77, cond);
+        using var encoder = VaeEncoder.Load(Path.Combine(TinySd.Folder, "vae_encoder", "model.onnx"), TinySd.Session);
+        float[] pixels = new float[3 * 64 * 64];
+        ImageTensorConverter.ToTensor(options.InitImage!, pixels);
+        float[] imageLatents = new float[4 * 8 * 8];
+        encoder.Encode(pixels, 1, 64, 64, imageLatents);
+        for (int i = 0; i < imageLatents.Length; i++)
+            imageLatents[i] *= 0.18215f;
+        float[] noise = new float[imageLatents.Length];
+        new TorchCpuRandomSource(options.Seed!.Value).NextStandardNormal(noise);
+        float[] latents = new float[imageLatents.Length];
+        scheduler.AddNoise(imageLatents, noise, 1, latents);
+        float[] input = new float[latents.Length], noiseUncond = new float[latents.Length], noiseCond = new float[latents.Length];
+        float[] known = new float[latents.Length];
+        for (int i = 1; i < scheduler.Timesteps.Length; i++)
+        {
+            scheduler.ScaleModelInput(latents, i, input);
+            pipeline.UNet.Predict(input, 1, 8, 8, scheduler.Timesteps[i], uncond, 77, noiseUncond);
+            pipeline.UNet.Predict(input, 1, 8, 8, scheduler.Timesteps[i], cond, 77, noiseCond);
+            for (int j = 0; j < latents.Length; j++)
+                noiseCond[j] = noiseUncond[j] + options.GuidanceScale * (noiseCond[j] - noiseUncond[j]);
+            scheduler.Step(noiseCond, i, latents);
+            if (i + 1 < scheduler.Timesteps.Length)
+                scheduler.AddNoise(imageLatents, noise, i + 1, known);
+            else
+                imageLatents.CopyTo(known, 0);
+            for (int j = 0; j < latents.Length; j++)
+            {
+                int y = j % 64 / 8, x = j % 8;
+                float m = x is >= 2 and < 6 && y is >= 2 and < 6 ? 1f : 0f;
+                latents[j] = (1 - m) * known[j] + m * latents[j];
+            }
+        }
+
+        Assert.Equal(latents, actual, (a, b) => MathF.Abs(a - b) < 1e-5f);
+    }
+
+    [Fact]
     public void NineChannelUNetsGetTheMaskAndMaskedImageLatents()
     {
         using var pipeline = TinySd.WithUNet(InpaintUNet);
@@ -119,6 +174,55 @@ public sealed class InpaintingTests(ITestOutputHelper output)
         ImageAssert.SingleImage(result, 64, 64);
         Assert.All(result.Latents, v => Assert.True(float.IsFinite(v)));
         Assert.NotEqual(result.Latents, otherMask.Latents);
+    }
+
+    [Fact]
+    public void MatchesAHandWrittenDiffusersNineChannelLoop()
+    {
+        // StableDiffusionInpaintPipeline with a 9-channel UNet at strength 1: latents = randn · init_noise_sigma (no image
+        // latents); masked_image = image · (mask < 0.5) → sf · encode; per step the UNet input is
+        // cat([scale_model_input(latents), mask, masked_image_latents], dim=1); no blending.
+        using var pipeline = TinySd.WithUNet(InpaintUNet, new PipelineSettings { GuidanceMode = ClassifierFreeGuidanceMode.Separate });
+        GenerationOptions options = Options() with { Scheduler = SchedulerCatalog.Create("Euler", SchedulerConfig.StableDiffusion15) };
+        float[] actual = pipeline.Generate(options).Latents;
+
+        IScheduler scheduler = SchedulerCatalog.Create("Euler", SchedulerConfig.StableDiffusion15);
+        scheduler.SetTimesteps(4);
+        int width = pipeline.TextEncoder.GetHiddenSize();
+        float[] uncond = new float[77 * width], cond = new float[77 * width];
+        pipeline.TextEncoder.Encode(pipeline.Tokenizer.Encode(options.NegativePrompt).Ids, 1, 77, uncond);
+        pipeline.TextEncoder.Encode(pipeline.Tokenizer.Encode(options.Prompt).Ids, 1, 77, cond);
+        float[] latents = new float[4 * 8 * 8];
+        new TorchCpuRandomSource(options.Seed!.Value).NextStandardNormal(latents);
+        for (int i = 0; i < latents.Length; i++)
+            latents[i] *= scheduler.InitNoiseSigma;
+        float[] pixels = new float[3 * 64 * 64];
+        ImageTensorConverter.ToTensor(options.InitImage!, pixels);
+        for (int i = 0; i < pixels.Length; i++)
+        {
+            int y = i % 4096 / 64, x = i % 64;
+            if (x is >= 16 and < 48 && y is >= 16 and < 48)
+                pixels[i] = 0f;
+        }
+        using var encoder = VaeEncoder.Load(Path.Combine(TinySd.Folder, "vae_encoder", "model.onnx"), TinySd.Session);
+        float[] maskedLatents = new float[4 * 64];
+        encoder.Encode(pixels, 1, 64, 64, maskedLatents);
+        float[] input = new float[9 * 64], noiseUncond = new float[4 * 64], noiseCond = new float[4 * 64];
+        for (int i = 0; i < scheduler.Timesteps.Length; i++)
+        {
+            scheduler.ScaleModelInput(latents, i, input.AsSpan(0, 256));
+            for (int p = 0; p < 64; p++)
+                input[256 + p] = p / 8 is >= 2 and < 6 && p % 8 is >= 2 and < 6 ? 1f : 0f;
+            for (int j = 0; j < 256; j++)
+                input[320 + j] = maskedLatents[j] * 0.18215f;
+            pipeline.UNet.Predict(input, 1, 8, 8, scheduler.Timesteps[i], uncond, 77, noiseUncond);
+            pipeline.UNet.Predict(input, 1, 8, 8, scheduler.Timesteps[i], cond, 77, noiseCond);
+            for (int j = 0; j < 256; j++)
+                noiseCond[j] = noiseUncond[j] + options.GuidanceScale * (noiseCond[j] - noiseUncond[j]);
+            scheduler.Step(noiseCond, i, latents);
+        }
+
+        Assert.Equal(latents, actual, (a, b) => MathF.Abs(a - b) < 1e-5f);
     }
 
     [Fact]

@@ -48,19 +48,22 @@ public sealed class PipelineAdapterTests
         string directory = Path.GetDirectoryName(TinySdLora)!;
         using var tagged = Load(loraDirectory: directory);
         using var fixedLora = Load([new LoraFile(TinySdLora, 0.8f)]);
-        using var plain = TinySd.Load();
         GenerationOptions options = TinySd.SmallOptions();
+        // A1111 removes the tag and keeps the space before it, so "prompt <lora:…>" is encoded as "prompt ".
+        GenerationOptions untagged = options with { Prompt = options.Prompt + " " };
+        GenerationOptions tagged08 = options with { Prompt = options.Prompt + " <lora:tinysd_unet_kohya:0.8>" };
 
+        float[] baseLatents = tagged.Generate(untagged).Latents;
         long before = SessionFactory.SessionsCreatedOnCurrentThread;
-        GenerationResult withTag = tagged.Generate(options with { Prompt = options.Prompt + " <lora:tinysd_unet_kohya:0.8>" });
+        GenerationResult withTag = tagged.Generate(tagged08);
         long afterTag = SessionFactory.SessionsCreatedOnCurrentThread;
-        tagged.Generate(options with { Prompt = options.Prompt + " <lora:tinysd_unet_kohya:0.8>" });
+        tagged.Generate(tagged08);
         long afterSameTag = SessionFactory.SessionsCreatedOnCurrentThread;
-        GenerationResult withoutTag = tagged.Generate(options with { Prompt = options.Prompt + " " });
+        GenerationResult withoutTag = tagged.Generate(untagged);
 
-        // The tag is removed and its surrounding space stays (A1111), so compare with "prompt " and a fixed 0.8 LoRA.
-        Assert.Equal(fixedLora.Generate(options with { Prompt = options.Prompt + " " }).Latents, withTag.Latents);
-        Assert.Equal(plain.Generate(options with { Prompt = options.Prompt + " " }).Latents, withoutTag.Latents);
+        Assert.Equal(fixedLora.Generate(untagged).Latents, withTag.Latents);
+        Assert.Equal(baseLatents, withoutTag.Latents);
+        Assert.NotEqual(baseLatents, withTag.Latents);
         Assert.Equal(1, afterTag - before);      // the UNet only: this LoRA has no text-encoder modules
         Assert.Equal(afterTag, afterSameTag);    // same tags, same sessions
         Assert.Single(withTag.LoraReports);

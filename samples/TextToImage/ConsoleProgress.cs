@@ -1,6 +1,6 @@
 using Diffusion.Core.Pipelines;
 
-namespace Diffusion.Samples.TextToImage;
+namespace Diffusion.Samples;
 
 /// <summary>Prints each step synchronously (Progress&lt;T&gt; would post to the thread pool and reorder lines).</summary>
 internal sealed class ConsoleProgress : IProgress<GenerationProgress>

@@ -97,6 +97,8 @@ public static class SessionFactory
                 foreach (KeyValuePair<string, string> entry in settings.SessionConfigEntries)
                     options.AddSessionConfigEntry(entry.Key, entry.Value);
             }
+            if (settings.WeightOverrides is { Count: > 0 } overrides)
+                Weights.WeightOverrides.ApplyTo(options, overrides);
             AppendProvider(options, settings.Provider);
             return options;
         }

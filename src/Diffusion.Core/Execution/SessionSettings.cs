@@ -50,6 +50,12 @@ public sealed record SessionSettings
     /// </summary>
     public IReadOnlyDictionary<string, string>? SessionConfigEntries { get; init; }
 
+    /// <summary>
+    /// Initializer replacements (merged LoRA weights, an enlarged token embedding) added to the session options; the
+    /// pipelines set this and keep the overrides alive as long as the session. Not part of the public settings.
+    /// </summary>
+    internal IReadOnlyList<Weights.WeightOverrides>? WeightOverrides { get; init; }
+
     /// <summary>Checks every value; the single place where session settings are validated.</summary>
     /// <exception cref="InvalidOptionException">A value is out of range; the message names the property.</exception>
     public void Validate()

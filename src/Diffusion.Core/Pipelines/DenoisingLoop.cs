@@ -26,7 +26,16 @@ internal sealed class DenoisingLoop
     /// ControlNet conditioning: when set, each UNet call goes through it (it runs the active ControlNets on the
     /// call's latents and passes their residuals, or a fused UNet's control images, to the UNet).
     /// </summary>
-    public ControlNetConditioner? ControlNet { get; init; }
+    public ControlNetConditioner? ControlNet { get; set; }
+
+    /// <summary>
+    /// Channels appended to the scaled latents of every image in every UNet call, [channels, h, w] for one image
+    /// (inpainting UNets: the mask then the masked-image latents). Empty for 4-channel UNets.
+    /// </summary>
+    public ReadOnlyMemory<float> ExtraChannels { get; init; }
+
+    /// <summary>Checks the latents after each step and throws <see cref="NumericalInstabilityException"/> on NaN/Inf (one pass over the latents).</summary>
+    public bool CheckFinite { get; init; } = true;
 
     /// <summary>Time spent inside the UNet's runs (and the ControlNets').</summary>
     public long UNetTicks { get; private set; }
@@ -62,6 +71,7 @@ internal sealed class DenoisingLoop
         bool guided = guidanceScale > 1f;
         int perImage = latents.Length / batch;
         int halfLength = latents.Length;
+        int inputPerImage = perImage + ExtraChannels.Length;
         int modelBatch = guided ? 2 * batch : batch;
         int embeddingPerImage = textEmbeddings.Length / modelBatch;
         if (imagesPerCall < 1 || modelBatch % imagesPerCall != 0)
@@ -69,8 +79,11 @@ internal sealed class DenoisingLoop
 
         // Buffers for the whole loop: the model input ([uncond | cond] copies of the scaled latents) and
         // the model output. Allocated once per generation, reused by every step.
-        float[] modelInput = new float[modelBatch * perImage];
+        // With extra channels, the latents are scaled into their own buffer and interleaved per image.
+        bool extra = !ExtraChannels.IsEmpty;
+        float[] modelInput = new float[modelBatch * inputPerImage];
         float[] noisePrediction = new float[modelBatch * perImage];
+        float[] scaled = extra ? new float[halfLength] : modelInput;
 
         ReadOnlySpan<float> timesteps = scheduler.Timesteps;
         int total = timesteps.Length;
@@ -80,9 +93,21 @@ internal sealed class DenoisingLoop
             float t = scheduler.Timesteps[i];
 
             long s0 = Stopwatch.GetTimestamp();
-            scheduler.ScaleModelInput(latents.Span, i, modelInput.AsSpan(0, halfLength));
-            if (guided)
+            scheduler.ScaleModelInput(latents.Span, i, scaled.AsSpan(0, halfLength));
+            if (extra)
+            {
+                // [scaled latents | extra channels] per image; the unconditional and conditional halves see the same.
+                for (int item = 0; item < modelBatch; item++)
+                {
+                    Span<float> target = modelInput.AsSpan(item * inputPerImage, inputPerImage);
+                    scaled.AsSpan((item % batch) * perImage, perImage).CopyTo(target);
+                    ExtraChannels.Span.CopyTo(target[perImage..]);
+                }
+            }
+            else if (guided)
+            {
                 modelInput.AsSpan(0, halfLength).CopyTo(modelInput.AsSpan(halfLength, halfLength));
+            }
             long s1 = Stopwatch.GetTimestamp();
 
             for (int first = 0; first < modelBatch; first += imagesPerCall)
@@ -90,13 +115,13 @@ internal sealed class DenoisingLoop
                 if (ControlNet is { } controlNet)
                 {
                     controlNet.Predict(_unet, i - startIndex, total - startIndex,
-                        modelInput.AsMemory(first * perImage, imagesPerCall * perImage), imagesPerCall, latentHeight, latentWidth, t,
+                        modelInput.AsMemory(first * inputPerImage, imagesPerCall * inputPerImage), imagesPerCall, latentHeight, latentWidth, t,
                         textEmbeddings.Slice(first * embeddingPerImage, imagesPerCall * embeddingPerImage), sequenceLength,
                         noisePrediction.AsMemory(first * perImage, imagesPerCall * perImage), runOptions);
                     continue;
                 }
                 _unet.Predict(
-                    modelInput.AsMemory(first * perImage, imagesPerCall * perImage), imagesPerCall, latentHeight, latentWidth, t,
+                    modelInput.AsMemory(first * inputPerImage, imagesPerCall * inputPerImage), imagesPerCall, latentHeight, latentWidth, t,
                     textEmbeddings.Slice(first * embeddingPerImage, imagesPerCall * embeddingPerImage), sequenceLength,
                     noisePrediction.AsMemory(first * perImage, imagesPerCall * perImage), runOptions);
             }
@@ -110,7 +135,11 @@ internal sealed class DenoisingLoop
                 TensorPrimitives.Subtract(conditional, guidedPrediction, conditional);
                 TensorPrimitives.MultiplyAdd(conditional, guidanceScale, guidedPrediction, guidedPrediction);
             }
+            if (CheckFinite)
+                RequireFinite(noisePrediction, "UNet", _unet.ModelPath, i, t);
             scheduler.Step(guidedPrediction, i, latents.Span, random);
+            if (CheckFinite)
+                RequireFinite(latents.Span, "scheduler", null, i, t);
             AfterStep?.Invoke(i, latents);
             long s3 = Stopwatch.GetTimestamp();
 
@@ -118,5 +147,24 @@ internal sealed class DenoisingLoop
             SchedulerTicks += (s1 - s0) + (s3 - s2);
             progress?.Report(new GenerationProgress(i - startIndex + 1, total - startIndex, t, Stopwatch.GetElapsedTime(startTimestamp)));
         }
+    }
+
+    /// <summary>Throws <see cref="NumericalInstabilityException"/> when <paramref name="values"/> holds NaN or ±∞.</summary>
+    internal static void RequireFinite(ReadOnlySpan<float> values, string component, string? modelPath, int? step, float? timestep = null)
+    {
+        // MaxMagnitude propagates NaN and returns ∞ when any value is infinite: one vectorised pass.
+        if (values.IsEmpty || float.IsFinite(TensorPrimitives.MaxMagnitude(values)))
+            return;
+        int nan = 0, infinite = 0;
+        foreach (float value in values)
+        {
+            if (float.IsNaN(value))
+                nan++;
+            else if (float.IsInfinity(value))
+                infinite++;
+        }
+        string when = timestep is float ts ? $" (timestep {ts})" : string.Empty;
+        throw new NumericalInstabilityException(component, modelPath, step,
+            $"output holds {nan} NaN and {infinite} infinite values out of {values.Length}{when}.");
     }
 }

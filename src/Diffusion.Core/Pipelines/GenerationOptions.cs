@@ -1,5 +1,7 @@
+using Diffusion.Core.Imaging;
 using Diffusion.Core.Randomness;
 using Diffusion.Core.Schedulers;
+using Diffusion.Core.TextEncoding;
 
 namespace Diffusion.Core.Pipelines;
 
@@ -8,6 +10,11 @@ namespace Diffusion.Core.Pipelines;
 /// <c>StableDiffusionPipeline.__call__</c> except <see cref="Steps"/> (25 rather than 50).
 /// All checks live in <see cref="Validate"/>, which pipelines call before any model runs.
 /// </summary>
+/// <remarks>
+/// One option bag for the three tasks: no <see cref="InitImage"/> is text-to-image; an <see cref="InitImage"/> is
+/// image-to-image (diffusers' <c>StableDiffusionImg2ImgPipeline</c>); an <see cref="InitImage"/> with a
+/// <see cref="Mask"/> is inpainting (diffusers' <c>StableDiffusionInpaintPipeline</c>). See docs/pipelines.md.
+/// </remarks>
 public sealed record GenerationOptions
 {
     /// <summary>The text to depict.</summary>
@@ -50,6 +57,48 @@ public sealed record GenerationOptions
     /// </summary>
     public IReadOnlyList<ControlNetUnit> ControlNets { get; init; } = [];
 
+    /// <summary>
+    /// How prompts are read: <see cref="PromptSyntax.Plain"/> (the default) as diffusers does, one 77-token window, the
+    /// text as written; <see cref="PromptSyntax.Weighted"/> as the AUTOMATIC1111 web UI does: <c>(word:1.3)</c>,
+    /// <c>[word]</c>, <c>BREAK</c>, prompts of any length in 75-token chunks.
+    /// </summary>
+    public PromptSyntax PromptSyntax { get; init; } = PromptSyntax.Plain;
+
+    /// <summary>
+    /// The image to start from (image-to-image and inpainting). It is resized (Pillow Lanczos, as diffusers'
+    /// <c>VaeImageProcessor</c>) to <see cref="Width"/>×<see cref="Height"/>; a size not given is, for image-to-image,
+    /// the image's own rounded down to a multiple of 8 (a 600×403 photo gives 600×400), and for inpainting the model's
+    /// default size, as the two diffusers pipelines do.
+    /// </summary>
+    public ImageBuffer? InitImage { get; init; }
+
+    /// <summary>
+    /// How much of <see cref="InitImage"/> to repaint, 0 to 1. The denoising starts at step
+    /// <c>steps − min(floor(steps·strength), steps)</c> (diffusers' <c>get_timesteps</c>), so 0 returns the VAE round trip
+    /// of the image and 1 runs every step. Null means diffusers' default: 0.8 for image-to-image, 1 for inpainting.
+    /// </summary>
+    public double? Strength { get; init; }
+
+    /// <summary>
+    /// Inpainting mask, the same size as <see cref="InitImage"/>: white (luma ≥ 128) marks the region to repaint, black
+    /// the region to keep. It is binarised as diffusers' mask processor does.
+    /// </summary>
+    public ImageBuffer? Mask { get; init; }
+
+    /// <summary>
+    /// With <see cref="Mask"/>: paste the original pixels back outside the mask after decoding (A1111's inpainting overlay),
+    /// so the kept region is byte-identical to the (resized) <see cref="InitImage"/>. Off by default (diffusers returns the
+    /// decoded image, whose kept region differs by the VAE round trip).
+    /// </summary>
+    public bool PreserveUnmaskedPixels { get; init; }
+
+    /// <summary>
+    /// Feather radius in pixels of the paste-back edge for <see cref="PreserveUnmaskedPixels"/>: the mask is blurred by a
+    /// Gaussian (σ = radius/2, cut at the radius); pixels farther than the radius from the mask keep their original bytes.
+    /// 0 (the default) is a hard edge. The mask the models see stays binary.
+    /// </summary>
+    public int MaskBlur { get; init; }
+
     /// <summary>Checks every option and throws <see cref="InvalidOptionException"/> naming the first bad one.</summary>
     public void Validate()
     {
@@ -71,6 +120,23 @@ public sealed record GenerationOptions
             throw new InvalidOptionException(nameof(ControlNets), "must not be null (use an empty list for none).");
         for (int i = 0; i < ControlNets.Count; i++)
             (ControlNets[i] ?? throw new InvalidOptionException($"{nameof(ControlNets)}[{i}]", "must not be null.")).Validate(i);
+        if (!Enum.IsDefined(PromptSyntax))
+            throw new InvalidOptionException(nameof(PromptSyntax), $"unknown prompt syntax {PromptSyntax}.");
+        if (Strength is double strength && (!double.IsFinite(strength) || strength < 0 || strength > 1))
+            throw new InvalidOptionException(nameof(Strength), $"must be between 0 and 1, got {strength}.");
+        if (Strength is not null && InitImage is null)
+            throw new InvalidOptionException(nameof(Strength), "applies only with an InitImage (image-to-image or inpainting).");
+        if (Mask is not null)
+        {
+            if (InitImage is null)
+                throw new InvalidOptionException(nameof(Mask), "needs an InitImage to inpaint.");
+            if (Mask.Width != InitImage.Width || Mask.Height != InitImage.Height)
+                throw new InvalidOptionException(nameof(Mask), $"is {Mask.Width}x{Mask.Height} but the InitImage is {InitImage.Width}x{InitImage.Height}; they must be the same size.");
+        }
+        if (PreserveUnmaskedPixels && Mask is null)
+            throw new InvalidOptionException(nameof(PreserveUnmaskedPixels), "applies only to inpainting (give a Mask).");
+        if (MaskBlur < 0 || MaskBlur > 256)
+            throw new InvalidOptionException(nameof(MaskBlur), $"must be between 0 and 256 pixels, got {MaskBlur}.");
     }
 
     private static void ValidateSize(string name, int? value)

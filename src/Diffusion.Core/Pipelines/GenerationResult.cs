@@ -1,3 +1,4 @@
+using Diffusion.Core.Adapters;
 using Diffusion.Core.Imaging;
 
 namespace Diffusion.Core.Pipelines;
@@ -35,6 +36,15 @@ public sealed class GenerationResult
 
     /// <summary>True when the negative prompt was truncated.</summary>
     public bool NegativePromptTruncated { get; }
+
+    /// <summary>
+    /// UNet evaluations (scheduler steps) this generation ran: all the scheduler's timesteps for text-to-image, the
+    /// strength's share of them for image-to-image and inpainting (0 at strength 0).
+    /// </summary>
+    public int DenoisingSteps { get; init; }
+
+    /// <summary>What the LoRAs in effect for this call merged (one report per component they touch); empty without LoRAs.</summary>
+    public IReadOnlyList<LoraApplicationReport> LoraReports { get; init; } = [];
 
     /// <summary>Where the time went.</summary>
     public GenerationTimings Timings { get; }

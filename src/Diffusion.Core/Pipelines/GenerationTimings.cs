@@ -7,7 +7,7 @@ namespace Diffusion.Core.Pipelines;
 /// </summary>
 public sealed record GenerationTimings
 {
-    /// <summary>Time inside the text encoder's runs.</summary>
+    /// <summary>Time encoding the prompts: tokenizing, the text encoder's runs and (weighted syntax) applying the weights.</summary>
     public TimeSpan TextEncoder { get; init; }
 
     /// <summary>Time inside the UNet's runs, all steps together.</summary>
@@ -19,13 +19,16 @@ public sealed record GenerationTimings
     /// <summary>Time inside the VAE encoder's runs (image-to-image only).</summary>
     public TimeSpan VaeEncoder { get; init; }
 
-    /// <summary>Time spent tokenizing prompts.</summary>
+    /// <summary>
+    /// Time spent preparing prompt text before encoding (LoRA tags, textual-inversion tokens, and merging LoRAs when
+    /// the tags changed); tokenizing itself happens inside the prompt embedder and is counted in <see cref="TextEncoder"/>.
+    /// </summary>
     public TimeSpan Tokenizer { get; init; }
 
     /// <summary>Time in scheduler math (<c>ScaleModelInput</c>, <c>Step</c>) and guidance combination.</summary>
     public TimeSpan Scheduler { get; init; }
 
-    /// <summary>Time converting decoded tensors to images.</summary>
+    /// <summary>Time converting decoded tensors to images, resizing the init image and mask, and pasting original pixels back.</summary>
     public TimeSpan ImageConversion { get; init; }
 
     /// <summary>Wall time of the whole generation.</summary>

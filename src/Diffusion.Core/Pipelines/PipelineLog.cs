@@ -1,3 +1,4 @@
+using Diffusion.Core.Adapters;
 using Microsoft.Extensions.Logging;
 
 namespace Diffusion.Core.Pipelines;
@@ -13,4 +14,10 @@ internal static partial class PipelineLog
 
     [LoggerMessage(EventId = 3, Level = LogLevel.Warning, Message = "{Which} truncated: {Dropped} tokens past the {Max}-token window were dropped")]
     public static partial void PromptTruncated(ILogger logger, string which, int dropped, int max);
+
+    [LoggerMessage(EventId = 4, Level = LogLevel.Information, Message = "LoRA: {Report}")]
+    public static partial void LoraApplied(ILogger logger, LoraApplicationReport report);
+
+    [LoggerMessage(EventId = 5, Level = LogLevel.Information, Message = "Textual inversion: token '{Token}' added as id {Id}")]
+    public static partial void TokenAdded(ILogger logger, string token, int id);
 }

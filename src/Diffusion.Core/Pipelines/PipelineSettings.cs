@@ -28,6 +28,28 @@ public sealed record PipelineSettings
     /// <summary>How the two passes of classifier-free guidance are run.</summary>
     public ClassifierFreeGuidanceMode GuidanceMode { get; init; } = ClassifierFreeGuidanceMode.Auto;
 
+    /// <summary>
+    /// LoRAs merged into the UNet and the text encoder when the pipeline loads (each into the components it has modules
+    /// for), in order; several on one weight add up. The model files are not changed: the merged weights are handed to
+    /// ONNX Runtime as initializer overrides. What matched is in <see cref="GenerationResult.LoraReports"/> and the log.
+    /// </summary>
+    public IReadOnlyList<LoraFile> Loras { get; init; } = [];
+
+    /// <summary>
+    /// A folder of LoRA files for A1111 prompt tags: when set, <c>&lt;lora:name:0.8&gt;</c> tags are removed from the
+    /// prompt and <c>name.safetensors</c> from this folder is merged with multiplier 0.8 on top of <see cref="Loras"/>;
+    /// only the components whose LoRA set changed since the previous call get new sessions. When null, prompts are
+    /// passed to the tokenizer unchanged (as diffusers does).
+    /// </summary>
+    public string? LoraDirectory { get; init; }
+
+    /// <summary>
+    /// Textual-inversion embeddings (<c>.safetensors</c>, A1111 or diffusers layout) added when the pipeline loads: each
+    /// adds its token (the file name, or the file's single key) to the tokenizer and its vectors to the text encoder's
+    /// token embedding. A multi-vector embedding's token is expanded in prompts to all its vectors, as diffusers does.
+    /// </summary>
+    public IReadOnlyList<string> TextualInversions { get; init; } = [];
+
     /// <summary>Receives load and per-generation timing messages; null logs nothing.</summary>
     public ILogger? Logger { get; init; }
 

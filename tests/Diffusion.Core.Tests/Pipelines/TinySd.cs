@@ -29,7 +29,8 @@ internal static class TinySd
             UNet.Load(unetPath, Session),
             VaeDecoder.Load(Path.Combine(folder, "vae_decoder", "model.onnx"), Session),
             SchedulerCatalog.CreateFromConfig(config),
-            settings: settings);
+            settings: settings,
+            vaeEncoder: VaeEncoder.Load(Path.Combine(folder, "vae_encoder", "model.onnx"), Session));
     }
 
     public static GenerationOptions SmallOptions(string scheduler = "Euler", SchedulerConfig? config = null) => new()

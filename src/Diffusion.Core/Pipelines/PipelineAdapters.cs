@@ -1,0 +1,185 @@
+using Diffusion.Core.Adapters;
+using Diffusion.Core.Execution;
+using Diffusion.Core.Tokenization;
+using Diffusion.Core.Weights;
+using Microsoft.Extensions.Logging;
+
+namespace Diffusion.Core.Pipelines;
+
+/// <summary>
+/// The LoRAs and textual inversions a pipeline's sessions were created with: the weight overrides (kept alive as long
+/// as the sessions that use them), which LoRA set each component has, and the prompt-side token expansion.
+/// </summary>
+internal sealed class PipelineAdapters : IDisposable
+{
+    private readonly Dictionary<string, LoraAdapter> _adapters = new(StringComparer.Ordinal);
+    private readonly ILogger? _logger;
+    private WeightOverrides? _textualInversion;
+    private IReadOnlyList<TextualInversionEmbedding> _embeddings = [];
+
+    public PipelineAdapters(ILogger? logger) => _logger = logger;
+
+    /// <summary>The UNet's current LoRA set and its merged weights (null when the set is empty).</summary>
+    public ComponentLoras UNet { get; } = new(LoraTarget.UNet);
+
+    /// <summary>The text encoder's current LoRA set and its merged weights.</summary>
+    public ComponentLoras TextEncoder { get; } = new(LoraTarget.TextEncoder);
+
+    /// <summary>Reports of the LoRA sets in effect, UNet first.</summary>
+    public IReadOnlyList<LoraApplicationReport> Reports
+    {
+        get
+        {
+            var reports = new List<LoraApplicationReport>(2);
+            if (UNet.Report is not null)
+                reports.Add(UNet.Report);
+            if (TextEncoder.Report is not null)
+                reports.Add(TextEncoder.Report);
+            return reports;
+        }
+    }
+
+    /// <summary>Loads the embeddings, builds the enlarged token embedding and adds the tokens to <paramref name="tokenizer"/>.</summary>
+    public void AddTextualInversions(IReadOnlyList<string> paths, string textEncoderPath, ClipTokenizer tokenizer)
+    {
+        if (paths.Count == 0)
+            return;
+        var embeddings = new List<TextualInversionEmbedding>(paths.Count);
+        foreach (string path in paths)
+            embeddings.Add(TextualInversionEmbedding.Load(path));
+        _textualInversion = TextualInversionEmbedding.CreateOverrides(textEncoderPath, embeddings, out IReadOnlyList<TextualInversionToken> tokens);
+        foreach (TextualInversionToken token in tokens)
+        {
+            int id = tokenizer.AddToken(token.Token);
+            if (id != token.Id)
+                throw new ModelContractException(textEncoderPath, "input_ids",
+                    $"the tokenizer gave textual-inversion token '{token.Token}' id {id}, but the text encoder's embedding row is {token.Id}: tokenizer and text encoder vocabularies differ in size.");
+            if (_logger is not null)
+                PipelineLog.TokenAdded(_logger, token.Token, id);
+        }
+        _embeddings = embeddings;
+    }
+
+    /// <summary>diffusers' <c>maybe_convert_prompt</c>: a multi-vector token becomes <c>token token_1 … token_{n−1}</c>.</summary>
+    public string ExpandTokens(string prompt)
+    {
+        foreach (TextualInversionEmbedding embedding in _embeddings)
+        {
+            if (embedding.VectorCount > 1 && prompt.Contains(embedding.Token, StringComparison.Ordinal))
+                prompt = prompt.Replace(embedding.Token, string.Join(' ', embedding.Tokens), StringComparison.Ordinal);
+        }
+        return prompt;
+    }
+
+    /// <summary>Session settings carrying the overrides <paramref name="component"/> needs (its LoRAs, plus the textual inversions for the text encoder).</summary>
+    public SessionSettings SettingsFor(ComponentLoras component, SessionSettings settings, bool pending = false)
+    {
+        var overrides = new List<WeightOverrides>(2);
+        WeightOverrides? lora = pending ? component.PendingOverrides : component.Overrides;
+        if (lora is not null)
+            overrides.Add(lora);
+        if (component.Target == LoraTarget.TextEncoder && _textualInversion is not null)
+            overrides.Add(_textualInversion);
+        return overrides.Count == 0 ? settings : settings with { WeightOverrides = overrides };
+    }
+
+    /// <summary>The entries of <paramref name="files"/> that have modules for <paramref name="target"/>, as (full path, multiplier).</summary>
+    public List<LoraFile> Select(IReadOnlyList<LoraFile> files, LoraTarget target)
+    {
+        var selected = new List<LoraFile>();
+        foreach (LoraFile file in files)
+        {
+            LoraAdapter adapter = Adapter(file.Path);
+            if (adapter.CountModules(target) > 0)
+                selected.Add(new LoraFile(adapter.FilePath, file.Multiplier));
+        }
+        return selected;
+    }
+
+    /// <summary>Merges <paramref name="files"/> into <paramref name="modelPath"/>; null (and no report) for an empty set.</summary>
+    public (WeightOverrides? Overrides, LoraApplicationReport? Report) Merge(string modelPath, LoraTarget target, List<LoraFile> files)
+    {
+        if (files.Count == 0)
+            return (null, null);
+        var weights = new List<LoraWeight>(files.Count);
+        foreach (LoraFile file in files)
+            weights.Add(new LoraWeight(Adapter(file.Path), file.Multiplier));
+        WeightOverrides overrides = LoraMerger.CreateOverrides(modelPath, target, weights, out LoraApplicationReport report);
+        if (_logger is not null)
+            PipelineLog.LoraApplied(_logger, report);
+        return (overrides, report);
+    }
+
+    public void Dispose()
+    {
+        UNet.Dispose();
+        TextEncoder.Dispose();
+        _textualInversion?.Dispose();
+    }
+
+    private LoraAdapter Adapter(string path)
+    {
+        string full = Path.GetFullPath(path);
+        if (!_adapters.TryGetValue(full, out LoraAdapter? adapter))
+        {
+            adapter = LoraAdapter.Load(full);
+            _adapters.Add(full, adapter);
+        }
+        return adapter;
+    }
+
+    /// <summary>One component's LoRA state.</summary>
+    internal sealed class ComponentLoras(LoraTarget target) : IDisposable
+    {
+        private List<LoraFile> _pendingFiles = [];
+        private LoraApplicationReport? _pendingReport;
+
+        public LoraTarget Target { get; } = target;
+
+        public List<LoraFile> Files { get; private set; } = [];
+
+        public WeightOverrides? Overrides { get; private set; }
+
+        public WeightOverrides? PendingOverrides { get; private set; }
+
+        public LoraApplicationReport? Report { get; private set; }
+
+        /// <summary>Holds a merged set until the session using it exists (a failed load leaves the current one in place).</summary>
+        public void SetPending(List<LoraFile> files, WeightOverrides? overrides, LoraApplicationReport? report)
+        {
+            PendingOverrides?.Dispose();
+            _pendingFiles = files;
+            PendingOverrides = overrides;
+            _pendingReport = report;
+        }
+
+        /// <summary>Makes the pending set current; call after the old session using <see cref="Overrides"/> was disposed.</summary>
+        public void CommitPending()
+        {
+            Overrides?.Dispose();
+            Files = _pendingFiles;
+            Overrides = PendingOverrides;
+            Report = _pendingReport;
+            PendingOverrides = null;
+            _pendingReport = null;
+        }
+
+        public void Dispose()
+        {
+            PendingOverrides?.Dispose();
+            Overrides?.Dispose();
+        }
+
+        public bool Matches(List<LoraFile> files)
+        {
+            if (files.Count != Files.Count)
+                return false;
+            for (int i = 0; i < files.Count; i++)
+            {
+                if (files[i] != Files[i])
+                    return false;
+            }
+            return true;
+        }
+    }
+}

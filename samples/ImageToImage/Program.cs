@@ -10,7 +10,6 @@ var defaults = new SampleArguments
     Image = SampleArguments.SharedFile("images/astronaut.png"),
     Strength = 0.6,
     Output = "oil-painting.png",
-    // PNDM and LMS (SD 1.5's default scheduler config) cannot start mid-schedule yet; see docs/pipelines.md.
     Scheduler = "DPM++ 2M",
 };
 return SampleRunner.Run(args, "Usage: ImageToImage [options]\n" + SampleArguments.CommonUsage + SampleArguments.ImageUsage, defaults,

@@ -11,7 +11,6 @@ var defaults = new SampleArguments
     NegativePrompt = "blurry",
     Image = SampleArguments.SharedFile("images/astronaut.png"),
     Output = "inpainted.png",
-    // PNDM and LMS (SD 1.5's default scheduler config) cannot start mid-schedule yet; see docs/pipelines.md.
     Scheduler = "DPM++ 2M",
 };
 return SampleRunner.Run(args, "Usage: Inpainting [options]\n" + SampleArguments.CommonUsage + SampleArguments.ImageUsage + SampleArguments.MaskUsage, defaults,

@@ -246,14 +246,6 @@ public sealed class StableDiffusionPipeline : IDiffusionPipeline
             scheduler.SetTimesteps(options.Steps);
             double strength = options.Strength ?? (inpainting ? 1.0 : 0.8);
             int startIndex = initImage is null ? 0 : StartIndex(options.Steps, strength, scheduler);
-            if (startIndex > 0 && startIndex < scheduler.Timesteps.Length && scheduler is PndmScheduler or LmsDiscreteScheduler)
-            {
-                // These two still require their first step at index 0 (diffusers runs them from t_start with their own
-                // counters); fail before any model runs rather than inside the loop.
-                throw new InvalidOptionException(nameof(GenerationOptions.Scheduler),
-                    $"{scheduler.GetType().Name} cannot yet start at step {startIndex} (strength {strength} of {options.Steps} steps); " +
-                    "use strength 1, or another scheduler (DDIM, Euler, Euler a, DPM++ 2M, UniPC) for image-to-image and inpainting.");
-            }
             float[] latents = new float[batch * 4 * latentHeight * latentWidth];
             var latentStart = new LatentStart(latents, batch, startIndex, random, runOptions);
             ImageBuffer? fittedImage = null;

@@ -209,20 +209,24 @@ public sealed class ControlNet : OnnxModel
     protected override void Dispose(bool disposing)
     {
         if (disposing)
-        {
-            _sample?.Dispose();
-            _timestep?.Dispose();
-            _encoderHiddenStates?.Dispose();
-            _controlImage?.Dispose();
-            _scale?.Dispose();
-            if (_down is not null)
-            {
-                foreach (BoundFloatTensor tensor in _down)
-                    tensor?.Dispose();
-            }
-            _mid?.Dispose();
-        }
+            ReleaseBoundTensors();
         base.Dispose(disposing);
+    }
+
+    /// <inheritdoc />
+    private protected override void ReleaseBoundTensors()
+    {
+        _sample?.Dispose();
+        _timestep?.Dispose();
+        _encoderHiddenStates?.Dispose();
+        _controlImage?.Dispose();
+        _scale?.Dispose();
+        if (_down is not null)
+        {
+            foreach (BoundFloatTensor tensor in _down)
+                tensor?.Dispose();
+        }
+        _mid?.Dispose();
     }
 
     /// <summary>The shape of a per-batch vector input: 0-D, its fixed length (1 or the batch), else <c>[batch]</c>.</summary>

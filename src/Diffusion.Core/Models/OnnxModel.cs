@@ -17,7 +17,8 @@ namespace Diffusion.Core.Models;
 /// </remarks>
 public abstract class OnnxModel : IDisposable
 {
-    private readonly InferenceSession _session;
+    private readonly SessionSettings _settings;
+    private InferenceSession? _session;
     private OrtIoBinding? _binding;
     private RunOptions? _defaultRunOptions;
     private bool _disposed;
@@ -29,17 +30,47 @@ public abstract class OnnxModel : IDisposable
     {
         ArgumentNullException.ThrowIfNull(modelPath);
         ModelPath = modelPath;
-        _session = SessionFactory.Create(modelPath, settings);
+        _settings = settings;
+        InferenceSession session = SessionFactory.Create(modelPath, settings);
+        _session = session;
         try
         {
-            Inputs = ReadSpecs(_session.InputNames, _session.InputMetadata);
-            Outputs = ReadSpecs(_session.OutputNames, _session.OutputMetadata);
+            Inputs = ReadSpecs(session.InputNames, session.InputMetadata);
+            Outputs = ReadSpecs(session.OutputNames, session.OutputMetadata);
         }
         catch
         {
-            _session.Dispose();
+            session.Dispose();
             throw;
         }
+    }
+
+    /// <summary>
+    /// True while the ONNX Runtime session is in memory. A model is loaded when created; <see cref="Unload"/>
+    /// releases the session and the next run loads it again from <see cref="ModelPath"/> with the same settings.
+    /// </summary>
+    public bool IsLoaded => _session is not null;
+
+    /// <summary>
+    /// Releases the ONNX Runtime session (its weights and arena) while keeping the discovered contract, so a pipeline
+    /// can hold only the model of the stage it is running (the <c>Sequential</c> memory mode). The next run creates the
+    /// session again (same file, same settings). Does nothing when already unloaded.
+    /// </summary>
+    public void Unload()
+    {
+        ThrowIfDisposed();
+        if (_session is null)
+            return;
+        ReleaseBoundTensors();
+        _binding?.Dispose();
+        _binding = null;
+        _session.Dispose();
+        _session = null;
+    }
+
+    /// <summary>Releases the wrapper's bound tensors so they bind again to the next session (see <see cref="Unload"/>).</summary>
+    private protected virtual void ReleaseBoundTensors()
+    {
     }
 
     /// <summary>The <c>.onnx</c> file this model was loaded from.</summary>
@@ -52,7 +83,14 @@ public abstract class OnnxModel : IDisposable
     public IReadOnlyList<TensorSpec> Outputs { get; }
 
     /// <summary>The session, for wrappers that run without the binding.</summary>
-    private protected InferenceSession Session => _session;
+    private protected InferenceSession Session
+    {
+        get
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            return _session ??= SessionFactory.Create(ModelPath, _settings);
+        }
+    }
 
     /// <summary>The I/O binding the wrapper's bound tensors attach to (created on first use).</summary>
     private protected OrtIoBinding Binding
@@ -60,7 +98,7 @@ public abstract class OnnxModel : IDisposable
         get
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
-            return _binding ??= _session.CreateIoBinding();
+            return _binding ??= Session.CreateIoBinding();
         }
     }
 
@@ -147,7 +185,7 @@ public abstract class OnnxModel : IDisposable
         RunOptions options = runOptions ?? (_defaultRunOptions ??= new RunOptions());
         try
         {
-            _session.RunWithBinding(options, binding);
+            Session.RunWithBinding(options, binding);
         }
         catch (OnnxRuntimeException ex) when (options.Terminate)
         {
@@ -177,7 +215,8 @@ public abstract class OnnxModel : IDisposable
         _disposed = true;
         _binding?.Dispose();
         _defaultRunOptions?.Dispose();
-        _session.Dispose();
+        _session?.Dispose();
+        _session = null;
     }
 
     private static TensorSpec? FindByName(IReadOnlyList<TensorSpec> specs, string kind, ReadOnlySpan<string> preferredNames)

@@ -182,14 +182,18 @@ public sealed partial class UNet : OnnxModel
     protected override void Dispose(bool disposing)
     {
         if (disposing)
-        {
-            _sample?.Dispose();
-            _timestep?.Dispose();
-            _encoderHiddenStates?.Dispose();
-            _noisePrediction?.Dispose();
-            DisposeControlNetInputs();
-        }
+            ReleaseBoundTensors();
         base.Dispose(disposing);
+    }
+
+    /// <inheritdoc />
+    private protected override void ReleaseBoundTensors()
+    {
+        _sample?.Dispose();
+        _timestep?.Dispose();
+        _encoderHiddenStates?.Dispose();
+        _noisePrediction?.Dispose();
+        DisposeControlNetInputs();
     }
 
     private ReadOnlySpan<long> TimestepShape(int batch, Span<long> buffer)

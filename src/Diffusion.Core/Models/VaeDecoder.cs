@@ -107,10 +107,14 @@ public sealed class VaeDecoder : OnnxModel
     protected override void Dispose(bool disposing)
     {
         if (disposing)
-        {
-            _latents?.Dispose();
-            _image?.Dispose();
-        }
+            ReleaseBoundTensors();
         base.Dispose(disposing);
+    }
+
+    /// <inheritdoc />
+    private protected override void ReleaseBoundTensors()
+    {
+        _latents?.Dispose();
+        _image?.Dispose();
     }
 }

@@ -152,11 +152,15 @@ public sealed class VaeEncoder : OnnxModel
     protected override void Dispose(bool disposing)
     {
         if (disposing)
-        {
-            _image?.Dispose();
-            _output?.Dispose();
-        }
+            ReleaseBoundTensors();
         base.Dispose(disposing);
+    }
+
+    /// <inheritdoc />
+    private protected override void ReleaseBoundTensors()
+    {
+        _image?.Dispose();
+        _output?.Dispose();
     }
 
     private void SampleLatents(int batch, Span<float> latents, IRandomSource? random)

@@ -25,6 +25,9 @@ public sealed record PipelineSettings
     /// <summary>Override of <see cref="Session"/> for the VAE encoder.</summary>
     public SessionSettings? VaeEncoderSession { get; init; }
 
+    /// <summary>Keep every model loaded (default) or load each for its stage only (<see cref="MemoryMode.Sequential"/>).</summary>
+    public MemoryMode MemoryMode { get; init; } = MemoryMode.KeepLoaded;
+
     /// <summary>How the two passes of classifier-free guidance are run.</summary>
     public ClassifierFreeGuidanceMode GuidanceMode { get; init; } = ClassifierFreeGuidanceMode.Auto;
 

@@ -143,9 +143,18 @@ public sealed class StableDiffusionPipeline : IDiffusionPipeline
             adapters.AddTextualInversions(settings.TextualInversions, folder.TextEncoderPath, tokenizer);
             SetLoras(adapters, adapters.TextEncoder, folder.TextEncoderPath, settings.Loras);
             SetLoras(adapters, adapters.UNet, folder.UNetPath, settings.Loras);
+            // In Sequential mode each model is released as soon as its contract is read (and a bad model rejected),
+            // so loading never holds more than one model's weights either.
+            bool sequential = settings.MemoryMode == MemoryMode.Sequential;
             textEncoder = TextEncoder.Load(folder.TextEncoderPath, adapters.SettingsFor(adapters.TextEncoder, settings.TextEncoderSettings));
+            if (sequential)
+                textEncoder.Unload();
             unet = UNet.Load(folder.UNetPath, adapters.SettingsFor(adapters.UNet, settings.UNetSettings));
+            if (sequential)
+                unet.Unload();
             vaeDecoder = VaeDecoder.Load(folder.VaeDecoderPath, settings.VaeDecoderSettings);
+            if (sequential)
+                vaeDecoder.Unload();
             if (settings.Logger is { } logger)
             {
                 double milliseconds = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
@@ -225,6 +234,7 @@ public sealed class StableDiffusionPipeline : IDiffusionPipeline
                 unconditional = conditional;
             }
             long textEncoderTicks = Stopwatch.GetTimestamp() - e0;
+            ReleaseIfSequential(TextEncoder);
             if (_logger is not null && conditional.Truncated)
                 PipelineLog.PromptTruncated(_logger, "Prompt", conditional.DroppedTokenCount, Tokenizer.MaxLength);
             if (_logger is not null && guided && unconditional.Truncated)
@@ -269,10 +279,13 @@ public sealed class StableDiffusionPipeline : IDiffusionPipeline
                     : StartInpainting(latentStart, fittedImage, pixelMask, strength == 1.0, scheduler);
             }
             long setupSchedulerTicks = Stopwatch.GetTimestamp() - s0 - latentStart.EncoderTicks - imagePreparationTicks;
+            if (_vaeEncoder is not null)
+                ReleaseIfSequential(_vaeEncoder);
 
             loop.ControlNet = ControlNetConditioner.Create(UNet, options.ControlNets, width, height, imagesPerCall);
             loop.Run(latents, batch, latentHeight, latentWidth, embeddings, sequenceLength, options.GuidanceScale,
                 imagesPerCall, scheduler, startIndex, random, runOptions, progress, start, cancellationToken);
+            ReleaseIfSequential(UNet);
             cancellationToken.ThrowIfCancellationRequested();
 
             // Decode: latents / scaling factor → VAE → [-1, 1] images → RGB bytes.
@@ -281,6 +294,7 @@ public sealed class StableDiffusionPipeline : IDiffusionPipeline
             float[] decoded = new float[batch * 3 * height * width];
             long d0 = Stopwatch.GetTimestamp();
             VaeDecoder.Decode(decoderInput, batch, latentHeight, latentWidth, decoded, runOptions);
+            ReleaseIfSequential(VaeDecoder);
             long d1 = Stopwatch.GetTimestamp();
             DenoisingLoop.RequireFinite(decoded, "VAE decoder", VaeDecoder.ModelPath, null);
             ImageBuffer[] images = ImageTensorConverter.FromTensor(decoded, batch, height, width);
@@ -474,6 +488,13 @@ public sealed class StableDiffusionPipeline : IDiffusionPipeline
         public RunOptions RunOptions { get; } = runOptions;
 
         public long EncoderTicks { get; set; }
+    }
+
+    /// <summary>In <see cref="MemoryMode.Sequential"/> mode, releases a model's session once its stage is done.</summary>
+    private void ReleaseIfSequential(Models.OnnxModel model)
+    {
+        if (_settings.MemoryMode == MemoryMode.Sequential)
+            model.Unload();
     }
 
     /// <inheritdoc />

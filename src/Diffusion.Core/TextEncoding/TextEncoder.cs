@@ -162,10 +162,14 @@ public sealed class TextEncoder : OnnxModel
     protected override void Dispose(bool disposing)
     {
         if (disposing)
-        {
-            _inputIds?.Dispose();
-            _lastHiddenState?.Dispose();
-        }
+            ReleaseBoundTensors();
         base.Dispose(disposing);
+    }
+
+    /// <inheritdoc />
+    private protected override void ReleaseBoundTensors()
+    {
+        _inputIds?.Dispose();
+        _lastHiddenState?.Dispose();
     }
 }

@@ -6,8 +6,11 @@ using Diffusion.Core.Benchmarks;
 //    or: ... -- overhead [--model DIR] [--threads 2] [--size 512] [--steps 20] [--runs 3] [--guidance 7.5]
 //    or: ... -- memory [--model DIR] [--threads 2] [--size 512] [--steps 20] [--memory-mode keep|sequential]
 //               [--tile 64] [--overlap 16] [--component NAME]
+//    or: ... -- allocations   (managed bytes allocated by scheduler steps, per scheduler)
 // The model options reach the benchmark processes through environment variables (BenchmarkSettings).
 string[] remaining = BenchmarkSettings.ApplyCommandLine(args);
+if (remaining is ["allocations"])
+    return StepAllocationCheck.Run();
 if (remaining.Length > 0 && remaining[0] is "overhead" or "memory")
 {
     HarnessOptions options = HarnessOptions.Parse(remaining.AsSpan(1));

@@ -11,8 +11,11 @@ namespace Diffusion.Core.Benchmarks;
 /// schedule arrays) in <see cref="RestartSchedule"/>, outside the measurement and outside the Allocated column;
 /// hence one invocation per iteration. The sample is reset at the start of each invocation so values stay in
 /// range; the reset copy is included (it costs about as much as one vector pass over the latents).
+/// Min and median are shown because on a shared machine the mean is skewed by preemptions.
 /// </summary>
 [MemoryDiagnoser]
+[MinColumn]
+[MedianColumn]
 [InvocationCount(1)]
 public class SchedulerStepBenchmarks
 {

@@ -13,8 +13,16 @@ if (remaining is ["allocations"])
     return StepAllocationCheck.Run();
 if (remaining.Length > 0 && remaining[0] is "overhead" or "memory")
 {
-    HarnessOptions options = HarnessOptions.Parse(remaining.AsSpan(1));
-    return remaining[0] == "overhead" ? OverheadHarness.Run(options) : MemoryHarness.Run(options);
+    try
+    {
+        HarnessOptions options = HarnessOptions.Parse(remaining.AsSpan(1));
+        return remaining[0] == "overhead" ? OverheadHarness.Run(options) : MemoryHarness.Run(options);
+    }
+    catch (Exception ex) when (ex is ArgumentException or NotSupportedException)
+    {
+        Console.Error.WriteLine($"{remaining[0]}: {ex.Message}");
+        return 2;
+    }
 }
 BenchmarkSwitcher.FromAssembly(typeof(BenchmarkSettings).Assembly).Run(remaining);
 return 0;

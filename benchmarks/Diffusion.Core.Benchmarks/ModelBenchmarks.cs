@@ -7,10 +7,10 @@ namespace Diffusion.Core.Benchmarks;
 /// <summary>
 /// Model-bound work on the configured model (--model, default ../shared/models/tiny-sd) and provider:
 /// one UNet step at 512² with a guidance batch of 2, one VAE decode at 512², and a whole 512² generation
-/// (Euler, 20 steps, guidance 7.5). Few iterations: each invocation takes seconds.
+/// (Euler, 20 steps, guidance 7.5). Short job (3 warm-ups, 3 iterations): each invocation takes seconds.
 /// </summary>
 [MemoryDiagnoser]
-[SimpleJob(launchCount: 1, warmupCount: 1, iterationCount: 5)]
+[ShortRunJob]
 public class ModelBenchmarks
 {
     private StableDiffusionPipeline _pipeline = null!;

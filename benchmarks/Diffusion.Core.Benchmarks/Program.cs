@@ -3,6 +3,26 @@ using Diffusion.Core.Benchmarks;
 
 // Usage: dotnet run -c Release --project benchmarks/Diffusion.Core.Benchmarks -- [--model DIR] [--provider cpu|cuda[:id]|directml[:id]]
 //        [--threads N] [BenchmarkDotNet arguments, e.g. --filter '*Scheduler*']
+//    or: ... -- overhead [--model DIR] [--threads 2] [--size 512] [--steps 20] [--runs 3] [--guidance 7.5]
+//    or: ... -- memory [--model DIR] [--threads 2] [--size 512] [--steps 20] [--memory-mode keep|sequential]
+//               [--tile 64] [--overlap 16] [--component NAME]
+//    or: ... -- allocations   (managed bytes allocated by scheduler steps, per scheduler)
 // The model options reach the benchmark processes through environment variables (BenchmarkSettings).
 string[] remaining = BenchmarkSettings.ApplyCommandLine(args);
+if (remaining is ["allocations"])
+    return StepAllocationCheck.Run();
+if (remaining.Length > 0 && remaining[0] is "overhead" or "memory")
+{
+    try
+    {
+        HarnessOptions options = HarnessOptions.Parse(remaining.AsSpan(1));
+        return remaining[0] == "overhead" ? OverheadHarness.Run(options) : MemoryHarness.Run(options);
+    }
+    catch (Exception ex) when (ex is ArgumentException or NotSupportedException)
+    {
+        Console.Error.WriteLine($"{remaining[0]}: {ex.Message}");
+        return 2;
+    }
+}
 BenchmarkSwitcher.FromAssembly(typeof(BenchmarkSettings).Assembly).Run(remaining);
+return 0;

@@ -70,10 +70,14 @@ public static class SceneRenderer
         double half = extent / 2.0;
         double top = centreY - half;
         var coverage = new double[size * size];
-        for (int sy = 0; sy < size * Supersample; sy++)
+        // Every shape lies within |x − cx| ≤ h, |y − cy| ≤ h: sub-samples outside that box (plus a safety margin)
+        // cannot be covered, so only the box is tested.
+        (int yFirst, int yLast) = SubsampleRange(centreY, half);
+        (int xFirst, int xLast) = SubsampleRange(centreX, half);
+        for (int sy = yFirst; sy <= yLast; sy++)
         {
             double y = (sy + 0.5) / Supersample;
-            for (int sx = 0; sx < size * Supersample; sx++)
+            for (int sx = xFirst; sx <= xLast; sx++)
             {
                 double x = (sx + 0.5) / Supersample;
                 bool inside = kind switch
@@ -90,6 +94,14 @@ public static class SceneRenderer
         for (int i = 0; i < coverage.Length; i++)
             coverage[i] /= Supersample * Supersample;
         return coverage;
+    }
+
+    private static (int First, int Last) SubsampleRange(double centre, double half)
+    {
+        const int last = SceneGeometry.ImageSize * Supersample - 1;
+        int first = (int)Math.Floor((centre - half) * Supersample - 0.5) - 1;
+        int end = (int)Math.Ceiling((centre + half) * Supersample - 0.5) + 1;
+        return (Math.Clamp(first, 0, last), Math.Clamp(end, 0, last));
     }
 
     // numpy: rint(b·(1−c) + f·c), round half to even, then clip to 0..255.

@@ -56,8 +56,8 @@ public sealed class EvaluationReport
             Line(md);
             Line(md, "## Controls: deliberately wrong pipelines");
             Line(md);
-            Line(md, $"Same prompts, seeds and settings with the model's own scheduler ({Schedulers[0].Label}); each breaks one thing a port can get " +
-                "wrong. The evaluation is only useful if these score clearly lower than the real pipeline.");
+            Line(md, "Same prompts, seeds and settings; each pipeline breaks one thing a port can get wrong. The evaluation can only catch " +
+                "a bug of that kind if its row scores clearly lower than the real pipeline's.");
             Line(md);
             Table(md, "pipeline", Controls);
         }

@@ -45,9 +45,12 @@ try
             schedulerRows.Add(Run(pipeline, prompts, name, SchedulerCatalog.Create(name, pipeline.Scheduler.Config), settings, name));
         if (arguments.Controls)
         {
-            string first = arguments.Schedulers[0];
-            controls.Add(Run(pipeline, prompts, $"{first}, UNet given the next step's timestep",
-                new ShiftedTimestepScheduler(SchedulerCatalog.Create(first, pipeline.Scheduler.Config)), settings, "control-timestep"));
+            controls.Add(Run(pipeline, prompts, "DDIM, UNet given the next step's timestep",
+                MislabelledTimestepScheduler.NextStep(SchedulerCatalog.Create("DDIM", pipeline.Scheduler.Config)), settings, "control-next-timestep"));
+            controls.Add(Run(pipeline, prompts, "DDIM, UNet given the step index instead of the timestep",
+                MislabelledTimestepScheduler.StepIndex(SchedulerCatalog.Create("DDIM", pipeline.Scheduler.Config)), settings, "control-index-timestep"));
+            controls.Add(Run(pipeline, prompts, "Euler without scale_model_input",
+                new UnscaledModelInputScheduler(SchedulerCatalog.Create("Euler", pipeline.Scheduler.Config)), settings, "control-euler-unscaled-input"));
         }
         if (arguments.OtherSize > 0)
         {
@@ -58,10 +61,15 @@ try
     }
     if (arguments.Controls)
     {
-        using StableDiffusionPipeline unscaled = DemoModel.Load(arguments.Model, vaeScalingFactor: 1f);
-        string first = arguments.Schedulers[0];
-        controls.Insert(0, Run(unscaled, prompts, $"{first}, latents divided by 1 instead of {scalingFactor} before decoding",
-            SchedulerCatalog.Create(first, unscaled.Scheduler.Config), settings, "control-unscaled"));
+        // Decoding bugs: the latents divided by 1 (not divided at all) and by SD 1.x's 0.18215 (a hard-coded constant)
+        // instead of the factor the model folder declares.
+        int at = 0;
+        foreach ((float wrongFactor, string what) in new[] { (1f, "1 (not divided)"), (0.18215f, "SD's 0.18215") })
+        {
+            using StableDiffusionPipeline wrong = DemoModel.Load(arguments.Model, vaeScalingFactor: wrongFactor);
+            controls.Insert(at++, Run(wrong, prompts, $"DDIM, latents divided by {what} instead of {scalingFactor}",
+                SchedulerCatalog.Create("DDIM", wrong.Scheduler.Config), settings, $"control-scaling-{wrongFactor}"));
+        }
     }
 
     var report = new EvaluationReport

@@ -29,23 +29,23 @@ public sealed class DemoModelEvaluationTests(DemoModelRuns runs) : IClassFixture
     }
 
     [Fact]
-    public void LatentsNotDividedByTheScalingFactor_ScoreClearlyLower()
+    public void LatentsDividedBySdsScalingFactorInsteadOfTheModels_ScoreClearlyLower()
     {
         string model = DemoModelFolder.Require();
 
-        EvaluationScores real = runs.Real(model), broken = runs.Unscaled(model);
+        EvaluationScores real = runs.Real(model), broken = runs.HardCodedSdScalingFactor(model);
 
-        Assert.True(MeanAccuracy(broken) <= MeanAccuracy(real) - MinimumDrop, Describe("real", real) + "; " + Describe("unscaled", broken));
+        Assert.True(MeanAccuracy(broken) <= MeanAccuracy(real) - MinimumDrop, Describe("real", real) + "; " + Describe("0.18215", broken));
     }
 
     [Fact]
-    public void UNetGivenTheNextStepsTimestep_ScoresClearlyLower()
+    public void UNetGivenTheStepIndexInsteadOfTheTimestep_ScoresClearlyLower()
     {
         string model = DemoModelFolder.Require();
 
-        EvaluationScores real = runs.Real(model), broken = runs.ShiftedTimesteps(model);
+        EvaluationScores real = runs.Real(model), broken = runs.StepIndexAsTimestep(model);
 
-        Assert.True(MeanAccuracy(broken) <= MeanAccuracy(real) - MinimumDrop, Describe("real", real) + "; " + Describe("shifted", broken));
+        Assert.True(MeanAccuracy(broken) <= MeanAccuracy(real) - MinimumDrop, Describe("real", real) + "; " + Describe("step index", broken));
     }
 
     private static double MeanAccuracy(EvaluationScores scores)

@@ -21,14 +21,14 @@ public sealed class DemoModelRuns : IDisposable
     public EvaluationScores Real(string modelPath) =>
         Run("real", () => DemoModel.Load(modelPath), pipeline => SchedulerCatalog.Create("DDIM", pipeline.Scheduler.Config));
 
-    /// <summary>Latents decoded without dividing by the VAE scaling factor (divided by 1).</summary>
-    public EvaluationScores Unscaled(string modelPath) =>
-        Run("unscaled", () => DemoModel.Load(modelPath, vaeScalingFactor: 1f), pipeline => SchedulerCatalog.Create("DDIM", pipeline.Scheduler.Config));
+    /// <summary>Latents divided by SD 1.x's hard-coded 0.18215 instead of the model's factor before decoding.</summary>
+    public EvaluationScores HardCodedSdScalingFactor(string modelPath) =>
+        Run("sd-scaling", () => DemoModel.Load(modelPath, vaeScalingFactor: 0.18215f), pipeline => SchedulerCatalog.Create("DDIM", pipeline.Scheduler.Config));
 
-    /// <summary>The UNet given the next step's timestep.</summary>
-    public EvaluationScores ShiftedTimesteps(string modelPath) =>
-        Run("shifted", () => DemoModel.Load(modelPath),
-            pipeline => new ShiftedTimestepScheduler(SchedulerCatalog.Create("DDIM", pipeline.Scheduler.Config)));
+    /// <summary>The UNet given the step index instead of the timestep.</summary>
+    public EvaluationScores StepIndexAsTimestep(string modelPath) =>
+        Run("step-index", () => DemoModel.Load(modelPath),
+            pipeline => MislabelledTimestepScheduler.StepIndex(SchedulerCatalog.Create("DDIM", pipeline.Scheduler.Config)));
 
     /// <summary>The test prompts: <see cref="PromptCount"/> seen prompts spread over the bundled file.</summary>
     public static IReadOnlyList<EvaluationPrompt> Prompts()

@@ -149,16 +149,13 @@ public static class MemoryHarness
     }
 
     /// <summary>
-    /// Pipeline settings for a memory mode. "keep" (every model loaded for the pipeline's lifetime) is
-    /// today's behaviour. "sequential" (load each model for its stage, release it after) will be a
-    /// <see cref="PipelineSettings"/> property; until the pipeline has it, asking for it is an error
-    /// rather than a silent "keep".
+    /// Pipeline settings for a memory mode: "keep" (<see cref="MemoryMode.KeepLoaded"/>, every model loaded for the
+    /// pipeline's lifetime) or "sequential" (<see cref="MemoryMode.Sequential"/>, each model loaded for its stage only).
     /// </summary>
     private static PipelineSettings CreatePipelineSettings(string memoryMode, SessionSettings session) => memoryMode switch
     {
-        "keep" => new PipelineSettings { Session = session },
-        // When PipelineSettings gains its memory-mode property, set it here: new PipelineSettings { Session = session, MemoryMode = ... }.
-        "sequential" => throw new NotSupportedException("--memory-mode sequential: PipelineSettings has no sequential memory mode yet."),
+        "keep" => new PipelineSettings { Session = session, MemoryMode = MemoryMode.KeepLoaded },
+        "sequential" => new PipelineSettings { Session = session, MemoryMode = MemoryMode.Sequential },
         _ => throw new ArgumentException($"unknown memory mode {memoryMode}"),
     };
 }

@@ -1,0 +1,97 @@
+using System.Globalization;
+
+namespace Diffusion.Tools.DemoModelEvaluation;
+
+/// <summary>Command-line options of the evaluation tool.</summary>
+public sealed record EvaluationArguments
+{
+    /// <summary>Usage text.</summary>
+    public const string Usage =
+        """
+        Usage: dotnet run -c Release --project tools/DemoModelEvaluation -- [options]
+          --model DIR          demo model folder (default models/demo-shapes)
+          --prompts N          number of prompts, spread evenly over seen and held-out (default: all)
+          --prompts-file PATH  eval_prompts.json (default: the model folder's, else the copy next to this tool)
+          --schedulers LIST    comma-separated scheduler names (default "DDIM,Euler,DPM++ 2M")
+          --steps N            denoising steps (default 20)
+          --guidance G         guidance scale (default 6)
+          --other-size S       also run the first scheduler at SxS, S a multiple of 64 (default 128; 0: skip)
+          --no-controls        skip the deliberately wrong pipelines
+          --samples DIR        write every generated image as PNG into DIR
+          --report PATH        write the Markdown report there (it is always printed)
+        """;
+
+    /// <summary>Model folder.</summary>
+    public string Model { get; init; } = DemoModel.DefaultFolder;
+
+    /// <summary>Number of prompts (null: all).</summary>
+    public int? PromptCount { get; init; }
+
+    /// <summary>Explicit prompts file.</summary>
+    public string? PromptsFile { get; init; }
+
+    /// <summary>Scheduler names (SchedulerCatalog names).</summary>
+    public IReadOnlyList<string> Schedulers { get; init; } = ["DDIM", "Euler", "DPM++ 2M"];
+
+    /// <summary>Denoising steps.</summary>
+    public int Steps { get; init; } = 20;
+
+    /// <summary>Guidance scale.</summary>
+    public float Guidance { get; init; } = 6f;
+
+    /// <summary>Extra size to run once (0: none).</summary>
+    public int OtherSize { get; init; } = 128;
+
+    /// <summary>Whether to run the wrong-pipeline controls.</summary>
+    public bool Controls { get; init; } = true;
+
+    /// <summary>Folder for PNGs of every image.</summary>
+    public string? SamplesDirectory { get; init; }
+
+    /// <summary>Report path.</summary>
+    public string? ReportPath { get; init; }
+
+    /// <summary>True when --help was given.</summary>
+    public bool ShowHelp { get; init; }
+
+    /// <summary>Parses <paramref name="args"/>.</summary>
+    /// <exception cref="ArgumentException">An unknown option or a bad value (the message names it).</exception>
+    public static EvaluationArguments Parse(IReadOnlyList<string> args)
+    {
+        ArgumentNullException.ThrowIfNull(args);
+        var result = new EvaluationArguments();
+        for (int i = 0; i < args.Count; i++)
+        {
+            string option = args[i];
+            string Value() => i + 1 < args.Count ? args[++i] : throw new ArgumentException($"{option} needs a value.");
+            result = option switch
+            {
+                "--model" => result with { Model = Value() },
+                "--prompts" => result with { PromptCount = PositiveInt(option, Value()) },
+                "--prompts-file" => result with { PromptsFile = Value() },
+                "--schedulers" => result with { Schedulers = Value().Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries) },
+                "--steps" => result with { Steps = PositiveInt(option, Value()) },
+                "--guidance" => result with { Guidance = float.Parse(Value(), CultureInfo.InvariantCulture) },
+                "--other-size" => result with { OtherSize = OtherSizeValue(option, Value()) },
+                "--no-controls" => result with { Controls = false },
+                "--samples" => result with { SamplesDirectory = Value() },
+                "--report" => result with { ReportPath = Value() },
+                "--help" or "-h" => result with { ShowHelp = true },
+                _ => throw new ArgumentException($"Unknown option '{option}'."),
+            };
+        }
+        if (result.Schedulers.Count == 0)
+            throw new ArgumentException("--schedulers needs at least one name.");
+        return result;
+    }
+
+    private static int PositiveInt(string option, string value) =>
+        int.TryParse(value, NumberStyles.Integer, CultureInfo.InvariantCulture, out int n) && n > 0
+            ? n
+            : throw new ArgumentException($"{option} must be a positive integer, got '{value}'.");
+
+    private static int OtherSizeValue(string option, string value) =>
+        int.TryParse(value, NumberStyles.Integer, CultureInfo.InvariantCulture, out int n) && n >= 0 && n % SceneGeometry.ImageSize == 0
+            ? n
+            : throw new ArgumentException($"{option} must be 0 or a multiple of {SceneGeometry.ImageSize}, got '{value}'.");
+}

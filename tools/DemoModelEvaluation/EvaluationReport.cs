@@ -1,0 +1,136 @@
+using System.Globalization;
+using System.Text;
+
+namespace Diffusion.Tools.DemoModelEvaluation;
+
+/// <summary>The results of one evaluation run, written as Markdown by <see cref="ToMarkdown"/>.</summary>
+public sealed class EvaluationReport
+{
+    /// <summary>The command line that produced the report.</summary>
+    public required string CommandLine { get; init; }
+
+    /// <summary>The model folder evaluated.</summary>
+    public required string ModelPath { get; init; }
+
+    /// <summary>The VAE scaling factor the folder declares.</summary>
+    public required float ScalingFactor { get; init; }
+
+    /// <summary>Generation settings of the main runs.</summary>
+    public required EvaluationSettings Settings { get; init; }
+
+    /// <summary>One row per scheduler at the training size.</summary>
+    public required IReadOnlyList<ReportRow> Schedulers { get; init; }
+
+    /// <summary>Deliberately wrong pipelines (empty when not run).</summary>
+    public IReadOnlyList<ReportRow> Controls { get; init; } = [];
+
+    /// <summary>Runs at sizes the model was not trained for (empty when not run).</summary>
+    public IReadOnlyList<(int Size, ReportRow Row)> OtherSizes { get; init; } = [];
+
+    /// <summary>Renders the report.</summary>
+    public string ToMarkdown()
+    {
+        var md = new StringBuilder();
+        EvaluationScores first = Schedulers[0].Scores;
+        int seen = first.Count(EvaluationPrompt.Seen), heldOut = first.Count(EvaluationPrompt.HeldOut);
+        Line(md, "# Demo model evaluation");
+        Line(md);
+        Line(md, $"Model `{ModelPath}` (VAE scaling factor {ScalingFactor.ToString(CultureInfo.InvariantCulture)}), generated with this library's " +
+            "`StableDiffusionPipeline` and read back from the pixels by `SceneAnalyser`, the C# port of the demo trainer's analyser " +
+            "(`tools/train-demo-model/ANALYSER.md`). Produced by:");
+        Line(md);
+        Line(md, $"    {CommandLine}");
+        Line(md);
+        Line(md, $"- {first.Count()} prompts from `eval_prompts.json`: {seen} whose (shape, colour, background) combination occurs in training " +
+            $"(**seen**) and {heldOut} from the six combinations held out of training (**held-out**: each value was seen, never together).");
+        Line(md, $"- One image per prompt, {Settings.ImageSize}×{Settings.ImageSize}, {Settings.Steps} steps, guidance {F(Settings.GuidanceScale)}, " +
+            $"initial noise from the {Settings.RandomSource} generator seeded with the prompt's `seed` (the trainer's own evaluation draws the same noise).");
+        Line(md, "- An attribute counts as right when the analyser reads the caption's value; *all five* = every attribute right.");
+        Line(md, $"- **The demo model is trained at {SceneGeometry.ImageSize}×{SceneGeometry.ImageSize} only** (8×8 latents); see *Other sizes* below.");
+        Line(md);
+        Line(md, $"## Accuracy at {Settings.ImageSize}×{Settings.ImageSize}");
+        Line(md);
+        Table(md, "scheduler", Schedulers);
+        if (Controls.Count > 0)
+        {
+            Line(md);
+            Line(md, "## Controls: deliberately wrong pipelines");
+            Line(md);
+            Line(md, "Same prompts, seeds and settings; each pipeline breaks one thing a port can get wrong. The evaluation can only catch " +
+                "a bug of that kind if its row scores clearly lower than the real pipeline's.");
+            Line(md);
+            Table(md, "pipeline", Controls);
+        }
+        if (OtherSizes.Count > 0)
+        {
+            Line(md);
+            Line(md, "## Other sizes");
+            Line(md);
+            Line(md, $"The model was trained on {SceneGeometry.ImageSize}×{SceneGeometry.ImageSize} scenes only; the pipeline accepts any multiple of 8, " +
+                "and the convolutional UNet and VAE run at any latent size, but nothing teaches the model what a larger canvas should hold. " +
+                "For the analyser, each larger image is box-averaged down to 64×64 first (so its 64×64 thresholds apply).");
+            Line(md);
+            var rows = new List<ReportRow>();
+            foreach ((int size, ReportRow row) in OtherSizes)
+                rows.Add(row with { Label = $"{row.Label} at {size}×{size}" });
+            Table(md, "run", rows);
+        }
+        Misreadings(md, Schedulers[0]);
+        return md.ToString();
+    }
+
+    private static void Table(StringBuilder md, string firstColumn, IReadOnlyList<ReportRow> rows)
+    {
+        Line(md, $"| {firstColumn} | prompts | foreground | background | shape | size | position | all five | ms/image |");
+        Line(md, "|---|---|---:|---:|---:|---:|---:|---:|---:|");
+        foreach (ReportRow row in rows)
+        {
+            foreach (string split in new[] { EvaluationPrompt.Seen, EvaluationPrompt.HeldOut })
+            {
+                int n = row.Scores.Count(split);
+                if (n == 0)
+                    continue;
+                var cells = new StringBuilder();
+                foreach (SceneAttribute attribute in SceneAttributes.All)
+                    cells.Append(CultureInfo.InvariantCulture, $" {Percent(row.Scores.Accuracy(attribute, split))} |");
+                Line(md, $"| {row.Label} | {split} ({n}) |{cells} {Percent(row.Scores.AllCorrect(split))} | {row.PerImage.TotalMilliseconds.ToString("F0", CultureInfo.InvariantCulture)} |");
+            }
+        }
+    }
+
+    private static void Misreadings(StringBuilder md, ReportRow row)
+    {
+        var wrong = new List<EvaluationSample>();
+        foreach (EvaluationSample sample in row.Scores.Samples)
+        {
+            if (!sample.IsAllCorrect)
+                wrong.Add(sample);
+        }
+        Line(md);
+        Line(md, $"## Misreadings ({row.Label})");
+        Line(md);
+        if (wrong.Count == 0)
+        {
+            Line(md, "None: every attribute of every image was read as its caption states.");
+            return;
+        }
+        Line(md, $"{wrong.Count} of {row.Scores.Count()} images have at least one attribute read differently from the caption" +
+            (wrong.Count > 30 ? " (first 30 listed)" : "") + ":");
+        Line(md);
+        Line(md, "| split | seed | caption | read | fill |");
+        Line(md, "|---|---:|---|---|---:|");
+        for (int i = 0; i < wrong.Count && i < 30; i++)
+        {
+            EvaluationSample sample = wrong[i];
+            string fill = sample.Reading.Fill is double f ? f.ToString("F3", CultureInfo.InvariantCulture) : "–";
+            Line(md, $"| {sample.Prompt.Split} | {sample.Prompt.Seed} | {sample.Prompt.Caption} | {sample.Reading.Attributes} | {fill} |");
+        }
+    }
+
+    private static string Percent(double value) =>
+        double.IsNaN(value) ? "–" : (100 * value).ToString("F1", CultureInfo.InvariantCulture) + "%";
+
+    private static string F(float value) => value.ToString(CultureInfo.InvariantCulture);
+
+    private static void Line(StringBuilder md, string text = "") => md.Append(text).Append('\n');
+}

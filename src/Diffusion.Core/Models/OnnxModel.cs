@@ -66,6 +66,7 @@ public abstract class OnnxModel : IDisposable
         _binding = null;
         _session.Dispose();
         _session = null;
+        NativeMemory.Trim();
     }
 
     /// <summary>Releases the wrapper's bound tensors so they bind again to the next session (see <see cref="Unload"/>).</summary>

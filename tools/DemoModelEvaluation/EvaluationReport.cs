@@ -52,6 +52,9 @@ public sealed class EvaluationReport
         Line(md, $"## Accuracy at {Settings.ImageSize}×{Settings.ImageSize}");
         Line(md);
         Table(md, "scheduler", Schedulers);
+        Line(md);
+        Line(md, "DDIM (η = 0) and Euler take the same first-order step of the probability-flow ODE in different coordinates, so their " +
+            "images are close and their readings mostly agree; DPM++ 2M is second order.");
         if (Controls.Count > 0)
         {
             Line(md);
@@ -117,9 +120,9 @@ public sealed class EvaluationReport
             if (Find(row.Baseline) is not { } real)
                 continue;
             double drop = real.MeanAccuracy() - row.MeanAccuracy();
-            string points = (100 * drop).ToString("F1", CultureInfo.InvariantCulture);
+            string points = (Math.Abs(drop) < 0.0005 ? "±" : drop > 0 ? "−" : "+") + Math.Abs(100 * drop).ToString("F1", CultureInfo.InvariantCulture);
             Line(md, $"- {row.Label}: mean of five {Percent(row.MeanAccuracy())} against {Percent(real.MeanAccuracy())} for {real.Label} " +
-                $"(−{points} points) — {(drop >= 0.10 ? caught : notCaught)}.");
+                $"({points} points) — {(drop >= 0.10 ? caught : notCaught)}.");
         }
     }
 
@@ -128,7 +131,7 @@ public sealed class EvaluationReport
         if (Find(row.Baseline) is not { } real)
             return "–";
         double delta = 100 * (row.MeanAccuracy(split) - real.MeanAccuracy(split));
-        return (delta >= 0 ? "+" : "−") + Math.Abs(delta).ToString("F1", CultureInfo.InvariantCulture);
+        return (Math.Abs(delta) < 0.05 ? "±" : delta > 0 ? "+" : "−") + Math.Abs(delta).ToString("F1", CultureInfo.InvariantCulture);
     }
 
     private ReportRow? Find(string? label)

@@ -1,3 +1,4 @@
+using System.Text.Json;
 using Diffusion.Tools.DemoModelEvaluation;
 
 namespace Diffusion.Evaluation.Tests.Evaluation;
@@ -32,6 +33,33 @@ public sealed class DemoModelEvaluationTests(DemoModelRuns runs) : IClassFixture
         Assert.True(scores.Accuracy(SceneAttribute.Foreground) >= MinimumColourAccuracy, Describe("real", scores));
         Assert.True(scores.Accuracy(SceneAttribute.Background) >= MinimumColourAccuracy, Describe("real", scores));
         Assert.True(scores.Accuracy(SceneAttribute.Shape) >= MinimumShapeAccuracy, Describe("real", scores));
+    }
+
+    [Fact]
+    public void RealPipeline_ReadsLikeTheTrainersOwnDdimSamples()
+    {
+        // The trainer samples the same captions with DDIM (20 steps, guidance 6) from torch.randn noise seeded with the
+        // prompt's seed, which the torch random source reproduces; per_prompt holds its readings, fills rounded to 3 places.
+        string model = DemoModelFolder.Require();
+        // Python's json writes a missing fill (no shape found) as NaN, which is not JSON: read it as null.
+        string json = File.ReadAllText(DemoModelFolder.RequireTrainerResults()).Replace(": NaN", ": null", StringComparison.Ordinal);
+        JsonElement perPrompt = JsonDocument.Parse(json).RootElement.GetProperty("per_prompt");
+
+        foreach (EvaluationSample sample in runs.Real(model).Samples)
+        {
+            JsonElement entry = perPrompt[(int)sample.Prompt.Seed];
+            JsonElement found = entry.GetProperty("found");
+            Assert.Equal(entry.GetProperty("caption").GetString(), sample.Prompt.Caption);
+            Assert.Equal(
+                new SceneAttributes(found.GetProperty("foreground").GetString(), found.GetProperty("background").GetString(),
+                    found.GetProperty("shape").GetString(), found.GetProperty("size").GetString(), found.GetProperty("position").GetString()),
+                sample.Reading.Attributes);
+            JsonElement fill = entry.GetProperty("fill");
+            if (fill.ValueKind == JsonValueKind.Null)
+                Assert.Null(sample.Reading.Fill);
+            else
+                Assert.Equal(fill.GetDouble(), sample.Reading.Fill ?? double.NaN, 0.002); // 0.002: about two pixels
+        }
     }
 
     [Fact]

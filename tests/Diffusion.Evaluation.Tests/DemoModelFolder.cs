@@ -20,11 +20,36 @@ internal static class DemoModelFolder
     {
         if (Path is { } path)
             return path;
-        string message = "The demo model models/demo-shapes was not found at the repository root (set DIFFUSION_DEMO_MODEL to override).";
+        string message = "The demo model was not found (models/demo-shapes at the repository root, or the folder DIFFUSION_DEMO_MODEL names).";
         if (IsCi)
             throw new InvalidOperationException(message + " It must exist when CI=true.");
         Assert.Skip(message);
         return null!; // unreachable: Assert.Skip throws
+    }
+
+    /// <summary>
+    /// Returns the trainer's results for this model (<c>tools/train-demo-model/eval_results.json</c>, committed with it),
+    /// or skips/fails like <see cref="Require"/> when it is missing.
+    /// </summary>
+    public static string RequireTrainerResults()
+    {
+        string? root = RepositoryRoot();
+        string? path = root is null ? null : System.IO.Path.Combine(root, "tools", "train-demo-model", "eval_results.json");
+        if (path is not null && File.Exists(path))
+            return path;
+        string message = "tools/train-demo-model/eval_results.json (the demo model's own evaluation) was not found.";
+        if (IsCi)
+            throw new InvalidOperationException(message + " It must exist when CI=true.");
+        Assert.Skip(message);
+        return null!; // unreachable: Assert.Skip throws
+    }
+
+    private static string? RepositoryRoot()
+    {
+        var dir = new DirectoryInfo(AppContext.BaseDirectory);
+        while (dir is not null && !File.Exists(System.IO.Path.Combine(dir.FullName, "Diffusion.Core.sln")))
+            dir = dir.Parent;
+        return dir?.FullName;
     }
 
     private static string? Find()
@@ -32,12 +57,10 @@ internal static class DemoModelFolder
         string? env = Environment.GetEnvironmentVariable("DIFFUSION_DEMO_MODEL");
         if (!string.IsNullOrEmpty(env))
             return IsModel(env) ? System.IO.Path.GetFullPath(env) : null;
-        var dir = new DirectoryInfo(AppContext.BaseDirectory);
-        while (dir is not null && !File.Exists(System.IO.Path.Combine(dir.FullName, "Diffusion.Core.sln")))
-            dir = dir.Parent;
-        if (dir is null)
+        string? root = RepositoryRoot();
+        if (root is null)
             return null;
-        string candidate = System.IO.Path.Combine(dir.FullName, "models", "demo-shapes");
+        string candidate = System.IO.Path.Combine(root, "models", "demo-shapes");
         return IsModel(candidate) ? candidate : null;
     }
 

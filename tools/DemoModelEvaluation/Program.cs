@@ -46,17 +46,17 @@ try
         if (arguments.Controls)
         {
             controls.Add(Run(pipeline, prompts, "DDIM, UNet given the next step's timestep",
-                MislabelledTimestepScheduler.NextStep(SchedulerCatalog.Create("DDIM", pipeline.Scheduler.Config)), settings, "control-next-timestep"));
+                MislabelledTimestepScheduler.NextStep(SchedulerCatalog.Create("DDIM", pipeline.Scheduler.Config)), settings, "control-next-timestep") with { Baseline = "DDIM" });
             controls.Add(Run(pipeline, prompts, "DDIM, UNet given the step index instead of the timestep",
-                MislabelledTimestepScheduler.StepIndex(SchedulerCatalog.Create("DDIM", pipeline.Scheduler.Config)), settings, "control-index-timestep"));
+                MislabelledTimestepScheduler.StepIndex(SchedulerCatalog.Create("DDIM", pipeline.Scheduler.Config)), settings, "control-index-timestep") with { Baseline = "DDIM" });
             controls.Add(Run(pipeline, prompts, "Euler without scale_model_input",
-                new UnscaledModelInputScheduler(SchedulerCatalog.Create("Euler", pipeline.Scheduler.Config)), settings, "control-euler-unscaled-input"));
+                new UnscaledModelInputScheduler(SchedulerCatalog.Create("Euler", pipeline.Scheduler.Config)), settings, "control-euler-unscaled-input") with { Baseline = "Euler" });
         }
         if (arguments.OtherSize > 0)
         {
             string first = arguments.Schedulers[0];
             otherSizes.Add((arguments.OtherSize, Run(pipeline, prompts, first, SchedulerCatalog.Create(first, pipeline.Scheduler.Config),
-                settings with { ImageSize = arguments.OtherSize }, $"{first}-{arguments.OtherSize}")));
+                settings with { ImageSize = arguments.OtherSize }, $"{first}-{arguments.OtherSize}") with { Baseline = first }));
         }
     }
     if (arguments.Controls)
@@ -68,7 +68,7 @@ try
         {
             using StableDiffusionPipeline wrong = DemoModel.Load(arguments.Model, vaeScalingFactor: wrongFactor);
             controls.Insert(at++, Run(wrong, prompts, $"DDIM, latents divided by {what} instead of {scalingFactor}",
-                SchedulerCatalog.Create("DDIM", wrong.Scheduler.Config), settings, $"control-scaling-{wrongFactor}"));
+                SchedulerCatalog.Create("DDIM", wrong.Scheduler.Config), settings, $"control-scaling-{wrongFactor}") with { Baseline = "DDIM" });
         }
     }
 

@@ -1,19 +1,26 @@
+using System.Text.Json;
 using Diffusion.Tools.DemoModelEvaluation;
 
 namespace Diffusion.Evaluation.Tests.Evaluation;
 
 /// <summary>
 /// End-to-end checks of this library's pipeline on the demo model: the real pipeline reproduces what the captions
-/// ask for, and pipelines with one classic porting bug each score clearly lower (so the evaluation can tell).
+/// ask for, and pipelines with one porting bug each score lower, so the evaluation can tell. (Two other bugs — latents
+/// not divided by the scaling factor, the UNet given the next step's timestep — change these scores by a reading or two
+/// only: this model's factor is 1.087 and it is insensitive to a one-step timestep shift; see docs/demo-model-evaluation.md.)
 /// </summary>
 public sealed class DemoModelEvaluationTests(DemoModelRuns runs) : IClassFixture<DemoModelRuns>
 {
-    // The model's own evaluation (tools/train-demo-model, DDIM 20 steps, guidance 6) and the full C# evaluation
-    // (docs/demo-model-evaluation.md) read TODO; the thresholds leave a margin for 12 prompts.
-    private const double MinimumColourAndShapeAccuracy = 0.90;
+    // The demo model's card (models/demo-shapes/README.md: DDIM 20 steps, guidance 6, 60 seen captions) reads the
+    // foreground and background colours of 100% of its images and the shape of 87%; on these 12 prompts this
+    // pipeline reads 12/12, 12/12 and 11/12. The thresholds leave a margin for platform rounding.
+    private const double MinimumColourAccuracy = 0.90;
+    private const double MinimumShapeAccuracy = 0.75;
 
-    // A broken pipeline must lose at least this much mean accuracy over the five attributes.
-    private const double MinimumDrop = 0.25;
+    // Mean accuracy over the five attributes on these 12 prompts: real 88.3%, SD's 0.18215 factor 53.3%, step index
+    // as timestep 71.7% (one flipped reading moves a mean by 1.7 points).
+    private const double MinimumDropForWrongScalingFactor = 0.25;
+    private const double MinimumDropForStepIndexTimestep = 0.10;
 
     [Fact]
     public void RealPipeline_ReadsBackTheCaptionsColoursAndShapes()
@@ -23,9 +30,36 @@ public sealed class DemoModelEvaluationTests(DemoModelRuns runs) : IClassFixture
         EvaluationScores scores = runs.Real(model);
 
         Assert.Equal(DemoModelRuns.PromptCount, scores.Count());
-        Assert.True(scores.Accuracy(SceneAttribute.Foreground) >= MinimumColourAndShapeAccuracy, Describe("real", scores));
-        Assert.True(scores.Accuracy(SceneAttribute.Background) >= MinimumColourAndShapeAccuracy, Describe("real", scores));
-        Assert.True(scores.Accuracy(SceneAttribute.Shape) >= MinimumColourAndShapeAccuracy, Describe("real", scores));
+        Assert.True(scores.Accuracy(SceneAttribute.Foreground) >= MinimumColourAccuracy, Describe("real", scores));
+        Assert.True(scores.Accuracy(SceneAttribute.Background) >= MinimumColourAccuracy, Describe("real", scores));
+        Assert.True(scores.Accuracy(SceneAttribute.Shape) >= MinimumShapeAccuracy, Describe("real", scores));
+    }
+
+    [Fact]
+    public void RealPipeline_ReadsLikeTheTrainersOwnDdimSamples()
+    {
+        // The trainer samples the same captions with DDIM (20 steps, guidance 6) from torch.randn noise seeded with the
+        // prompt's seed, which the torch random source reproduces; per_prompt holds its readings, fills rounded to 3 places.
+        string model = DemoModelFolder.Require();
+        // Python's json writes a missing fill (no shape found) as NaN, which is not JSON: read it as null.
+        string json = File.ReadAllText(DemoModelFolder.RequireTrainerResults()).Replace(": NaN", ": null", StringComparison.Ordinal);
+        JsonElement perPrompt = JsonDocument.Parse(json).RootElement.GetProperty("per_prompt");
+
+        foreach (EvaluationSample sample in runs.Real(model).Samples)
+        {
+            JsonElement entry = perPrompt[(int)sample.Prompt.Seed];
+            JsonElement found = entry.GetProperty("found");
+            Assert.Equal(entry.GetProperty("caption").GetString(), sample.Prompt.Caption);
+            Assert.Equal(
+                new SceneAttributes(found.GetProperty("foreground").GetString(), found.GetProperty("background").GetString(),
+                    found.GetProperty("shape").GetString(), found.GetProperty("size").GetString(), found.GetProperty("position").GetString()),
+                sample.Reading.Attributes);
+            JsonElement fill = entry.GetProperty("fill");
+            if (fill.ValueKind == JsonValueKind.Null)
+                Assert.Null(sample.Reading.Fill);
+            else
+                Assert.Equal(fill.GetDouble(), sample.Reading.Fill ?? double.NaN, 0.002); // 0.002: about two pixels
+        }
     }
 
     [Fact]
@@ -35,7 +69,7 @@ public sealed class DemoModelEvaluationTests(DemoModelRuns runs) : IClassFixture
 
         EvaluationScores real = runs.Real(model), broken = runs.HardCodedSdScalingFactor(model);
 
-        Assert.True(MeanAccuracy(broken) <= MeanAccuracy(real) - MinimumDrop, Describe("real", real) + "; " + Describe("0.18215", broken));
+        Assert.True(MeanAccuracy(broken) <= MeanAccuracy(real) - MinimumDropForWrongScalingFactor, Describe("real", real) + "; " + Describe("0.18215", broken));
     }
 
     [Fact]
@@ -45,7 +79,7 @@ public sealed class DemoModelEvaluationTests(DemoModelRuns runs) : IClassFixture
 
         EvaluationScores real = runs.Real(model), broken = runs.StepIndexAsTimestep(model);
 
-        Assert.True(MeanAccuracy(broken) <= MeanAccuracy(real) - MinimumDrop, Describe("real", real) + "; " + Describe("step index", broken));
+        Assert.True(MeanAccuracy(broken) <= MeanAccuracy(real) - MinimumDropForStepIndexTimestep, Describe("real", real) + "; " + Describe("step index", broken));
     }
 
     private static double MeanAccuracy(EvaluationScores scores)

@@ -7,7 +7,8 @@ Runs the demo trainer's own scenes.py / analyser.py (from the given folder) and 
                 (the C# renderer must reproduce them byte for byte);
   readings.json analyser.analyse readings (attributes, fill, measured background median, foreground pixel count)
                 of the PNGs in images/: noisy and stray-pixel versions of ground-truth scenes, edge cases, and any
-                model sample PNGs given on the command line (real generated images, copied in).
+                model sample PNGs given on the command line (real generated images, copied in; the committed ones are
+                demo-model images from DemoModelEvaluation --samples: DDIM at 64 and 128, and the SD-factor control).
 Deterministic: numpy default_rng(20261125).
 """
 import hashlib
@@ -95,7 +96,8 @@ def main():
         img = np.asarray(Image.open(os.path.join(out, "images", name)).convert("RGB"))
         got = analyser.analyse(img)
         f = img.astype(np.float64)
-        border_px = np.concatenate([f[0, :], f[63, :], f[1:63, 0], f[1:63, 63]], axis=0)
+        h, w = f.shape[:2]
+        border_px = np.concatenate([f[0, :], f[h - 1, :], f[1:h - 1, 0], f[1:h - 1, w - 1]], axis=0)
         bg = np.median(border_px, axis=0)
         count = int((np.sqrt(np.sum((f - bg) ** 2, axis=2)) > analyser.FOREGROUND_DISTANCE).sum())
         readings.append({"file": name, "found": {a: got[a] for a in analyser.ATTRIBUTES}, "fill": got.get("fill"),

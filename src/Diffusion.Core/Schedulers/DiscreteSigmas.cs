@@ -127,8 +127,9 @@ internal static class DiscreteSigmas
         switch (predictionType)
         {
             case "epsilon":
-                for (int i = 0; i < destination.Length; i++)
-                    destination[i] = sample[i] - sigma * modelOutput[i];
+                // x0 = x − σ·ε as two rounded float32 operations, exactly as the scalar expression (no fused multiply-add).
+                TensorPrimitives.Multiply(modelOutput, sigma, destination);
+                TensorPrimitives.Subtract(sample, destination, destination);
                 break;
             case "v_prediction":
             {

@@ -1,3 +1,4 @@
+using System.Numerics.Tensors;
 using Diffusion.Core.Randomness;
 
 namespace Diffusion.Core.Schedulers;
@@ -101,11 +102,12 @@ public sealed class EulerDiscreteScheduler : SchedulerBase
         float dt = _sigmas[stepIndex + 1] - sigma;
         Span<float> predicted = Scratch(0, sample.Length);
         DiscreteSigmas.PredictOriginalSample(Config.PredictionType, modelOutput, sample, sigma, predicted);
-        for (int i = 0; i < sample.Length; i++)
-        {
-            float derivative = (sample[i] - predicted[i]) / sigma;
-            sample[i] = sample[i] + derivative * dt;
-        }
+        // derivative = (x − x0)/σ; x += derivative·dt — vectorised, each operation rounded to float32 in the same
+        // order as diffusers' torch expression, so the result is bit-identical to the scalar loop.
+        TensorPrimitives.Subtract(sample, predicted, predicted);
+        TensorPrimitives.Divide(predicted, sigma, predicted);
+        TensorPrimitives.Multiply(predicted, dt, predicted);
+        TensorPrimitives.Add(sample, predicted, sample);
     }
 
     /// <inheritdoc />

@@ -21,6 +21,7 @@ namespace Diffusion.Core.TextEncoding;
 public sealed class PromptEmbedder
 {
     private int _commaPaddingBacktrack = WeightedPromptTokenizer.DefaultCommaPaddingBacktrack;
+    private int _clipSkip = 1;
 
     /// <summary>Creates an embedder over a model's tokenizer and text encoder (neither is owned or disposed).</summary>
     public PromptEmbedder(ClipTokenizer tokenizer, TextEncoder textEncoder)
@@ -38,28 +39,22 @@ public sealed class PromptEmbedder
     public TextEncoder TextEncoder { get; }
 
     /// <summary>
-    /// Which layer's hidden states to use, counted from the end: 1 (the default) is the last layer, as diffusers and
-    /// the web UI use by default. The web UI's clip skip N takes the hidden state N layers from the end and applies
-    /// the encoder's final layer norm to it; ONNX exports carry per-layer outputs (<c>hidden_states.N</c>) without
-    /// that norm, so only 1 is accepted. For clip skip 2, export the text encoder with one layer fewer
-    /// (<c>num_hidden_layers</c> − 1): its <c>last_hidden_state</c> is then exactly the web UI's clip-skip-2 output.
+    /// Which layer's hidden states to use, counted from the end, as the AUTOMATIC1111 web UI's clip skip
+    /// (<c>CLIP_stop_at_last_layers</c>): 1 (the default, as diffusers) is <c>last_hidden_state</c>; N &gt; 1 takes the
+    /// hidden state N layers from the end (<c>hidden_states[-N]</c>) and applies the encoder's final layer norm to it.
+    /// Values above 1 need a text encoder exported with per-layer outputs (<c>hidden_states.0</c> … <c>hidden_states.N</c>,
+    /// e.g. Optimum with <c>output_hidden_states</c>) whose final layer norm is one LayerNormalization node (opset 17+);
+    /// see <see cref="TextEncoding.TextEncoder.RequireClipSkip"/>. The setter checks this against the model.
     /// </summary>
-    /// <exception cref="InvalidOptionException">Set to anything but 1; the message lists the model's outputs.</exception>
+    /// <exception cref="InvalidOptionException">Set below 1, above the model's number of hidden states, or above 1 on a
+    /// text encoder without per-layer outputs or with a decomposed final layer norm; the message says which.</exception>
     public int ClipSkip
     {
-        get => 1;
+        get => _clipSkip;
         set
         {
-            if (value < 1)
-                throw new InvalidOptionException(nameof(ClipSkip), $"must be 1 (the last layer) or more, was {value}.");
-            if (value > 1)
-            {
-                throw new InvalidOptionException(nameof(ClipSkip),
-                    $"clip skip {value} needs the hidden state {value} layers from the end passed through the text encoder's final layer norm; " +
-                    $"{TextEncoder.ModelPath} has the outputs {DescribeOutputs()} ({TextEncoder.HiddenStateOutputs.Count} per-layer hidden states), " +
-                    "and per-layer outputs lack that norm. Use ClipSkip 1, or export the text encoder with " +
-                    $"{value - 1} layer(s) fewer: its last_hidden_state is then the clip-skip-{value} embedding.");
-            }
+            TextEncoder.RequireClipSkip(value);
+            _clipSkip = value;
         }
     }
 
@@ -161,7 +156,7 @@ public sealed class PromptEmbedder
         int? fixedBatch = TextEncoder.InputIdsInput.GetFixedDimension(0) ?? TextEncoder.LastHiddenStateOutput.GetFixedDimension(0);
         if (fixedBatch is not int batch)
         {
-            TextEncoder.Encode(ids, chunkCount, length, values, runOptions);
+            TextEncoder.Encode(ids, chunkCount, length, _clipSkip, values, runOptions);
         }
         else
         {
@@ -172,7 +167,7 @@ public sealed class PromptEmbedder
                 int count = Math.Min(batch, chunkCount - start);
                 if (count == batch)
                 {
-                    TextEncoder.Encode(ids.AsMemory(start * length, batch * length), batch, length, values.AsMemory(start * chunkValues, batch * chunkValues), runOptions);
+                    TextEncoder.Encode(ids.AsMemory(start * length, batch * length), batch, length, _clipSkip, values.AsMemory(start * chunkValues, batch * chunkValues), runOptions);
                     continue;
                 }
                 var groupIds = new int[batch * length];
@@ -180,7 +175,7 @@ public sealed class PromptEmbedder
                 ids.AsSpan(start * length, count * length).CopyTo(groupIds);
                 for (int k = count; k < batch; k++)
                     ids.AsSpan((start + count - 1) * length, length).CopyTo(groupIds.AsSpan(k * length));
-                TextEncoder.Encode(groupIds, batch, length, groupValues, runOptions);
+                TextEncoder.Encode(groupIds, batch, length, _clipSkip, groupValues, runOptions);
                 groupValues.AsSpan(0, count * chunkValues).CopyTo(values.AsSpan(start * chunkValues));
             }
         }
@@ -221,13 +216,5 @@ public sealed class PromptEmbedder
         foreach (float value in values)
             sum += value;
         return (float)(sum / values.Length);
-    }
-
-    private string DescribeOutputs()
-    {
-        var names = new string[TextEncoder.Outputs.Count];
-        for (int i = 0; i < names.Length; i++)
-            names[i] = TextEncoder.Outputs[i].Name;
-        return string.Join(", ", names);
     }
 }

@@ -12,8 +12,8 @@ namespace Diffusion.Core.TextEncoding;
 /// (Optimum); callers always pass int32 ids. Float16 models return float32 to the caller.
 /// </summary>
 /// <remarks>
-/// Only <c>last_hidden_state</c> is fetched (SD 1.x/2.x use it; <c>pooler_output</c> is for SDXL).
-/// One <see cref="Encode"/> at a time per instance.
+/// Only <c>last_hidden_state</c> is fetched (SD 1.x/2.x use it; <c>pooler_output</c> is for SDXL), or, for clip skip,
+/// one of the per-layer <see cref="HiddenStateOutputs"/>. One encode at a time per instance.
 /// </remarks>
 public sealed class TextEncoder : OnnxModel
 {
@@ -23,6 +23,7 @@ public sealed class TextEncoder : OnnxModel
     private readonly BoundTokenTensor _inputIds;
     private readonly BoundFloatTensor _lastHiddenState;
     private int? _hiddenSize;
+    private FinalLayerNorm? _finalLayerNorm;
 
     private TextEncoder(string modelPath, SessionSettings settings) : base(modelPath, settings)
     {
@@ -139,6 +140,131 @@ public sealed class TextEncoder : OnnxModel
         _lastHiddenState.Bind(binding, lastHiddenState, outputShape);
         RunBinding(runOptions);
         _lastHiddenState.CompleteOutput();
+    }
+
+    /// <summary>
+    /// Encodes token ids into the hidden state <paramref name="clipSkip"/> layers from the end, as the AUTOMATIC1111
+    /// web UI's clip skip does: 1 is <c>last_hidden_state</c> (the same allocation-free run as the other overload);
+    /// N &gt; 1 fetches <c>hidden_states[-N]</c> of <see cref="HiddenStateOutputs"/> and applies the encoder's final
+    /// layer norm to it (read from the graph's LayerNormalization that produces <c>last_hidden_state</c>).
+    /// </summary>
+    /// <param name="tokenIds">Token ids, <c>[batch, sequenceLength]</c>.</param>
+    /// <param name="batch">Number of prompts.</param>
+    /// <param name="sequenceLength">Tokens per prompt.</param>
+    /// <param name="clipSkip">Layers from the end, 1 to <see cref="HiddenStateOutputs"/>.Count (1 also without them).</param>
+    /// <param name="hiddenState">Receives float32 <c>[batch, sequenceLength, HiddenSize]</c>.</param>
+    /// <param name="runOptions">Run options; set <see cref="RunOptions.Terminate"/> from another thread to cancel.</param>
+    /// <exception cref="InvalidOptionException"><paramref name="clipSkip"/> is out of range, the model has no per-layer
+    /// outputs, or its final layer norm cannot be read from the graph (see <see cref="RequireClipSkip"/>).</exception>
+    /// <exception cref="ArgumentException">A buffer length does not match the shapes, or a shape differs from an axis the model fixes.</exception>
+    /// <exception cref="OperationCanceledException">The run was terminated through <paramref name="runOptions"/>.</exception>
+    /// <exception cref="DiffusionException">ONNX Runtime failed during the run.</exception>
+    public void Encode(ReadOnlyMemory<int> tokenIds, int batch, int sequenceLength, int clipSkip, Memory<float> hiddenState, RunOptions? runOptions = null)
+    {
+        RequireClipSkip(clipSkip);
+        if (clipSkip == 1)
+        {
+            Encode(tokenIds, batch, sequenceLength, hiddenState, runOptions);
+            return;
+        }
+        ArgumentOutOfRangeException.ThrowIfLessThan(batch, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(sequenceLength, 1);
+        TensorSpec output = HiddenStateOutputs[HiddenStateOutputs.Count - clipSkip];
+        long[] idsShape = [batch, sequenceLength];
+        TensorShape.RequireLength(tokenIds.Length, idsShape, InputIdsInput.Name, nameof(tokenIds));
+        long[] outputShape = [batch, sequenceLength, GetHiddenSize()];
+        TensorShape.RequireLength(hiddenState.Length, outputShape, output.Name, nameof(hiddenState));
+        RequireShapeFits(InputIdsInput, idsShape, nameof(tokenIds));
+        RequireShapeFits(output, outputShape, nameof(hiddenState));
+
+        // The clip-skip path runs without the I/O binding (which stays bound to last_hidden_state for the hot path):
+        // one run per prompt, so the few allocations here do not matter.
+        using OrtValue ids = InputIdsElementKind == TensorElementKind.Int64
+            ? OrtValue.CreateTensorValueFromMemory(ToInt64(tokenIds.Span), idsShape)
+            : OrtValue.CreateTensorValueFromMemory(tokenIds.ToArray(), idsShape);
+        RunOptions options = runOptions ?? new RunOptions();
+        try
+        {
+            using IDisposableReadOnlyCollection<OrtValue> outputs = Session.Run(options, [InputIdsInput.Name], [ids], [output.Name]);
+            OrtValue value = outputs[0];
+            long[] actualShape = value.GetTensorTypeAndShape().Shape;
+            if (!actualShape.AsSpan().SequenceEqual(outputShape))
+                throw new ModelContractException(ModelPath, output.Name, $"expected [{string.Join(",", outputShape)}], the model returned [{string.Join(",", actualShape)}].");
+            if (output.ElementKind == TensorElementKind.Float16)
+                Float16Conversion.ToSingle(value.GetTensorDataAsSpan<Float16>(), hiddenState.Span);
+            else
+                value.GetTensorDataAsSpan<float>().CopyTo(hiddenState.Span);
+        }
+        catch (OnnxRuntimeException ex) when (options.Terminate)
+        {
+            throw new OperationCanceledException($"{ModelPath}: the run was cancelled (RunOptions.Terminate).", ex);
+        }
+        catch (OnnxRuntimeException ex)
+        {
+            throw new DiffusionException($"{ModelPath}: inference failed: {ex.Message}", ex);
+        }
+        finally
+        {
+            if (runOptions is null)
+                options.Dispose();
+        }
+        _finalLayerNorm!.Apply(hiddenState.Span);
+    }
+
+    /// <summary>
+    /// Checks that this model can give the clip-skip <paramref name="clipSkip"/> hidden state, reading its final layer
+    /// norm from the graph on the first call with a value above 1.
+    /// </summary>
+    /// <exception cref="InvalidOptionException">(option <c>ClipSkip</c>) <paramref name="clipSkip"/> is below 1 or above
+    /// <see cref="HiddenStateOutputs"/>.Count; or it is above 1 and the model has no <c>hidden_states.N</c> outputs, or the
+    /// norm producing <c>last_hidden_state</c> is not one LayerNormalization node with initializer weights (e.g. an export
+    /// below opset 17 decomposes it into ReduceMean/Sub/Pow/… nodes), or its width is not the hidden size.</exception>
+    public void RequireClipSkip(int clipSkip)
+    {
+        ThrowIfDisposed();
+        const string Option = "ClipSkip";
+        if (clipSkip < 1)
+            throw new InvalidOptionException(Option, $"must be 1 (the last layer) or more, was {clipSkip}.");
+        if (clipSkip == 1)
+            return;
+        if (HiddenStateOutputs.Count == 0)
+        {
+            throw new InvalidOptionException(Option,
+                $"clip skip {clipSkip} needs the hidden state {clipSkip} layers from the end, and {ModelPath} has no per-layer outputs " +
+                $"(hidden_states.0 … hidden_states.N; its outputs are {DescribeOutputs()}). Export the text encoder with output_hidden_states " +
+                $"(e.g. Optimum), or with {clipSkip - 1} layer(s) fewer (its last_hidden_state is then the clip-skip-{clipSkip} embedding), or use ClipSkip 1.");
+        }
+        if (clipSkip > HiddenStateOutputs.Count)
+        {
+            throw new InvalidOptionException(Option,
+                $"{ModelPath} has {HiddenStateOutputs.Count} hidden states (the embeddings and {HiddenStateOutputs.Count - 1} layers), " +
+                $"so clip skip can be 1 to {HiddenStateOutputs.Count}; was {clipSkip}.");
+        }
+        TensorSpec output = HiddenStateOutputs[HiddenStateOutputs.Count - clipSkip];
+        if (output.Rank != 3 || output.ElementKind is not (TensorElementKind.Float32 or TensorElementKind.Float16))
+            throw new InvalidOptionException(Option, $"clip skip {clipSkip} reads '{output.Name}' of {ModelPath}, declared {output}; expected float [batch,sequence,hidden].");
+        FinalLayerNorm norm = _finalLayerNorm ??= FinalLayerNorm.Read(ModelPath, LastHiddenStateOutput.Name, clipSkip);
+        if (norm.HiddenSize != GetHiddenSize())
+        {
+            throw new InvalidOptionException(Option,
+                $"the final layer norm of {ModelPath} has {norm.HiddenSize} weights, the hidden size is {GetHiddenSize()}.");
+        }
+    }
+
+    private static long[] ToInt64(ReadOnlySpan<int> ids)
+    {
+        var result = new long[ids.Length];
+        for (int i = 0; i < ids.Length; i++)
+            result[i] = ids[i];
+        return result;
+    }
+
+    private string DescribeOutputs()
+    {
+        var names = new string[Outputs.Count];
+        for (int i = 0; i < names.Length; i++)
+            names[i] = Outputs[i].Name;
+        return string.Join(", ", names);
     }
 
     private static TensorSpec[] FindHiddenStateOutputs(IReadOnlyList<TensorSpec> outputs)

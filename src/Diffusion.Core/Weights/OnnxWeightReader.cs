@@ -4,13 +4,13 @@ namespace Diffusion.Core.Weights;
 
 /// <summary>
 /// Reads the parts of an ONNX model that weight overrides need: the graph's nodes (name, op type, inputs,
-/// outputs, a Gemm's <c>transB</c>), its inputs' names and its initializers (name, dims, element type and
+/// outputs, a Gemm's <c>transB</c>, a LayerNormalization's <c>epsilon</c> and <c>axis</c>), its inputs' names and its initializers (name, dims, element type and
 /// where the bytes are: <c>raw_data</c>, <c>float_data</c>/<c>int32_data</c> or external data).
 /// </summary>
 /// <remarks>
 /// A hand-written protobuf wire-format reader for the dozen fields used (ModelProto.graph = 7; GraphProto
 /// node = 1, initializer = 5, input = 11; NodeProto input = 1, output = 2, name = 3, op_type = 4, attribute = 5;
-/// AttributeProto name = 1, i = 3; TensorProto dims = 1, data_type = 2, float_data = 4, int32_data = 5,
+/// AttributeProto name = 1, f = 2, i = 3; TensorProto dims = 1, data_type = 2, float_data = 4, int32_data = 5,
 /// name = 8, raw_data = 9, external_data = 13, data_location = 14; StringStringEntryProto key = 1, value = 2;
 /// ValueInfoProto name = 1) rather than Google.Protobuf with generated classes: no dependency, and tensor
 /// payloads are skipped by seeking instead of being parsed into memory, so mapping a 2 GB UNet reads only its
@@ -84,6 +84,8 @@ internal static class OnnxWeightReader
         var outputs = new List<string>(1);
         string name = string.Empty, opType = string.Empty;
         long? transB = null;
+        float? epsilon = null;
+        long? axis = null;
         while (reader.TryReadTag(end, out int field, out int wireType))
         {
             if (wireType != 2)
@@ -99,30 +101,37 @@ internal static class OnnxWeightReader
                 case 3: name = reader.ReadString(fieldEnd); break;
                 case 4: opType = reader.ReadString(fieldEnd); break;
                 case 5:
-                    (string attributeName, long? value) = ReadIntAttribute(reader, fieldEnd);
+                    (string attributeName, long? intValue, float? floatValue) = ReadAttribute(reader, fieldEnd);
                     if (attributeName == "transB")
-                        transB = value;
+                        transB = intValue;
+                    else if (attributeName == "epsilon")
+                        epsilon = floatValue;
+                    else if (attributeName == "axis")
+                        axis = intValue;
                     break;
                 default: reader.SkipTo(fieldEnd); break;
             }
         }
-        return new OnnxNode(name, opType, inputs.ToArray(), outputs.ToArray(), transB);
+        return new OnnxNode(name, opType, inputs.ToArray(), outputs.ToArray(), transB, epsilon, axis);
     }
 
-    private static (string Name, long? Value) ReadIntAttribute(ProtobufStreamReader reader, long end)
+    private static (string Name, long? IntValue, float? FloatValue) ReadAttribute(ProtobufStreamReader reader, long end)
     {
         string name = string.Empty;
-        long? value = null;
+        long? intValue = null;
+        float? floatValue = null;
         while (reader.TryReadTag(end, out int field, out int wireType))
         {
             if (field == 1 && wireType == 2)
                 name = reader.ReadString(reader.ReadLengthDelimitedEnd(end));
+            else if (field == 2 && wireType == 5)
+                floatValue = reader.ReadFloat32(end);
             else if (field == 3 && wireType == 0)
-                value = (long)reader.ReadVarint();
+                intValue = (long)reader.ReadVarint();
             else
                 reader.SkipField(wireType, end);
         }
-        return (name, value);
+        return (name, intValue, floatValue);
     }
 
     private static string ReadValueInfoName(ProtobufStreamReader reader, long end)

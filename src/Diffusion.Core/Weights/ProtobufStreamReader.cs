@@ -56,6 +56,16 @@ internal sealed class ProtobufStreamReader
         throw Malformed("varint longer than 10 bytes");
     }
 
+    /// <summary>Reads a fixed32 field's value as a little-endian float32 (protobuf's <c>float</c>).</summary>
+    public float ReadFloat32(long end)
+    {
+        Span<byte> bytes = stackalloc byte[4];
+        CheckedEnd(4, end);
+        _stream.ReadExactly(bytes);
+        _position += 4;
+        return System.Buffers.Binary.BinaryPrimitives.ReadSingleLittleEndian(bytes);
+    }
+
     /// <summary>Reads a length prefix and returns the end offset of the payload that follows.</summary>
     public long ReadLengthDelimitedEnd(long enclosingEnd)
     {

@@ -14,6 +14,8 @@ torch.onnx writes nn.LayerNorm as one LayerNormalization node.
 
 Files (in the output folder):
   text-encoder-hidden-states.onnx
+  text-encoder-hidden-states-opset16.onnx   the same model at opset 16, where torch.onnx decomposes every
+                            LayerNorm into ReduceMean/Sub/Pow/Sqrt/Div/Mul/Add (clip skip must refuse it)
   clip_skip_ids.i32         int32 [1,77]  the input row
   clip_skip_last.f32        float32 [1,77,16]  torch last_hidden_state (= clip skip 1)
   clip_skip_2.f32           float32 [1,77,16]  torch final_layer_norm(hidden_states[-2]), as the web UI's
@@ -88,6 +90,8 @@ def main():
     path = os.path.join(out, "text-encoder-hidden-states.onnx")
     torch.onnx.export(model, (ids,), path, input_names=["input_ids"], output_names=names,
                       dynamic_axes={"input_ids": {0: "batch", 1: "sequence"}}, opset_version=17)
+    torch.onnx.export(model, (ids,), os.path.join(out, "text-encoder-hidden-states-opset16.onnx"), input_names=["input_ids"],
+                      output_names=names, dynamic_axes={"input_ids": {0: "batch", 1: "sequence"}}, opset_version=16)
     with torch.no_grad():
         outputs = model(ids)
         last, hidden_states = outputs[0], outputs[2:]

@@ -65,6 +65,12 @@ public sealed record GenerationOptions
     public PromptSyntax PromptSyntax { get; init; } = PromptSyntax.Plain;
 
     /// <summary>
+    /// The AUTOMATIC1111 web UI's clip skip (see <see cref="PromptEmbedder.ClipSkip"/>): 1 (the default) uses the text
+    /// encoder's last layer; N &gt; 1 needs a text encoder exported with <c>hidden_states.N</c> outputs.
+    /// </summary>
+    public int ClipSkip { get; init; } = 1;
+
+    /// <summary>
     /// The image to start from (image-to-image and inpainting). It is resized (Pillow Lanczos, as diffusers'
     /// <c>VaeImageProcessor</c>) to <see cref="Width"/>×<see cref="Height"/>; a size not given is, for image-to-image,
     /// the image's own rounded down to a multiple of 8 (a 600×403 photo gives 600×400), and for inpainting the model's
@@ -122,6 +128,8 @@ public sealed record GenerationOptions
             (ControlNets[i] ?? throw new InvalidOptionException($"{nameof(ControlNets)}[{i}]", "must not be null.")).Validate(i);
         if (!Enum.IsDefined(PromptSyntax))
             throw new InvalidOptionException(nameof(PromptSyntax), $"unknown prompt syntax {PromptSyntax}.");
+        if (ClipSkip < 1)
+            throw new InvalidOptionException(nameof(ClipSkip), $"must be 1 (the last layer) or more, got {ClipSkip}.");
         if (Strength is double strength && (!double.IsFinite(strength) || strength < 0 || strength > 1))
             throw new InvalidOptionException(nameof(Strength), $"must be between 0 and 1, got {strength}.");
         if (Strength is not null && InitImage is null)

@@ -222,7 +222,7 @@ public sealed class StableDiffusionPipeline : IDiffusionPipeline
             // Encode text (PromptEmbedder: Plain = diffusers' one 77-token window, Weighted = A1111 chunks and
             // weights, prompt and negative padded to one length): [uncond × n | cond × n] with guidance, else [cond × n].
             long e0 = Stopwatch.GetTimestamp();
-            var embedder = new PromptEmbedder(Tokenizer, TextEncoder);
+            var embedder = new PromptEmbedder(Tokenizer, TextEncoder) { ClipSkip = options.ClipSkip };
             PromptEmbeddings conditional, unconditional;
             if (guided)
             {

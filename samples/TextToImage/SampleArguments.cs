@@ -9,6 +9,7 @@ internal sealed record SampleArguments
 {
     public const string CommonUsage = """
           --model DIR        diffusers ONNX model folder (default: the built-in demo model, else ../shared/models/tiny-sd)
+          --unet FILE        UNet .onnx to use instead of the folder's (e.g. an fp16 or int64-timestep export)
           --prompt TEXT      prompt
           --negative TEXT    negative prompt (default: none)
           --weighted         read prompts with A1111 syntax: (word:1.3), [word], BREAK, any length (default: as diffusers)
@@ -39,6 +40,7 @@ internal sealed record SampleArguments
         """;
 
     public string Model { get; init; } = DefaultModel();
+    public string? UNet { get; init; }
     public string Prompt { get; init; } = "a large red circle on a blue background, center";
     public string NegativePrompt { get; init; } = "";
     public bool Weighted { get; init; }
@@ -75,6 +77,7 @@ internal sealed record SampleArguments
             result = name switch
             {
                 "--model" => result with { Model = Value() },
+                "--unet" => result with { UNet = Value() },
                 "--prompt" => result with { Prompt = Value() },
                 "--negative" => result with { NegativePrompt = Value() },
                 "--weighted" => result with { Weighted = true },

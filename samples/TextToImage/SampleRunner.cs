@@ -43,6 +43,7 @@ internal static class SampleRunner
             using var pipeline = StableDiffusionPipeline.Load(arguments.Model, new PipelineSettings
             {
                 Session = session,
+                UNetModelPath = arguments.UNet,
                 Loras = arguments.Loras,
                 LoraDirectory = arguments.LoraDirectory,
             });

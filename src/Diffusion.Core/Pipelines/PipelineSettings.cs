@@ -16,6 +16,12 @@ public sealed record PipelineSettings
     /// <summary>Override of <see cref="Session"/> for the text encoder.</summary>
     public SessionSettings? TextEncoderSession { get; init; }
 
+    /// <summary>
+    /// Loads the UNet from this <c>.onnx</c> file instead of the folder's <c>unet/model.onnx</c> — for example an fp16 or
+    /// int64-timestep export of the same model. Null (the default) uses the folder's.
+    /// </summary>
+    public string? UNetModelPath { get; init; }
+
     /// <summary>Override of <see cref="Session"/> for the UNet.</summary>
     public SessionSettings? UNetSession { get; init; }
 

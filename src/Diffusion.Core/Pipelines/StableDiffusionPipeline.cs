@@ -142,14 +142,15 @@ public sealed class StableDiffusionPipeline : IDiffusionPipeline
             long start = Stopwatch.GetTimestamp();
             adapters.AddTextualInversions(settings.TextualInversions, folder.TextEncoderPath, tokenizer);
             SetLoras(adapters, adapters.TextEncoder, folder.TextEncoderPath, settings.Loras);
-            SetLoras(adapters, adapters.UNet, folder.UNetPath, settings.Loras);
+            string unetPath = settings.UNetModelPath ?? folder.UNetPath;
+            SetLoras(adapters, adapters.UNet, unetPath, settings.Loras);
             // In Sequential mode each model is released as soon as its contract is read (and a bad model rejected),
             // so loading never holds more than one model's weights either.
             bool sequential = settings.MemoryMode == MemoryMode.Sequential;
             textEncoder = TextEncoder.Load(folder.TextEncoderPath, adapters.SettingsFor(adapters.TextEncoder, settings.TextEncoderSettings));
             if (sequential)
                 textEncoder.Unload();
-            unet = UNet.Load(folder.UNetPath, adapters.SettingsFor(adapters.UNet, settings.UNetSettings));
+            unet = UNet.Load(unetPath, adapters.SettingsFor(adapters.UNet, settings.UNetSettings));
             if (sequential)
                 unet.Unload();
             vaeDecoder = VaeDecoder.Load(folder.VaeDecoderPath, settings.VaeDecoderSettings);

@@ -59,6 +59,7 @@ public sealed class UniPcMultistepScheduler : SchedulerBase
 
     private const int MaxOrder = 3;
     private const int LastSampleSlot = MaxOrder + 1; // slots 0..order hold the converted model-output ring
+    private const int ConversionTempSlot = LastSampleSlot + 1; // temporary of the vectorised v_prediction conversion
 
     // One slot more than the history needs, so this step's output never overwrites an entry the corrector still reads.
     private readonly int _ringSize;
@@ -217,7 +218,7 @@ public sealed class UniPcMultistepScheduler : SchedulerBase
         (float alphaT, float sigmaT) = DpmSolverMath.AlphaSigma(_sigmas[stepIndex]);
         if (_predictX0)
         {
-            DpmSolverMath.ToData(Config.PredictionType, modelOutput, sample, alphaT, sigmaT, destination);
+            DpmSolverMath.ToData(Config.PredictionType, modelOutput, sample, alphaT, sigmaT, destination, Scratch(ConversionTempSlot, sample.Length));
             if (Config.Thresholding)
             {
                 ThresholdSample(destination);
@@ -225,7 +226,7 @@ public sealed class UniPcMultistepScheduler : SchedulerBase
         }
         else
         {
-            DpmSolverMath.ToNoise(Config.PredictionType, modelOutput, sample, alphaT, sigmaT, destination);
+            DpmSolverMath.ToNoise(Config.PredictionType, modelOutput, sample, alphaT, sigmaT, destination, Scratch(ConversionTempSlot, sample.Length));
         }
     }
 

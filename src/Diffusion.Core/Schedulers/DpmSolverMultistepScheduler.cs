@@ -147,6 +147,10 @@ public sealed class DpmSolverMultistepScheduler : SchedulerBase
                 Scratch(slot, sample.Length);
             }
 
+            // The update temporaries too: the higher-order updates first use them in later steps.
+            Scratch(TempSlot0, sample.Length);
+            Scratch(TempSlot1, sample.Length);
+            Scratch(TempSlot2, sample.Length);
             _lowerOrderNums = 0;
         }
 

@@ -206,6 +206,11 @@ public sealed class DpmSolverSinglestepScheduler : SchedulerBase
             }
 
             Scratch(SavedSampleSlot, sample.Length);
+
+            // The update temporaries too: the higher-order updates first use them in later steps.
+            Scratch(TempSlot0, sample.Length);
+            Scratch(TempSlot1, sample.Length);
+            Scratch(TempSlot2, sample.Length);
             _historyCount = 0;
         }
 

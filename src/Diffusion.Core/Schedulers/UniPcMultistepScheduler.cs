@@ -159,6 +159,11 @@ public sealed class UniPcMultistepScheduler : SchedulerBase
             }
 
             Scratch(LastSampleSlot, sample.Length);
+
+            // The predictor/corrector temporaries too: the corrector and higher orders first use them in later steps.
+            Scratch(TempSlot0, sample.Length);
+            Scratch(TempSlot1, sample.Length);
+            Scratch(TempSlot2, sample.Length);
             _lowerOrderNums = 0;
             _hasLastSample = false;
         }

@@ -1,3 +1,4 @@
+using System.Numerics.Tensors;
 using Diffusion.Core.Randomness;
 
 namespace Diffusion.Core.Schedulers;
@@ -69,13 +70,19 @@ public sealed class DdimScheduler : SchedulerBase
                 modelOutput.CopyTo(predictedEpsilon);
                 break;
             case "sample":
-                for (int i = 0; i < n; i++)
-                    predictedEpsilon[i] = (sample[i] - sqrtAlpha * predictedOriginal[i]) / sqrtBeta;
+                // (x − √ᾱ·x0)/√(1-ᾱ), one float32 rounding per operation as the scalar expression.
+                TensorPrimitives.Multiply(predictedOriginal, sqrtAlpha, predictedEpsilon);
+                TensorPrimitives.Subtract(sample, predictedEpsilon, predictedEpsilon);
+                TensorPrimitives.Divide(predictedEpsilon, sqrtBeta, predictedEpsilon);
                 break;
-            default: // v_prediction
-                for (int i = 0; i < n; i++)
-                    predictedEpsilon[i] = sqrtAlpha * modelOutput[i] + sqrtBeta * sample[i];
+            default: // v_prediction: √ᾱ·v + √(1-ᾱ)·x, products rounded separately, then the sum (no fused multiply-add)
+            {
+                Span<float> scaledSample = Scratch(2, n);
+                TensorPrimitives.Multiply(modelOutput, sqrtAlpha, predictedEpsilon);
+                TensorPrimitives.Multiply(sample, sqrtBeta, scaledSample);
+                TensorPrimitives.Add(predictedEpsilon, scaledSample, predictedEpsilon);
                 break;
+            }
         }
         ClipOrThreshold(predictedOriginal);
 
@@ -84,15 +91,17 @@ public sealed class DdimScheduler : SchedulerBase
         float stdDev = Config.Eta * MathF.Sqrt(variance);
         float directionCoefficient = MathF.Sqrt(1f - alphaProdPrevious - stdDev * stdDev);
         float sqrtAlphaPrevious = MathF.Sqrt(alphaProdPrevious);
-        for (int i = 0; i < n; i++)
-            sample[i] = sqrtAlphaPrevious * predictedOriginal[i] + directionCoefficient * predictedEpsilon[i];
+        // x_prev = √ᾱ_prev·x0 + √(1-ᾱ_prev-σ²)·ε: both products rounded to float32, then the sum (no fused multiply-add).
+        TensorPrimitives.Multiply(predictedOriginal, sqrtAlphaPrevious, predictedOriginal);
+        TensorPrimitives.Multiply(predictedEpsilon, directionCoefficient, predictedEpsilon);
+        TensorPrimitives.Add(predictedOriginal, predictedEpsilon, sample);
 
         if (Config.Eta > 0f)
         {
             Span<float> noise = predictedEpsilon;
             RequireRandom(random).NextStandardNormal(noise);
-            for (int i = 0; i < n; i++)
-                sample[i] = sample[i] + stdDev * noise[i];
+            TensorPrimitives.Multiply(noise, stdDev, noise);
+            TensorPrimitives.Add(sample, noise, sample);
         }
     }
 

@@ -1,3 +1,4 @@
+using System.Numerics.Tensors;
 using Diffusion.Core.Randomness;
 
 namespace Diffusion.Core.Schedulers;
@@ -71,8 +72,10 @@ public sealed class DdpmScheduler : SchedulerBase
 
         float originalCoefficient = MathF.Sqrt(alphaProdPrevious) * currentBeta / betaProd;
         float sampleCoefficient = MathF.Sqrt(currentAlpha) * betaProdPrevious / betaProd;
-        for (int i = 0; i < n; i++)
-            sample[i] = originalCoefficient * predictedOriginal[i] + sampleCoefficient * sample[i];
+        // both products rounded to float32, then the sum (no fused multiply-add), as the scalar expression
+        TensorPrimitives.Multiply(predictedOriginal, originalCoefficient, predictedOriginal);
+        TensorPrimitives.Multiply(sample, sampleCoefficient, sample);
+        TensorPrimitives.Add(predictedOriginal, sample, sample);
 
         if (timestep > 0)
         {
@@ -87,8 +90,8 @@ public sealed class DdpmScheduler : SchedulerBase
                 "fixed_large" => MathF.Sqrt(currentBeta),
                 _ => MathF.Sqrt(variance),
             };
-            for (int i = 0; i < n; i++)
-                sample[i] = sample[i] + scale * noise[i];
+            TensorPrimitives.Multiply(noise, scale, noise);
+            TensorPrimitives.Add(sample, noise, sample);
         }
     }
 

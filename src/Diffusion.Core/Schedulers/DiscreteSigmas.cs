@@ -114,15 +114,17 @@ internal static class DiscreteSigmas
     /// <summary>Sigma-space <c>add_noise</c>: <c>x0 + noise·σ</c> in float32.</summary>
     public static void AddNoise(ReadOnlySpan<float> originalSample, ReadOnlySpan<float> noise, float sigma, Span<float> destination)
     {
-        for (int i = 0; i < destination.Length; i++)
-            destination[i] = originalSample[i] + noise[i] * sigma;
+        // noise·σ rounded, then the sum (no fused multiply-add); destination may alias noise.
+        TensorPrimitives.Multiply(noise, sigma, destination);
+        TensorPrimitives.Add(originalSample, destination, destination);
     }
 
     /// <summary>
     /// x0 predicted by a sigma-parameterised scheduler (k-diffusion's c_skip/c_out), float32 op by op as torch:
     /// epsilon: x - σ·ε; v_prediction: v·(-σ/√(σ²+1)) + x/(σ²+1); sample: the output. May alias <paramref name="modelOutput"/>.
+    /// <paramref name="temp"/> is a scratch buffer of the sample's length (used by v_prediction only).
     /// </summary>
-    public static void PredictOriginalSample(string predictionType, ReadOnlySpan<float> modelOutput, ReadOnlySpan<float> sample, float sigma, Span<float> destination)
+    public static void PredictOriginalSample(string predictionType, ReadOnlySpan<float> modelOutput, ReadOnlySpan<float> sample, float sigma, Span<float> destination, Span<float> temp)
     {
         switch (predictionType)
         {
@@ -135,8 +137,10 @@ internal static class DiscreteSigmas
             {
                 float c = sigma * sigma + 1f;
                 float cOut = -sigma / MathF.Sqrt(c);
-                for (int i = 0; i < destination.Length; i++)
-                    destination[i] = modelOutput[i] * cOut + sample[i] / c;
+                // (v·c_out) + (x/c), each operation rounded to float32 as the scalar expression.
+                TensorPrimitives.Divide(sample, c, temp);
+                TensorPrimitives.Multiply(modelOutput, cOut, destination);
+                TensorPrimitives.Add(destination, temp, destination);
                 break;
             }
             default: // "sample"; the constructors reject anything else

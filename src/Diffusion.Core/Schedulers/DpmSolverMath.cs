@@ -1,10 +1,14 @@
+using System.Numerics.Tensors;
+
 namespace Diffusion.Core.Schedulers;
 
 /// <summary>
 /// The pieces of DPM-Solver math diffusers repeats (as <c># Copied from</c>) in its multistep and singlestep
 /// DPM-Solver schedulers: σ → (α_t, σ_t), the log-SNR λ, model-output conversion and the first-order update.
 /// Scalars are float32 operations in diffusers' order (torch 0-d float32 tensors); element-wise expressions
-/// keep torch's evaluation order so results match to float32 rounding.
+/// keep torch's evaluation order so results match to float32 rounding. Element-wise loops are TensorPrimitives
+/// calls, one per scalar operation (products and sums rounded separately, never fused), so they give the same bits
+/// as the scalar expressions; <c>temp</c> parameters are caller-owned scratch buffers of the sample's length.
 /// </summary>
 internal static class DpmSolverMath
 {
@@ -64,7 +68,7 @@ internal static class DpmSolverMath
     internal static float Lambda(float alpha, float sigma) => MathF.Log(alpha) - MathF.Log(sigma);
 
     /// <summary>The model output as a data prediction x0 (the ++ algorithms' <c>convert_model_output</c>, before thresholding).</summary>
-    internal static void ToData(string predictionType, ReadOnlySpan<float> modelOutput, ReadOnlySpan<float> sample, float alphaT, float sigmaT, Span<float> destination)
+    internal static void ToData(string predictionType, ReadOnlySpan<float> modelOutput, ReadOnlySpan<float> sample, float alphaT, float sigmaT, Span<float> destination, Span<float> temp)
     {
         switch (predictionType)
         {
@@ -72,10 +76,10 @@ internal static class DpmSolverMath
                 NoiseToData(sample, modelOutput, alphaT, sigmaT, destination);
                 break;
             case "v_prediction":
-                for (int i = 0; i < destination.Length; i++)
-                {
-                    destination[i] = (alphaT * sample[i]) - (sigmaT * modelOutput[i]);
-                }
+                // (α_t·x) − (σ_t·v)
+                TensorPrimitives.Multiply(modelOutput, sigmaT, temp);
+                TensorPrimitives.Multiply(sample, alphaT, destination);
+                TensorPrimitives.Subtract(destination, temp, destination);
 
                 break;
             default:
@@ -85,7 +89,7 @@ internal static class DpmSolverMath
     }
 
     /// <summary>The model output as a noise prediction ε (the dpmsolver algorithms' <c>convert_model_output</c>, before thresholding).</summary>
-    internal static void ToNoise(string predictionType, ReadOnlySpan<float> modelOutput, ReadOnlySpan<float> sample, float alphaT, float sigmaT, Span<float> destination)
+    internal static void ToNoise(string predictionType, ReadOnlySpan<float> modelOutput, ReadOnlySpan<float> sample, float alphaT, float sigmaT, Span<float> destination, Span<float> temp)
     {
         switch (predictionType)
         {
@@ -93,10 +97,10 @@ internal static class DpmSolverMath
                 modelOutput.CopyTo(destination);
                 break;
             case "v_prediction":
-                for (int i = 0; i < destination.Length; i++)
-                {
-                    destination[i] = (alphaT * modelOutput[i]) + (sigmaT * sample[i]);
-                }
+                // (α_t·v) + (σ_t·x)
+                TensorPrimitives.Multiply(sample, sigmaT, temp);
+                TensorPrimitives.Multiply(modelOutput, alphaT, destination);
+                TensorPrimitives.Add(destination, temp, destination);
 
                 break;
             default:
@@ -108,26 +112,24 @@ internal static class DpmSolverMath
     /// <summary>x0 = (x - σ_t·ε)/α_t; <paramref name="destination"/> may alias <paramref name="epsilon"/>.</summary>
     internal static void NoiseToData(ReadOnlySpan<float> sample, ReadOnlySpan<float> epsilon, float alphaT, float sigmaT, Span<float> destination)
     {
-        for (int i = 0; i < destination.Length; i++)
-        {
-            destination[i] = (sample[i] - (sigmaT * epsilon[i])) / alphaT;
-        }
+        TensorPrimitives.Multiply(epsilon, sigmaT, destination);
+        TensorPrimitives.Subtract(sample, destination, destination);
+        TensorPrimitives.Divide(destination, alphaT, destination);
     }
 
     /// <summary>ε = (x - α_t·x0)/σ_t; <paramref name="destination"/> may alias <paramref name="data"/>.</summary>
     internal static void DataToNoise(ReadOnlySpan<float> sample, ReadOnlySpan<float> data, float alphaT, float sigmaT, Span<float> destination)
     {
-        for (int i = 0; i < destination.Length; i++)
-        {
-            destination[i] = (sample[i] - (alphaT * data[i])) / sigmaT;
-        }
+        TensorPrimitives.Multiply(data, alphaT, destination);
+        TensorPrimitives.Subtract(sample, destination, destination);
+        TensorPrimitives.Divide(destination, sigmaT, destination);
     }
 
     /// <summary>
     /// diffusers' <c>dpm_solver_first_order_update</c> from σ_s to σ_t (raw sigmas), in place on
     /// <paramref name="sample"/>: the DDIM-like step of each algorithm; <paramref name="noise"/> is read only by the SDE ones.
     /// </summary>
-    internal static void FirstOrderUpdate(DpmSolverAlgorithm algorithm, float sigmaNext, float sigmaCurrent, ReadOnlySpan<float> m, Span<float> sample, ReadOnlySpan<float> noise)
+    internal static void FirstOrderUpdate(DpmSolverAlgorithm algorithm, float sigmaNext, float sigmaCurrent, ReadOnlySpan<float> m, Span<float> sample, ReadOnlySpan<float> noise, Span<float> temp)
     {
         (float alphaT, float sigmaT) = AlphaSigma(sigmaNext);
         (float alphaS, float sigmaS) = AlphaSigma(sigmaCurrent);
@@ -138,10 +140,9 @@ internal static class DpmSolverMath
             {
                 float a = sigmaT / sigmaS;
                 float b = alphaT * (MathF.Exp(-h) - 1f);
-                for (int i = 0; i < sample.Length; i++)
-                {
-                    sample[i] = (a * sample[i]) - (b * m[i]);
-                }
+                TensorPrimitives.Multiply(sample, a, sample);
+                TensorPrimitives.Multiply(m, b, temp);
+                TensorPrimitives.Subtract(sample, temp, sample);
 
                 break;
             }
@@ -150,10 +151,9 @@ internal static class DpmSolverMath
             {
                 float a = alphaT / alphaS;
                 float b = sigmaT * (MathF.Exp(h) - 1f);
-                for (int i = 0; i < sample.Length; i++)
-                {
-                    sample[i] = (a * sample[i]) - (b * m[i]);
-                }
+                TensorPrimitives.Multiply(sample, a, sample);
+                TensorPrimitives.Multiply(m, b, temp);
+                TensorPrimitives.Subtract(sample, temp, sample);
 
                 break;
             }
@@ -163,10 +163,12 @@ internal static class DpmSolverMath
                 float a = sigmaT / sigmaS * MathF.Exp(-h);
                 float b = alphaT * (1f - MathF.Exp(-2f * h));
                 float c = sigmaT * MathF.Sqrt(1f - MathF.Exp(-2f * h));
-                for (int i = 0; i < sample.Length; i++)
-                {
-                    sample[i] = (a * sample[i]) + (b * m[i]) + (c * noise[i]);
-                }
+                // ((a·x) + (b·m)) + (c·noise)
+                TensorPrimitives.Multiply(sample, a, sample);
+                TensorPrimitives.Multiply(m, b, temp);
+                TensorPrimitives.Add(sample, temp, sample);
+                TensorPrimitives.Multiply(noise, c, temp);
+                TensorPrimitives.Add(sample, temp, sample);
 
                 break;
             }
@@ -176,10 +178,12 @@ internal static class DpmSolverMath
                 float a = alphaT / alphaS;
                 float b = 2f * (sigmaT * (MathF.Exp(h) - 1f));
                 float c = sigmaT * MathF.Sqrt(MathF.Exp(2f * h) - 1f);
-                for (int i = 0; i < sample.Length; i++)
-                {
-                    sample[i] = (a * sample[i]) - (b * m[i]) + (c * noise[i]);
-                }
+                // ((a·x) − (b·m)) + (c·noise)
+                TensorPrimitives.Multiply(sample, a, sample);
+                TensorPrimitives.Multiply(m, b, temp);
+                TensorPrimitives.Subtract(sample, temp, sample);
+                TensorPrimitives.Multiply(noise, c, temp);
+                TensorPrimitives.Add(sample, temp, sample);
 
                 break;
             }

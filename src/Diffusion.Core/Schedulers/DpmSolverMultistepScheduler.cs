@@ -1,3 +1,4 @@
+using System.Numerics.Tensors;
 using Diffusion.Core.Randomness;
 
 namespace Diffusion.Core.Schedulers;
@@ -67,6 +68,9 @@ public sealed class DpmSolverMultistepScheduler : SchedulerBase
     };
 
     private const int NoiseSlot = 3; // scratch slots 0..2 hold the model-output history
+    private const int TempSlot0 = 4; // slots 4..6: temporaries of the vectorised updates
+    private const int TempSlot1 = 5;
+    private const int TempSlot2 = 6;
     private readonly DpmSolverAlgorithm _algorithm;
     private readonly bool _heun;
     private readonly int _solverOrder;
@@ -143,6 +147,10 @@ public sealed class DpmSolverMultistepScheduler : SchedulerBase
                 Scratch(slot, sample.Length);
             }
 
+            // The update temporaries too: the higher-order updates first use them in later steps.
+            Scratch(TempSlot0, sample.Length);
+            Scratch(TempSlot1, sample.Length);
+            Scratch(TempSlot2, sample.Length);
             _lowerOrderNums = 0;
         }
 
@@ -164,7 +172,7 @@ public sealed class DpmSolverMultistepScheduler : SchedulerBase
 
         if (_solverOrder == 1 || _lowerOrderNums < 1 || lowerOrderFinal)
         {
-            DpmSolverMath.FirstOrderUpdate(_algorithm, _sigmas[stepIndex + 1], _sigmas[stepIndex], converted, sample, noise);
+            DpmSolverMath.FirstOrderUpdate(_algorithm, _sigmas[stepIndex + 1], _sigmas[stepIndex], converted, sample, noise, Scratch(TempSlot0, sample.Length));
         }
         else if (_solverOrder == 2 || _lowerOrderNums < 2 || lowerOrderSecond)
         {
@@ -207,7 +215,7 @@ public sealed class DpmSolverMultistepScheduler : SchedulerBase
         (float alphaT, float sigmaT) = AlphaSigma(_sigmas[stepIndex]);
         if (DpmSolverMath.PredictsData(_algorithm))
         {
-            DpmSolverMath.ToData(Config.PredictionType, modelOutput, sample, alphaT, sigmaT, destination);
+            DpmSolverMath.ToData(Config.PredictionType, modelOutput, sample, alphaT, sigmaT, destination, Scratch(TempSlot0, sample.Length));
             if (Config.Thresholding)
             {
                 ThresholdSample(destination);
@@ -216,7 +224,7 @@ public sealed class DpmSolverMultistepScheduler : SchedulerBase
             return;
         }
 
-        DpmSolverMath.ToNoise(Config.PredictionType, modelOutput, sample, alphaT, sigmaT, destination);
+        DpmSolverMath.ToNoise(Config.PredictionType, modelOutput, sample, alphaT, sigmaT, destination, Scratch(TempSlot0, sample.Length));
         if (Config.Thresholding)
         {
             DpmSolverMath.NoiseToData(sample, destination, alphaT, sigmaT, destination);
@@ -292,16 +300,22 @@ public sealed class DpmSolverMultistepScheduler : SchedulerBase
         float signedB = subtractB ? -b : b;
         float signedC = subtractC ? -c : c;
         bool stochastic = DpmSolverMath.IsStochastic(_algorithm);
-        for (int i = 0; i < sample.Length; i++)
-        {
-            float d1 = inverseR0 * (m0[i] - m1[i]);
-            float x = (a * sample[i]) + (signedB * m0[i]) + (signedC * d1);
-            if (stochastic)
-            {
-                x += d * noise[i];
-            }
 
-            sample[i] = x;
+        // Element-wise, one float32 rounding per scalar operation in this order (no fused multiply-add):
+        // D1 = r0⁻¹·(m0 − m1); x = ((a·x + b'·m0) + c'·D1) (+ d·noise).
+        Span<float> d1 = Scratch(TempSlot0, sample.Length);
+        Span<float> term = Scratch(TempSlot1, sample.Length);
+        TensorPrimitives.Subtract(m0, m1, d1);
+        TensorPrimitives.Multiply(d1, inverseR0, d1);
+        TensorPrimitives.Multiply(sample, a, sample);
+        TensorPrimitives.Multiply(m0, signedB, term);
+        TensorPrimitives.Add(sample, term, sample);
+        TensorPrimitives.Multiply(d1, signedC, d1);
+        TensorPrimitives.Add(sample, d1, sample);
+        if (stochastic)
+        {
+            TensorPrimitives.Multiply(noise, d, term);
+            TensorPrimitives.Add(sample, term, sample);
         }
     }
 
@@ -356,19 +370,32 @@ public sealed class DpmSolverMultistepScheduler : SchedulerBase
         }
 
         bool stochastic = _algorithm == DpmSolverAlgorithm.SdeDpmSolverPlusPlus;
-        for (int i = 0; i < sample.Length; i++)
-        {
-            float d10 = inverseR0 * (m0[i] - m1[i]);
-            float d11 = inverseR1 * (m1[i] - m2[i]);
-            float d1 = d10 + (d1Weight * (d10 - d11));
-            float d2 = d2Weight * (d10 - d11);
-            float x = (a * sample[i]) + (b * m0[i]) + (c * d1) + (e * d2);
-            if (stochastic)
-            {
-                x += d * noise[i];
-            }
 
-            sample[i] = x;
+        // Element-wise, one float32 rounding per scalar operation in this order (no fused multiply-add):
+        // D1_0 = r0⁻¹·(m0 − m1), D1_1 = r1⁻¹·(m1 − m2), Δ = D1_0 − D1_1, D1 = D1_0 + w1·Δ, D2 = w2·Δ,
+        // x = (((a·x + b·m0) + c·D1) + e·D2) (+ d·noise).
+        Span<float> d1 = Scratch(TempSlot0, sample.Length);
+        Span<float> term = Scratch(TempSlot1, sample.Length);
+        Span<float> d2 = Scratch(TempSlot2, sample.Length);
+        TensorPrimitives.Subtract(m0, m1, d1);
+        TensorPrimitives.Multiply(d1, inverseR0, d1);
+        TensorPrimitives.Subtract(m1, m2, term);
+        TensorPrimitives.Multiply(term, inverseR1, term);
+        TensorPrimitives.Subtract(d1, term, d2);
+        TensorPrimitives.Multiply(d2, d1Weight, term);
+        TensorPrimitives.Add(d1, term, d1);
+        TensorPrimitives.Multiply(d2, d2Weight, d2);
+        TensorPrimitives.Multiply(sample, a, sample);
+        TensorPrimitives.Multiply(m0, b, term);
+        TensorPrimitives.Add(sample, term, sample);
+        TensorPrimitives.Multiply(d1, c, d1);
+        TensorPrimitives.Add(sample, d1, sample);
+        TensorPrimitives.Multiply(d2, e, d2);
+        TensorPrimitives.Add(sample, d2, sample);
+        if (stochastic)
+        {
+            TensorPrimitives.Multiply(noise, d, term);
+            TensorPrimitives.Add(sample, term, sample);
         }
     }
 

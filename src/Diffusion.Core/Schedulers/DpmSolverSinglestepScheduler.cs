@@ -1,3 +1,4 @@
+using System.Numerics.Tensors;
 using Diffusion.Core.Randomness;
 
 namespace Diffusion.Core.Schedulers;
@@ -55,6 +56,9 @@ public sealed class DpmSolverSinglestepScheduler : SchedulerBase
 
     private const int SavedSampleSlot = 3; // slots 0..2 hold the model-output history
     private const int NoiseSlot = 4;
+    private const int TempSlot0 = 5; // slots 5..7: temporaries of the vectorised updates
+    private const int TempSlot1 = 6;
+    private const int TempSlot2 = 7;
 
     private readonly DpmSolverAlgorithm _algorithm;
     private readonly bool _heun;
@@ -202,6 +206,11 @@ public sealed class DpmSolverSinglestepScheduler : SchedulerBase
             }
 
             Scratch(SavedSampleSlot, sample.Length);
+
+            // The update temporaries too: the higher-order updates first use them in later steps.
+            Scratch(TempSlot0, sample.Length);
+            Scratch(TempSlot1, sample.Length);
+            Scratch(TempSlot2, sample.Length);
             _historyCount = 0;
         }
 
@@ -211,7 +220,7 @@ public sealed class DpmSolverSinglestepScheduler : SchedulerBase
         (float alphaT, float sigmaT) = DpmSolverMath.AlphaSigma(_sigmas[stepIndex]);
         if (DpmSolverMath.PredictsData(_algorithm))
         {
-            DpmSolverMath.ToData(Config.PredictionType, modelOutput, sample, alphaT, sigmaT, converted);
+            DpmSolverMath.ToData(Config.PredictionType, modelOutput, sample, alphaT, sigmaT, converted, Scratch(TempSlot0, sample.Length));
             if (Config.Thresholding)
             {
                 ThresholdSample(converted);
@@ -219,7 +228,7 @@ public sealed class DpmSolverSinglestepScheduler : SchedulerBase
         }
         else
         {
-            DpmSolverMath.ToNoise(Config.PredictionType, modelOutput, sample, alphaT, sigmaT, converted);
+            DpmSolverMath.ToNoise(Config.PredictionType, modelOutput, sample, alphaT, sigmaT, converted, Scratch(TempSlot0, sample.Length));
         }
 
         _historyCount = Math.Min(_historyCount + 1, _solverOrder);
@@ -249,7 +258,7 @@ public sealed class DpmSolverSinglestepScheduler : SchedulerBase
         switch (order)
         {
             case 1:
-                DpmSolverMath.FirstOrderUpdate(_algorithm, _sigmas[stepIndex + 1], _sigmas[stepIndex], converted, sample, noise);
+                DpmSolverMath.FirstOrderUpdate(_algorithm, _sigmas[stepIndex + 1], _sigmas[stepIndex], converted, sample, noise, Scratch(TempSlot0, sample.Length));
                 break;
             case 2:
                 SecondOrderUpdate(stepIndex, sample, noise);
@@ -315,16 +324,22 @@ public sealed class DpmSolverSinglestepScheduler : SchedulerBase
         }
 
         bool stochastic = _algorithm == DpmSolverAlgorithm.SdeDpmSolverPlusPlus;
-        for (int i = 0; i < sample.Length; i++)
-        {
-            float d1 = inverseR0 * (m0[i] - m1[i]);
-            float x = (a * sample[i]) + (b * m1[i]) + (c * d1);
-            if (stochastic)
-            {
-                x += d * noise[i];
-            }
 
-            sample[i] = x;
+        // Element-wise, one float32 rounding per scalar operation in this order (no fused multiply-add):
+        // D1 = r0⁻¹·(m0 − m1); x = ((a·x + b·m1) + c·D1) (+ d·noise).
+        Span<float> d1 = Scratch(TempSlot0, sample.Length);
+        Span<float> term = Scratch(TempSlot1, sample.Length);
+        TensorPrimitives.Subtract(m0, m1, d1);
+        TensorPrimitives.Multiply(d1, inverseR0, d1);
+        TensorPrimitives.Multiply(sample, a, sample);
+        TensorPrimitives.Multiply(m1, b, term);
+        TensorPrimitives.Add(sample, term, sample);
+        TensorPrimitives.Multiply(d1, c, d1);
+        TensorPrimitives.Add(sample, d1, sample);
+        if (stochastic)
+        {
+            TensorPrimitives.Multiply(noise, d, term);
+            TensorPrimitives.Add(sample, term, sample);
         }
     }
 
@@ -390,28 +405,46 @@ public sealed class DpmSolverSinglestepScheduler : SchedulerBase
         }
 
         bool stochastic = _algorithm == DpmSolverAlgorithm.SdeDpmSolverPlusPlus;
-        for (int i = 0; i < sample.Length; i++)
+
+        // Element-wise, one float32 rounding per scalar operation in this order (no fused multiply-add):
+        // D1_0 = r1⁻¹·(m1 − m2), D1_1 = r0⁻¹·(m0 − m2), x = a·x + b·m2, then heun: D1 = (r0·D1_0 − r1·D1_1)/(r0 − r1),
+        // D2 = 2·(D1_1 − D1_0)/(r0 − r1), x = (x + c·D1) + e·D2; midpoint: x += c·D1_1; SDE: x += d·noise.
+        Span<float> d10 = Scratch(TempSlot0, sample.Length);
+        Span<float> d11 = Scratch(TempSlot1, sample.Length);
+        Span<float> term = Scratch(TempSlot2, sample.Length);
+        TensorPrimitives.Subtract(m1, m2, d10);
+        TensorPrimitives.Multiply(d10, inverseR1, d10);
+        TensorPrimitives.Subtract(m0, m2, d11);
+        TensorPrimitives.Multiply(d11, inverseR0, d11);
+        TensorPrimitives.Multiply(sample, a, sample);
+        TensorPrimitives.Multiply(m2, b, term);
+        TensorPrimitives.Add(sample, term, sample);
+        if (_heun)
         {
-            float d10 = inverseR1 * (m1[i] - m2[i]);
-            float d11 = inverseR0 * (m0[i] - m2[i]);
-            float x = (a * sample[i]) + (b * m2[i]);
-            if (_heun)
-            {
-                float d1 = ((r0 * d10) - (r1 * d11)) / rDifference;
-                float d2 = (2f * (d11 - d10)) / rDifference;
-                x = x + (c * d1) + (e * d2);
-            }
-            else
-            {
-                x += c * d11;
-            }
+            Span<float> d2 = term;
+            TensorPrimitives.Subtract(d11, d10, d2);
+            TensorPrimitives.Multiply(d2, 2f, d2);
+            TensorPrimitives.Divide(d2, rDifference, d2);
+            Span<float> d1 = d10;
+            TensorPrimitives.Multiply(d10, r0, d10);
+            TensorPrimitives.Multiply(d11, r1, d11);
+            TensorPrimitives.Subtract(d10, d11, d1);
+            TensorPrimitives.Divide(d1, rDifference, d1);
+            TensorPrimitives.Multiply(d1, c, d1);
+            TensorPrimitives.Add(sample, d1, sample);
+            TensorPrimitives.Multiply(d2, e, d2);
+            TensorPrimitives.Add(sample, d2, sample);
+        }
+        else
+        {
+            TensorPrimitives.Multiply(d11, c, d11);
+            TensorPrimitives.Add(sample, d11, sample);
+        }
 
-            if (stochastic)
-            {
-                x += d * noise[i];
-            }
-
-            sample[i] = x;
+        if (stochastic)
+        {
+            TensorPrimitives.Multiply(noise, d, term);
+            TensorPrimitives.Add(sample, term, sample);
         }
     }
 

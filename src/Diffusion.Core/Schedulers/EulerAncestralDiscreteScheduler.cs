@@ -1,3 +1,4 @@
+using System.Numerics.Tensors;
 using Diffusion.Core.Randomness;
 
 namespace Diffusion.Core.Schedulers;
@@ -80,16 +81,17 @@ public sealed class EulerAncestralDiscreteScheduler : SchedulerBase
         float dt = sigmaDown - sigma;
 
         Span<float> predicted = Scratch(0, sample.Length);
-        DiscreteSigmas.PredictOriginalSample(Config.PredictionType, modelOutput, sample, sigma, predicted);
-        for (int i = 0; i < sample.Length; i++)
-        {
-            float derivative = (sample[i] - predicted[i]) / sigma;
-            sample[i] = sample[i] + derivative * dt;
-        }
+        DiscreteSigmas.PredictOriginalSample(Config.PredictionType, modelOutput, sample, sigma, predicted, Scratch(PredictionScratchSlot, sample.Length));
+        // derivative = (x − x0)/σ; x += derivative·dt; x += noise·σ_up — one float32 rounding per scalar operation,
+        // in the scalar order (no fused multiply-add), so the result is bit-identical to the scalar loop.
+        TensorPrimitives.Subtract(sample, predicted, predicted);
+        TensorPrimitives.Divide(predicted, sigma, predicted);
+        TensorPrimitives.Multiply(predicted, dt, predicted);
+        TensorPrimitives.Add(sample, predicted, sample);
         Span<float> noise = predicted; // x0 is no longer needed
         noiseSource.NextStandardNormal(noise);
-        for (int i = 0; i < sample.Length; i++)
-            sample[i] = sample[i] + noise[i] * sigmaUp;
+        TensorPrimitives.Multiply(noise, sigmaUp, noise);
+        TensorPrimitives.Add(sample, noise, sample);
     }
 
     /// <inheritdoc />

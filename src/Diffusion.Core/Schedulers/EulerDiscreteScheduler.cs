@@ -101,7 +101,7 @@ public sealed class EulerDiscreteScheduler : SchedulerBase
         float sigma = _sigmas[stepIndex];
         float dt = _sigmas[stepIndex + 1] - sigma;
         Span<float> predicted = Scratch(0, sample.Length);
-        DiscreteSigmas.PredictOriginalSample(Config.PredictionType, modelOutput, sample, sigma, predicted);
+        DiscreteSigmas.PredictOriginalSample(Config.PredictionType, modelOutput, sample, sigma, predicted, Scratch(PredictionScratchSlot, sample.Length));
         // derivative = (x − x0)/σ; x += derivative·dt — vectorised, each operation rounded to float32 in the same
         // order as diffusers' torch expression, so the result is bit-identical to the scalar loop.
         TensorPrimitives.Subtract(sample, predicted, predicted);

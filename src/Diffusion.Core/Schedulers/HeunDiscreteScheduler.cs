@@ -1,3 +1,4 @@
+using System.Numerics.Tensors;
 using Diffusion.Core.Randomness;
 
 namespace Diffusion.Core.Schedulers;
@@ -93,16 +94,15 @@ public sealed class HeunDiscreteScheduler : SchedulerBase
         {
             float sigma = _sigmas[stepIndex];
             float sigmaNext = _sigmas[stepIndex + 1];
-            DiscreteSigmas.PredictOriginalSample(Config.PredictionType, modelOutput, sample, sigma, predicted);
+            DiscreteSigmas.PredictOriginalSample(Config.PredictionType, modelOutput, sample, sigma, predicted, Scratch(PredictionScratchSlot, sample.Length));
             ClipIfConfigured(predicted);
             float dt = sigmaNext - sigma;
-            for (int i = 0; i < n; i++)
-            {
-                float derivative = (sample[i] - predicted[i]) / sigma;
-                previousDerivative[i] = derivative;
-                previousSample[i] = sample[i];
-                sample[i] = sample[i] + derivative * dt;
-            }
+            // derivative = (x − x0)/σ; x += derivative·dt — one float32 rounding per scalar operation, no fused multiply-add.
+            TensorPrimitives.Subtract(sample, predicted, previousDerivative);
+            TensorPrimitives.Divide(previousDerivative, sigma, previousDerivative);
+            sample.CopyTo(previousSample);
+            TensorPrimitives.Multiply(previousDerivative, dt, predicted);
+            TensorPrimitives.Add(sample, predicted, sample);
             _pendingPredictionIndex = stepIndex;
             _pendingDt = dt;
         }
@@ -112,15 +112,17 @@ public sealed class HeunDiscreteScheduler : SchedulerBase
                 throw new InvalidOperationException($"HeunDiscreteScheduler: step {stepIndex} corrects step {stepIndex - 1}, which was not run just before it.");
             float sigmaNext = _sigmas[stepIndex];
             // diffusers evaluates the correction's x0 at σ_next (sample prediction ignores it).
-            DiscreteSigmas.PredictOriginalSample(Config.PredictionType, modelOutput, sample, sigmaNext, predicted);
+            DiscreteSigmas.PredictOriginalSample(Config.PredictionType, modelOutput, sample, sigmaNext, predicted, Scratch(PredictionScratchSlot, sample.Length));
             ClipIfConfigured(predicted);
             float dt = _pendingDt;
-            for (int i = 0; i < n; i++)
-            {
-                float derivative = (sample[i] - predicted[i]) / sigmaNext;
-                derivative = (previousDerivative[i] + derivative) / 2f;
-                sample[i] = previousSample[i] + derivative * dt;
-            }
+            // derivative = ((x − x0)/σ_next + d_prev)/2; x = x_prev + derivative·dt, op by op as the scalar expression.
+            Span<float> derivative = predicted;
+            TensorPrimitives.Subtract(sample, predicted, derivative);
+            TensorPrimitives.Divide(derivative, sigmaNext, derivative);
+            TensorPrimitives.Add(previousDerivative, derivative, derivative);
+            TensorPrimitives.Divide(derivative, 2f, derivative);
+            TensorPrimitives.Multiply(derivative, dt, derivative);
+            TensorPrimitives.Add(previousSample, derivative, sample);
             _pendingPredictionIndex = -1;
         }
     }

@@ -1,3 +1,4 @@
+using System.Numerics.Tensors;
 using Diffusion.Core.Randomness;
 
 namespace Diffusion.Core.Schedulers;
@@ -113,14 +114,14 @@ public sealed class KDpm2AncestralDiscreteScheduler : SchedulerBase
         {
             float sigma = _sigmas[stepIndex];
             float sigmaInterpol = _sigmasInterpol[stepIndex];
-            DiscreteSigmas.PredictOriginalSample(Config.PredictionType, modelOutput, sample, sigma, predicted);
+            DiscreteSigmas.PredictOriginalSample(Config.PredictionType, modelOutput, sample, sigma, predicted, Scratch(PredictionScratchSlot, sample.Length));
             float dt = sigmaInterpol - sigma;
-            for (int i = 0; i < n; i++)
-            {
-                float derivative = (sample[i] - predicted[i]) / sigma;
-                firstSample[i] = sample[i];
-                sample[i] = sample[i] + derivative * dt;
-            }
+            // derivative = (x − x0)/σ; x += derivative·dt — one float32 rounding per scalar operation, no fused multiply-add.
+            TensorPrimitives.Subtract(sample, predicted, predicted);
+            TensorPrimitives.Divide(predicted, sigma, predicted);
+            sample.CopyTo(firstSample);
+            TensorPrimitives.Multiply(predicted, dt, predicted);
+            TensorPrimitives.Add(sample, predicted, sample);
             _pendingFirstHalfIndex = stepIndex;
         }
         else
@@ -132,17 +133,17 @@ public sealed class KDpm2AncestralDiscreteScheduler : SchedulerBase
             float sigmaInterpol = _sigmasInterpol[stepIndex - 1];
             float sigmaUp = _sigmasUp[stepIndex - 1];
             float sigmaDown = _sigmasDown[stepIndex - 1];
-            DiscreteSigmas.PredictOriginalSample(Config.PredictionType, modelOutput, sample, sigmaInterpol, predicted);
+            DiscreteSigmas.PredictOriginalSample(Config.PredictionType, modelOutput, sample, sigmaInterpol, predicted, Scratch(PredictionScratchSlot, sample.Length));
             float dt = sigmaDown - sigma;
-            for (int i = 0; i < n; i++)
-            {
-                float derivative = (sample[i] - predicted[i]) / sigmaInterpol;
-                sample[i] = firstSample[i] + derivative * dt;
-            }
+            // derivative = (x − x0)/σ_interpol; x = x_first + derivative·dt, op by op as the scalar expression.
+            TensorPrimitives.Subtract(sample, predicted, predicted);
+            TensorPrimitives.Divide(predicted, sigmaInterpol, predicted);
+            TensorPrimitives.Multiply(predicted, dt, predicted);
+            TensorPrimitives.Add(firstSample, predicted, sample);
             Span<float> noise = predicted;
             noiseSource.NextStandardNormal(noise);
-            for (int i = 0; i < n; i++)
-                sample[i] = sample[i] + noise[i] * sigmaUp;
+            TensorPrimitives.Multiply(noise, sigmaUp, noise);
+            TensorPrimitives.Add(sample, noise, sample);
             _pendingFirstHalfIndex = -1;
         }
     }

@@ -1,3 +1,4 @@
+using System.Numerics.Tensors;
 using Diffusion.Core.Randomness;
 
 namespace Diffusion.Core.Schedulers;
@@ -109,10 +110,10 @@ public sealed class LcmScheduler : SchedulerBase
         ClipOrThreshold(predictedOriginal);
 
         // denoised = c_out * x0 + c_skip * x; the last step returns it, the others re-noise it.
-        for (int i = 0; i < sample.Length; i++)
-        {
-            sample[i] = (cOut * predictedOriginal[i]) + (cSkip * sample[i]);
-        }
+        // Vectorised: both products rounded to float32, then the sum (no fused multiply-add), as the scalar expression.
+        TensorPrimitives.Multiply(predictedOriginal, cOut, predictedOriginal);
+        TensorPrimitives.Multiply(sample, cSkip, sample);
+        TensorPrimitives.Add(predictedOriginal, sample, sample);
 
         if (source is null)
         {
@@ -123,10 +124,9 @@ public sealed class LcmScheduler : SchedulerBase
         source.NextStandardNormal(noise);
         float sqrtAlphaPrevious = MathF.Sqrt(alphaProdPrevious);
         float sqrtBetaPrevious = MathF.Sqrt(betaProdPrevious);
-        for (int i = 0; i < sample.Length; i++)
-        {
-            sample[i] = (sqrtAlphaPrevious * sample[i]) + (sqrtBetaPrevious * noise[i]);
-        }
+        TensorPrimitives.Multiply(sample, sqrtAlphaPrevious, sample);
+        TensorPrimitives.Multiply(noise, sqrtBetaPrevious, noise);
+        TensorPrimitives.Add(sample, noise, sample);
     }
 
     /// <inheritdoc/>

@@ -1,3 +1,4 @@
+using System.Numerics.Tensors;
 using Diffusion.Core.Randomness;
 
 namespace Diffusion.Core.Schedulers;
@@ -92,15 +93,15 @@ public sealed class LmsDiscreteScheduler : SchedulerBase
         int n = sample.Length;
         if (_historyCount > 0 && !HasScratch(_historyHead, n))
             throw new InvalidOperationException("LmsDiscreteScheduler: the sample length changed during a run; call SetTimesteps first.");
-        ReserveScratch(LmsOrder + 1, n);
+        ReserveScratch(LmsOrder + 2, n);
         float sigma = _sigmas[stepIndex];
 
         // The derivative goes into the ring slot after the newest one.
         _historyHead = (_historyHead + 1) % LmsOrder;
         Span<float> derivative = Scratch(_historyHead, n);
-        DiscreteSigmas.PredictOriginalSample(Config.PredictionType, modelOutput, sample, sigma, derivative);
-        for (int i = 0; i < n; i++)
-            derivative[i] = (sample[i] - derivative[i]) / sigma;
+        DiscreteSigmas.PredictOriginalSample(Config.PredictionType, modelOutput, sample, sigma, derivative, Scratch(PredictionScratchSlot, sample.Length));
+        TensorPrimitives.Subtract(sample, derivative, derivative);
+        TensorPrimitives.Divide(derivative, sigma, derivative);
         _historyCount = Math.Min(_historyCount + 1, LmsOrder);
 
         int order = Math.Min(stepIndex + 1, LmsOrder);
@@ -109,24 +110,26 @@ public sealed class LmsDiscreteScheduler : SchedulerBase
         int terms = Math.Min(order, _historyCount);
         // sum(coeff * derivative for coeff, derivative in zip(coeffs, reversed(derivatives))): Python's sum starts
         // at 0 and adds each float32 product in turn; the coefficients are rounded to float32 by torch.
+        // Vectorised with one float32 rounding per scalar operation (products then sums, never fused); the leading
+        // 0 + … is kept because it turns −0 into +0.
         Span<float> accumulator = Scratch(LmsOrder, n);
+        Span<float> term = Scratch(LmsOrder + 1, n);
         for (int k = 0; k < terms; k++)
         {
             float coefficient = (float)LmsCoefficient(order, stepIndex, k);
             ReadOnlySpan<float> d = Scratch((_historyHead - k + LmsOrder) % LmsOrder, n);
             if (k == 0)
             {
-                for (int i = 0; i < n; i++)
-                    accumulator[i] = 0f + coefficient * d[i];
+                TensorPrimitives.Multiply(d, coefficient, accumulator);
+                TensorPrimitives.Add(accumulator, 0f, accumulator);
             }
             else
             {
-                for (int i = 0; i < n; i++)
-                    accumulator[i] = accumulator[i] + coefficient * d[i];
+                TensorPrimitives.Multiply(d, coefficient, term);
+                TensorPrimitives.Add(accumulator, term, accumulator);
             }
         }
-        for (int i = 0; i < n; i++)
-            sample[i] = sample[i] + accumulator[i];
+        TensorPrimitives.Add(sample, accumulator, sample);
         _nextStepIndex = stepIndex + 1;
     }
 

@@ -1,3 +1,4 @@
+using System.Numerics.Tensors;
 using Diffusion.Core.Randomness;
 
 namespace Diffusion.Core.Schedulers;
@@ -31,6 +32,8 @@ public sealed class PndmScheduler : SchedulerBase
     private const int CurrentSampleSlot = 4;
     private const int CurrentOutputSlot = 5;
     private const int CombinedOutputSlot = 6;
+    private const int TempSlot0 = 7;     // slots 7, 8: temporaries of the vectorised element-wise math
+    private const int TempSlot1 = 8;
 
     private readonly float _finalAlphaCumprod;
     private int _prkCount;
@@ -128,7 +131,7 @@ public sealed class PndmScheduler : SchedulerBase
             throw new InvalidOperationException($"PndmScheduler: expected step index {_lastStepIndex + 1} (steps run in order after the first), got {stepIndex}.");
         if (_counter > 0 && !HasScratch(CurrentSampleSlot, sample.Length))
             throw new InvalidOperationException("PndmScheduler: the sample length changed during a run; call SetTimesteps first.");
-        ReserveScratch(CombinedOutputSlot + 1, sample.Length);
+        ReserveScratch(TempSlot1 + 1, sample.Length);
         if (_counter < _prkCount)
             StepPrk(modelOutput, stepIndex, sample);
         else
@@ -154,8 +157,9 @@ public sealed class PndmScheduler : SchedulerBase
         switch (_counter % 4)
         {
             case 0:
-                for (int i = 0; i < n; i++)
-                    currentOutput[i] = 0f + oneSixth * modelOutput[i];
+                // 0 + ⅙·ε (the 0 + turns −0 into +0, as the scalar expression)
+                TensorPrimitives.Multiply(modelOutput, oneSixth, currentOutput);
+                TensorPrimitives.Add(currentOutput, 0f, currentOutput);
                 PushEts(modelOutput);
                 sample.CopyTo(currentSample);
                 _hasCurrentSample = true;
@@ -163,13 +167,13 @@ public sealed class PndmScheduler : SchedulerBase
                 break;
             case 1:
             case 2:
-                for (int i = 0; i < n; i++)
-                    currentOutput[i] = currentOutput[i] + oneThird * modelOutput[i];
+                TensorPrimitives.Multiply(modelOutput, oneThird, combined); // combined is free until the fourth stage
+                TensorPrimitives.Add(currentOutput, combined, currentOutput);
                 output = modelOutput;
                 break;
             default:
-                for (int i = 0; i < n; i++)
-                    combined[i] = currentOutput[i] + oneSixth * modelOutput[i];
+                TensorPrimitives.Multiply(modelOutput, oneSixth, combined);
+                TensorPrimitives.Add(currentOutput, combined, combined);
                 currentOutput.Clear();
                 output = combined;
                 break;
@@ -204,29 +208,44 @@ public sealed class PndmScheduler : SchedulerBase
         }
         else if (_etsCount == 1 && _counter == 1)
         {
-            for (int i = 0; i < n; i++)
-                combined[i] = (modelOutput[i] + e1[i]) / 2f;
+            TensorPrimitives.Add(modelOutput, e1, combined);
+            TensorPrimitives.Divide(combined, 2f, combined);
             source = currentSample;
             _hasCurrentSample = false;
         }
         else if (_etsCount == 2)
         {
             ReadOnlySpan<float> e2 = Ets(1, n);
-            for (int i = 0; i < n; i++)
-                combined[i] = (3f * e1[i] - e2[i]) / 2f;
+            TensorPrimitives.Multiply(e1, 3f, combined);
+            TensorPrimitives.Subtract(combined, e2, combined);
+            TensorPrimitives.Divide(combined, 2f, combined);
         }
         else if (_etsCount == 3)
         {
             ReadOnlySpan<float> e2 = Ets(1, n), e3 = Ets(2, n);
-            for (int i = 0; i < n; i++)
-                combined[i] = (23f * e1[i] - 16f * e2[i] + 5f * e3[i]) / 12f;
+            // ((23·e1 − 16·e2) + 5·e3)/12, one float32 rounding per scalar operation (no fused multiply-add)
+            Span<float> term = Scratch(TempSlot0, n);
+            TensorPrimitives.Multiply(e1, 23f, combined);
+            TensorPrimitives.Multiply(e2, 16f, term);
+            TensorPrimitives.Subtract(combined, term, combined);
+            TensorPrimitives.Multiply(e3, 5f, term);
+            TensorPrimitives.Add(combined, term, combined);
+            TensorPrimitives.Divide(combined, 12f, combined);
         }
         else
         {
             ReadOnlySpan<float> e2 = Ets(1, n), e3 = Ets(2, n), e4 = Ets(3, n);
             const float oneTwentyFourth = (float)(1.0 / 24);
-            for (int i = 0; i < n; i++)
-                combined[i] = oneTwentyFourth * (55f * e1[i] - 59f * e2[i] + 37f * e3[i] - 9f * e4[i]);
+            // (1/24)·(((55·e1 − 59·e2) + 37·e3) − 9·e4), one float32 rounding per scalar operation (no fused multiply-add)
+            Span<float> term = Scratch(TempSlot0, n);
+            TensorPrimitives.Multiply(e1, 55f, combined);
+            TensorPrimitives.Multiply(e2, 59f, term);
+            TensorPrimitives.Subtract(combined, term, combined);
+            TensorPrimitives.Multiply(e3, 37f, term);
+            TensorPrimitives.Add(combined, term, combined);
+            TensorPrimitives.Multiply(e4, 9f, term);
+            TensorPrimitives.Subtract(combined, term, combined);
+            TensorPrimitives.Multiply(combined, oneTwentyFourth, combined);
         }
         PreviousSample(source, timestep, previousTimestep, combined, sample);
     }
@@ -258,12 +277,25 @@ public sealed class PndmScheduler : SchedulerBase
         bool vPrediction = Config.PredictionType == "v_prediction";
         float sqrtAlpha = MathF.Sqrt(alphaProd);
         float sqrtBeta = MathF.Sqrt(betaProd);
-        for (int i = 0; i < destination.Length; i++)
+        // x_prev = c·x − ((ᾱ_prev − ᾱ)·ε)/denominator with ε = √ᾱ·v + √(1-ᾱ)·x for v_prediction: one float32
+        // rounding per scalar operation in the scalar order (no fused multiply-add), so bit-identical to it.
+        int n = destination.Length;
+        Span<float> correction = Scratch(TempSlot0, n);
+        if (vPrediction)
         {
-            float x = source[i];
-            float output = vPrediction ? sqrtAlpha * modelOutput[i] + sqrtBeta * x : modelOutput[i];
-            destination[i] = sampleCoefficient * x - difference * output / denominator;
+            Span<float> scaledSample = Scratch(TempSlot1, n);
+            TensorPrimitives.Multiply(modelOutput, sqrtAlpha, correction);
+            TensorPrimitives.Multiply(source, sqrtBeta, scaledSample);
+            TensorPrimitives.Add(correction, scaledSample, correction);
+            TensorPrimitives.Multiply(correction, difference, correction);
         }
+        else
+        {
+            TensorPrimitives.Multiply(modelOutput, difference, correction);
+        }
+        TensorPrimitives.Divide(correction, denominator, correction);
+        TensorPrimitives.Multiply(source, sampleCoefficient, destination);
+        TensorPrimitives.Subtract(destination, correction, destination);
     }
 
     /// <inheritdoc />

@@ -173,9 +173,14 @@ public abstract class SchedulerBase : IScheduler
                 TensorPrimitives.Divide(destination, sqrtAlpha, destination);
                 break;
             case "v_prediction":
-                for (int i = 0; i < destination.Length; i++)
-                    destination[i] = sqrtAlpha * sample[i] - sqrtBeta * modelOutput[i];
+            {
+                // √ᾱ·x − √(1-ᾱ)·v: each product rounded to float32, then the difference (no fused multiply-add), as the scalar expression.
+                Span<float> scaledSample = Scratch(PredictionScratchSlot, destination.Length);
+                TensorPrimitives.Multiply(modelOutput, sqrtBeta, destination);
+                TensorPrimitives.Multiply(sample, sqrtAlpha, scaledSample);
+                TensorPrimitives.Subtract(scaledSample, destination, destination);
                 break;
+            }
             case "sample":
                 modelOutput.CopyTo(destination);
                 break;
@@ -236,6 +241,9 @@ public abstract class SchedulerBase : IScheduler
 
     /// <summary>The scratch slot the thresholding sort uses; derived classes use slots below it.</summary>
     protected const int ThresholdScratchSlot = 15;
+
+    /// <summary>Scratch slot <see cref="PredictOriginalSample"/> uses for a temporary product (v_prediction); derived classes leave it free.</summary>
+    protected const int PredictionScratchSlot = 14;
 
     /// <summary>DDPM-style <c>add_noise</c>: √ᾱ_t·x0 + √(1-ᾱ_t)·ε at train timestep <paramref name="timestep"/>, float32 as torch.</summary>
     protected void AddNoiseAtTimestep(ReadOnlySpan<float> originalSample, ReadOnlySpan<float> noise, int timestep, Span<float> destination)

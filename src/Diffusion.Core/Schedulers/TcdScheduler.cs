@@ -1,3 +1,4 @@
+using System.Numerics.Tensors;
 using Diffusion.Core.Randomness;
 
 namespace Diffusion.Core.Schedulers;
@@ -48,6 +49,7 @@ public sealed class TcdScheduler : SchedulerBase
 
     private const int PredictedOriginalSlot = 0;
     private const int PredictedEpsilonSlot = 1;
+    private const int TempSlot = 2;
 
     /// <summary>Creates the scheduler with diffusers' default γ (<c>eta</c>) = 0.3.</summary>
     /// <exception cref="InvalidOptionException">A configuration value is not supported (named in the message).</exception>
@@ -111,38 +113,40 @@ public sealed class TcdScheduler : SchedulerBase
         switch (Config.PredictionType)
         {
             case "epsilon":
-                for (int i = 0; i < n; i++)
-                {
-                    predictedOriginal[i] = (sample[i] - (sqrtBeta * modelOutput[i])) / sqrtAlpha;
-                }
+                TensorPrimitives.Multiply(modelOutput, sqrtBeta, predictedOriginal);
+                TensorPrimitives.Subtract(sample, predictedOriginal, predictedOriginal);
+                TensorPrimitives.Divide(predictedOriginal, sqrtAlpha, predictedOriginal);
 
                 modelOutput.CopyTo(predictedEpsilon);
                 break;
             case "sample":
                 modelOutput.CopyTo(predictedOriginal);
-                for (int i = 0; i < n; i++)
-                {
-                    predictedEpsilon[i] = (sample[i] - (sqrtAlpha * predictedOriginal[i])) / sqrtBeta;
-                }
+                TensorPrimitives.Multiply(predictedOriginal, sqrtAlpha, predictedEpsilon);
+                TensorPrimitives.Subtract(sample, predictedEpsilon, predictedEpsilon);
+                TensorPrimitives.Divide(predictedEpsilon, sqrtBeta, predictedEpsilon);
 
                 break;
             default:
-                for (int i = 0; i < n; i++)
-                {
-                    predictedOriginal[i] = (sqrtAlpha * sample[i]) - (sqrtBeta * modelOutput[i]);
-                    predictedEpsilon[i] = (sqrtAlpha * modelOutput[i]) + (sqrtBeta * sample[i]);
-                }
+            {
+                // x0 = (√ᾱ·x) − (√(1-ᾱ)·v), ε = (√ᾱ·v) + (√(1-ᾱ)·x): products rounded, then the sum (no fused multiply-add).
+                Span<float> term = Scratch(TempSlot, n);
+                TensorPrimitives.Multiply(sample, sqrtAlpha, predictedOriginal);
+                TensorPrimitives.Multiply(modelOutput, sqrtBeta, term);
+                TensorPrimitives.Subtract(predictedOriginal, term, predictedOriginal);
+                TensorPrimitives.Multiply(modelOutput, sqrtAlpha, predictedEpsilon);
+                TensorPrimitives.Multiply(sample, sqrtBeta, term);
+                TensorPrimitives.Add(predictedEpsilon, term, predictedEpsilon);
 
                 break;
+            }
         }
 
         // pred_noised_sample = √ᾱ_s·x0 + √(1-ᾱ_s)·ε
         float sqrtAlphaS = MathF.Sqrt(alphaProdS);
         float sqrtBetaS = MathF.Sqrt(betaProdS);
-        for (int i = 0; i < n; i++)
-        {
-            sample[i] = (sqrtAlphaS * predictedOriginal[i]) + (sqrtBetaS * predictedEpsilon[i]);
-        }
+        TensorPrimitives.Multiply(predictedOriginal, sqrtAlphaS, predictedOriginal);
+        TensorPrimitives.Multiply(predictedEpsilon, sqrtBetaS, predictedEpsilon);
+        TensorPrimitives.Add(predictedOriginal, predictedEpsilon, sample);
 
         if (source is null)
         {
@@ -154,10 +158,9 @@ public sealed class TcdScheduler : SchedulerBase
         float ratio = alphaProdPrevious / alphaProdS;
         float keep = MathF.Sqrt(ratio);
         float fresh = MathF.Sqrt(1f - ratio);
-        for (int i = 0; i < n; i++)
-        {
-            sample[i] = (keep * sample[i]) + (fresh * noise[i]);
-        }
+        TensorPrimitives.Multiply(sample, keep, sample);
+        TensorPrimitives.Multiply(noise, fresh, noise);
+        TensorPrimitives.Add(sample, noise, sample);
     }
 
     /// <inheritdoc/>

@@ -1,3 +1,4 @@
+using System.Numerics.Tensors;
 using Diffusion.Core.Randomness;
 
 namespace Diffusion.Core.Schedulers;
@@ -59,6 +60,10 @@ public sealed class UniPcMultistepScheduler : SchedulerBase
 
     private const int MaxOrder = 3;
     private const int LastSampleSlot = MaxOrder + 1; // slots 0..order hold the converted model-output ring
+    private const int ConversionTempSlot = LastSampleSlot + 1; // temporary of the vectorised v_prediction conversion
+    private const int TempSlot0 = ConversionTempSlot + 1;      // temporaries of the vectorised predictor/corrector
+    private const int TempSlot1 = ConversionTempSlot + 2;
+    private const int TempSlot2 = ConversionTempSlot + 3;
 
     // One slot more than the history needs, so this step's output never overwrites an entry the corrector still reads.
     private readonly int _ringSize;
@@ -154,6 +159,11 @@ public sealed class UniPcMultistepScheduler : SchedulerBase
             }
 
             Scratch(LastSampleSlot, sample.Length);
+
+            // The predictor/corrector temporaries too: the corrector and higher orders first use them in later steps.
+            Scratch(TempSlot0, sample.Length);
+            Scratch(TempSlot1, sample.Length);
+            Scratch(TempSlot2, sample.Length);
             _lowerOrderNums = 0;
             _hasLastSample = false;
         }
@@ -217,7 +227,7 @@ public sealed class UniPcMultistepScheduler : SchedulerBase
         (float alphaT, float sigmaT) = DpmSolverMath.AlphaSigma(_sigmas[stepIndex]);
         if (_predictX0)
         {
-            DpmSolverMath.ToData(Config.PredictionType, modelOutput, sample, alphaT, sigmaT, destination);
+            DpmSolverMath.ToData(Config.PredictionType, modelOutput, sample, alphaT, sigmaT, destination, Scratch(ConversionTempSlot, sample.Length));
             if (Config.Thresholding)
             {
                 ThresholdSample(destination);
@@ -225,7 +235,7 @@ public sealed class UniPcMultistepScheduler : SchedulerBase
         }
         else
         {
-            DpmSolverMath.ToNoise(Config.PredictionType, modelOutput, sample, alphaT, sigmaT, destination);
+            DpmSolverMath.ToNoise(Config.PredictionType, modelOutput, sample, alphaT, sigmaT, destination, Scratch(ConversionTempSlot, sample.Length));
         }
     }
 
@@ -296,20 +306,26 @@ public sealed class UniPcMultistepScheduler : SchedulerBase
         ReadOnlySpan<float> m1 = k >= 1 ? Scratch(HistorySlot(1), sample.Length) : default;
         ReadOnlySpan<float> m2 = k >= 2 ? Scratch(HistorySlot(2), sample.Length) : default;
         float rk0 = _rks[0], rk1 = _rks[1], rho0 = _rhos[0], rho1 = _rhos[1];
-        for (int i = 0; i < sample.Length; i++)
+
+        // x = (a·x − c·m0) − scale·(ρ0·((m1 − m0)/r0) [+ ρ1·((m2 − m0)/r1)]): one TensorPrimitives call per scalar
+        // operation, in the scalar order (no fused multiply-add), so the bits match the scalar expression.
+        Span<float> term = Scratch(TempSlot0, sample.Length);
+        TensorPrimitives.Multiply(sample, a, sample);
+        TensorPrimitives.Multiply(m0, c, term);
+        TensorPrimitives.Subtract(sample, term, sample);
+        if (k >= 1)
         {
-            float x = (a * sample[i]) - (c * m0[i]);
-            if (k == 1)
+            Span<float> residual = term;
+            WeightedDifference(m1, m0, rk0, rho0, residual);
+            if (k == 2)
             {
-                x -= residualScale * (rho0 * ((m1[i] - m0[i]) / rk0));
-            }
-            else if (k == 2)
-            {
-                float residual = (rho0 * ((m1[i] - m0[i]) / rk0)) + (rho1 * ((m2[i] - m0[i]) / rk1));
-                x -= residualScale * residual;
+                Span<float> second = Scratch(TempSlot1, sample.Length);
+                WeightedDifference(m2, m0, rk1, rho1, second);
+                TensorPrimitives.Add(residual, second, residual);
             }
 
-            sample[i] = x;
+            TensorPrimitives.Multiply(residual, residualScale, residual);
+            TensorPrimitives.Subtract(sample, residual, sample);
         }
     }
 
@@ -345,27 +361,44 @@ public sealed class UniPcMultistepScheduler : SchedulerBase
         ReadOnlySpan<float> m1 = k >= 1 ? Scratch(HistorySlot(1), sample.Length) : default;
         ReadOnlySpan<float> m2 = k >= 2 ? Scratch(HistorySlot(2), sample.Length) : default;
         float rk0 = _rks[0], rk1 = _rks[1], rho0 = _rhos[0], rho1 = _rhos[1];
-        for (int i = 0; i < sample.Length; i++)
+
+        // x = (a·x_last − c·m0) − scale·([ρ0·((m1 − m0)/r0) [+ ρ1·((m2 − m0)/r1)] +] ρ_last·(m_t − m0)): one
+        // TensorPrimitives call per scalar operation, in the scalar order (no fused multiply-add). The old sample
+        // is not read, so it holds x.
+        Span<float> correction = Scratch(TempSlot0, sample.Length);
+        Span<float> lastTerm = Scratch(TempSlot1, sample.Length);
+        TensorPrimitives.Multiply(lastSample, a, sample);
+        TensorPrimitives.Multiply(m0, c, correction);
+        TensorPrimitives.Subtract(sample, correction, sample);
+        TensorPrimitives.Subtract(modelT, m0, lastTerm);
+        TensorPrimitives.Multiply(lastTerm, rhoLast, lastTerm);
+        if (k == 0)
         {
-            float x = (a * lastSample[i]) - (c * m0[i]);
-            float d1T = modelT[i] - m0[i];
-            float correction;
-            if (k == 0)
+            lastTerm.CopyTo(correction);
+        }
+        else
+        {
+            WeightedDifference(m1, m0, rk0, rho0, correction);
+            if (k >= 2)
             {
-                correction = rhoLast * d1T;
-            }
-            else if (k == 1)
-            {
-                correction = (rho0 * ((m1[i] - m0[i]) / rk0)) + (rhoLast * d1T);
-            }
-            else
-            {
-                float residual = (rho0 * ((m1[i] - m0[i]) / rk0)) + (rho1 * ((m2[i] - m0[i]) / rk1));
-                correction = residual + (rhoLast * d1T);
+                Span<float> second = Scratch(TempSlot2, sample.Length);
+                WeightedDifference(m2, m0, rk1, rho1, second);
+                TensorPrimitives.Add(correction, second, correction);
             }
 
-            sample[i] = x - (residualScale * correction);
+            TensorPrimitives.Add(correction, lastTerm, correction);
         }
+
+        TensorPrimitives.Multiply(correction, residualScale, correction);
+        TensorPrimitives.Subtract(sample, correction, sample);
+    }
+
+    /// <summary>ρ·((m − m0)/r) element-wise into <paramref name="destination"/>, each operation rounded to float32.</summary>
+    private static void WeightedDifference(ReadOnlySpan<float> m, ReadOnlySpan<float> m0, float r, float rho, Span<float> destination)
+    {
+        TensorPrimitives.Subtract(m, m0, destination);
+        TensorPrimitives.Divide(destination, r, destination);
+        TensorPrimitives.Multiply(destination, rho, destination);
     }
 
     /// <summary>

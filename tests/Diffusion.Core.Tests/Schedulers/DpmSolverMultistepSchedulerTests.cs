@@ -6,65 +6,16 @@ namespace Diffusion.Core.Tests.Schedulers;
 /// DpmSolverMultistepScheduler against diffusers' DPMSolverMultistepScheduler (commit 58eb52c), replayed from
 /// TestData/schedulers-b/dpm_multistep.json.gz (tools/reference-data/schedulers-b/generate_reference.py).
 /// </summary>
-public sealed class DpmSolverMultistepSchedulerTests
+public sealed class DpmSolverMultistepSchedulerTests : DiffusersReplayTests<DpmSolverMultistepSchedulerTests.Spec>
 {
-    private const string FixtureFile = "dpm_multistep.json";
-    private static readonly Lazy<IReadOnlyList<TrajectoryFixture>> s_cases = new(() => TrajectoryFixture.Load(FixtureFile));
-    private static readonly Lazy<IReadOnlyList<DiffusersLoopReference>> s_loops = new(() => TrajectoryFixture.LoadDiffusersTests(FixtureFile));
-
-    public static TheoryData<string> CaseNames => new(TrajectoryFixture.Load(FixtureFile).Select(c => c.Name));
-
-    public static TheoryData<string> DiffusersTestNames => new(TrajectoryFixture.LoadDiffusersTests(FixtureFile).Select(c => c.Name));
-
-    private static TrajectoryFixture Case(string name) => s_cases.Value.Single(c => c.Name == name);
-
-    [Theory]
-    [MemberData(nameof(CaseNames))]
-    public void Schedule_matches_diffusers(string name)
+    /// <summary>Fixture and factory for the shared replay checks.</summary>
+    public sealed class Spec : IReplaySpec
     {
-        TrajectoryFixture fixture = Case(name);
-        var scheduler = new DpmSolverMultistepScheduler(fixture.Config);
-        scheduler.SetTimesteps(fixture.Steps);
-        Assert.Equal(fixture.Timesteps, scheduler.Timesteps.ToArray().Select(t => (double)t));
-        TrajectoryAssert.Close(fixture.Sigmas!, scheduler.Sigmas, $"{name}: sigmas");
-    }
+        public static string FixtureFile => "dpm_multistep.json";
 
-    [Theory]
-    [MemberData(nameof(CaseNames))]
-    public void Every_step_matches_diffusers(string name)
-    {
-        TrajectoryFixture fixture = Case(name);
-        TrajectoryAssert.Replay(new DpmSolverMultistepScheduler(fixture.Config), fixture);
-    }
+        public static SchedulerBase Create(SchedulerConfig config) => new DpmSolverMultistepScheduler(config);
 
-    [Theory]
-    [MemberData(nameof(CaseNames))]
-    public void AddNoise_matches_diffusers(string name)
-    {
-        TrajectoryFixture fixture = Case(name);
-        TrajectoryAssert.AddNoise(new DpmSolverMultistepScheduler(fixture.Config), fixture);
-    }
-
-    [Theory]
-    [MemberData(nameof(DiffusersTestNames))]
-    public void Full_loop_of_diffusers_test_suite_gives_its_numbers(string name)
-    {
-        DiffusersLoopReference reference = s_loops.Value.Single(c => c.Name == name);
-        var scheduler = new DpmSolverMultistepScheduler(reference.Config);
-        (double sum, double mean) = DiffusersTestLoop.Run(scheduler, reference.Steps, new ReplayRandomSource(reference.Noise), reference.StartIndex, reference.AddNoise);
-
-        // Our run of diffusers' code at 1e-5, and diffusers' own asserted value at its own tolerance.
-        Assert.Equal(reference.MeanAbs, mean, 1e-5 * reference.MeanAbs);
-        Assert.Equal(reference.SumAbs, sum, 1e-5 * reference.SumAbs);
-        if (reference.ExpectedMeanAbs is double expectedMean)
-        {
-            Assert.Equal(expectedMean, mean, 1e-3);
-        }
-
-        if (reference.ExpectedSumAbs is double expectedSum)
-        {
-            Assert.Equal(expectedSum, sum, 1e-2);
-        }
+        public static float[] Sigmas(SchedulerBase scheduler) => ((DpmSolverMultistepScheduler)scheduler).Sigmas.ToArray();
     }
 
     [Fact]

@@ -17,6 +17,7 @@ public abstract class SchedulerBase : IScheduler
     private float[] _timesteps = [];
     private float[]?[] _scratch = [];
     private int _scratchLength = -1;
+    private float[] _thresholdSorted = [];
     private int _sampleCount = 1;
 
     /// <summary>Validates <paramref name="config"/> as given and builds its noise schedule.</summary>
@@ -220,7 +221,11 @@ public abstract class SchedulerBase : IScheduler
         if (sample.Length % count != 0)
             throw new InvalidOperationException($"{GetType().Name}: the sample length {sample.Length} is not a multiple of SampleCount {count}.");
         int perSample = sample.Length / count;
-        Span<float> sorted = Scratch(ThresholdScratchSlot, perSample);
+        // Its own buffer, not a Scratch slot: every slot shares one length, and a per-sample length would clear
+        // them all, multistep history included, whenever SampleCount > 1.
+        if (_thresholdSorted.Length != perSample)
+            _thresholdSorted = new float[perSample];
+        Span<float> sorted = _thresholdSorted;
         for (int b = 0; b < count; b++)
         {
             Span<float> item = sample.Slice(b * perSample, perSample);
@@ -238,9 +243,6 @@ public abstract class SchedulerBase : IScheduler
                 item[i] = Math.Min(Math.Max(item[i], -s), s) / s;
         }
     }
-
-    /// <summary>The scratch slot the thresholding sort uses; derived classes use slots below it.</summary>
-    protected const int ThresholdScratchSlot = 15;
 
     /// <summary>Scratch slot <see cref="PredictOriginalSample"/> uses for a temporary product (v_prediction); derived classes leave it free.</summary>
     protected const int PredictionScratchSlot = 14;

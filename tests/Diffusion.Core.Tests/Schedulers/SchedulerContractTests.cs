@@ -177,6 +177,42 @@ public sealed class SchedulerContractTests
     }
 
     [Theory]
+    [InlineData("DPMSolverMultistepScheduler")]
+    [InlineData("DPMSolverSinglestepScheduler")]
+    [InlineData("UniPCMultistepScheduler")]
+    [InlineData("DDIMScheduler")]
+    public void ThresholdingABatchGivesEachSampleItsOwnRun(string name)
+    {
+        // Multistep schedulers keep earlier model outputs between steps; thresholding a batch of two must leave that
+        // history intact, so each half of the batch ends exactly where a run of that sample alone ends.
+        var config = SchedulerConfig.StableDiffusion15 with { Thresholding = true, SampleMaxValue = 1.5f };
+        const int PerSample = 32;
+        float[] Run(int sampleCount, int first)
+        {
+            SchedulerBase scheduler = Create(name, config);
+            scheduler.SampleCount = sampleCount;
+            scheduler.SetTimesteps(6);
+            int length = sampleCount * PerSample;
+            var sample = new float[length];
+            var output = new float[length];
+            for (int i = 0; i < length; i++)
+                sample[i] = MathF.Sin(0.37f * (first * PerSample + i)) * (1 + (first * PerSample + i) / PerSample);
+            for (int step = 0; step < scheduler.Timesteps.Length; step++)
+            {
+                for (int i = 0; i < length; i++)
+                    output[i] = 0.8f * sample[i] + 0.1f * MathF.Cos(0.11f * (first * PerSample + i) + step);
+                scheduler.Step(output, step, sample);
+            }
+            return sample;
+        }
+
+        float[] together = Run(2, 0);
+        float[] alone = [.. Run(1, 0), .. Run(1, 1)];
+
+        Assert.Equal(alone, together);
+    }
+
+    [Theory]
     [InlineData("EulerDiscreteScheduler")]
     [InlineData("LMSDiscreteScheduler")]
     [InlineData("HeunDiscreteScheduler")]

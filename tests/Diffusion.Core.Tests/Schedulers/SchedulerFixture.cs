@@ -65,6 +65,9 @@ internal static class SchedulerFixture
         "HeunDiscreteScheduler" => new HeunDiscreteScheduler(config),
         "KDPM2DiscreteScheduler" => new KDpm2DiscreteScheduler(config),
         "KDPM2AncestralDiscreteScheduler" => new KDpm2AncestralDiscreteScheduler(config),
+        "DPMSolverMultistepScheduler" => new DpmSolverMultistepScheduler(config),
+        "DPMSolverSinglestepScheduler" => new DpmSolverSinglestepScheduler(config),
+        "UniPCMultistepScheduler" => new UniPcMultistepScheduler(config),
         _ => throw new ArgumentException($"no scheduler for {className}", nameof(className)),
     };
 

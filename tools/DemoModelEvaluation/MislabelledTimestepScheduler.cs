@@ -1,4 +1,3 @@
-using Diffusion.Core.Randomness;
 using Diffusion.Core.Schedulers;
 
 namespace Diffusion.Tools.DemoModelEvaluation;
@@ -12,16 +11,14 @@ namespace Diffusion.Tools.DemoModelEvaluation;
 /// The denoising loop passes <see cref="Timesteps"/>[i] to the UNet and calls <see cref="Step"/> with i; this
 /// wrapper answers <see cref="Timesteps"/> with the mislabelled values and forwards everything else.
 /// </remarks>
-public sealed class MislabelledTimestepScheduler : IScheduler
+public sealed class MislabelledTimestepScheduler : ForwardingScheduler
 {
-    private readonly IScheduler _inner;
     private readonly bool _stepIndex;
     private float[] _labels = [];
 
     private MislabelledTimestepScheduler(IScheduler inner, bool stepIndex)
+        : base(inner)
     {
-        ArgumentNullException.ThrowIfNull(inner);
-        _inner = inner;
         _stepIndex = stepIndex;
     }
 
@@ -34,23 +31,14 @@ public sealed class MislabelledTimestepScheduler : IScheduler
     /// <summary>The UNet gets the step index i instead of the timestep value.</summary>
     public static MislabelledTimestepScheduler StepIndex(IScheduler inner) => new(inner, stepIndex: true);
 
-    /// <inheritdoc />
-    public SchedulerConfig Config => _inner.Config;
-
-    /// <inheritdoc />
-    public int Order => _inner.Order;
-
-    /// <inheritdoc />
-    public float InitNoiseSigma => _inner.InitNoiseSigma;
-
     /// <summary>The wrong timesteps the UNet is given.</summary>
-    public ReadOnlySpan<float> Timesteps => _labels;
+    public override ReadOnlySpan<float> Timesteps => _labels;
 
     /// <inheritdoc />
-    public void SetTimesteps(int inferenceSteps)
+    public override void SetTimesteps(int inferenceSteps)
     {
-        _inner.SetTimesteps(inferenceSteps);
-        ReadOnlySpan<float> right = _inner.Timesteps;
+        Inner.SetTimesteps(inferenceSteps);
+        ReadOnlySpan<float> right = Inner.Timesteps;
         _labels = new float[right.Length];
         int last = right.Length - 1;
         for (int i = 0; i <= last; i++)
@@ -63,16 +51,4 @@ public sealed class MislabelledTimestepScheduler : IScheduler
                 _labels[i] = last > 0 ? Math.Max(0f, 2 * right[last] - right[last - 1]) : right[last];
         }
     }
-
-    /// <inheritdoc />
-    public void ScaleModelInput(ReadOnlySpan<float> sample, int stepIndex, Span<float> destination) =>
-        _inner.ScaleModelInput(sample, stepIndex, destination);
-
-    /// <inheritdoc />
-    public void Step(ReadOnlySpan<float> modelOutput, int stepIndex, Span<float> sample, IRandomSource? random = null) =>
-        _inner.Step(modelOutput, stepIndex, sample, random);
-
-    /// <inheritdoc />
-    public void AddNoise(ReadOnlySpan<float> originalSample, ReadOnlySpan<float> noise, int stepIndex, Span<float> destination) =>
-        _inner.AddNoise(originalSample, noise, stepIndex, destination);
 }

@@ -47,6 +47,8 @@ try
         {
             controls.Add(Run(pipeline, prompts, "DDIM, UNet given the next step's timestep",
                 MislabelledTimestepScheduler.NextStep(SchedulerCatalog.Create("DDIM", pipeline.Scheduler.Config)), settings, "control-next-timestep") with { Baseline = "DDIM" });
+            controls.Add(Run(pipeline, prompts, "DDIM, update computed for the next step (off by one)",
+                new OffByOneStepScheduler(SchedulerCatalog.Create("DDIM", pipeline.Scheduler.Config)), settings, "control-off-by-one-step") with { Baseline = "DDIM" });
             controls.Add(Run(pipeline, prompts, "DDIM, UNet given the step index instead of the timestep",
                 MislabelledTimestepScheduler.StepIndex(SchedulerCatalog.Create("DDIM", pipeline.Scheduler.Config)), settings, "control-index-timestep") with { Baseline = "DDIM" });
             controls.Add(Run(pipeline, prompts, "Euler without scale_model_input",

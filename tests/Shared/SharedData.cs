@@ -1,10 +1,9 @@
-namespace Diffusion.Imaging.Skia.Tests;
+namespace Diffusion.Testing;
 
 /// <summary>
 /// Locates <c>../shared</c> (next to the repository). Tests that need it call <see cref="Require"/>:
 /// with <c>CI=true</c> a missing folder fails the test; elsewhere the test is skipped with a message
-/// naming what is missing. A copy of tests/Diffusion.Core.Tests/SharedData.cs (each test project compiles
-/// its own); keep the two in step.
+/// naming what is missing.
 /// </summary>
 internal static class SharedData
 {

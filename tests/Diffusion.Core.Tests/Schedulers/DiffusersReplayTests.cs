@@ -1,3 +1,4 @@
+using System.Text.Json;
 using Diffusion.Core.Schedulers;
 
 namespace Diffusion.Core.Tests.Schedulers;
@@ -8,11 +9,14 @@ public interface IReplaySpec
     /// <summary>The fixture under TestData/schedulers-b (tools/reference-data/schedulers-b/generate_reference.py).</summary>
     static abstract string FixtureFile { get; }
 
-    /// <summary>Builds the scheduler under test.</summary>
-    static abstract SchedulerBase Create(SchedulerConfig config);
+    /// <summary>
+    /// Builds the scheduler under test for a case: its config and the arguments diffusers' <c>step()</c> was called
+    /// with (TCD takes its gamma from them).
+    /// </summary>
+    static abstract SchedulerBase Create(SchedulerConfig config, JsonElement stepArguments);
 
-    /// <summary>The scheduler's sigmas after SetTimesteps.</summary>
-    static abstract float[] Sigmas(SchedulerBase scheduler);
+    /// <summary>The scheduler's sigmas after SetTimesteps, or null for a scheduler without a sigma schedule.</summary>
+    static abstract float[]? Sigmas(SchedulerBase scheduler);
 }
 
 /// <summary>
@@ -35,10 +39,11 @@ public abstract class DiffusersReplayTests<TSpec> where TSpec : IReplaySpec
     public void Schedule_matches_diffusers(string name)
     {
         TrajectoryFixture fixture = Case(name);
-        SchedulerBase scheduler = TSpec.Create(fixture.Config);
+        SchedulerBase scheduler = TSpec.Create(fixture.Config, fixture.StepArguments);
         scheduler.SetTimesteps(fixture.Steps);
         Assert.Equal(fixture.Timesteps, scheduler.Timesteps.ToArray().Select(t => (double)t));
-        TrajectoryAssert.Close(fixture.Sigmas!, TSpec.Sigmas(scheduler), $"{name}: sigmas");
+        if (TSpec.Sigmas(scheduler) is { } sigmas)
+            TrajectoryAssert.Close(fixture.Sigmas!, sigmas, $"{name}: sigmas");
     }
 
     [Theory]
@@ -46,7 +51,7 @@ public abstract class DiffusersReplayTests<TSpec> where TSpec : IReplaySpec
     public void Every_step_matches_diffusers(string name)
     {
         TrajectoryFixture fixture = Case(name);
-        TrajectoryAssert.Replay(TSpec.Create(fixture.Config), fixture);
+        TrajectoryAssert.Replay(TSpec.Create(fixture.Config, fixture.StepArguments), fixture);
     }
 
     [Theory]
@@ -54,7 +59,7 @@ public abstract class DiffusersReplayTests<TSpec> where TSpec : IReplaySpec
     public void AddNoise_matches_diffusers(string name)
     {
         TrajectoryFixture fixture = Case(name);
-        TrajectoryAssert.AddNoise(TSpec.Create(fixture.Config), fixture);
+        TrajectoryAssert.AddNoise(TSpec.Create(fixture.Config, fixture.StepArguments), fixture);
     }
 
     [Theory]
@@ -62,7 +67,7 @@ public abstract class DiffusersReplayTests<TSpec> where TSpec : IReplaySpec
     public void Full_loop_of_diffusers_test_suite_gives_its_numbers(string name)
     {
         DiffusersLoopReference reference = s_loops.Value.Single(c => c.Name == name);
-        SchedulerBase scheduler = TSpec.Create(reference.Config);
+        SchedulerBase scheduler = TSpec.Create(reference.Config, reference.StepArguments);
         (double sum, double mean) = DiffusersTestLoop.Run(scheduler, reference.Steps, new ReplayRandomSource(reference.Noise), reference.StartIndex, reference.AddNoise);
 
         // Our run of diffusers' code at 1e-5, and diffusers' own asserted value at its own tolerance.

@@ -13,9 +13,9 @@ public sealed class DpmSolverMultistepSchedulerTests : DiffusersReplayTests<DpmS
     {
         public static string FixtureFile => "dpm_multistep.json";
 
-        public static SchedulerBase Create(SchedulerConfig config) => new DpmSolverMultistepScheduler(config);
+        public static SchedulerBase Create(SchedulerConfig config, System.Text.Json.JsonElement stepArguments) => new DpmSolverMultistepScheduler(config);
 
-        public static float[] Sigmas(SchedulerBase scheduler) => ((DpmSolverMultistepScheduler)scheduler).Sigmas.ToArray();
+        public static float[]? Sigmas(SchedulerBase scheduler) => ((DpmSolverMultistepScheduler)scheduler).Sigmas.ToArray();
     }
 
     [Fact]

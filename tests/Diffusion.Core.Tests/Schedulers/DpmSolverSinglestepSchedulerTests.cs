@@ -13,9 +13,9 @@ public sealed class DpmSolverSinglestepSchedulerTests : DiffusersReplayTests<Dpm
     {
         public static string FixtureFile => "dpm_singlestep.json";
 
-        public static SchedulerBase Create(SchedulerConfig config) => new DpmSolverSinglestepScheduler(config);
+        public static SchedulerBase Create(SchedulerConfig config, System.Text.Json.JsonElement stepArguments) => new DpmSolverSinglestepScheduler(config);
 
-        public static float[] Sigmas(SchedulerBase scheduler) => ((DpmSolverSinglestepScheduler)scheduler).Sigmas.ToArray();
+        public static float[]? Sigmas(SchedulerBase scheduler) => ((DpmSolverSinglestepScheduler)scheduler).Sigmas.ToArray();
     }
 
     [Fact]

@@ -6,64 +6,16 @@ namespace Diffusion.Core.Tests.Schedulers;
 /// LcmScheduler against diffusers' LCMScheduler (commit 58eb52c), replayed from
 /// TestData/schedulers-b/lcm.json.gz (tools/reference-data/schedulers-b/generate_reference.py).
 /// </summary>
-public sealed class LcmSchedulerTests
+public sealed class LcmSchedulerTests : DiffusersReplayTests<LcmSchedulerTests.Spec>
 {
-    private const string FixtureFile = "lcm.json";
-    private static readonly Lazy<IReadOnlyList<TrajectoryFixture>> s_cases = new(() => TrajectoryFixture.Load(FixtureFile));
-    private static readonly Lazy<IReadOnlyList<DiffusersLoopReference>> s_loops = new(() => TrajectoryFixture.LoadDiffusersTests(FixtureFile));
-
-    public static TheoryData<string> CaseNames => new(TrajectoryFixture.Load(FixtureFile).Select(c => c.Name));
-
-    public static TheoryData<string> DiffusersTestNames => new(TrajectoryFixture.LoadDiffusersTests(FixtureFile).Select(c => c.Name));
-
-    private static TrajectoryFixture Case(string name) => s_cases.Value.Single(c => c.Name == name);
-
-    [Theory]
-    [MemberData(nameof(CaseNames))]
-    public void Schedule_matches_diffusers(string name)
+    /// <summary>Fixture and factory for the shared replay checks.</summary>
+    public sealed class Spec : IReplaySpec
     {
-        TrajectoryFixture fixture = Case(name);
-        var scheduler = new LcmScheduler(fixture.Config);
-        scheduler.SetTimesteps(fixture.Steps);
-        Assert.Equal(fixture.Timesteps, scheduler.Timesteps.ToArray().Select(t => (double)t));
-    }
+        public static string FixtureFile => "lcm.json";
 
-    [Theory]
-    [MemberData(nameof(CaseNames))]
-    public void Every_step_matches_diffusers(string name)
-    {
-        TrajectoryFixture fixture = Case(name);
-        TrajectoryAssert.Replay(new LcmScheduler(fixture.Config), fixture);
-    }
+        public static SchedulerBase Create(SchedulerConfig config, System.Text.Json.JsonElement stepArguments) => new LcmScheduler(config);
 
-    [Theory]
-    [MemberData(nameof(CaseNames))]
-    public void AddNoise_matches_diffusers(string name)
-    {
-        TrajectoryFixture fixture = Case(name);
-        TrajectoryAssert.AddNoise(new LcmScheduler(fixture.Config), fixture);
-    }
-
-    [Theory]
-    [MemberData(nameof(DiffusersTestNames))]
-    public void Full_loop_of_diffusers_test_suite_gives_its_numbers(string name)
-    {
-        DiffusersLoopReference reference = s_loops.Value.Single(c => c.Name == name);
-        var scheduler = new LcmScheduler(reference.Config);
-        (double sum, double mean) = DiffusersTestLoop.Run(scheduler, reference.Steps, new ReplayRandomSource(reference.Noise), reference.StartIndex, reference.AddNoise);
-
-        // Our run of diffusers' code at 1e-5, and diffusers' own asserted value at its own tolerance.
-        Assert.Equal(reference.MeanAbs, mean, 1e-5 * reference.MeanAbs);
-        Assert.Equal(reference.SumAbs, sum, 1e-5 * reference.SumAbs);
-        if (reference.ExpectedMeanAbs is double expectedMean)
-        {
-            Assert.Equal(expectedMean, mean, 1e-3);
-        }
-
-        if (reference.ExpectedSumAbs is double expectedSum)
-        {
-            Assert.Equal(expectedSum, sum, 1e-2);
-        }
+        public static float[]? Sigmas(SchedulerBase scheduler) => null;
     }
 
     [Fact]

@@ -13,9 +13,9 @@ public sealed class UniPcMultistepSchedulerTests : DiffusersReplayTests<UniPcMul
     {
         public static string FixtureFile => "unipc_multistep.json";
 
-        public static SchedulerBase Create(SchedulerConfig config) => new UniPcMultistepScheduler(config);
+        public static SchedulerBase Create(SchedulerConfig config, System.Text.Json.JsonElement stepArguments) => new UniPcMultistepScheduler(config);
 
-        public static float[] Sigmas(SchedulerBase scheduler) => ((UniPcMultistepScheduler)scheduler).Sigmas.ToArray();
+        public static float[]? Sigmas(SchedulerBase scheduler) => ((UniPcMultistepScheduler)scheduler).Sigmas.ToArray();
     }
 
     [Fact]

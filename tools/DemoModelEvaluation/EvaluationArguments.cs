@@ -15,6 +15,7 @@ public sealed record EvaluationArguments
           --schedulers LIST    comma-separated scheduler names (default "DDIM,Euler,DPM++ 2M")
           --steps N            denoising steps (default 20)
           --guidance G         guidance scale (default 6)
+          --other-guidance L   comma-separated extra guidance scales to run every scheduler at (default: none)
           --other-size S       also run the first scheduler at SxS, S a multiple of 64 (default 128; 0: skip)
           --no-controls        skip the deliberately wrong pipelines
           --samples DIR        write every generated image as PNG into DIR
@@ -38,6 +39,9 @@ public sealed record EvaluationArguments
 
     /// <summary>Guidance scale.</summary>
     public float Guidance { get; init; } = 6f;
+
+    /// <summary>Extra guidance scales at which every scheduler runs again (empty: none).</summary>
+    public IReadOnlyList<float> OtherGuidance { get; init; } = [];
 
     /// <summary>Extra size to run once (0: none).</summary>
     public int OtherSize { get; init; } = 128;
@@ -71,7 +75,8 @@ public sealed record EvaluationArguments
                 "--prompts-file" => result with { PromptsFile = Value() },
                 "--schedulers" => result with { Schedulers = Value().Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries) },
                 "--steps" => result with { Steps = PositiveInt(option, Value()) },
-                "--guidance" => result with { Guidance = float.Parse(Value(), CultureInfo.InvariantCulture) },
+                "--guidance" => result with { Guidance = GuidanceValue(option, Value()) },
+                "--other-guidance" => result with { OtherGuidance = [.. Value().Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(v => GuidanceValue(option, v))] },
                 "--other-size" => result with { OtherSize = OtherSizeValue(option, Value()) },
                 "--no-controls" => result with { Controls = false },
                 "--samples" => result with { SamplesDirectory = Value() },
@@ -89,6 +94,11 @@ public sealed record EvaluationArguments
         int.TryParse(value, NumberStyles.Integer, CultureInfo.InvariantCulture, out int n) && n > 0
             ? n
             : throw new ArgumentException($"{option} must be a positive integer, got '{value}'.");
+
+    private static float GuidanceValue(string option, string value) =>
+        float.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out float g) && float.IsFinite(g) && g >= 0
+            ? g
+            : throw new ArgumentException($"{option} must be a non-negative number, got '{value}'.");
 
     private static int OtherSizeValue(string option, string value) =>
         int.TryParse(value, NumberStyles.Integer, CultureInfo.InvariantCulture, out int n) && n >= 0 && n % SceneGeometry.ImageSize == 0

@@ -21,6 +21,9 @@ public sealed class EvaluationReport
     /// <summary>One row per scheduler at the training size.</summary>
     public required IReadOnlyList<ReportRow> Schedulers { get; init; }
 
+    /// <summary>Every scheduler again at other guidance scales (empty when not run).</summary>
+    public IReadOnlyList<ReportRow> OtherGuidance { get; init; } = [];
+
     /// <summary>Deliberately wrong pipelines (empty when not run).</summary>
     public IReadOnlyList<ReportRow> Controls { get; init; } = [];
 
@@ -55,6 +58,15 @@ public sealed class EvaluationReport
         Line(md);
         Line(md, "DDIM (η = 0) and Euler take the same first-order step of the probability-flow ODE in different coordinates, so their " +
             "images are close and their readings mostly agree; DPM++ 2M is second order.");
+        if (OtherGuidance.Count > 0)
+        {
+            Line(md);
+            Line(md, "## Other guidance scales");
+            Line(md);
+            Line(md, $"The same runs at other classifier-free guidance scales (above: {F(Settings.GuidanceScale)}).");
+            Line(md);
+            Table(md, "scheduler", OtherGuidance);
+        }
         if (Controls.Count > 0)
         {
             Line(md);

@@ -1,3 +1,4 @@
+using System.Globalization;
 using Diffusion.Core;
 using Diffusion.Core.Pipelines;
 using Diffusion.Core.Schedulers;
@@ -38,17 +39,29 @@ try
 
     var schedulerRows = new List<ReportRow>();
     var controls = new List<ReportRow>();
+    var otherGuidance = new List<ReportRow>();
     var otherSizes = new List<(int, ReportRow)>();
     using (StableDiffusionPipeline pipeline = DemoModel.Load(arguments.Model))
     {
         foreach (string name in arguments.Schedulers)
             schedulerRows.Add(Run(pipeline, prompts, name, SchedulerCatalog.Create(name, pipeline.Scheduler.Config), settings, name));
+        foreach (float guidance in arguments.OtherGuidance)
+        {
+            foreach (string name in arguments.Schedulers)
+            {
+                otherGuidance.Add(Run(pipeline, prompts, $"{name}, guidance {guidance.ToString(CultureInfo.InvariantCulture)}",
+                    SchedulerCatalog.Create(name, pipeline.Scheduler.Config), settings with { GuidanceScale = guidance },
+                    $"{name}-guidance-{guidance.ToString(CultureInfo.InvariantCulture)}"));
+            }
+        }
         if (arguments.Controls)
         {
             controls.Add(Run(pipeline, prompts, "DDIM, UNet given the next step's timestep",
                 MislabelledTimestepScheduler.NextStep(SchedulerCatalog.Create("DDIM", pipeline.Scheduler.Config)), settings, "control-next-timestep") with { Baseline = "DDIM" });
-            controls.Add(Run(pipeline, prompts, "DDIM, update computed for the next step (off by one)",
-                new OffByOneStepScheduler(SchedulerCatalog.Create("DDIM", pipeline.Scheduler.Config)), settings, "control-off-by-one-step") with { Baseline = "DDIM" });
+            controls.Add(Run(pipeline, prompts, "DDIM, update computed for the next step (one ahead)",
+                OffByOneStepScheduler.Ahead(SchedulerCatalog.Create("DDIM", pipeline.Scheduler.Config)), settings, "control-step-ahead") with { Baseline = "DDIM" });
+            controls.Add(Run(pipeline, prompts, "DDIM, update computed for the previous step (one behind)",
+                OffByOneStepScheduler.Behind(SchedulerCatalog.Create("DDIM", pipeline.Scheduler.Config)), settings, "control-step-behind") with { Baseline = "DDIM" });
             controls.Add(Run(pipeline, prompts, "DDIM, UNet given the step index instead of the timestep",
                 MislabelledTimestepScheduler.StepIndex(SchedulerCatalog.Create("DDIM", pipeline.Scheduler.Config)), settings, "control-index-timestep") with { Baseline = "DDIM" });
             controls.Add(Run(pipeline, prompts, "Euler without scale_model_input",
@@ -82,6 +95,7 @@ try
         Settings = settings,
         Schedulers = schedulerRows,
         Controls = controls,
+        OtherGuidance = otherGuidance,
         OtherSizes = otherSizes,
     };
     string markdown = report.ToMarkdown();

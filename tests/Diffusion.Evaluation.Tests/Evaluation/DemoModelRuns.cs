@@ -21,9 +21,9 @@ public sealed class DemoModelRuns : IDisposable
     public EvaluationScores Real(string modelPath) =>
         Run("real", () => DemoModel.Load(modelPath), pipeline => SchedulerCatalog.Create("DDIM", pipeline.Scheduler.Config));
 
-    /// <summary>Latents divided by SD 1.x's hard-coded 0.18215 instead of the model's factor before decoding.</summary>
-    public EvaluationScores HardCodedSdScalingFactor(string modelPath) =>
-        Run("sd-scaling", () => DemoModel.Load(modelPath, vaeScalingFactor: 0.18215f), pipeline => SchedulerCatalog.Create("DDIM", pipeline.Scheduler.Config));
+    /// <summary>Latents not divided by the scaling factor at all before decoding (divided by 1).</summary>
+    public EvaluationScores UnscaledLatents(string modelPath) =>
+        Run("no-scaling", () => DemoModel.Load(modelPath, vaeScalingFactor: 1f), pipeline => SchedulerCatalog.Create("DDIM", pipeline.Scheduler.Config));
 
     /// <summary>The UNet given the step index instead of the timestep.</summary>
     public EvaluationScores StepIndexAsTimestep(string modelPath) =>

@@ -9,7 +9,7 @@ public sealed class OffByOneStepSchedulerTests
     public void Step_IsTheWrappedSchedulersNextStep_AndTheLastStepRepeats()
     {
         IScheduler ddim = Ddim();
-        var wrong = new OffByOneStepScheduler(Ddim());
+        var wrong = OffByOneStepScheduler.Ahead(Ddim());
         ddim.SetTimesteps(20);
         wrong.SetTimesteps(20);
         float[] noise = [0.1f, 0.2f, -0.3f, 0.4f];
@@ -31,7 +31,7 @@ public sealed class OffByOneStepSchedulerTests
     public void TheUNetStillGetsTheRightTimesteps()
     {
         IScheduler ddim = Ddim();
-        var wrong = new OffByOneStepScheduler(Ddim());
+        var wrong = OffByOneStepScheduler.Ahead(Ddim());
 
         ddim.SetTimesteps(20);
         wrong.SetTimesteps(20);

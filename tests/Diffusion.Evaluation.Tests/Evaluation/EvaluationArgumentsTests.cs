@@ -1,0 +1,29 @@
+using Diffusion.Tools.DemoModelEvaluation;
+
+namespace Diffusion.Evaluation.Tests.Evaluation;
+
+public sealed class EvaluationArgumentsTests
+{
+    [Fact]
+    public void OtherGuidance_IsACommaSeparatedList()
+    {
+        var arguments = EvaluationArguments.Parse(["--guidance", "6", "--other-guidance", "5, 7.5"]);
+
+        Assert.Equal(6f, arguments.Guidance);
+        Assert.Equal([5f, 7.5f], arguments.OtherGuidance);
+    }
+
+    [Fact]
+    public void OtherGuidance_IsEmptyByDefault() => Assert.Empty(EvaluationArguments.Parse([]).OtherGuidance);
+
+    [Theory]
+    [InlineData("--guidance", "six")]
+    [InlineData("--other-guidance", "5,x")]
+    [InlineData("--other-guidance", "-1")]
+    public void BadGuidance_IsRejectedNamingTheOption(string option, string value)
+    {
+        var ex = Assert.Throws<ArgumentException>(() => EvaluationArguments.Parse([option, value]));
+
+        Assert.Contains(option, ex.Message, StringComparison.Ordinal);
+    }
+}

@@ -5,12 +5,15 @@ using Diffusion.Core.Schedulers;
 namespace Diffusion.Core.Benchmarks;
 
 /// <summary>
-/// One scheduler step (<c>ScaleModelInput</c> + <c>Step</c>) on a 1×4×S×S latent, averaged over a whole
-/// 20-step schedule (OperationsPerInvoke). Multistep schedulers only accept their steps in order, so every
+/// One scheduler step (<c>ScaleModelInput</c> + <c>Step</c>) on a 1×4×S×S latent, averaged over a
+/// 500-step schedule (OperationsPerInvoke). Multistep schedulers only accept their steps in order, so every
 /// invocation is one schedule and the scheduler is restarted (<c>SetTimesteps</c>, which allocates its
-/// schedule arrays) in <see cref="RestartSchedule"/>, outside the measurement and outside the Allocated column;
-/// hence one invocation per iteration. The sample is reset at the start of each invocation so values stay in
-/// range; the reset copy is included (it costs about as much as one vector pass over the latents).
+/// schedule arrays) in <see cref="RestartSchedule"/>, outside the measurement; hence one invocation per iteration.
+/// The schedule is long so that an iteration lasts milliseconds: with 20-step schedules an iteration lasted a
+/// few hundred microseconds and this VM's timings of such single-invocation iterations were implausible (64²
+/// slower than 128²). The per-step arithmetic does not depend on the step count (LCM is given
+/// <c>original_inference_steps</c> 500 so that it accepts 500 steps; 1000 would put SD's <c>steps_offset</c> past the last training timestep).  The sample is reset at
+/// the start of each invocation (one copy, amortised over the schedule).
 /// Min and median are shown because on a shared machine the mean is skewed by preemptions.
 /// </summary>
 [MemoryDiagnoser]
@@ -19,7 +22,7 @@ namespace Diffusion.Core.Benchmarks;
 [InvocationCount(1)]
 public class SchedulerStepBenchmarks
 {
-    private const int Steps = 20;
+    private const int Steps = 500;
     private IScheduler _scheduler = null!;
     private float[] _initial = null!;
     private float[] _sample = null!;
@@ -38,7 +41,7 @@ public class SchedulerStepBenchmarks
     [GlobalSetup]
     public void Setup()
     {
-        _scheduler = SchedulerCatalog.Create(Scheduler, SchedulerConfig.StableDiffusion15);
+        _scheduler = SchedulerCatalog.Create(Scheduler, SchedulerConfig.StableDiffusion15 with { OriginalInferenceSteps = Steps });
         _scheduler.SetTimesteps(Steps);
         int length = 4 * LatentSize * LatentSize;
         _initial = new float[length];
@@ -55,7 +58,10 @@ public class SchedulerStepBenchmarks
 
     /// <summary>Restarts the schedule before each (single-invocation) iteration.</summary>
     [IterationSetup]
-    public void RestartSchedule() => _scheduler.SetTimesteps(Steps);
+    public void RestartSchedule()
+    {
+        _scheduler.SetTimesteps(Steps);
+    }
 
     [Benchmark(OperationsPerInvoke = Steps)]
     public void Step() => RunSchedule();

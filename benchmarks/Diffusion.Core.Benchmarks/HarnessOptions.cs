@@ -17,10 +17,13 @@ public sealed record HarnessOptions
     /// <summary>Measured runs of each side (--runs, default 3), after one warm-up run each.</summary>
     public int Runs { get; init; } = 3;
 
+    /// <summary>For <c>memory</c>: generations the pipeline component runs in its process (--generations, default 1).</summary>
+    public int Generations { get; init; } = 1;
+
     /// <summary>Classifier-free guidance scale (--guidance, default 7.5).</summary>
     public float GuidanceScale { get; init; } = 7.5f;
 
-    /// <summary>Pipeline memory mode (--memory-mode keep|sequential, default keep).</summary>
+    /// <summary>Pipeline memory mode (--memory-mode keep|keep-no-arena|sequential, default keep; keep-no-arena: keep with ORT's CPU arena off).</summary>
     public string MemoryMode { get; init; } = "keep";
 
     /// <summary>For <c>memory</c>: measure only this component in this process (--component); null runs them all, each in a child process.</summary>
@@ -46,6 +49,7 @@ public sealed record HarnessOptions
                 "--size" => options with { Size = ParseInt(value) },
                 "--steps" => options with { Steps = ParseInt(value) },
                 "--runs" => options with { Runs = ParseInt(value) },
+                "--generations" => options with { Generations = ParseInt(value) },
                 "--guidance" => options with { GuidanceScale = float.Parse(value, CultureInfo.InvariantCulture) },
                 "--memory-mode" => options with { MemoryMode = value },
                 "--component" => options with { Component = value },
@@ -56,8 +60,8 @@ public sealed record HarnessOptions
         }
         if (options.Size <= 0 || options.Size % 8 != 0)
             throw new ArgumentException($"--size must be a positive multiple of 8, got {options.Size}");
-        if (options.MemoryMode is not ("keep" or "sequential"))
-            throw new ArgumentException($"--memory-mode must be keep or sequential, got {options.MemoryMode}");
+        if (options.MemoryMode is not ("keep" or "keep-no-arena" or "keep-shared-arena" or "sequential"))
+            throw new ArgumentException($"--memory-mode must be keep, keep-no-arena or sequential, got {options.MemoryMode}");
         return options;
     }
 
@@ -68,6 +72,8 @@ public sealed record HarnessOptions
         yield return Size.ToString(CultureInfo.InvariantCulture);
         yield return "--steps";
         yield return Steps.ToString(CultureInfo.InvariantCulture);
+        yield return "--generations";
+        yield return Generations.ToString(CultureInfo.InvariantCulture);
         yield return "--guidance";
         yield return GuidanceScale.ToString(CultureInfo.InvariantCulture);
         yield return "--memory-mode";

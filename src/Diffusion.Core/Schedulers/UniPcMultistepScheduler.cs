@@ -1,3 +1,4 @@
+using System.Numerics;
 using System.Numerics.Tensors;
 using Diffusion.Core.Randomness;
 
@@ -61,9 +62,6 @@ public sealed class UniPcMultistepScheduler : SchedulerBase
     private const int MaxOrder = 3;
     private const int LastSampleSlot = MaxOrder + 1; // slots 0..order hold the converted model-output ring
     private const int ConversionTempSlot = LastSampleSlot + 1; // temporary of the vectorised v_prediction conversion
-    private const int TempSlot0 = ConversionTempSlot + 1;      // temporaries of the vectorised predictor/corrector
-    private const int TempSlot1 = ConversionTempSlot + 2;
-    private const int TempSlot2 = ConversionTempSlot + 3;
 
     // One slot more than the history needs, so this step's output never overwrites an entry the corrector still reads.
     private readonly int _ringSize;
@@ -160,10 +158,6 @@ public sealed class UniPcMultistepScheduler : SchedulerBase
 
             Scratch(LastSampleSlot, sample.Length);
 
-            // The predictor/corrector temporaries too: the corrector and higher orders first use them in later steps.
-            Scratch(TempSlot0, sample.Length);
-            Scratch(TempSlot1, sample.Length);
-            Scratch(TempSlot2, sample.Length);
             _lowerOrderNums = 0;
             _hasLastSample = false;
         }
@@ -307,26 +301,9 @@ public sealed class UniPcMultistepScheduler : SchedulerBase
         ReadOnlySpan<float> m2 = k >= 2 ? Scratch(HistorySlot(2), sample.Length) : default;
         float rk0 = _rks[0], rk1 = _rks[1], rho0 = _rhos[0], rho1 = _rhos[1];
 
-        // x = (a·x − c·m0) − scale·(ρ0·((m1 − m0)/r0) [+ ρ1·((m2 − m0)/r1)]): one TensorPrimitives call per scalar
-        // operation, in the scalar order (no fused multiply-add), so the bits match the scalar expression.
-        Span<float> term = Scratch(TempSlot0, sample.Length);
-        TensorPrimitives.Multiply(sample, a, sample);
-        TensorPrimitives.Multiply(m0, c, term);
-        TensorPrimitives.Subtract(sample, term, sample);
-        if (k >= 1)
-        {
-            Span<float> residual = term;
-            WeightedDifference(m1, m0, rk0, rho0, residual);
-            if (k == 2)
-            {
-                Span<float> second = Scratch(TempSlot1, sample.Length);
-                WeightedDifference(m2, m0, rk1, rho1, second);
-                TensorPrimitives.Add(residual, second, residual);
-            }
-
-            TensorPrimitives.Multiply(residual, residualScale, residual);
-            TensorPrimitives.Subtract(sample, residual, sample);
-        }
+        // x = (a·x − c·m0) − scale·(ρ0·((m1 − m0)/r0) [+ ρ1·((m2 − m0)/r1)]), in place.
+        var update = new Update(a, c, residualScale, rk0, rho0, rk1, rho1, 0f, k, HasLast: false);
+        update.Apply(sample, m0, m1, m2, default, sample);
     }
 
     // diffusers' multistep_uni_c_bh_update: corrects `sample` (x_t, predicted at the previous step from
@@ -362,43 +339,113 @@ public sealed class UniPcMultistepScheduler : SchedulerBase
         ReadOnlySpan<float> m2 = k >= 2 ? Scratch(HistorySlot(2), sample.Length) : default;
         float rk0 = _rks[0], rk1 = _rks[1], rho0 = _rhos[0], rho1 = _rhos[1];
 
-        // x = (a·x_last − c·m0) − scale·([ρ0·((m1 − m0)/r0) [+ ρ1·((m2 − m0)/r1)] +] ρ_last·(m_t − m0)): one
-        // TensorPrimitives call per scalar operation, in the scalar order (no fused multiply-add). The old sample
-        // is not read, so it holds x.
-        Span<float> correction = Scratch(TempSlot0, sample.Length);
-        Span<float> lastTerm = Scratch(TempSlot1, sample.Length);
-        TensorPrimitives.Multiply(lastSample, a, sample);
-        TensorPrimitives.Multiply(m0, c, correction);
-        TensorPrimitives.Subtract(sample, correction, sample);
-        TensorPrimitives.Subtract(modelT, m0, lastTerm);
-        TensorPrimitives.Multiply(lastTerm, rhoLast, lastTerm);
-        if (k == 0)
-        {
-            lastTerm.CopyTo(correction);
-        }
-        else
-        {
-            WeightedDifference(m1, m0, rk0, rho0, correction);
-            if (k >= 2)
-            {
-                Span<float> second = Scratch(TempSlot2, sample.Length);
-                WeightedDifference(m2, m0, rk1, rho1, second);
-                TensorPrimitives.Add(correction, second, correction);
-            }
-
-            TensorPrimitives.Add(correction, lastTerm, correction);
-        }
-
-        TensorPrimitives.Multiply(correction, residualScale, correction);
-        TensorPrimitives.Subtract(sample, correction, sample);
+        // x = (a·x_last − c·m0) − scale·([ρ0·((m1 − m0)/r0) [+ ρ1·((m2 − m0)/r1)] +] ρ_last·(m_t − m0)); the old
+        // sample is not read, so it receives x.
+        var update = new Update(a, c, residualScale, rk0, rho0, rk1, rho1, rhoLast, k, HasLast: true);
+        update.Apply(lastSample, m0, m1, m2, modelT, sample);
     }
 
-    /// <summary>ρ·((m − m0)/r) element-wise into <paramref name="destination"/>, each operation rounded to float32.</summary>
-    private static void WeightedDifference(ReadOnlySpan<float> m, ReadOnlySpan<float> m0, float r, float rho, Span<float> destination)
+    /// <summary>
+    /// The predictor's and corrector's element-wise update in one pass over the latents. Every element goes through
+    /// the scalar expression's operations in the scalar order, each rounded to float32 (separate multiply and
+    /// subtract, never a fused multiply-add; the same in the vector lanes and the scalar tail), so the result is the
+    /// bits one TensorPrimitives call per operation gave, at a fraction of the memory traffic.
+    /// </summary>
+    /// <param name="A">Multiplier of the sample (σ_t/σ_s0 or α_t/α_s0).</param>
+    /// <param name="C">Multiplier of m0 (α_t·hφ₁ or σ_t·hφ₁).</param>
+    /// <param name="Scale">Multiplier of the residual (α_t·B(h) or σ_t·B(h)).</param>
+    /// <param name="R0">r_0 of the first history difference.</param>
+    /// <param name="Rho0">ρ_0.</param>
+    /// <param name="R1">r_1 of the second history difference.</param>
+    /// <param name="Rho1">ρ_1.</param>
+    /// <param name="RhoLast">The corrector's ρ of (m_t − m0).</param>
+    /// <param name="K">History differences used: 0, 1 or 2.</param>
+    /// <param name="HasLast">True for the corrector (adds ρ_last·(m_t − m0)).</param>
+    private readonly record struct Update(float A, float C, float Scale, float R0, float Rho0, float R1, float Rho1, float RhoLast, int K, bool HasLast)
     {
-        TensorPrimitives.Subtract(m, m0, destination);
-        TensorPrimitives.Divide(destination, r, destination);
-        TensorPrimitives.Multiply(destination, rho, destination);
+        public void Apply(ReadOnlySpan<float> x, ReadOnlySpan<float> m0, ReadOnlySpan<float> m1, ReadOnlySpan<float> m2, ReadOnlySpan<float> mt, Span<float> destination)
+        {
+            int i = 0;
+            if (Vector.IsHardwareAccelerated)
+            {
+                var a = new Vector<float>(A);
+                var c = new Vector<float>(C);
+                var scale = new Vector<float>(Scale);
+                var r0 = new Vector<float>(R0);
+                var rho0 = new Vector<float>(Rho0);
+                var r1 = new Vector<float>(R1);
+                var rho1 = new Vector<float>(Rho1);
+                var rhoLast = new Vector<float>(RhoLast);
+                for (; i <= destination.Length - Vector<float>.Count; i += Vector<float>.Count)
+                {
+                    var vm0 = new Vector<float>(m0.Slice(i));
+                    Vector<float> s = (new Vector<float>(x.Slice(i)) * a) - (vm0 * c);
+                    Vector<float> residual;
+                    if (HasLast)
+                    {
+                        Vector<float> last = (new Vector<float>(mt.Slice(i)) - vm0) * rhoLast;
+                        if (K == 0)
+                        {
+                            residual = last;
+                        }
+                        else
+                        {
+                            residual = ((new Vector<float>(m1.Slice(i)) - vm0) / r0) * rho0;
+                            if (K == 2)
+                                residual += ((new Vector<float>(m2.Slice(i)) - vm0) / r1) * rho1;
+                            residual += last;
+                        }
+                    }
+                    else if (K == 0)
+                    {
+                        s.CopyTo(destination.Slice(i));
+                        continue;
+                    }
+                    else
+                    {
+                        residual = ((new Vector<float>(m1.Slice(i)) - vm0) / r0) * rho0;
+                        if (K == 2)
+                            residual += ((new Vector<float>(m2.Slice(i)) - vm0) / r1) * rho1;
+                    }
+
+                    (s - (residual * scale)).CopyTo(destination.Slice(i));
+                }
+            }
+
+            for (; i < destination.Length; i++)
+            {
+                float s = (x[i] * A) - (m0[i] * C);
+                float residual;
+                if (HasLast)
+                {
+                    float last = (mt[i] - m0[i]) * RhoLast;
+                    if (K == 0)
+                    {
+                        residual = last;
+                    }
+                    else
+                    {
+                        residual = ((m1[i] - m0[i]) / R0) * Rho0;
+                        if (K == 2)
+                            residual += ((m2[i] - m0[i]) / R1) * Rho1;
+                        residual += last;
+                    }
+                }
+                else if (K == 0)
+                {
+                    destination[i] = s;
+                    continue;
+                }
+                else
+                {
+                    residual = ((m1[i] - m0[i]) / R0) * Rho0;
+                    if (K == 2)
+                        residual += ((m2[i] - m0[i]) / R1) * Rho1;
+                }
+
+                destination[i] = s - (residual * Scale);
+            }
+        }
     }
 
     /// <summary>

@@ -24,28 +24,11 @@ namespace Diffusion.Core.Schedulers;
 /// </remarks>
 public sealed class TcdScheduler : SchedulerBase
 {
-    /// <summary>diffusers' <c>TCDScheduler.__init__</c> defaults, used for the fields a config file does not set.</summary>
-    internal static SchedulerConfig DiffusersDefaults { get; } = new()
-    {
-        ClassName = "TCDScheduler",
-        NumTrainTimesteps = 1000,
-        BetaStart = 0.00085,
-        BetaEnd = 0.012,
-        BetaSchedule = "scaled_linear",
-        TrainedBetas = null,
-        OriginalInferenceSteps = 50,
-        ClipSample = false,
-        ClipSampleRange = 1f,
-        SetAlphaToOne = true,
-        StepsOffset = 0,
-        PredictionType = "epsilon",
-        Thresholding = false,
-        DynamicThresholdingRatio = 0.995f,
-        SampleMaxValue = 1f,
-        TimestepSpacing = "leading",
-        TimestepScaling = 10.0,
-        RescaleBetasZeroSnr = false,
-    };
+    /// <summary>
+    /// diffusers' <c>TCDScheduler.__init__</c> defaults, used for the fields a config file does not set: the same
+    /// arguments and values as <c>LCMScheduler.__init__</c>'s.
+    /// </summary>
+    internal static SchedulerConfig DiffusersDefaults { get; } = LcmScheduler.DiffusersDefaults with { ClassName = "TCDScheduler" };
 
     private const int PredictedOriginalSlot = 0;
     private const int PredictedEpsilonSlot = 1;

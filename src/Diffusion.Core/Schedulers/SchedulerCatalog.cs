@@ -98,7 +98,8 @@ public static class SchedulerCatalog
         return null;
     }
 
-    private static IScheduler Construct(SchedulerConfig config) => config.ClassName switch
+    /// <summary>The scheduler of diffusers class <see cref="SchedulerConfig.ClassName"/>, built from <paramref name="config"/> as given.</summary>
+    internal static IScheduler Construct(SchedulerConfig config) => config.ClassName switch
     {
         "DDIMScheduler" => new DdimScheduler(config),
         "DDPMScheduler" => new DdpmScheduler(config),

@@ -53,23 +53,9 @@ internal static class SchedulerFixture
         return result;
     }
 
-    /// <summary>The scheduler diffusers' class <paramref name="className"/> corresponds to.</summary>
-    public static SchedulerBase Create(string className, SchedulerConfig config) => className switch
-    {
-        "DDIMScheduler" => new DdimScheduler(config),
-        "DDPMScheduler" => new DdpmScheduler(config),
-        "PNDMScheduler" => new PndmScheduler(config),
-        "LMSDiscreteScheduler" => new LmsDiscreteScheduler(config),
-        "EulerDiscreteScheduler" => new EulerDiscreteScheduler(config),
-        "EulerAncestralDiscreteScheduler" => new EulerAncestralDiscreteScheduler(config),
-        "HeunDiscreteScheduler" => new HeunDiscreteScheduler(config),
-        "KDPM2DiscreteScheduler" => new KDpm2DiscreteScheduler(config),
-        "KDPM2AncestralDiscreteScheduler" => new KDpm2AncestralDiscreteScheduler(config),
-        "DPMSolverMultistepScheduler" => new DpmSolverMultistepScheduler(config),
-        "DPMSolverSinglestepScheduler" => new DpmSolverSinglestepScheduler(config),
-        "UniPCMultistepScheduler" => new UniPcMultistepScheduler(config),
-        _ => throw new ArgumentException($"no scheduler for {className}", nameof(className)),
-    };
+    /// <summary>The scheduler diffusers' class <paramref name="className"/> corresponds to, built from <paramref name="config"/> as given.</summary>
+    public static SchedulerBase Create(string className, SchedulerConfig config) =>
+        (SchedulerBase)SchedulerCatalog.Construct(config with { ClassName = className });
 
     /// <summary>The sigma table of a sigma-space scheduler, or null.</summary>
     public static float[]? SigmasOf(SchedulerBase scheduler) => scheduler switch

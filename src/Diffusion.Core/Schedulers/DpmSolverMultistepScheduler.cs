@@ -90,23 +90,23 @@ public sealed class DpmSolverMultistepScheduler : SchedulerBase
     public DpmSolverMultistepScheduler(SchedulerConfig config)
         : base(config, DiffusersDefaults)
     {
-        _algorithm = DpmSolverMath.ParseAlgorithm(config.AlgorithmType, allowSdeDpmSolver: true);
-        _heun = DpmSolverMath.ParseHeun(config.SolverType);
-        if (config.SolverOrder is < 1 or > 3)
+        _algorithm = DpmSolverMath.ParseAlgorithm(Config.AlgorithmType, allowSdeDpmSolver: true);
+        _heun = DpmSolverMath.ParseHeun(Config.SolverType);
+        if (Config.SolverOrder is < 1 or > 3)
         {
-            throw new InvalidOptionException(SchedulerConfigJsonReader.DefaultSource + ": solver_order", $"{config.SolverOrder} is not 1, 2 or 3.");
+            throw new InvalidOptionException(SchedulerConfigJsonReader.DefaultSource + ": solver_order", $"{Config.SolverOrder} is not 1, 2 or 3.");
         }
 
-        if (config.SolverOrder == 3 && _algorithm == DpmSolverAlgorithm.SdeDpmSolver)
+        if (Config.SolverOrder == 3 && _algorithm == DpmSolverAlgorithm.SdeDpmSolver)
         {
             throw new InvalidOptionException(SchedulerConfigJsonReader.DefaultSource + ": solver_order", "third order is not defined for algorithm_type sde-dpmsolver.");
         }
 
-        _solverOrder = config.SolverOrder;
-        _finalSigmaZero = DpmSolverMath.ParseFinalSigmaZero(config.FinalSigmasType, _algorithm);
+        _solverOrder = Config.SolverOrder;
+        _finalSigmaZero = DpmSolverMath.ParseFinalSigmaZero(Config.FinalSigmasType, _algorithm);
         RequireStandardPredictionType();
-        _sigmaKind = DpmSolverSchedule.KindOf(config, supportsLuLambdas: true);
-        _dpmSchedule = new DpmSolverSchedule(Schedule, config);
+        _sigmaKind = DpmSolverSchedule.KindOf(Config, supportsLuLambdas: true);
+        _dpmSchedule = new DpmSolverSchedule(Schedule, Config);
     }
 
     /// <summary>The noise levels σ of each step, plus the final one (diffusers' <c>sigmas</c>, length steps + 1).</summary>

@@ -23,7 +23,9 @@ namespace Diffusion.Core.Schedulers;
 /// schedule (a sampler alone keeps the model's own schedule): <c>normal</c> = linspace spacing, <c>karras</c>/<c>exponential</c>/<c>beta</c> = those sigmas,
 /// <c>sgm_uniform</c> and <c>simple</c> = trailing spacing, <c>ddim_uniform</c> = leading spacing with offset 1.
 /// ComfyUI's SDE samplers draw Brownian-tree noise, which no diffusers scheduler here reproduces.
-/// Not offered: DPM++ SDE (DPMSolverSDEScheduler needs torchsde's Brownian tree), DPM adaptive/fast, DEIS, DDIM inverse.
+/// DEIS is offered under diffusers' class name only (<c>DEISMultistepScheduler</c>): ComfyUI's <c>deis</c> sampler is a
+/// different implementation. Not offered: DPM++ SDE (DPMSolverSDEScheduler needs torchsde's Brownian tree), DPM
+/// adaptive/fast, DDIM inverse.
 /// </para>
 /// </remarks>
 public static class SchedulerCatalog
@@ -34,7 +36,7 @@ public static class SchedulerCatalog
         "DDIMScheduler", "DDPMScheduler", "PNDMScheduler", "LMSDiscreteScheduler", "EulerDiscreteScheduler",
         "EulerAncestralDiscreteScheduler", "HeunDiscreteScheduler", "KDPM2DiscreteScheduler",
         "KDPM2AncestralDiscreteScheduler", "DPMSolverMultistepScheduler", "DPMSolverSinglestepScheduler",
-        "UniPCMultistepScheduler", "LCMScheduler", "TCDScheduler",
+        "UniPCMultistepScheduler", "DEISMultistepScheduler", "LCMScheduler", "TCDScheduler",
     ];
 
     private static readonly Dictionary<string, Entry> s_entries = BuildEntries();
@@ -113,6 +115,7 @@ public static class SchedulerCatalog
         "DPMSolverMultistepScheduler" => new DpmSolverMultistepScheduler(config),
         "DPMSolverSinglestepScheduler" => new DpmSolverSinglestepScheduler(config),
         "UniPCMultistepScheduler" => new UniPcMultistepScheduler(config),
+        "DEISMultistepScheduler" => new DeisMultistepScheduler(config),
         "LCMScheduler" => new LcmScheduler(config),
         "TCDScheduler" => new TcdScheduler(config),
         _ => throw new InvalidOptionException(SchedulerConfigJsonReader.DefaultSource + ": _class_name", $"'{config.ClassName}' is not a supported scheduler class."),
@@ -133,6 +136,7 @@ public static class SchedulerCatalog
         "DPMSolverMultistepScheduler" => DpmSolverMultistepScheduler.DiffusersDefaults,
         "DPMSolverSinglestepScheduler" => DpmSolverSinglestepScheduler.DiffusersDefaults,
         "UniPCMultistepScheduler" => UniPcMultistepScheduler.DiffusersDefaults,
+        "DEISMultistepScheduler" => DeisMultistepScheduler.DiffusersDefaults,
         "LCMScheduler" => LcmScheduler.DiffusersDefaults,
         "TCDScheduler" => TcdScheduler.DiffusersDefaults,
         _ => throw new InvalidOptionException(SchedulerConfigJsonReader.DefaultSource + ": _class_name", $"'{className}' is not a supported scheduler class."),

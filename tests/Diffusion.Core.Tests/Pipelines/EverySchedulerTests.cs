@@ -15,7 +15,7 @@ public sealed class EverySchedulerTests : IClassFixture<EverySchedulerTests.Pipe
     [
         "DDIMScheduler", "DDPMScheduler", "PNDMScheduler", "LMSDiscreteScheduler", "EulerDiscreteScheduler",
         "EulerAncestralDiscreteScheduler", "HeunDiscreteScheduler", "KDPM2DiscreteScheduler", "KDPM2AncestralDiscreteScheduler",
-        "DPMSolverMultistepScheduler", "DPMSolverSinglestepScheduler", "UniPCMultistepScheduler", "LCMScheduler", "TCDScheduler",
+        "DPMSolverMultistepScheduler", "DPMSolverSinglestepScheduler", "UniPCMultistepScheduler", "DEISMultistepScheduler", "LCMScheduler", "TCDScheduler",
         "Euler a", "DPM++ 2M Karras", "DPM++ 2M SDE Karras", "LMS Karras", "dpmpp_2m+karras", "uni_pc_bh2", "euler+sgm_uniform",
     ];
 

@@ -90,6 +90,7 @@ public sealed class SchedulerCatalogTests
     [InlineData("uni_pc", typeof(UniPcMultistepScheduler))]
     [InlineData("LCM", typeof(LcmScheduler))]
     [InlineData("TCDScheduler", typeof(TcdScheduler))]
+    [InlineData("DEISMultistepScheduler", typeof(DeisMultistepScheduler))]
     [InlineData("DDPM", typeof(DdpmScheduler))]
     public void Name_selects_its_scheduler_class_case_insensitively(string name, Type expected)
         => Assert.IsType(expected, SchedulerCatalog.Create(name, SchedulerConfig.StableDiffusion15));
@@ -117,7 +118,7 @@ public sealed class SchedulerCatalogTests
     public void Unsupported_class_name_is_an_invalid_option()
     {
         var error = Assert.Throws<InvalidOptionException>(() => SchedulerCatalog.CreateFromConfig(
-            SchedulerConfig.StableDiffusion15 with { ClassName = "DEISMultistepScheduler" }));
+            SchedulerConfig.StableDiffusion15 with { ClassName = "DPMSolverSDEScheduler" }));
         Assert.Contains("_class_name", error.OptionName, StringComparison.Ordinal);
         Assert.Contains("DPMSolverMultistepScheduler", error.Message, StringComparison.Ordinal);
     }

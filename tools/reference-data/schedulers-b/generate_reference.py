@@ -172,8 +172,9 @@ DPMSingle = _load("scheduling_dpmsolver_singlestep").DPMSolverSinglestepSchedule
 UniPC = _load("scheduling_unipc_multistep").UniPCMultistepScheduler
 LCM = _load("scheduling_lcm").LCMScheduler
 TCD = _load("scheduling_tcd").TCDScheduler
+DEIS = _load("scheduling_deis_multistep").DEISMultistepScheduler
 if int(np.__version__.split(".")[0]) < 2 and os.environ.get("SCHEDULER_REFERENCE_NATIVE_NUMPY") != "1":
-    for _cls in (DPMMulti, DPMSingle, UniPC):
+    for _cls in (DPMMulti, DPMSingle, UniPC, DEIS):
         _cls._sigma_to_t = _sigma_to_t_numpy2
 
 
@@ -573,6 +574,48 @@ def tcd_diffusers_tests():
                                  expected_mean=0.2359, step_kwargs={"eta": 0.0})]
 
 
+def deis_cases():
+    cases = []
+    base = dict(SD_BETAS)
+    for spacing in ["linspace", "leading", "trailing"]:
+        for steps in ([1, 4, 10, 25] if spacing == "linspace" else [4, 10]):
+            cfg = dict(base, timestep_spacing=spacing, steps_offset=1 if spacing == "leading" else 0)
+            cases.append(run_case(f"deis2-{spacing}-{steps}", DEIS, cfg, steps))
+    for order in [1, 2, 3]:
+        for lof in [True, False]:
+            cfg = dict(base, solver_order=order, lower_order_final=lof)
+            cases.append(run_case(f"o{order}-lof{int(lof)}-10", DEIS, cfg, 10, seed=order))
+    cases.append(run_case("o3-20", DEIS, dict(base, solver_order=3), 20, seed=7))
+    for sig in ["use_karras_sigmas", "use_exponential_sigmas", "use_beta_sigmas"]:
+        cases.append(run_case(f"{sig}-10", DEIS, dict(base, **{sig: True}), 10, seed=3))
+        cases.append(run_case(f"{sig}-o3-10", DEIS, dict(base, **{sig: True}, solver_order=3), 10, seed=3))
+    for pred in ["v_prediction", "sample"]:
+        cases.append(run_case(f"{pred}-10", DEIS, dict(base, prediction_type=pred), 10, seed=5))
+    cases.append(run_case("thresholding-10", DEIS,
+                          dict(base, thresholding=True, dynamic_thresholding_ratio=0.87, sample_max_value=0.5,
+                               prediction_type="sample"), 10))
+    cases.append(run_case("cosine-10", DEIS, dict(num_train_timesteps=1000, beta_schedule="squaredcos_cap_v2"), 10))
+    cases.append(run_case("cosine-karras-10", DEIS,
+                          dict(num_train_timesteps=1000, beta_schedule="squaredcos_cap_v2", use_karras_sigmas=True), 10))
+    cases.append(run_case("linear-betas-o3-10", DEIS,
+                          dict(num_train_timesteps=1000, beta_start=0.0001, beta_end=0.02, beta_schedule="linear",
+                               solver_order=3), 10))
+    cases.append(run_case("dpmsolver-keys-read-as-deis-10", DEIS,
+                          dict(base, algorithm_type="dpmsolver++", solver_type="midpoint"), 10))
+    return cases
+
+
+def deis_diffusers_tests():
+    # diffusers' tests/schedulers/test_scheduler_deis.py (get_scheduler_config + full_loop)
+    cfg = {"num_train_timesteps": 1000, "beta_start": 0.0001, "beta_end": 0.02, "beta_schedule": "linear",
+           "solver_order": 2}
+    return [diffusers_test_entry("test_full_loop_no_noise", DEIS, cfg, 10, expected_mean=0.23916),
+            diffusers_test_entry("test_full_loop_with_v_prediction", DEIS, dict(cfg, prediction_type="v_prediction"),
+                                 10, expected_mean=0.091),
+            diffusers_test_entry("test_full_loop_with_noise", DEIS, cfg, 10, expected_sum=315.3016,
+                                 expected_mean=0.41054, start_index=8, add_noise=True)]
+
+
 SD15_CONFIG = {  # runwayml/stable-diffusion-v1-5 scheduler/scheduler_config.json (no timestep_spacing)
     "_class_name": "PNDMScheduler", "_diffusers_version": "0.6.0", "beta_end": 0.012, "beta_schedule": "scaled_linear",
     "beta_start": 0.00085, "num_train_timesteps": 1000, "set_alpha_to_one": False, "skip_prk_steps": True,
@@ -621,6 +664,19 @@ CATALOG_NAMES = {
 }
 
 
+CLASS_MODULES = {
+    "DDIMScheduler": "scheduling_ddim", "DDPMScheduler": "scheduling_ddpm", "PNDMScheduler": "scheduling_pndm",
+    "LMSDiscreteScheduler": "scheduling_lms_discrete", "EulerDiscreteScheduler": "scheduling_euler_discrete",
+    "EulerAncestralDiscreteScheduler": "scheduling_euler_ancestral_discrete",
+    "HeunDiscreteScheduler": "scheduling_heun_discrete", "KDPM2DiscreteScheduler": "scheduling_k_dpm_2_discrete",
+    "KDPM2AncestralDiscreteScheduler": "scheduling_k_dpm_2_ancestral_discrete",
+    "DPMSolverMultistepScheduler": "scheduling_dpmsolver_multistep",
+    "DPMSolverSinglestepScheduler": "scheduling_dpmsolver_singlestep",
+    "UniPCMultistepScheduler": "scheduling_unipc_multistep", "DEISMultistepScheduler": "scheduling_deis_multistep",
+    "LCMScheduler": "scheduling_lcm", "TCDScheduler": "scheduling_tcd",
+}
+
+
 def from_config(module, class_name, file_config, overrides):
     """diffusers' Class.from_config(pipe.scheduler.config, **overrides): only keys the file set carry over
     (the rest are in _use_default_values and take the new class's defaults)."""
@@ -641,6 +697,20 @@ def catalog_cases():
             cases.append({
                 "config_name": config_name, "json": json.dumps(file_config), "name": name, "class": class_name,
                 "steps": steps, "timesteps": [float(t) for t in scheduler.timesteps.tolist()],
+                "sigmas": f32(scheduler.sigmas) if hasattr(scheduler, "sigmas") else None,
+                "init_noise_sigma": float(scheduler.init_noise_sigma),
+            })
+    # CreateFromConfig of a file naming each class (SD 1.5's keys: no timestep_spacing, steps_offset 1), so every
+    # class fills the keys the file left out with its own defaults
+    for class_name, module in CLASS_MODULES.items():
+        file_config = dict(SD15_CONFIG, _class_name=class_name)
+        scheduler = from_config(module, class_name, file_config, {})
+        steps = 4 if class_name in ("LCMScheduler", "TCDScheduler") else 10
+        for count in (4, steps):
+            scheduler.set_timesteps(count)
+            cases.append({
+                "config_name": "sd15-as-" + class_name, "json": json.dumps(file_config), "name": None, "class": class_name,
+                "steps": count, "timesteps": [float(t) for t in scheduler.timesteps.tolist()],
                 "sigmas": f32(scheduler.sigmas) if hasattr(scheduler, "sigmas") else None,
                 "init_noise_sigma": float(scheduler.init_noise_sigma),
             })
@@ -665,6 +735,7 @@ def main():
     write("unipc_multistep.json", {"cases": unipc_cases(), "diffusers_tests": unipc_diffusers_tests()})
     write("lcm.json", {"cases": lcm_cases(), "diffusers_tests": lcm_diffusers_tests()})
     write("tcd.json", {"cases": tcd_cases(), "diffusers_tests": tcd_diffusers_tests()})
+    write("deis_multistep.json", {"cases": deis_cases(), "diffusers_tests": deis_diffusers_tests()})
     write("catalog.json", {"cases": catalog_cases()})
 
 

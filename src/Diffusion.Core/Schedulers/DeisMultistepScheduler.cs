@@ -153,9 +153,7 @@ public sealed class DeisMultistepScheduler : SchedulerBase
         ValidateStepIndex(stepIndex);
         RequireSameLength(originalSample.Length, noise.Length, nameof(noise));
         RequireSameLength(originalSample.Length, destination.Length, nameof(destination));
-        (float alpha, float sigma) = DpmSolverMath.AlphaSigma(_sigmas[stepIndex]);
-        for (int i = 0; i < destination.Length; i++)
-            destination[i] = (alpha * originalSample[i]) + (sigma * noise[i]);
+        DpmSolverMath.AddNoise(originalSample, noise, _sigmas[stepIndex], destination);
     }
 
     // diffusers' convert_model_output: x0 from the prediction (thresholded when asked), then ε = (x − α_t·x0)/σ_t.

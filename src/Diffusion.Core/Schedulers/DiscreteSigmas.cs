@@ -114,9 +114,9 @@ internal static class DiscreteSigmas
     /// <summary>Sigma-space <c>add_noise</c>: <c>x0 + noise·σ</c> in float32.</summary>
     public static void AddNoise(ReadOnlySpan<float> originalSample, ReadOnlySpan<float> noise, float sigma, Span<float> destination)
     {
-        // noise·σ rounded, then the sum (no fused multiply-add); destination may alias noise.
-        TensorPrimitives.Multiply(noise, sigma, destination);
-        TensorPrimitives.Add(originalSample, destination, destination);
+        // (noise·σ) rounded, then the sum (MultiplyAdd is not fused): one element-wise pass, so the destination may
+        // alias either input (writing noise·σ into it first clobbered an aliased original sample).
+        TensorPrimitives.MultiplyAdd(noise, sigma, originalSample, destination);
     }
 
     /// <summary>

@@ -64,6 +64,17 @@ internal static class DpmSolverMath
         return (alpha, sigma * alpha);
     }
 
+    /// <summary>
+    /// diffusers' <c>add_noise</c> of the DPM-Solver family: α_t·x0 + σ_t·ε at raw sigma <paramref name="sigma"/>, each
+    /// product rounded to float32 before the sum; element by element, so the destination may alias either input.
+    /// </summary>
+    internal static void AddNoise(ReadOnlySpan<float> originalSample, ReadOnlySpan<float> noise, float sigma, Span<float> destination)
+    {
+        (float alpha, float sigmaT) = AlphaSigma(sigma);
+        for (int i = 0; i < destination.Length; i++)
+            destination[i] = (alpha * originalSample[i]) + (sigmaT * noise[i]);
+    }
+
     /// <summary>λ = log α_t - log σ_t (float32; +∞ at σ = 0).</summary>
     internal static float Lambda(float alpha, float sigma) => MathF.Log(alpha) - MathF.Log(sigma);
 

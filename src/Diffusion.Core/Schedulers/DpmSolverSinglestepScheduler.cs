@@ -278,11 +278,7 @@ public sealed class DpmSolverSinglestepScheduler : SchedulerBase
         ValidateStepIndex(stepIndex);
         RequireSameLength(originalSample.Length, noise.Length, nameof(noise));
         RequireSameLength(originalSample.Length, destination.Length, nameof(destination));
-        (float alpha, float sigma) = DpmSolverMath.AlphaSigma(_sigmas[stepIndex]);
-        for (int i = 0; i < destination.Length; i++)
-        {
-            destination[i] = (alpha * originalSample[i]) + (sigma * noise[i]);
-        }
+        DpmSolverMath.AddNoise(originalSample, noise, _sigmas[stepIndex], destination);
     }
 
     // diffusers' singlestep_dpm_solver_second_order_update: from σ_{s1} (the group start) over two model outputs.

@@ -195,11 +195,7 @@ public sealed class UniPcMultistepScheduler : SchedulerBase
         ValidateStepIndex(stepIndex);
         RequireSameLength(originalSample.Length, noise.Length, nameof(noise));
         RequireSameLength(originalSample.Length, destination.Length, nameof(destination));
-        (float alpha, float sigma) = DpmSolverMath.AlphaSigma(_sigmas[stepIndex]);
-        for (int i = 0; i < destination.Length; i++)
-        {
-            destination[i] = (alpha * originalSample[i]) + (sigma * noise[i]);
-        }
+        DpmSolverMath.AddNoise(originalSample, noise, _sigmas[stepIndex], destination);
     }
 
     private bool IsCorrectorDisabled(int stepIndex)

@@ -23,13 +23,22 @@ public static class SkiaImageCodec
     /// <summary>Default JPEG/WebP quality for <see cref="Save"/> and <see cref="Encode"/>.</summary>
     public const int DefaultQuality = 95;
 
-    /// <summary>Loads an image file (format detected from its contents, not its name).</summary>
+    /// <summary>Loads an image file (format detected from its contents, not its name), refusing images over <see cref="ImageDecodeOptions.DefaultMaxPixels"/>.</summary>
     /// <param name="path">The file to read.</param>
     /// <returns>The decoded RGB image.</returns>
-    /// <exception cref="ImageFormatException">The file is missing, unreadable, not a supported image, or truncated; the message names the file.</exception>
-    public static ImageBuffer Load(string path)
+    /// <exception cref="ImageFormatException">The file is missing, unreadable, not a supported image, truncated, or larger than the pixel limit; the message names the file.</exception>
+    public static ImageBuffer Load(string path) => Load(path, ImageDecodeOptions.Default);
+
+    /// <summary>Loads an image file (format detected from its contents, not its name) within <paramref name="options"/>' bounds.</summary>
+    /// <param name="path">The file to read.</param>
+    /// <param name="options">The decoding bounds (pixel limit).</param>
+    /// <returns>The decoded RGB image.</returns>
+    /// <exception cref="ImageFormatException">The file is missing, unreadable, not a supported image, truncated, or larger than the pixel limit; the message names the file.</exception>
+    public static ImageBuffer Load(string path, ImageDecodeOptions options)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
         byte[] encoded;
         try
         {
@@ -39,14 +48,26 @@ public static class SkiaImageCodec
         {
             throw new ImageFormatException(path, $"cannot read the file: {error.Message}", error);
         }
-        return DecodeCore(encoded, path);
+        return DecodeCore(encoded, path, options);
     }
 
-    /// <summary>Decodes an encoded image (PNG, JPEG, WebP, BMP, ...) held in memory.</summary>
+    /// <summary>Decodes an encoded image (PNG, JPEG, WebP, BMP, ...) held in memory, refusing images over <see cref="ImageDecodeOptions.DefaultMaxPixels"/>.</summary>
     /// <param name="encoded">The file's bytes.</param>
     /// <returns>The decoded RGB image.</returns>
-    /// <exception cref="ImageFormatException">The bytes are not a supported image or are truncated.</exception>
-    public static ImageBuffer Decode(ReadOnlySpan<byte> encoded) => DecodeCore(encoded, path: null);
+    /// <exception cref="ImageFormatException">The bytes are not a supported image, are truncated, or declare more pixels than the limit.</exception>
+    public static ImageBuffer Decode(ReadOnlySpan<byte> encoded) => Decode(encoded, ImageDecodeOptions.Default);
+
+    /// <summary>Decodes an encoded image (PNG, JPEG, WebP, BMP, ...) held in memory within <paramref name="options"/>' bounds.</summary>
+    /// <param name="encoded">The file's bytes.</param>
+    /// <param name="options">The decoding bounds (pixel limit).</param>
+    /// <returns>The decoded RGB image.</returns>
+    /// <exception cref="ImageFormatException">The bytes are not a supported image, are truncated, or declare more pixels than the limit.</exception>
+    public static ImageBuffer Decode(ReadOnlySpan<byte> encoded, ImageDecodeOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        return DecodeCore(encoded, path: null, options);
+    }
 
     /// <summary>
     /// Saves <paramref name="image"/> in the format its extension names: <c>.png</c>, <c>.jpg</c>/<c>.jpeg</c> or
@@ -112,9 +133,12 @@ public static class SkiaImageCodec
     /// <summary>Copies <paramref name="image"/> into a new opaque <see cref="SKColorType.Rgba8888"/> bitmap (alpha 255).</summary>
     /// <param name="image">The image to copy.</param>
     /// <returns>A bitmap the caller owns and must dispose.</returns>
+    /// <exception cref="ArgumentException">The image has more pixels than one RGBA bitmap can hold.</exception>
     public static SKBitmap ToBitmap(ImageBuffer image)
     {
         ArgumentNullException.ThrowIfNull(image);
+        if ((long)image.Width * image.Height > ImageDecodeOptions.HardMaxPixels)
+            throw new ArgumentException($"A {image.Width}x{image.Height} image has more pixels than one RGBA bitmap can hold ({ImageDecodeOptions.HardMaxPixels:N0}).", nameof(image));
         var bitmap = new SKBitmap(new SKImageInfo(image.Width, image.Height, SKColorType.Rgba8888, SKAlphaType.Opaque));
         Span<byte> rgba = bitmap.GetPixelSpan();
         int rowBytes = bitmap.RowBytes;
@@ -140,14 +164,17 @@ public static class SkiaImageCodec
     /// </summary>
     /// <param name="bitmap">The bitmap to read.</param>
     /// <returns>The RGB image.</returns>
-    /// <exception cref="ArgumentException">The bitmap is empty or its pixels cannot be converted to RGBA.</exception>
+    /// <exception cref="ArgumentException">The bitmap is empty, too large for one RGBA buffer, or its pixels cannot be converted to RGBA.</exception>
     public static ImageBuffer FromBitmap(SKBitmap bitmap)
     {
         ArgumentNullException.ThrowIfNull(bitmap);
         if (bitmap.Width <= 0 || bitmap.Height <= 0)
             throw new ArgumentException("The bitmap has no pixels.", nameof(bitmap));
+        // SKImageInfo.BytesSize is an Int32 that wraps for large bitmaps (60000² RGBA is 14.4 GB): size in 64 bits.
+        if ((long)bitmap.Width * bitmap.Height > ImageDecodeOptions.HardMaxPixels)
+            throw new ArgumentException($"A {bitmap.Width}x{bitmap.Height} bitmap has more pixels than one RGBA buffer can hold ({ImageDecodeOptions.HardMaxPixels:N0}).", nameof(bitmap));
         var info = new SKImageInfo(bitmap.Width, bitmap.Height, SKColorType.Rgba8888, SKAlphaType.Unpremul);
-        byte[] rgba = new byte[info.BytesSize];
+        byte[] rgba = new byte[RgbaByteCount(bitmap.Width, bitmap.Height)];
         using (SKPixmap? pixmap = bitmap.PeekPixels())
         {
             if (pixmap is null || !ReadPixels(pixmap, info, rgba))
@@ -156,7 +183,7 @@ public static class SkiaImageCodec
         return FromRgba(rgba, bitmap.Width, bitmap.Height, SKEncodedOrigin.TopLeft);
     }
 
-    private static ImageBuffer DecodeCore(ReadOnlySpan<byte> encoded, string? path)
+    private static ImageBuffer DecodeCore(ReadOnlySpan<byte> encoded, string? path, ImageDecodeOptions options)
     {
         if (encoded.IsEmpty)
             throw new ImageFormatException(path, "the image data is empty.");
@@ -165,9 +192,18 @@ public static class SkiaImageCodec
         if (codec is null)
             throw new ImageFormatException(path, "not a supported image format (expected PNG, JPEG, WebP, BMP, GIF or ICO).");
         SKImageInfo stored = codec.Info;
+        // The header's size, checked in 64 bits before any pixel memory exists (SKImageInfo.BytesSize wraps at 2 GB).
+        long pixelCount = (long)stored.Width * stored.Height;
+        if (stored.Width <= 0 || stored.Height <= 0)
+            throw new ImageFormatException(path, $"the image declares an empty size ({stored.Width}x{stored.Height}).");
+        if (pixelCount > options.MaxPixels)
+        {
+            throw new ImageFormatException(path,
+                $"the image declares {stored.Width}x{stored.Height} = {pixelCount:N0} pixels, over the limit of {options.MaxPixels:N0} (ImageDecodeOptions.MaxPixels).");
+        }
         // No colour space on the target: Skia then copies the stored values without colour conversion, like Pillow.
         var info = new SKImageInfo(stored.Width, stored.Height, SKColorType.Rgba8888, SKAlphaType.Unpremul);
-        byte[] rgba = new byte[info.BytesSize];
+        byte[] rgba = new byte[RgbaByteCount(stored.Width, stored.Height)];
         SKCodecResult result;
         unsafe
         {
@@ -180,6 +216,9 @@ public static class SkiaImageCodec
                 : $"cannot decode the {codec.EncodedFormat} data ({result}).");
         return FromRgba(rgba, stored.Width, stored.Height, codec.EncodedOrigin);
     }
+
+    /// <summary>Bytes of a tightly packed RGBA buffer; the callers have bounded width·height by <see cref="ImageDecodeOptions.HardMaxPixels"/>.</summary>
+    private static int RgbaByteCount(int width, int height) => checked(width * height * 4);
 
     /// <summary>Best-effort cleanup that never hides the error being reported.</summary>
     private static void TryDelete(string path)

@@ -22,13 +22,21 @@ public sealed record SessionSettings
 
     /// <summary>
     /// Threads used inside one operator (<c>SessionOptions.IntraOpNumThreads</c>); <see langword="null"/>
-    /// keeps ONNX Runtime's default (one per physical core). Must be 1 or more when set.
+    /// keeps ONNX Runtime's default (one per physical core). Must be between 1 and <see cref="MaxThreads"/> when set.
     /// </summary>
     public int? IntraOpThreads { get; init; }
 
     /// <summary>
+    /// The most threads a pool may be given: 4 × the logical processors (at least 16). ONNX Runtime creates every
+    /// thread up front; tens of thousands hang or crash the process, and more than a few per processor only adds
+    /// contention.
+    /// </summary>
+    public static int MaxThreads => Math.Max(16, 4 * Environment.ProcessorCount);
+
+    /// <summary>
     /// Threads used to run independent operators in parallel (<c>SessionOptions.InterOpNumThreads</c>;
-    /// only used in parallel execution mode); <see langword="null"/> keeps ONNX Runtime's default. Must be 1 or more when set.
+    /// only used in parallel execution mode); <see langword="null"/> keeps ONNX Runtime's default. Must be between 1 and
+    /// <see cref="MaxThreads"/> when set.
     /// </summary>
     public int? InterOpThreads { get; init; }
 
@@ -62,10 +70,11 @@ public sealed record SessionSettings
     {
         if (Provider is null)
             throw new InvalidOptionException("SessionSettings.Provider", "must not be null.");
-        if (IntraOpThreads is < 1)
-            throw new InvalidOptionException("SessionSettings.IntraOpThreads", $"must be 1 or more (or null for ONNX Runtime's default), was {IntraOpThreads}.");
-        if (InterOpThreads is < 1)
-            throw new InvalidOptionException("SessionSettings.InterOpThreads", $"must be 1 or more (or null for ONNX Runtime's default), was {InterOpThreads}.");
+        int maxThreads = MaxThreads;
+        if (IntraOpThreads is < 1 || IntraOpThreads > maxThreads)
+            throw new InvalidOptionException("SessionSettings.IntraOpThreads", $"must be between 1 and {maxThreads} (4 × the {Environment.ProcessorCount} logical processors, at least 16), or null for ONNX Runtime's default; was {IntraOpThreads}.");
+        if (InterOpThreads is < 1 || InterOpThreads > maxThreads)
+            throw new InvalidOptionException("SessionSettings.InterOpThreads", $"must be between 1 and {maxThreads} (4 × the {Environment.ProcessorCount} logical processors, at least 16), or null for ONNX Runtime's default; was {InterOpThreads}.");
         if (!Enum.IsDefined(GraphOptimizationLevel))
             throw new InvalidOptionException("SessionSettings.GraphOptimizationLevel", $"unknown level {(int)GraphOptimizationLevel}.");
         if (SessionConfigEntries is not null)

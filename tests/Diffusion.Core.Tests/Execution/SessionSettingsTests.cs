@@ -6,6 +6,15 @@ namespace Diffusion.Core.Tests.Execution;
 public sealed class SessionSettingsTests
 {
     [Fact]
+    public void ThreadCountsUpToTheBoundAreAccepted()
+    {
+        Assert.True(SessionSettings.MaxThreads >= 4 * Environment.ProcessorCount);
+        new SessionSettings { IntraOpThreads = SessionSettings.MaxThreads, InterOpThreads = SessionSettings.MaxThreads }.Validate();
+        var error = Assert.Throws<InvalidOptionException>(new SessionSettings { IntraOpThreads = SessionSettings.MaxThreads + 1 }.Validate);
+        Assert.Contains($"between 1 and {SessionSettings.MaxThreads}", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void DefaultsKeepOnnxRuntimeDefaultsOnTheCpu()
     {
         var settings = new SessionSettings();
@@ -23,7 +32,10 @@ public sealed class SessionSettingsTests
     [Theory]
     [InlineData(0, null, "SessionSettings.IntraOpThreads")]
     [InlineData(null, -2, "SessionSettings.InterOpThreads")]
-    public void ValidateRejectsThreadCountsBelowOne(int? intra, int? inter, string optionName)
+    [InlineData(20000, null, "SessionSettings.IntraOpThreads")]
+    [InlineData(100000, null, "SessionSettings.IntraOpThreads")]
+    [InlineData(null, 20000, "SessionSettings.InterOpThreads")]
+    public void ValidateRejectsThreadCountsOutsideOneToMaxThreads(int? intra, int? inter, string optionName)
     {
         var settings = new SessionSettings { IntraOpThreads = intra, InterOpThreads = inter };
 

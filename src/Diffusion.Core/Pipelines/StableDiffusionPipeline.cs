@@ -24,7 +24,17 @@ namespace Diffusion.Core.Pipelines;
 /// </summary>
 /// <remarks>
 /// Load one with <see cref="Load"/> from a model folder, or compose one from parts with the
-/// constructor. The pipeline owns (and disposes) its models. Not thread-safe.
+/// constructor. The pipeline owns (and disposes) its models.
+/// <para>
+/// Thread safety: <see cref="Generate"/> may be called from any number of threads; calls on one pipeline run one at a
+/// time, in turn (the models hold per-call buffers and one ONNX Runtime session each, whose threads every call uses
+/// anyway), so each result is bit-identical to the same call made alone. A waiting call honours its cancellation token.
+/// <see cref="Dispose"/> cancels the running call (it ends with <see cref="ObjectDisposedException"/>), refuses the
+/// waiting ones the same way, waits for the running one to unwind, then releases the models; called from inside a
+/// progress callback, it returns at once and the models are released when that call ends. The models exposed as
+/// properties are not thread-safe on their own, and a scheduler instance must not be given to two pipelines that run
+/// at the same time (see docs/reliability.md).
+/// </para>
 /// </remarks>
 public sealed class StableDiffusionPipeline : IDiffusionPipeline
 {
@@ -35,7 +45,14 @@ public sealed class StableDiffusionPipeline : IDiffusionPipeline
     private readonly string? _vaeEncoderPath;
     private readonly SessionSettings _vaeEncoderSettings;
     private VaeEncoder? _vaeEncoder;
+
+    // One call at a time (see the class remarks); Dispose cancels through _disposing and waits for the turn.
+    private readonly SemaphoreSlim _turn = new(1, 1);
+    private readonly CancellationTokenSource _disposing = new();
+    private readonly object _lifetime = new();
+    private int _runningThreadId;
     private bool _disposed;
+    private bool _releaseWhenIdle;
 
     /// <summary>Composes a pipeline from loaded parts; the pipeline takes ownership of the models.</summary>
     /// <param name="tokenizer">The CLIP tokenizer matching the text encoder.</param>
@@ -68,6 +85,12 @@ public sealed class StableDiffusionPipeline : IDiffusionPipeline
             throw new InvalidOptionException(nameof(vaeScalingFactor), $"must be a positive finite number, got {vaeScalingFactor}.");
         if (defaultImageSize <= 0 || defaultImageSize % 8 != 0)
             throw new InvalidOptionException(nameof(defaultImageSize), $"must be a positive multiple of 8, got {defaultImageSize}.");
+        // Components that do not fit each other are refused here, naming both files, not mid-generation by the UNet.
+        if (textEncoder.HiddenSize is int textWidth && unet.TextEmbeddingWidth is int unetWidth && textWidth != unetWidth)
+        {
+            throw new ModelContractException(unet.ModelPath, unet.EncoderHiddenStatesInput.Name,
+                $"the UNet takes text embeddings {unetWidth} wide, but the text encoder ({textEncoder.ModelPath}) gives {textWidth}: they come from different models.");
+        }
         Tokenizer = tokenizer;
         TextEncoder = textEncoder;
         UNet = unet;
@@ -181,6 +204,7 @@ public sealed class StableDiffusionPipeline : IDiffusionPipeline
     /// start, what is blended after each step (4-channel inpainting) and what extra channels the UNet gets (9-channel
     /// inpainting UNets). NaN or infinite values raise <see cref="NumericalInstabilityException"/> naming the component.
     /// </remarks>
+    /// <exception cref="ObjectDisposedException">The pipeline was disposed before or during the call.</exception>
     public GenerationResult Generate(
         GenerationOptions options, IProgress<GenerationProgress>? progress = null, CancellationToken cancellationToken = default)
     {
@@ -188,7 +212,61 @@ public sealed class StableDiffusionPipeline : IDiffusionPipeline
         ObjectDisposedException.ThrowIf(_disposed, this);
         options.Validate();
         cancellationToken.ThrowIfCancellationRequested();
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _disposing.Token);
+        try
+        {
+            EnterTurn(linked.Token);
+        }
+        catch (OperationCanceledException) when (_disposing.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        {
+            throw new ObjectDisposedException(nameof(StableDiffusionPipeline), "The pipeline was disposed while this call waited for its turn.");
+        }
 
+        try
+        {
+            return GenerateCore(options, progress, linked.Token);
+        }
+        catch (OperationCanceledException) when (_disposing.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        {
+            throw new ObjectDisposedException(nameof(StableDiffusionPipeline), "The pipeline was disposed during this call, which was cancelled.");
+        }
+        finally
+        {
+            ExitTurn();
+        }
+    }
+
+    private void EnterTurn(CancellationToken cancellationToken)
+    {
+        if (Volatile.Read(ref _runningThreadId) == Environment.CurrentManagedThreadId)
+            throw new InvalidOperationException("Generate was called from inside a progress callback of a call on the same pipeline; calls on one pipeline run one at a time.");
+        _turn.Wait(cancellationToken);
+        lock (_lifetime)
+        {
+            if (_disposed)
+            {
+                _turn.Release();
+                throw new ObjectDisposedException(nameof(StableDiffusionPipeline));
+            }
+            _runningThreadId = Environment.CurrentManagedThreadId;
+        }
+    }
+
+    private void ExitTurn()
+    {
+        bool release;
+        lock (_lifetime)
+        {
+            _runningThreadId = 0;
+            release = _releaseWhenIdle;
+        }
+        if (release)
+            ReleaseModels(); // Dispose was called from this call's progress callback
+        _turn.Release();
+    }
+
+    private GenerationResult GenerateCore(GenerationOptions options, IProgress<GenerationProgress>? progress, CancellationToken cancellationToken)
+    {
         long start = Stopwatch.GetTimestamp();
         ImageBuffer? initImage = options.InitImage;
         bool inpainting = options.Mask is not null;
@@ -499,11 +577,31 @@ public sealed class StableDiffusionPipeline : IDiffusionPipeline
     }
 
     /// <inheritdoc />
+    /// <remarks>
+    /// Cancels a running <see cref="Generate"/> call and waits for it to unwind before the models are released (from
+    /// that call's own progress callback it returns at once and the call releases them as it ends); calls waiting for
+    /// their turn end with <see cref="ObjectDisposedException"/>. Safe to call more than once and from any thread.
+    /// </remarks>
     public void Dispose()
     {
-        if (_disposed)
+        lock (_lifetime)
+        {
+            if (_disposed)
+                return;
+            _disposed = true;
+            if (_runningThreadId == Environment.CurrentManagedThreadId)
+                _releaseWhenIdle = true;
+        }
+        _disposing.Cancel(); // terminates the running call's model run and wakes the waiting calls
+        if (_releaseWhenIdle)
             return;
-        _disposed = true;
+        _turn.Wait(); // the running call, if any, has unwound; nothing enters after _disposed
+        ReleaseModels();
+        _turn.Release();
+    }
+
+    private void ReleaseModels()
+    {
         TextEncoder.Dispose();
         UNet.Dispose();
         VaeDecoder.Dispose();

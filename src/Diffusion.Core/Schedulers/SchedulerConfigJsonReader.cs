@@ -250,6 +250,9 @@ internal static class SchedulerConfigJsonReader
             RequireOneOf(config.BetaSchedule, prefix + "beta_schedule", "linear", "scaled_linear", "squaredcos_cap_v2");
             if (config.BetaSchedule != "squaredcos_cap_v2" && (config.BetaStart < 0 || config.BetaEnd < 0 || config.BetaStart >= 1 || config.BetaEnd >= 1))
                 throw new InvalidOptionException(prefix + "beta_start", $"beta_start and beta_end must lie in [0, 1), got {config.BetaStart} and {config.BetaEnd}.");
+            // An inverted range makes noise fall over training time: diffusers accepts it and denoises into garbage.
+            if (config.BetaSchedule != "squaredcos_cap_v2" && config.BetaStart > config.BetaEnd)
+                throw new InvalidOptionException(prefix + "beta_start", $"beta_start ({config.BetaStart}) is larger than beta_end ({config.BetaEnd}); the noise schedule must not decrease (were they swapped?).");
         }
         else
         {

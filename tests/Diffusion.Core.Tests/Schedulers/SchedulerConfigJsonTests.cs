@@ -57,6 +57,8 @@ public sealed class SchedulerConfigJsonTests
     [InlineData("""{"steps_offset": -1}""", "scheduler_config.json: steps_offset")]
     [InlineData("""{"clip_sample": 1}""", "scheduler_config.json: clip_sample")]
     [InlineData("""{"beta_start": "small"}""", "scheduler_config.json: beta_start")]
+    [InlineData("""{"beta_start": 0.012, "beta_end": 0.00085, "beta_schedule": "scaled_linear"}""", "scheduler_config.json: beta_start")]
+    [InlineData("""{"beta_start": 0.02, "beta_end": 0.0001, "beta_schedule": "linear"}""", "scheduler_config.json: beta_start")]
     [InlineData("""{"trained_betas": [0.1, 0.2]}""", "scheduler_config.json: trained_betas")]
     [InlineData("""{"use_karras_sigmas": true, "use_beta_sigmas": true}""", "scheduler_config.json: use_karras_sigmas")]
     [InlineData("""{"final_sigmas_type": "one"}""", "scheduler_config.json: final_sigmas_type")]

@@ -78,6 +78,9 @@ internal static class BpeVocabularyReader
                 throw new ModelLoadException(path, $"line {lineNumber} is not a pair \"left right\": \"{line.ToString()}\".");
             merges.Add((line[..space].ToString(), right.ToString()));
         }
+        // With no merges, BPE splits every word into single characters: a silently wrong tokenizer, never CLIP's.
+        if (merges.Count == 0)
+            throw new ModelLoadException(path, "holds no merge pairs after its \"#version\" line; a BPE tokenizer needs its merges (CLIP's file has 48,894).");
         return merges;
     }
 

@@ -52,7 +52,13 @@ internal sealed class ClipBpeModel
             maxId = Math.Max(maxId, id);
         var tokensById = new string?[maxId + 1];
         foreach (var (token, id) in vocabulary)
+        {
+            // Two tokens on one id (say <|endoftext|> and a word) would make ids ambiguous: decoding, the end marker
+            // and padding would all be wrong without an error.
+            if (tokensById[id] is { } other)
+                throw new ModelLoadException(vocabPath, $"tokens \"{other}\" and \"{token}\" share id {id}; every token needs its own id.");
             tokensById[id] = token;
+        }
 
         var merges = new Dictionary<long, Merge>(pairs.Count);
         for (int rank = 0; rank < pairs.Count; rank++)

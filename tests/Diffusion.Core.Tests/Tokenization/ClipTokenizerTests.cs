@@ -355,6 +355,35 @@ public sealed class ClipTokenizerTests
         Assert.Contains("line 3", error.Message);
     }
 
+    [Theory]
+    [InlineData("")]
+    [InlineData("#version: 0.2\n")]
+    [InlineData("#version: 0.2\n\n\n")]
+    public void MergesFileWithoutPairsIsAModelLoadErrorNamingTheFile(string merges)
+    {
+        using var folder = new TemporaryTokenizerDirectory(copyMerges: false);
+        folder.Write("merges.txt", merges);
+
+        var error = Assert.Throws<ModelLoadException>(() => ClipTokenizer.FromDirectory(folder.Path));
+
+        Assert.Equal(folder.MergesPath, error.Path);
+        Assert.Contains("no merge pairs", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void TwoTokensOnOneIdAreAModelLoadErrorNamingBoth()
+    {
+        using var folder = new TemporaryTokenizerDirectory(copyVocab: false, copyMerges: false);
+        folder.Write("vocab.json", """{"a</w>": 0, "b</w>": 1, "ab</w>": 2, "<|startoftext|>": 3, "<|endoftext|>": 1}""");
+        folder.Write("merges.txt", "#version: 0.2\na b</w>\n");
+
+        var error = Assert.Throws<ModelLoadException>(() => ClipTokenizer.FromFiles(folder.VocabPath, folder.MergesPath));
+
+        Assert.Equal(folder.VocabPath, error.Path);
+        Assert.Contains("share id 1", error.Message, StringComparison.Ordinal);
+        Assert.Contains("<|endoftext|>", error.Message, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void VocabularyKeyOrderDoesNotMatter()
     {

@@ -23,8 +23,17 @@ public sealed record GenerationOptions
     /// <summary>Text to steer away from; empty means the unconditional (empty-prompt) embedding, as diffusers does.</summary>
     public string NegativePrompt { get; init; } = string.Empty;
 
-    /// <summary>Classifier-free guidance scale; values ≤ 1 skip the unconditional pass (diffusers' rule).</summary>
+    /// <summary>
+    /// Classifier-free guidance scale, 0 to <see cref="MaxGuidanceScale"/>; values ≤ 1 skip the unconditional pass
+    /// (diffusers' rule).
+    /// </summary>
     public float GuidanceScale { get; init; } = 7.5f;
+
+    /// <summary>
+    /// The largest <see cref="GuidanceScale"/> accepted: 100. Models are used at 1–30 (the web UI's slider ends at 30);
+    /// far above, the guided prediction only saturates (1e30 returned a flat image instead of an error).
+    /// </summary>
+    public const float MaxGuidanceScale = 100f;
 
     /// <summary>Number of denoising steps (scheduler inference steps).</summary>
     public int Steps { get; init; } = 25;
@@ -112,8 +121,8 @@ public sealed record GenerationOptions
             throw new InvalidOptionException(nameof(Prompt), "must not be null (use an empty string for an unconditional image).");
         if (NegativePrompt is null)
             throw new InvalidOptionException(nameof(NegativePrompt), "must not be null (use an empty string for none).");
-        if (!float.IsFinite(GuidanceScale) || GuidanceScale < 0)
-            throw new InvalidOptionException(nameof(GuidanceScale), $"must be a finite number ≥ 0, got {GuidanceScale}.");
+        if (!float.IsFinite(GuidanceScale) || GuidanceScale < 0 || GuidanceScale > MaxGuidanceScale)
+            throw new InvalidOptionException(nameof(GuidanceScale), $"must be between 0 and {MaxGuidanceScale}, got {GuidanceScale}.");
         if (Steps < 1 || Steps > 1000)
             throw new InvalidOptionException(nameof(Steps), $"must be between 1 and 1000, got {Steps}.");
         ValidateSize(nameof(Width), Width);

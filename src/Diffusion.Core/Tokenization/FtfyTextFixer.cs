@@ -3,9 +3,9 @@ using System.Text;
 namespace Diffusion.Core.Tokenization;
 
 /// <summary>
-/// ftfy's <c>fix_text</c> with its default configuration (ftfy 6.3), which CLIP's tokenizer runs on every prompt,
-/// minus the heuristic mojibake repair (<c>fix_encoding</c>): text is fixed line by line, and each line goes
-/// through <c>unescape_html</c>, <c>fix_c1_controls</c>, <c>fix_latin_ligatures</c>, <c>fix_character_width</c>,
+/// ftfy's <c>fix_text</c> with its default configuration (ftfy 6.3), which CLIP's tokenizer runs on every prompt:
+/// text is fixed line by line, and each line goes through <c>unescape_html</c>, <c>fix_encoding</c> (the mojibake
+/// repair, <see cref="FtfyEncodingFixer"/>), <c>fix_c1_controls</c>, <c>fix_latin_ligatures</c>, <c>fix_character_width</c>,
 /// <c>uncurl_quotes</c>, <c>fix_line_breaks</c>, <c>fix_surrogates</c>, <c>remove_terminal_escapes</c>,
 /// <c>remove_control_chars</c> and NFC normalization, repeated until nothing changes.
 /// </summary>
@@ -15,7 +15,7 @@ namespace Diffusion.Core.Tokenization;
 /// </remarks>
 internal static class FtfyTextFixer
 {
-    /// <summary>Fixes <paramref name="text"/> as <c>ftfy.fix_text(text, fix_encoding=False)</c> does.</summary>
+    /// <summary>Fixes <paramref name="text"/> as <c>ftfy.fix_text(text)</c> does.</summary>
     public static string FixText(string text)
     {
         if (!NeedsFixing(text))
@@ -44,6 +44,7 @@ internal static class FtfyTextFixer
             string original = text;
             if (unescapeHtml)
                 text = HtmlCharacterReferences.FtfyUnescape(text);
+            text = FtfyEncodingFixer.FixEncoding(text);
             text = FixCharacters(text);
             text = RemoveTerminalEscapes(text);
             text = RemoveControlCharacters(text);

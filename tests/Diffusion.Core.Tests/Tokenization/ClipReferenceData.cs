@@ -8,15 +8,13 @@ namespace Diffusion.Core.Tests.Tokenization;
 /// </summary>
 internal static class ClipReferenceData
 {
-    private static readonly Lazy<IReadOnlyList<ClipReferenceCase>> s_cases = new(() => Load("cases"));
+    private static readonly Lazy<IReadOnlyList<ClipReferenceCase>> s_cases = new(() => [.. Load("cases"), .. Load("mojibake_cases")]);
 
-    private static readonly Lazy<IReadOnlyList<ClipReferenceCase>> s_mojibakeCases = new(() => Load("mojibake_cases"));
-
-    /// <summary>The prompts the tokenizer must match exactly.</summary>
+    /// <summary>
+    /// The prompts the tokenizer must match exactly: the general cases, then those whose text ftfy's mojibake repair
+    /// (fix_encoding) changes.
+    /// </summary>
     public static IReadOnlyList<ClipReferenceCase> Cases => s_cases.Value;
-
-    /// <summary>Prompts ftfy repairs as mojibake (not reproduced by the C# tokenizer).</summary>
-    public static IReadOnlyList<ClipReferenceCase> MojibakeCases => s_mojibakeCases.Value;
 
     /// <summary>Case indices for [Theory] data (indices serialize cleanly; prompts with control characters may not).</summary>
     public static TheoryData<int> CaseIndices()

@@ -84,7 +84,17 @@ public sealed class ClipTokenizerReferenceTests
         Assert.Contains(ClipReferenceData.Cases, c => c.Ids.Length > 75);
         Assert.Contains(ClipReferenceData.Cases, c => c.Ids.Length == 0);
         Assert.Contains(ClipReferenceData.Cases, c => !c.HuggingFaceIds.SequenceEqual(c.Ids));
+        // The hardening issue's mojibake case, which ftfy repairs to "café".
+        Assert.Contains(ClipReferenceData.Cases, c => c.Prompt == "caf\u00C3\u00A9" && c.Cleaned == "caf\u00e9");
     }
+
+    [Theory]
+    [InlineData("\uFF26\uFF35\uFF2C\uFF2C\uFF37\uFF29\uFF24\uFF34\uFF28 text", "FULLWIDTH text")]
+    [InlineData("\uFF11\uFF12\uFF13 digits", "123 digits")]
+    [InlineData("combining e\u0301 accent", "combining \u00e9 accent")]
+    [InlineData("caf\u00C3\u00A9", "caf\u00e9")]
+    public void FullWidthFormsCombiningMarksAndMojibakeTokenizeAsTheTextFtfyMakesOfThem(string prompt, string asFixed)
+        => Assert.Equal(TokenizerFiles.Clip.EncodeWithoutSpecialTokens(asFixed), TokenizerFiles.Clip.EncodeWithoutSpecialTokens(prompt));
 
     private static string Escape(string text)
     {

@@ -22,7 +22,7 @@ Each case records:
 The vocab.json/merges.txt given by --vocab-dir are checked to describe the same tokenizer as CLIP's
 bpe_simple_vocab_16e6.txt.gz (same merges, same token -> id map), so the ids hold for those files.
 Prompts whose text ftfy changes through its mojibake repair (fix_encoding) are written to a separate
-"mojibake_cases" list: the C# tokenizer does not implement that heuristic repair.
+"mojibake_cases" list (hand-picked, plus 80 seeded random ones): the C# port of fix_encoding must match them too.
 """
 import argparse
 import importlib.util
@@ -381,7 +381,44 @@ MOJIBAKE_PROMPTS = [
     "caf\u00c3\u00a9 au lait",
     "\u00c3\u00a0 la mode",
     "The Mona Lisa doesn\u00e2\u20ac\u2122t have eyebrows.",
+    "caf\u00C3\u00A9",  # the hardening issue's case
+    "\u00c3\u00a0 quelle heure, \u00c3 la plage",  # restore_byte_a0: an A0 byte turned into a space
+    "na\u00c3\u00afve r\u00c3\u00a9sum\u00c3\u00a9 \u00e2\u20ac\u201c a portrait",  # en dash through sloppy-windows-1252
+    "\u00d0\u00bf\u00d1\u20ac\u00d0\u00b8\u00d0\u00b2\u00d0\u00b5\u00d1\u201a world",  # Russian as windows-1252 mojibake
+    "\u0420\u0457\u0421\u0402\u0420\u0451\u0420\u0406\u0420\u00b5\u0421\u201a",  # Russian as windows-1251 mojibake
+    "\u00e2\u20ac\u0153quoted\u00e2\u20ac\u009d text",  # C1 control inside mojibake
+    "smile \u00f0\u0178\u02dc\u20ac please",  # an emoji (4-byte UTF-8) as windows-1252
+    "price 10\u00e2\u201a\u00ac, caf\u00e9 ok",  # inconsistent: mojibake beside correct text
+    "lossy caf\u00c3? and \u00e2\u20ac\u001a end",  # lost bytes ('?' and 0x1A)
+    "macroman caf\u221a\u00a9 au lait",  # UTF-8 read as Mac Roman
+    "cp437 caf\u251c\u2310 au lait",  # UTF-8 read as code page 437
+    "Sch\u00c3\u00b6ne Gr\u00c3\u00bc\u00c3\u0178e aus M\u00c3\u00bcnchen",
+    "\u00c3\u00a9\u00c3\u00a9 double \u00c3\u0192\u00c2\u00a9 twice-encoded",
 ]
+
+
+def mojibake_prompts(ftfy, count=80, seed=20261204):
+    """Seeded random mojibake: short UTF-8 texts decoded in one of ftfy's one-byte encodings (the ones it repairs and
+    the ones it leaves), mixed with clean words; kept only where ftfy's fix_encoding changes the text."""
+    import random
+    rng = random.Random(seed)
+    words = ["caf\u00e9", "na\u00efve", "\u00fcber", "se\u00f1or", "\u00e0 la", "\u2014", "\u201cquote\u201d", "\u2019s", "\u20ac5",
+             "\u043f\u0440\u0438\u0432\u0435\u0442", "\u03b1\u03b2\u03b3", "\u00bd", "\u00b0C", "\u2122", "\U0001F600", "\u65e5\u672c", "\u00c5ngstr\u00f6m", "\u0142\u00f3d\u017a"]
+    encodings = ["latin-1", "sloppy-windows-1252", "sloppy-windows-1251", "sloppy-windows-1250", "macroman", "cp437",
+                 "iso-8859-2"]
+    prompts = []
+    while len(prompts) < count:
+        clean = " ".join(rng.choice(words) for _ in range(rng.randint(1, 4)))
+        encoding = rng.choice(encodings)
+        try:
+            broken = clean.encode("utf-8").decode(encoding)
+        except UnicodeDecodeError:
+            continue
+        text = rng.choice(["", "a photo, ", "portrait of "]) + broken + rng.choice(["", " at dusk", ", 4k"])
+        if ftfy.fix_text(text) != ftfy.fix_text(text, fix_encoding=False) and text not in prompts \
+                and text not in MOJIBAKE_PROMPTS:
+            prompts.append(text)
+    return prompts
 
 
 def main():
@@ -420,7 +457,8 @@ def main():
     for prompt in prompts:
         assert ftfy.fix_text(prompt) == ftfy.fix_text(prompt, fix_encoding=False), \
             f"ftfy repairs mojibake in {prompt!r}; move it to MOJIBAKE_PROMPTS"
-    for prompt in MOJIBAKE_PROMPTS:
+    mojibake = MOJIBAKE_PROMPTS + mojibake_prompts(ftfy)
+    for prompt in mojibake:
         assert ftfy.fix_text(prompt) != ftfy.fix_text(prompt, fix_encoding=False), prompt
 
     a_cat = tokenizer.encode("a photo of a cat")
@@ -440,7 +478,7 @@ def main():
         "bos": tokenizer.encoder["<|startoftext|>"],
         "eos": tokenizer.encoder["<|endoftext|>"],
         "cases": [case(p) for p in prompts],
-        "mojibake_cases": [case(p) for p in MOJIBAKE_PROMPTS],
+        "mojibake_cases": [case(p) for p in mojibake],
     }
     with open(args.out, "w", encoding="utf-8", newline="\n") as f:
         # One case a line keeps the file readable and its diffs small.
@@ -451,7 +489,7 @@ def main():
                                 "[\n  " + body + "\n ]")
         json.loads(text)
         f.write(text + "\n")
-    print(f"wrote {args.out}: {len(prompts)} cases, {len(MOJIBAKE_PROMPTS)} mojibake cases")
+    print(f"wrote {args.out}: {len(prompts)} cases, {len(mojibake)} mojibake cases")
 
 
 if __name__ == "__main__":

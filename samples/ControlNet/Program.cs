@@ -1,3 +1,5 @@
+using System.CommandLine;
+using Diffusion.CommandLine;
 using Diffusion.Core;
 using Diffusion.Core.Execution;
 using Diffusion.Core.Imaging;
@@ -10,105 +12,110 @@ using Diffusion.Imaging.Skia;
 
 // Canny edges of a photo steering a Stable Diffusion generation through a ControlNet.
 //
-//   dotnet run --project samples/ControlNet -- [--image ../shared/images/coffee.png] [--model <SD ONNX folder>]
-//       [--controlnet <controlnet folder or model.onnx>] [--prompt "..."] [--size 512] [--steps 20] [--scale 1.0]
-//       [--low 100] [--high 200] [--seed 42] [--output controlnet.png]
-//
 // --model: a diffusers ONNX folder whose unet/model.onnx takes ControlNet residuals (split form), with
 // --controlnet the matching ControlNet; or a fused UNet (diffusers' convert_stable_diffusion_controlnet_to_onnx.py),
 // then --controlnet is not needed (ControlNet 0 is used). Without --model the sample runs the repository's tiny
 // test fixtures (tiny-sd's text encoder and VAE from ../shared, the fixture UNet + ControlNet), which produce noise
 // shaped by the edges: it shows the flow, not a picture. See docs/controlnet.md for exporting real models.
-var options = ParseArguments(args);
-if (options is null)
-    return 2;
-
 string repository = FindRepository();
-string imagePath = options.GetValueOrDefault("image") ?? Path.Combine(repository, "..", "shared", "images", "coffee.png");
-string output = options.GetValueOrDefault("output") ?? "controlnet.png";
-int size = int.Parse(options.GetValueOrDefault("size") ?? (options.ContainsKey("model") ? "512" : "64"), System.Globalization.CultureInfo.InvariantCulture);
-var session = new SessionSettings();
-
-try
+var image = new Option<string>("--image") { Description = "photo whose edges steer the image", DefaultValueFactory = _ => Path.Combine(repository, "..", "shared", "images", "coffee.png") };
+var model = new Option<string?>("--model") { Description = "diffusers ONNX folder (default: the tiny test fixtures)" };
+var controlNetOption = new Option<string?>("--controlnet") { Description = "ControlNet folder or model.onnx (for a UNet that takes residuals)" };
+var prompt = new Option<string>("--prompt") { Description = "prompt", DefaultValueFactory = _ => "a cup of coffee on a wooden table, photo" };
+var size = new Option<int?>("--size") { Description = "width and height, a multiple of 8 (default 512 with --model, else 64)", CustomParser = BoundedParsers.OptionalInt("--size", 8, 8192, multipleOf: 8) };
+var steps = new Option<int>("--steps") { Description = "denoising steps (1 to 1000)", DefaultValueFactory = _ => 20, CustomParser = BoundedParsers.Int("--steps", 1, 1000) };
+var scale = new Option<float>("--scale") { Description = "ControlNet conditioning scale (0 to 10)", DefaultValueFactory = _ => 1f, CustomParser = BoundedParsers.Float("--scale", 0f, 10f) };
+var low = new Option<int>("--low") { Description = "Canny low threshold (0 to 1000)", DefaultValueFactory = _ => 100, CustomParser = BoundedParsers.Int("--low", 0, 1000) };
+var high = new Option<int>("--high") { Description = "Canny high threshold (0 to 1000)", DefaultValueFactory = _ => 200, CustomParser = BoundedParsers.Int("--high", 0, 1000) };
+var seed = new Option<ulong>("--seed") { Description = "seed", DefaultValueFactory = _ => 42, CustomParser = BoundedParsers.UInt64("--seed") };
+var output = new Option<string>("--output") { Description = "image file to write", DefaultValueFactory = _ => "controlnet.png" };
+var root = new RootCommand("ControlNet: Canny edges of --image steer the generation.") { image, model, controlNetOption, prompt, size, steps, scale, low, high, seed, output };
+root.SetAction(parsed => Run(parsed));
+ParseResult result = root.Parse(args);
+if (result.Errors.Count > 0)
 {
-    ImageBuffer photo = SkiaImageCodec.Load(imagePath);
-    ImageBuffer edges = CannyEdgeDetector.Detect(photo, Number("low", 100), Number("high", 200));
-    string edgesPath = Path.ChangeExtension(output, null) + "-edges.png";
-    SkiaImageCodec.Save(edges, edgesPath);
-    Console.WriteLine($"Wrote {edgesPath} (canny edges of {imagePath}, {photo.Width}x{photo.Height})");
-
-    StableDiffusionPipeline pipeline;
-    ControlNet? controlNet = null;
-    if (options.TryGetValue("model", out string? model))
-    {
-        pipeline = StableDiffusionPipeline.Load(model, new PipelineSettings { Session = session });
-        if (!pipeline.UNet.IsFusedControlNet)
-        {
-            string controlNetPath = options.GetValueOrDefault("controlnet")
-                ?? throw new InvalidOptionException("controlnet", "the UNet takes residuals: pass the ControlNet with --controlnet.");
-            controlNet = ControlNet.Load(Directory.Exists(controlNetPath) ? Path.Combine(controlNetPath, "model.onnx") : controlNetPath, session);
-        }
-    }
-    else
-    {
-        string tinySd = Path.Combine(repository, "..", "shared", "models", "tiny-sd");
-        string fixtures = Path.Combine(repository, "tests", "Diffusion.Core.Tests", "TestData", "controlnet");
-        pipeline = new StableDiffusionPipeline(
-            ClipTokenizer.FromDirectory(Path.Combine(tinySd, "tokenizer")),
-            TextEncoder.Load(Path.Combine(tinySd, "text_encoder", "model.onnx"), session),
-            UNet.Load(Path.Combine(fixtures, "unet-controlnet", "model.onnx"), session),
-            VaeDecoder.Load(Path.Combine(tinySd, "vae_decoder", "model.onnx"), session),
-            SchedulerCatalog.Create("Euler", SchedulerConfig.StableDiffusion15));
-        controlNet = ControlNet.Load(Path.Combine(fixtures, "controlnet-a", "model.onnx"), session);
-    }
-
-    using (pipeline)
-    using (controlNet)
-    {
-        var unit = new ControlNetUnit
-        {
-            Model = controlNet,
-            FusedIndex = controlNet is null ? 0 : null,
-            Image = edges,
-            ConditioningScale = (float)Number("scale", 1.0),
-            Resize = ControlNetImageResize.Cover,
-        };
-        GenerationResult result = pipeline.Generate(new GenerationOptions
-        {
-            Prompt = options.GetValueOrDefault("prompt") ?? "a cup of coffee on a wooden table, photo",
-            Steps = (int)Number("steps", 20),
-            Width = size,
-            Height = size,
-            Seed = (ulong)Number("seed", 42),
-            ControlNets = [unit],
-        });
-        SkiaImageCodec.Save(result.Images[0], output);
-        Console.WriteLine($"Wrote {output} ({size}x{size}); {result.Timings}");
-    }
-    return 0;
+    foreach (var error in result.Errors)
+        Console.Error.WriteLine($"error: {error.Message}");
+    Console.Error.WriteLine("Run with --help to see the options.");
+    return 2;
 }
-catch (DiffusionException ex)
-{
-    Console.Error.WriteLine($"error: {ex.Message}");
-    return 1;
-}
+return result.Invoke();
 
-double Number(string name, double fallback) =>
-    options.TryGetValue(name, out string? text) ? double.Parse(text, System.Globalization.CultureInfo.InvariantCulture) : fallback;
-
-static Dictionary<string, string>? ParseArguments(string[] arguments)
+int Run(ParseResult parsed)
 {
-    var parsed = new Dictionary<string, string>(StringComparer.Ordinal);
-    for (int i = 0; i < arguments.Length; i++)
+    string outputPath = parsed.GetValue(output)!;
+    if (OutputPath.Check(outputPath) is string outputError)
     {
-        if (!arguments[i].StartsWith("--", StringComparison.Ordinal) || i + 1 >= arguments.Length)
-        {
-            Console.Error.WriteLine($"Unexpected argument '{arguments[i]}'; options are --name value pairs (see Program.cs).");
-            return null;
-        }
-        parsed[arguments[i][2..]] = arguments[++i];
+        Console.Error.WriteLine($"error: {outputError}");
+        return 2;
     }
-    return parsed;
+    string? modelFolder = parsed.GetValue(model);
+    int side = parsed.GetValue(size) ?? (modelFolder is null ? 64 : 512);
+    var session = new SessionSettings();
+    try
+    {
+        string imagePath = parsed.GetValue(image)!;
+        ImageBuffer photo = SkiaImageCodec.Load(imagePath);
+        ImageBuffer edges = CannyEdgeDetector.Detect(photo, parsed.GetValue(low), parsed.GetValue(high));
+        string edgesPath = Path.ChangeExtension(outputPath, null) + "-edges.png";
+        SkiaImageCodec.Save(edges, edgesPath);
+        Console.WriteLine($"Wrote {edgesPath} (canny edges of {imagePath}, {photo.Width}x{photo.Height})");
+
+        StableDiffusionPipeline pipeline;
+        ControlNet? controlNet = null;
+        if (modelFolder is not null)
+        {
+            pipeline = StableDiffusionPipeline.Load(modelFolder, new PipelineSettings { Session = session });
+            if (!pipeline.UNet.IsFusedControlNet)
+            {
+                string controlNetPath = parsed.GetValue(controlNetOption)
+                    ?? throw new InvalidOptionException("--controlnet", "the UNet takes residuals: pass the ControlNet with --controlnet.");
+                controlNet = ControlNet.Load(Directory.Exists(controlNetPath) ? Path.Combine(controlNetPath, "model.onnx") : controlNetPath, session);
+            }
+        }
+        else
+        {
+            string tinySd = Path.Combine(repository, "..", "shared", "models", "tiny-sd");
+            string fixtures = Path.Combine(repository, "tests", "Diffusion.Core.Tests", "TestData", "controlnet");
+            pipeline = new StableDiffusionPipeline(
+                ClipTokenizer.FromDirectory(Path.Combine(tinySd, "tokenizer")),
+                TextEncoder.Load(Path.Combine(tinySd, "text_encoder", "model.onnx"), session),
+                UNet.Load(Path.Combine(fixtures, "unet-controlnet", "model.onnx"), session),
+                VaeDecoder.Load(Path.Combine(tinySd, "vae_decoder", "model.onnx"), session),
+                SchedulerCatalog.Create("Euler", SchedulerConfig.StableDiffusion15));
+            controlNet = ControlNet.Load(Path.Combine(fixtures, "controlnet-a", "model.onnx"), session);
+        }
+
+        using (pipeline)
+        using (controlNet)
+        {
+            var unit = new ControlNetUnit
+            {
+                Model = controlNet,
+                FusedIndex = controlNet is null ? 0 : null,
+                Image = edges,
+                ConditioningScale = parsed.GetValue(scale),
+                Resize = ControlNetImageResize.Cover,
+            };
+            GenerationResult generated = pipeline.Generate(new GenerationOptions
+            {
+                Prompt = parsed.GetValue(prompt)!,
+                Steps = parsed.GetValue(steps),
+                Width = side,
+                Height = side,
+                Seed = parsed.GetValue(seed),
+                ControlNets = [unit],
+            });
+            SkiaImageCodec.Save(generated.Images[0], outputPath);
+            Console.WriteLine($"Wrote {outputPath} ({side}x{side}); {generated.Timings}");
+        }
+        return 0;
+    }
+    catch (DiffusionException ex)
+    {
+        Console.Error.WriteLine($"error: {ex.Message}");
+        return 1;
+    }
 }
 
 static string FindRepository()

@@ -5,15 +5,16 @@ using Diffusion.Samples;
 // Inpainting: repaints the white part of --mask (a centred rectangle when none is given) and keeps the rest. Works with
 // any SD UNet (4 channels: the kept region is re-noised and blended back each step) and with inpainting UNets
 // (9 channels: the mask and the masked image are extra UNet inputs). --preserve pastes the original pixels back.
-var defaults = new SampleArguments
+var defaults = SampleDefaults.Common with
 {
     Prompt = "a golden astronaut helmet, highly detailed",
     NegativePrompt = "blurry",
-    Image = SampleArguments.SharedFile("images/astronaut.png"),
+    Image = SampleDefaults.SharedFile("images/astronaut.png"),
     Output = "inpainted.png",
     Scheduler = "DPM++ 2M",
 };
-return SampleRunner.Run(args, "Usage: Inpainting [options]\n" + SampleArguments.CommonUsage + SampleArguments.ImageUsage + SampleArguments.MaskUsage, defaults,
+return SampleRunner.Run(args, "Inpainting: repaints the white part of --mask (default: a centred rectangle) and keeps the rest.", defaults,
+    imageInputs: true, maskInputs: true,
     static (arguments, options) =>
     {
         ImageBuffer image = SkiaImageCodec.Load(arguments.Image!);

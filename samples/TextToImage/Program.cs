@@ -1,5 +1,5 @@
 using Diffusion.Samples;
 
-// Text-to-image from the command line: loads a diffusers ONNX model folder and writes PNG files.
-return SampleRunner.Run(args, "Usage: TextToImage [options]\n" + SampleArguments.CommonUsage, new SampleArguments(),
-    static (_, options) => options);
+// Text-to-image from the command line: loads a diffusers ONNX model folder and writes image files.
+return SampleRunner.Run(args, "Text-to-image: generates images from a prompt with a diffusers ONNX model folder.",
+    SampleDefaults.Common, imageInputs: false, maskInputs: false, static (_, options) => options);

@@ -1,44 +1,67 @@
+using System.CommandLine;
 using System.Diagnostics;
+using Diffusion.CommandLine;
 using Diffusion.Core;
 using Diffusion.Core.Execution;
 using Diffusion.Core.Pipelines;
 using Diffusion.Core.Schedulers;
-using Diffusion.Core.TextEncoding;
 using Diffusion.Imaging.Skia;
 
 namespace Diffusion.Samples;
 
-/// <summary>What the three samples share: parse, load, generate, write PNGs. Each sample only adds its inputs.</summary>
+/// <summary>What the samples share: parse (System.CommandLine, the options of Diffusion.CommandLine), check, load, generate, write images.</summary>
 internal static class SampleRunner
 {
     /// <summary>Runs a sample; <paramref name="addInputs"/> adds the task's inputs (init image, mask) to the options.</summary>
-    /// <returns>The process exit code: 0 done, 1 a library error, 2 a bad command line.</returns>
-    public static int Run(string[] args, string usage, SampleArguments defaults, Func<SampleArguments, GenerationOptions, GenerationOptions> addInputs)
+    /// <returns>The process exit code: 0 done (or --help), 1 a library error, 2 a bad command line.</returns>
+    public static int Run(string[] args, string description, GenerationArguments defaults, bool imageInputs, bool maskInputs,
+        Func<GenerationArguments, GenerationOptions, GenerationOptions> addInputs)
     {
-        SampleArguments arguments;
-        try
+        var commandLine = new GenerationCommandLine(defaults, imageInputs, maskInputs);
+        var root = new RootCommand(description);
+        commandLine.AddTo(root);
+        root.SetAction(parsed => Generate(commandLine.Bind(parsed), addInputs));
+        ParseResult result = root.Parse(args);
+        if (result.Errors.Count > 0)
         {
-            arguments = SampleArguments.Parse(args, defaults);
-        }
-        catch (ArgumentException ex)
-        {
-            Console.Error.WriteLine(ex.Message);
-            Console.Error.WriteLine(usage);
+            foreach (var error in result.Errors)
+                Console.Error.WriteLine($"error: {error.Message}");
+            Console.Error.WriteLine("Run with --help to see the options.");
             return 2;
         }
-        if (arguments.ShowHelp)
+        return result.Invoke();
+    }
+
+    private static int Generate(GenerationArguments arguments, Func<GenerationArguments, GenerationOptions, GenerationOptions> addInputs)
+    {
+        // Everything the command line decides is checked before the model loads: the output path, the inputs, the options.
+        if (OutputPath.Check(arguments.Output) is string outputError)
         {
-            Console.WriteLine(usage);
-            return 0;
+            Console.Error.WriteLine($"error: {outputError}");
+            return 2;
+        }
+        GenerationOptions options;
+        SessionSettings session;
+        try
+        {
+            options = addInputs(arguments, arguments.ToGenerationOptions());
+            options.Validate();
+            session = new SessionSettings { Provider = ExecutionProvider.Parse(arguments.Provider), IntraOpThreads = arguments.Threads };
+            session.Validate();
+        }
+        catch (InvalidOptionException ex)
+        {
+            Console.Error.WriteLine($"error: {ex.Message}");
+            return 2;
+        }
+        catch (DiffusionException ex)
+        {
+            Console.Error.WriteLine($"error: {ex.Message}");
+            return 1;
         }
 
         try
         {
-            var session = new SessionSettings
-            {
-                Provider = ExecutionProvider.Parse(arguments.Provider),
-                IntraOpThreads = arguments.Threads,
-            };
             var loadWatch = Stopwatch.StartNew();
             using var pipeline = StableDiffusionPipeline.Load(arguments.Model, new PipelineSettings
             {
@@ -49,24 +72,8 @@ internal static class SampleRunner
             });
             Console.WriteLine($"Loaded {arguments.Model} in {loadWatch.Elapsed.TotalSeconds:F2} s");
 
-            IScheduler? scheduler = arguments.Scheduler is null
-                ? null
-                : SchedulerCatalog.Create(arguments.Scheduler, pipeline.Scheduler.Config);
-            var options = new GenerationOptions
-            {
-                Prompt = arguments.Prompt,
-                NegativePrompt = arguments.NegativePrompt,
-                PromptSyntax = arguments.Weighted ? PromptSyntax.Weighted : PromptSyntax.Plain,
-                Steps = arguments.Steps,
-                GuidanceScale = arguments.Guidance,
-                Seed = arguments.Seed,
-                Width = arguments.Width,
-                Height = arguments.Height,
-                ImagesPerPrompt = arguments.Count,
-                RandomSource = arguments.Random,
-                Scheduler = scheduler,
-            };
-            options = addInputs(arguments, options);
+            IScheduler? scheduler = arguments.Scheduler is null ? null : SchedulerCatalog.Create(arguments.Scheduler, pipeline.Scheduler.Config);
+            options = options with { Scheduler = scheduler };
             Console.WriteLine($"Scheduler: {(scheduler ?? pipeline.Scheduler).GetType().Name}, random source: {options.RandomSource}");
 
             GenerationResult result = pipeline.Generate(options, new ConsoleProgress());
@@ -80,9 +87,6 @@ internal static class SampleRunner
             for (int i = 0; i < result.Images.Count; i++)
             {
                 string path = result.Images.Count == 1 ? arguments.Output : NumberedPath(arguments.Output, i);
-                string? folder = Path.GetDirectoryName(Path.GetFullPath(path));
-                if (folder is not null)
-                    Directory.CreateDirectory(folder);
                 SkiaImageCodec.Save(result.Images[i], path);
                 Console.WriteLine($"Wrote {path} ({result.Images[i].Width}x{result.Images[i].Height})");
             }
@@ -90,6 +94,11 @@ internal static class SampleRunner
             return 0;
         }
         catch (DiffusionException ex)
+        {
+            Console.Error.WriteLine($"error: {ex.Message}");
+            return 1;
+        }
+        catch (IOException ex)
         {
             Console.Error.WriteLine($"error: {ex.Message}");
             return 1;

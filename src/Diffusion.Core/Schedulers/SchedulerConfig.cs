@@ -147,6 +147,9 @@ public sealed record SchedulerConfig
         return SchedulerConfigJsonReader.WithDefaultsFrom(this, classDefaults);
     }
 
+    /// <summary>The largest <c>num_train_timesteps</c> accepted (100,000; Stable Diffusion models use 1000).</summary>
+    public const int MaxTrainTimesteps = 100_000;
+
     /// <summary>Fields of the JSON that no scheduler reads; reported by the loader, kept for round trips.</summary>
     public IReadOnlyDictionary<string, string> UnknownFields { get; init; } = new Dictionary<string, string>();
 

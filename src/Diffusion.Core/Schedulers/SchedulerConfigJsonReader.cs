@@ -241,8 +241,10 @@ internal static class SchedulerConfigJsonReader
     /// </summary>
     internal static void Validate(SchedulerConfig config, string prefix = DefaultSource + ": ")
     {
-        if (config.NumTrainTimesteps < 1)
-            throw new InvalidOptionException(prefix + "num_train_timesteps", $"must be at least 1, got {config.NumTrainTimesteps}.");
+        // At least 2 (the sigma interpolation needs two neighbours); at most MaxTrainTimesteps, checked before the
+        // schedule's arrays are allocated (models use 1000).
+        if (config.NumTrainTimesteps < 2 || config.NumTrainTimesteps > SchedulerConfig.MaxTrainTimesteps)
+            throw new InvalidOptionException(prefix + "num_train_timesteps", $"must be between 2 and {SchedulerConfig.MaxTrainTimesteps}, got {config.NumTrainTimesteps}.");
         RequireFinite(config.BetaStart, prefix + "beta_start");
         RequireFinite(config.BetaEnd, prefix + "beta_end");
         if (config.TrainedBetas is null)

@@ -61,7 +61,7 @@ internal sealed class ProtobufStreamReader
     {
         Span<byte> bytes = stackalloc byte[4];
         CheckedEnd(4, end);
-        _stream.ReadExactly(bytes);
+        ReadExactly(bytes);
         _position += 4;
         return System.Buffers.Binary.BinaryPrimitives.ReadSingleLittleEndian(bytes);
     }
@@ -75,13 +75,21 @@ internal sealed class ProtobufStreamReader
         return _position + (long)length;
     }
 
+    /// <summary>The longest string field read (1 MiB): ONNX names and keys are far shorter.</summary>
+    public const int MaxStringLength = 1 << 20;
+
     public string ReadString(long end)
     {
-        int length = checked((int)(end - _position));
+        // Names, data types and external-data keys: a string field far longer than any of them is a malformed file,
+        // refused before its bytes are allocated.
+        long available = end - _position;
+        if (available < 0 || available > MaxStringLength)
+            throw Malformed($"a string field of {available} bytes (at most {MaxStringLength} are accepted)");
+        int length = (int)available;
         if (length == 0)
             return string.Empty;
         byte[] bytes = length <= 4096 ? new byte[length] : GC.AllocateUninitializedArray<byte>(length);
-        _stream.ReadExactly(bytes);
+        ReadExactly(bytes);
         _position += length;
         return Encoding.UTF8.GetString(bytes);
     }
@@ -110,6 +118,13 @@ internal sealed class ProtobufStreamReader
 
     private long CheckedEnd(int length, long end)
         => _position + length <= end ? _position + length : throw Malformed("a fixed-size field runs past the end of its message");
+
+    // A length inside the file may promise more bytes than the file has: a truncated file is malformed, not an I/O error.
+    private void ReadExactly(Span<byte> destination)
+    {
+        if (_stream.ReadAtLeast(destination, destination.Length, throwOnEndOfStream: false) < destination.Length)
+            throw Malformed($"the file ends inside a field of {destination.Length} bytes");
+    }
 
     public ModelLoadException Malformed(string what)
         => new(_path, $"malformed ONNX protobuf at byte {_position}: {what}.");

@@ -188,6 +188,9 @@ public sealed class SafeTensorsFile : IDisposable
     private static (List<SafeTensorInfo>, Dictionary<string, SafeTensorInfo>, Dictionary<string, string>) ParseHeader(
         string path, byte[] header, long dataLength)
     {
+        // JsonDocument.Parse accepts invalid UTF-8 inside strings and fails later, untyped, when a string is read.
+        if (!System.Text.Unicode.Utf8.IsValid(header))
+            throw new WeightFileException(path, null, "the header is not valid UTF-8 text.");
         JsonDocument document;
         try
         {

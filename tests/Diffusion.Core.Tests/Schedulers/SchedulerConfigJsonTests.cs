@@ -53,6 +53,8 @@ public sealed class SchedulerConfigJsonTests
     [InlineData("""{"prediction_type": "noise"}""", "scheduler_config.json: prediction_type")]
     [InlineData("""{"timestep_spacing": "random"}""", "scheduler_config.json: timestep_spacing")]
     [InlineData("""{"num_train_timesteps": 0}""", "scheduler_config.json: num_train_timesteps")]
+    [InlineData("""{"num_train_timesteps": 1}""", "scheduler_config.json: num_train_timesteps")]
+    [InlineData("""{"num_train_timesteps": 100001}""", "scheduler_config.json: num_train_timesteps")]
     [InlineData("""{"num_train_timesteps": "1000"}""", "scheduler_config.json: num_train_timesteps")]
     [InlineData("""{"steps_offset": -1}""", "scheduler_config.json: steps_offset")]
     [InlineData("""{"clip_sample": 1}""", "scheduler_config.json: clip_sample")]

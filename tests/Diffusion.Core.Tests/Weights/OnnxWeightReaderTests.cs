@@ -111,4 +111,11 @@ public class OnnxWeightReaderTests
 
         Assert.Contains("malformed ONNX protobuf", error.Message);
     }
+
+    [Theory]
+    [MemberData(nameof(FuzzRegressions))]
+    public void Inputs_the_fuzzer_found_give_a_ModelLoadException(string file)
+        => Assert.Throws<ModelLoadException>(() => OnnxWeightReader.Read(file));
+
+    public static TheoryData<string> FuzzRegressions() => new(FuzzCorpus.Regressions("onnx-weights"));
 }

@@ -142,4 +142,24 @@ public class SafeTensorsFileTests
 
         Assert.Contains("pickle", error.Message);
     }
+
+    [Fact]
+    public void A_header_that_is_not_utf8_is_a_WeightFileException()
+    {
+        // Found by fuzzing: JsonDocument.Parse accepted the bytes and GetString later threw InvalidOperationException.
+        byte[] header = [.. "{\"a\":{\"dtype\":\"F"u8, 0xC3, 0x28, .. "\",\"shape\":[1],\"data_offsets\":[0,4]}}"u8];
+        byte[] file = [.. BitConverter.GetBytes((ulong)header.Length), .. header, 0, 0, 0, 0];
+        string path = SafeTensorsTestFile.WriteBytes("not-utf8.safetensors", file);
+
+        var error = Assert.Throws<WeightFileException>(() => SafeTensorsFile.Open(path));
+
+        Assert.Contains("not valid UTF-8", error.Message);
+    }
+
+    [Theory]
+    [MemberData(nameof(FuzzRegressions))]
+    public void Inputs_the_fuzzer_found_give_a_WeightFileException(string file)
+        => Assert.Throws<WeightFileException>(() => SafeTensorsFile.Open(file));
+
+    public static TheoryData<string> FuzzRegressions() => new(FuzzCorpus.Regressions("safetensors").Concat(FuzzCorpus.Regressions("lora")));
 }

@@ -1,0 +1,108 @@
+using System.Text;
+using Diffusion.Core;
+using Diffusion.Core.Adapters;
+using Diffusion.Core.Models;
+using Diffusion.Core.Schedulers;
+using Diffusion.Core.Tokenization;
+using Diffusion.Core.Weights;
+using Diffusion.Imaging.Skia;
+
+namespace Diffusion.Fuzzing;
+
+/// <summary>The fuzz targets, by name. File-based readers get the input through a scratch file in a RAM-backed folder.</summary>
+internal static class FuzzTargets
+{
+    private static readonly Lazy<ClipTokenizer> s_tokenizer = new(() => ClipTokenizer.FromDirectory(SharedFolder("models/clip-tokenizer")));
+    private static readonly string s_scratch = CreateScratchFolder();
+
+    public static IReadOnlyList<FuzzTarget> All { get; } =
+    [
+        new("safetensors", "SafeTensorsFile: header, dtypes, shapes, offsets; every tensor read as float32",
+            [typeof(WeightFileException)], SafeTensors),
+        new("onnx-weights", "OnnxWeightReader: the ONNX protobuf's graph, initializers and external-data references",
+            [typeof(ModelLoadException), typeof(WeightFileException), typeof(ModelContractException)], OnnxWeights),
+        new("lora", "LoraAdapter.Load: a LoRA .safetensors (kohya, diffusers and PEFT key layouts)",
+            [typeof(WeightFileException), typeof(LoraMismatchException)], Lora),
+        new("prompt", "PromptParser.Parse: A1111 prompt syntax (weights, brackets, BREAK, escapes)",
+            [typeof(InvalidOptionException)], bytes => PromptParser.Parse(Text(bytes))),
+        new("tokenizer", "ClipTokenizer: ftfy cleanup, CLIP's pre-tokenizer and BPE over CLIP's real vocabulary",
+            [], bytes => s_tokenizer.Value.Encode(Text(bytes))),
+        new("scheduler-config", "scheduler_config.json: JSON reader and validation, then the scheduler it names at 1..50 steps",
+            [typeof(ModelLoadException), typeof(InvalidOptionException)], SchedulerConfigJson),
+        new("model-index", "model_index.json, unet/config.json and vae/config.json of a model folder",
+            [typeof(ModelLoadException), typeof(InvalidOptionException)], ModelIndex),
+        new("image", "SkiaImageCodec.Decode: PNG, JPEG, WebP, BMP, GIF, ICO (native decoders; no coverage guidance there)",
+            [typeof(ImageFormatException)], bytes => SkiaImageCodec.Decode(bytes)),
+    ];
+
+    public static FuzzTarget? Find(string name) => All.FirstOrDefault(t => t.Name == name);
+
+    private static string Text(byte[] bytes) => Encoding.UTF8.GetString(bytes);
+
+    // A RAM-backed folder where there is one (each input is written to a file), one per process.
+    private static string CreateScratchFolder()
+    {
+        string parent = Directory.Exists("/dev/shm") ? "/dev/shm" : Path.GetTempPath();
+        return Directory.CreateDirectory(Path.Combine(parent, $"diffusion-fuzz-{Environment.ProcessId}")).FullName;
+    }
+
+    private static string WriteScratch(string name, byte[] bytes)
+    {
+        string path = Path.Combine(s_scratch, name);
+        File.WriteAllBytes(path, bytes);
+        return path;
+    }
+
+    private static void SafeTensors(byte[] bytes)
+    {
+        using SafeTensorsFile file = SafeTensorsFile.Open(WriteScratch("input.safetensors", bytes));
+        foreach (SafeTensorInfo tensor in file.Tensors)
+        {
+            if (tensor.ElementCount <= 1 << 20)
+                file.ReadAsFloat32(tensor.Name);
+        }
+    }
+
+    private static void OnnxWeights(byte[] bytes) => OnnxWeightReader.Read(WriteScratch("model.onnx", bytes));
+
+    private static void Lora(byte[] bytes) => LoraAdapter.Load(WriteScratch("lora.safetensors", bytes));
+
+    private static void SchedulerConfigJson(byte[] bytes)
+    {
+        SchedulerConfig config = SchedulerConfig.FromJson(Text(bytes), "scheduler_config.json");
+        IScheduler scheduler = SchedulerCatalog.CreateFromConfig(config);
+        int steps = 1 + (bytes.Length % 50);
+        scheduler.SetTimesteps(Math.Min(steps, config.NumTrainTimesteps));
+    }
+
+    private static void ModelIndex(byte[] bytes)
+    {
+        // One input, three files: model_index.json, unet/config.json, vae_decoder/config.json (split at 0x00 bytes).
+        string folder = Path.Combine(s_scratch, "model");
+        if (Directory.Exists(folder))
+            Directory.Delete(folder, recursive: true);
+        Directory.CreateDirectory(Path.Combine(folder, "unet"));
+        Directory.CreateDirectory(Path.Combine(folder, "vae_decoder"));
+        string[] parts = Text(bytes).Split('\0');
+        File.WriteAllText(Path.Combine(folder, "model_index.json"), parts[0]);
+        if (parts.Length > 1)
+            File.WriteAllText(Path.Combine(folder, "unet", "config.json"), parts[1]);
+        if (parts.Length > 2)
+            File.WriteAllText(Path.Combine(folder, "vae_decoder", "config.json"), parts[2]);
+        StableDiffusionModelFolder.Open(folder);
+    }
+
+    /// <summary>A path under ../shared beside the repository (DIFFUSION_SHARED overrides).</summary>
+    private static string SharedFolder(string relative)
+    {
+        string? root = Environment.GetEnvironmentVariable("DIFFUSION_SHARED");
+        if (string.IsNullOrEmpty(root))
+        {
+            var dir = new DirectoryInfo(AppContext.BaseDirectory);
+            while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Diffusion.Core.sln")))
+                dir = dir.Parent;
+            root = Path.Combine(dir?.Parent?.FullName ?? ".", "shared");
+        }
+        return Path.Combine(root, relative);
+    }
+}

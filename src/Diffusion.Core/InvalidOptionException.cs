@@ -10,6 +10,10 @@ public sealed class InvalidOptionException : DiffusionException
     public InvalidOptionException(string optionName, string message) : base($"{optionName}: {message}")
         => OptionName = optionName;
 
+    /// <summary>Creates the exception for <paramref name="optionName"/> with the error that caused it.</summary>
+    public InvalidOptionException(string optionName, string message, Exception innerException) : base($"{optionName}: {message}", innerException)
+        => OptionName = optionName;
+
     /// <summary>The option at fault, e.g. <c>Width</c> or <c>scheduler_config.json: beta_schedule</c>.</summary>
     public string OptionName { get; }
 }

@@ -332,7 +332,7 @@ public sealed class StableDiffusionPipeline : IDiffusionPipeline
 
             // Initial latents (the random draws in diffusers' order, so seeds reproduce its pipelines).
             long s0 = Stopwatch.GetTimestamp();
-            scheduler.SetTimesteps(options.Steps);
+            SetTimesteps(scheduler, options.Steps);
             double strength = options.Strength ?? (inpainting ? 1.0 : 0.8);
             int startIndex = initImage is null ? 0 : StartIndex(options.Steps, strength, scheduler);
             float[] latents = new float[batch * 4 * latentHeight * latentWidth];
@@ -408,6 +408,19 @@ public sealed class StableDiffusionPipeline : IDiffusionPipeline
         catch (OnnxRuntimeException ex) when (cancellationToken.IsCancellationRequested)
         {
             throw new OperationCanceledException("The generation was cancelled while a model was running.", ex, cancellationToken);
+        }
+    }
+
+    /// <summary>The scheduler's step-count errors are about <see cref="GenerationOptions.Steps"/>: they are reported under that name.</summary>
+    private static void SetTimesteps(IScheduler scheduler, int steps)
+    {
+        try
+        {
+            scheduler.SetTimesteps(steps);
+        }
+        catch (InvalidOptionException error) when (error.OptionName == "InferenceSteps")
+        {
+            throw new InvalidOptionException(nameof(GenerationOptions.Steps), error.Message.Replace("InferenceSteps: ", "", StringComparison.Ordinal), error);
         }
     }
 

@@ -78,8 +78,19 @@ public abstract class SchedulerBase : IScheduler
     {
         if (inferenceSteps < 1 || inferenceSteps > Config.NumTrainTimesteps)
             throw new InvalidOptionException("InferenceSteps", $"must be between 1 and num_train_timesteps ({Config.NumTrainTimesteps}), got {inferenceSteps}.");
+        float[] timesteps = ComputeTimesteps(inferenceSteps);
+        // steps_offset can push leading-spaced timesteps past the table (diffusers then fails with an index error):
+        // that is too many steps for this config, so the step count is what the error names.
+        foreach (float timestep in timesteps)
+        {
+            if (timestep >= Config.NumTrainTimesteps)
+            {
+                throw new InvalidOptionException("InferenceSteps",
+                    $"{inferenceSteps} steps with {Config.TimestepSpacing} spacing and steps_offset {Config.StepsOffset} reach timestep {timestep}, past the {Config.NumTrainTimesteps} training timesteps; use fewer steps.");
+            }
+        }
         InferenceSteps = inferenceSteps;
-        _timesteps = ComputeTimesteps(inferenceSteps);
+        _timesteps = timesteps;
     }
 
     /// <summary>Computes the timesteps for <paramref name="inferenceSteps"/> (already range-checked) and resets any per-run state.</summary>

@@ -183,6 +183,10 @@ public sealed class PromptEmbedder
         {
             for (int chunk = 0; chunk < chunkCount; chunk++)
                 ApplyWeights(values.AsSpan(chunk * chunkValues, chunkValues), weights.AsSpan(chunk * length, length), hiddenSize);
+            // Extreme weights (1e30, or a mean that weighting drives to zero) overflow float32: name the prompt, not the
+            // UNet that would otherwise report NaN several steps later.
+            if (!float.IsFinite(TensorPrimitives.MaxMagnitude(values)))
+                throw new InvalidOptionException("prompt", "its attention weights make the text embedding overflow (NaN or infinite values); use weights between about 0 and 10.");
         }
         return new PromptEmbeddings(values, chunkCount * length, hiddenSize, chunkCount, droppedTokenCount);
     }

@@ -297,6 +297,13 @@ public static class PromptParser
             throw new InvalidOptionException("prompt",
                 $"the weight '{prompt[start..end]}' at character {start} is not a number; write it as in (text:1.2).");
         }
-        return double.Parse(ascii.ToString(), NumberStyles.AllowLeadingSign | NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture);
+        double weight = double.Parse(ascii.ToString(), NumberStyles.AllowLeadingSign | NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture);
+        // Python's float() gives inf for 400 digits; the web UI then encodes NaN. A weight must be a float32 number.
+        if (!(Math.Abs(weight) <= float.MaxValue))
+        {
+            throw new InvalidOptionException("prompt",
+                $"the weight '{prompt[start..end]}' at character {start} is too large to be a weight; write it as in (text:1.2).");
+        }
+        return weight;
     }
 }

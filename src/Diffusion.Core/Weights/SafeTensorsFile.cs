@@ -58,9 +58,10 @@ public sealed class SafeTensorsFile : IDisposable
     public static SafeTensorsFile Open(string path)
     {
         ArgumentNullException.ThrowIfNull(path);
-        PickleCheckpointGuard.ThrowIfPickleExtension(path);
+        // A missing file is reported as missing, whatever its extension says it would have been.
         if (!File.Exists(path))
             throw new WeightFileException(path, null, "file not found.");
+        PickleCheckpointGuard.ThrowIfPickleExtension(path);
         SafeFileHandle handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read, FileOptions.RandomAccess);
         try
         {

@@ -110,6 +110,17 @@ public sealed class PromptParserTests
     }
 
     [Fact]
+    public void AWeightBeyondFloat32IsATypedErrorNotAnInfiniteWeight()
+    {
+        // float("9" * 41) is 1e41 in Python, infinite in float32: the web UI then encodes NaN and the UNet reports it.
+        string digits = new('9', 41);
+        var error = Assert.Throws<InvalidOptionException>(() => PromptParser.Parse($"a (cat:{digits})"));
+
+        Assert.Equal("prompt", error.OptionName);
+        Assert.Contains("too large", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void AMalformedWeightWithoutAnOpenBracketIsText()
     {
         Assert.Equal([new WeightedText("a:1.2.3)", 1f)], PromptParser.Parse("a:1.2.3)"));

@@ -132,6 +132,20 @@ public class SafeTensorsFileTests
     }
 
     [Theory]
+    [InlineData("missing-embedding.pt")]
+    [InlineData("missing.ckpt")]
+    [InlineData("missing.safetensors")]
+    public void A_missing_file_is_reported_as_missing_whatever_its_extension(string fileName)
+    {
+        string path = Path.Combine(Path.GetTempPath(), "diffusion-no-such-dir-" + Guid.NewGuid().ToString("N"), fileName);
+
+        var error = Assert.Throws<WeightFileException>(() => SafeTensorsFile.Open(path));
+
+        Assert.Contains("file not found", error.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("pickle", error.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
     [InlineData(new byte[] { 0x80, 0x02, 0x7D, 0x71, 0x00, 0x28, 0x58, 0x05, 0x00, 0x00 })] // pickle protocol 2
     [InlineData(new byte[] { 0x50, 0x4B, 0x03, 0x04, 0x00, 0x00, 0x08, 0x08, 0x00, 0x00 })] // torch >= 1.6 zip
     public void PickleContentRenamedToSafetensorsIsRefused(byte[] start)

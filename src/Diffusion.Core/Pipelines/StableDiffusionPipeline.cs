@@ -362,8 +362,15 @@ public sealed class StableDiffusionPipeline : IDiffusionPipeline
                 ReleaseIfSequential(_vaeEncoder);
 
             loop.ControlNet = ControlNetConditioner.Create(UNet, options.ControlNets, width, height, imagesPerCall);
-            loop.Run(latents, batch, latentHeight, latentWidth, embeddings, sequenceLength, options.GuidanceScale,
-                imagesPerCall, scheduler, startIndex, random, runOptions, progress, start, cancellationToken);
+            try
+            {
+                loop.Run(latents, batch, latentHeight, latentWidth, embeddings, sequenceLength, options.GuidanceScale,
+                    imagesPerCall, scheduler, startIndex, random, runOptions, progress, start, cancellationToken);
+            }
+            catch (DiffusionException error) when (error.InnerException is OnnxRuntimeException && (latentWidth % 8 != 0 || latentHeight % 8 != 0))
+            {
+                throw SizeNotSupported(options, width, height, error);
+            }
             ReleaseIfSequential(UNet);
             cancellationToken.ThrowIfCancellationRequested();
 
@@ -409,6 +416,24 @@ public sealed class StableDiffusionPipeline : IDiffusionPipeline
         {
             throw new OperationCanceledException("The generation was cancelled while a model was running.", ex, cancellationToken);
         }
+    }
+
+    /// <summary>
+    /// The UNet failed at a size whose latent is not a multiple of 8: Stable Diffusion UNets down- and up-sample three
+    /// times, and exported graphs join the two paths with fixed factors, so ONNX Runtime fails in a Concat. Reported
+    /// as the size option (or the init image the size came from), with ONNX Runtime's words kept as the inner error.
+    /// </summary>
+    private static InvalidOptionException SizeNotSupported(GenerationOptions options, int width, int height, DiffusionException error)
+    {
+        string option = options.Width is null && options.Height is null && options.InitImage is not null
+            ? nameof(GenerationOptions.InitImage)
+            : width / 8 % 8 != 0 && options.Width is not null ? nameof(GenerationOptions.Width) : nameof(GenerationOptions.Height);
+        string source = option == nameof(GenerationOptions.InitImage)
+            ? $"the size {width}x{height} taken from the image ({options.InitImage!.Width}x{options.InitImage.Height})"
+            : $"{width}x{height}";
+        return new InvalidOptionException(option,
+            $"the UNet cannot run at {source}: its latent ({width / 8}x{height / 8}) must be divisible by its down-sampling factor, "
+            + "8 for Stable Diffusion UNets, so width and height must be multiples of 64 pixels (give Width/Height, e.g. 512 or 576).", error);
     }
 
     /// <summary>The scheduler's step-count errors are about <see cref="GenerationOptions.Steps"/>: they are reported under that name.</summary>

@@ -30,3 +30,37 @@ public sealed class ComponentFitTests
         Assert.Contains("gives 16", error.Message, StringComparison.Ordinal);
     }
 }
+
+/// <summary>Sizes the UNet cannot run at are reported as the option that set them, not as ONNX Runtime's Concat error.</summary>
+public sealed class UnsupportedSizeTests
+{
+    [Theory]
+    [InlineData(72, 64, "Width")]
+    [InlineData(64, 72, "Height")]
+    public void A_size_whose_latent_the_unet_cannot_halve_names_the_size_option(int width, int height, string option)
+    {
+        using var pipeline = TinySd.Load();
+        var error = Assert.Throws<InvalidOptionException>(() => pipeline.Generate(TinySd.SmallOptions() with { Width = width, Height = height, Steps = 1 }));
+
+        Assert.Equal(option, error.OptionName);
+        Assert.Contains($"{width}x{height}", error.Message, StringComparison.Ordinal);
+        Assert.Contains("multiples of 64", error.Message, StringComparison.Ordinal);
+        Assert.IsType<DiffusionException>(error.InnerException);
+    }
+
+    [Fact]
+    public void An_init_image_too_small_for_the_unet_names_InitImage()
+    {
+        using var pipeline = TinySd.Load();
+        var error = Assert.Throws<InvalidOptionException>(() => pipeline.Generate(TinySd.SmallOptions() with
+        {
+            Width = null,
+            Height = null,
+            InitImage = new Diffusion.Core.Imaging.ImageBuffer(17, 9),
+            Steps = 2,
+        }));
+
+        Assert.Equal(nameof(GenerationOptions.InitImage), error.OptionName);
+        Assert.Contains("16x8 taken from the image (17x9)", error.Message, StringComparison.Ordinal);
+    }
+}

@@ -1,3 +1,4 @@
+using Diffusion.Core.TextEncoding;
 using Diffusion.Core.Weights;
 
 namespace Diffusion.Core.Adapters;
@@ -138,38 +139,7 @@ public sealed class TextualInversionEmbedding
         return overrides;
     }
 
-    /// <summary>The 2-D initializer gathered by the token ids: follow <c>input_ids</c> through Cast/Identity nodes to a Gather's indices.</summary>
     private static OnnxInitializer FindTokenEmbedding(OnnxModelGraph graph)
-    {
-        string idsInput = "input_ids";
-        if (graph.Inputs.Count > 0 && !Contains(graph.Inputs, idsInput))
-            idsInput = graph.Inputs[0];
-        var derived = new HashSet<string>(StringComparer.Ordinal) { idsInput };
-        foreach (OnnxNode node in graph.Nodes)
-        {
-            if (node.Inputs.Length == 0)
-                continue;
-            if ((node.OpType is "Cast" or "Identity" or "Reshape" or "Flatten" or "Unsqueeze") && derived.Contains(node.Inputs[0]))
-            {
-                foreach (string output in node.Outputs)
-                    derived.Add(output);
-            }
-            else if (node.OpType == "Gather" && node.Inputs.Length >= 2 && derived.Contains(node.Inputs[1])
-                     && graph.Initializers.TryGetValue(node.Inputs[0], out OnnxInitializer? table) && table.Dims.Length == 2)
-            {
-                return table;
-            }
-        }
-        throw new ModelContractException(graph.ModelPath, idsInput, "no Gather of a token-embedding initializer on the token ids was found; cannot add textual-inversion tokens.");
-    }
-
-    private static bool Contains(IReadOnlyList<string> names, string name)
-    {
-        foreach (string candidate in names)
-        {
-            if (candidate == name)
-                return true;
-        }
-        return false;
-    }
+        => TokenEmbeddingTable.Find(graph) ?? throw new ModelContractException(graph.ModelPath, graph.Inputs.Count > 0 ? graph.Inputs[0] : "input_ids",
+            "no Gather of a token-embedding initializer on the token ids was found; cannot add textual-inversion tokens.");
 }

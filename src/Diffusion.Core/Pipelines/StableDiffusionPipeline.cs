@@ -155,6 +155,7 @@ public sealed class StableDiffusionPipeline : IDiffusionPipeline
         var schedulerConfig = SchedulerConfig.FromJsonFile(folder.SchedulerConfigPath, settings.Logger);
         IScheduler scheduler = SchedulerCatalog.CreateFromConfig(schedulerConfig);
         var tokenizer = ClipTokenizer.FromDirectory(folder.TokenizerDirectory);
+        TokenEmbeddingTable.RequireFits(tokenizer, folder.TokenizerDirectory, folder.TextEncoderPath);
 
         TextEncoder? textEncoder = null;
         UNet? unet = null;

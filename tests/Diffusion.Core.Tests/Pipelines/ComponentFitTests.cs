@@ -64,3 +64,24 @@ public sealed class UnsupportedSizeTests
         Assert.Contains("16x8 taken from the image (17x9)", error.Message, StringComparison.Ordinal);
     }
 }
+
+/// <summary>A tokenizer with more ids than the text encoder embeds is refused at load, before any session exists.</summary>
+public sealed class VocabularyFitTests
+{
+    [Fact]
+    public void A_text_encoder_with_a_smaller_vocabulary_than_the_tokenizer_is_refused_at_load()
+    {
+        // TestData/lora/text_encoder.onnx embeds 1000 ids; CLIP's tokenizer has 49,408.
+        string folder = TinySdCopy.Create();
+        string encoder = Path.Combine(folder, "text_encoder", "model.onnx");
+        File.Delete(encoder);
+        File.Copy(Path.Combine(AppContext.BaseDirectory, "TestData", "lora", "text_encoder.onnx"), encoder);
+
+        var error = Assert.Throws<ModelContractException>(() => StableDiffusionPipeline.Load(folder, new PipelineSettings { Session = TinySd.Session }));
+
+        Assert.Equal(encoder, error.ModelPath);
+        Assert.Equal("text_model.embeddings.token_embedding.weight", error.TensorName);
+        Assert.Contains("embeds 1000 token ids", error.Message, StringComparison.Ordinal);
+        Assert.Contains("has 49408", error.Message, StringComparison.Ordinal);
+    }
+}

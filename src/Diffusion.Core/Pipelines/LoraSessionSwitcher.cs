@@ -1,0 +1,69 @@
+using Diffusion.Core.Adapters;
+using Diffusion.Core.Execution;
+using Diffusion.Core.Models;
+using Diffusion.Core.TextEncoding;
+using Diffusion.Core.Weights;
+
+namespace Diffusion.Core.Pipelines;
+
+/// <summary>
+/// Makes the text encoder's and UNet's sessions match a call's LoRA set: <see cref="PipelineSettings.Loras"/> plus the
+/// prompt's A1111 <c>&lt;lora:name:weight&gt;</c> tags when a LoRA folder is set. A component whose set changed gets a
+/// new session over the newly merged weights (its old session and merged weights are released); the others are kept.
+/// </summary>
+internal sealed class LoraSessionSwitcher(PipelineModels models, PipelineAdapters adapters, PipelineSettings settings)
+{
+    /// <summary>Strips the prompt's LoRA tags (with a LoRA folder) and switches sessions as needed; returns the prompt without tags.</summary>
+    public string Apply(string prompt)
+    {
+        if (settings.LoraDirectory is null && settings.Loras.Count == 0)
+            return prompt;
+        var files = new List<LoraFile>(settings.Loras);
+        if (settings.LoraDirectory is string directory)
+        {
+            prompt = LoraPromptTags.Extract(prompt, out IReadOnlyList<(string Name, float Weight)> tags);
+            foreach ((string name, float weight) in tags)
+                files.Add(new LoraFile(LoraPromptTags.ResolvePath(directory, name), weight));
+        }
+        Func<SessionSettings, SessionSettings>? textEncoderSettings = Replace(adapters.TextEncoder, models.TextEncoder.ModelPath, files);
+        if (textEncoderSettings is not null)
+        {
+            TextEncoder old = models.TextEncoder;
+            models.TextEncoder = TextEncoder.Load(old.ModelPath, textEncoderSettings(settings.TextEncoderSettings));
+            old.Dispose();
+            adapters.TextEncoder.CommitPending();
+        }
+        Func<SessionSettings, SessionSettings>? unetSettings = Replace(adapters.UNet, models.UNet.ModelPath, files);
+        if (unetSettings is not null)
+        {
+            UNet old = models.UNet;
+            models.UNet = UNet.Load(old.ModelPath, unetSettings(settings.UNetSettings));
+            old.Dispose();
+            adapters.UNet.CommitPending();
+        }
+        return prompt;
+    }
+
+    /// <summary>Merges <paramref name="loras"/> for <paramref name="component"/> at load time and commits them.</summary>
+    public static void SetInitial(PipelineAdapters adapters, PipelineAdapters.ComponentLoras component, string modelPath, IReadOnlyList<LoraFile> loras)
+    {
+        List<LoraFile> selected = adapters.Select(loras, component.Target);
+        (WeightOverrides? overrides, LoraApplicationReport? report) = adapters.Merge(modelPath, component.Target, selected);
+        component.SetPending(selected, overrides, report);
+        component.CommitPending();
+    }
+
+    /// <summary>
+    /// When <paramref name="files"/> changes <paramref name="component"/>'s LoRA set: merges the new set (kept pending
+    /// until the new session exists) and returns how to make its session settings; else null.
+    /// </summary>
+    private Func<SessionSettings, SessionSettings>? Replace(PipelineAdapters.ComponentLoras component, string modelPath, List<LoraFile> files)
+    {
+        List<LoraFile> selected = adapters.Select(files, component.Target);
+        if (component.Matches(selected))
+            return null;
+        (WeightOverrides? overrides, LoraApplicationReport? report) = adapters.Merge(modelPath, component.Target, selected);
+        component.SetPending(selected, overrides, report);
+        return s => adapters.SettingsFor(component, s, pending: true);
+    }
+}

@@ -1,0 +1,70 @@
+using Diffusion.Core.Execution;
+using Diffusion.Core.Models;
+using Diffusion.Core.TextEncoding;
+using Diffusion.Core.Tokenization;
+
+namespace Diffusion.Core.Pipelines;
+
+/// <summary>
+/// The models a pipeline owns and their lifecycle: the text encoder and UNet (replaced when a call's LoRA set changes
+/// their weights), the VAE decoder, the VAE encoder (created on first use, so text-to-image never pays for it), and
+/// the release of each session after its stage in <see cref="MemoryMode.Sequential"/>.
+/// </summary>
+internal sealed class PipelineModels : IDisposable
+{
+    private readonly string? _vaeEncoderPath;
+    private readonly SessionSettings _vaeEncoderSettings;
+    private readonly MemoryMode _memoryMode;
+
+    public PipelineModels(ClipTokenizer tokenizer, TextEncoder textEncoder, UNet unet, VaeDecoder vaeDecoder, VaeEncoder? vaeEncoder,
+        string? vaeEncoderPath, SessionSettings vaeEncoderSettings, MemoryMode memoryMode)
+    {
+        Tokenizer = tokenizer;
+        TextEncoder = textEncoder;
+        UNet = unet;
+        VaeDecoder = vaeDecoder;
+        VaeEncoder = vaeEncoder;
+        _vaeEncoderPath = vaeEncoderPath;
+        _vaeEncoderSettings = vaeEncoderSettings;
+        _memoryMode = memoryMode;
+    }
+
+    public ClipTokenizer Tokenizer { get; }
+
+    public TextEncoder TextEncoder { get; set; }
+
+    public UNet UNet { get; set; }
+
+    public VaeDecoder VaeDecoder { get; }
+
+    /// <summary>The VAE encoder once created (or given), else null.</summary>
+    public VaeEncoder? VaeEncoder { get; private set; }
+
+    /// <summary>The VAE encoder, created from the folder's <c>vae_encoder/model.onnx</c> on first use.</summary>
+    /// <exception cref="InvalidOptionException">The pipeline has no VAE encoder.</exception>
+    public VaeEncoder RequireVaeEncoder()
+    {
+        if (VaeEncoder is not null)
+            return VaeEncoder;
+        if (_vaeEncoderPath is null)
+            throw new InvalidOptionException(nameof(GenerationOptions.InitImage),
+                "image-to-image and inpainting need a VAE encoder, and this pipeline has none (no vae_encoder/model.onnx in the model folder).");
+        VaeEncoder = VaeEncoder.Load(_vaeEncoderPath, _vaeEncoderSettings);
+        return VaeEncoder;
+    }
+
+    /// <summary>In <see cref="MemoryMode.Sequential"/> mode, releases a model's session once its stage is done.</summary>
+    public void ReleaseIfSequential(OnnxModel? model)
+    {
+        if (model is not null && _memoryMode == MemoryMode.Sequential)
+            model.Unload();
+    }
+
+    public void Dispose()
+    {
+        TextEncoder.Dispose();
+        UNet.Dispose();
+        VaeDecoder.Dispose();
+        VaeEncoder?.Dispose();
+    }
+}

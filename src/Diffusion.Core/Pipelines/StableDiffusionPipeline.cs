@@ -1,15 +1,11 @@
 using System.Diagnostics;
-using System.Numerics.Tensors;
 using System.Security.Cryptography;
-using Diffusion.Core.Adapters;
-using Diffusion.Core.Execution;
 using Diffusion.Core.Imaging;
 using Diffusion.Core.Models;
 using Diffusion.Core.Randomness;
 using Diffusion.Core.Schedulers;
 using Diffusion.Core.TextEncoding;
 using Diffusion.Core.Tokenization;
-using Diffusion.Core.Weights;
 using Microsoft.Extensions.Logging;
 using Microsoft.ML.OnnxRuntime;
 
@@ -177,10 +173,10 @@ public sealed class StableDiffusionPipeline : IDiffusionPipeline
     private GenerationResult GenerateCore(GenerationOptions options, IProgress<GenerationProgress>? progress, CancellationToken cancellationToken)
     {
         long start = Stopwatch.GetTimestamp();
-        (int width, int height) = ResolveSize(options);
+        (int width, int height) = GenerationShape.ResolveSize(UNet, DefaultImageSize, options);
         int batch = options.ImagesPerPrompt;
         bool guided = options.GuidanceScale > 1f;
-        int imagesPerCall = ChooseImagesPerCall(batch, guided);
+        int imagesPerCall = GenerationShape.ImagesPerCall(UNet, _guidanceMode, batch, guided);
         IScheduler scheduler = options.Scheduler ?? Scheduler;
         ulong seed = options.Seed ?? DrawSeed();
         IRandomSource random = RandomSource.Create(options.RandomSource, seed);
@@ -211,7 +207,7 @@ public sealed class StableDiffusionPipeline : IDiffusionPipeline
             }
             catch (DiffusionException error) when (error.InnerException is OnnxRuntimeException && (width / 8 % 8 != 0 || height / 8 % 8 != 0))
             {
-                throw SizeNotSupported(options, width, height, error);
+                throw GenerationShape.SizeNotSupported(options, width, height, error);
             }
             _models.ReleaseIfSequential(UNet);
             cancellationToken.ThrowIfCancellationRequested();
@@ -242,57 +238,6 @@ public sealed class StableDiffusionPipeline : IDiffusionPipeline
         {
             throw new OperationCanceledException("The generation was cancelled while a model was running.", ex, cancellationToken);
         }
-    }
-
-    /// <summary>The output size (diffusers' inpaint pipeline defaults to the UNet's size, img2img to the image's) and the UNet checks that depend on the task.</summary>
-    private (int Width, int Height) ResolveSize(GenerationOptions options)
-    {
-        ImageBuffer? initImage = options.InitImage;
-        bool inpainting = options.Mask is not null;
-        if (UNet.InChannels == 9 && !inpainting)
-            throw new InvalidOptionException(nameof(GenerationOptions.Mask),
-                $"the UNet ({UNet.ModelPath}) takes 9 input channels: it is an inpainting model and needs an InitImage and a Mask.");
-        if (inpainting && UNet.InChannels is not (4 or 9))
-            throw new ModelContractException(UNet.ModelPath, UNet.SampleInput.Name,
-                $"inpainting needs a UNet with 4 or 9 input channels, this one takes {UNet.InChannels}.");
-        return initImage is null || inpainting
-            ? (options.Width ?? DefaultImageSize, options.Height ?? DefaultImageSize)
-            : InpaintingMask.ResolveSize(initImage, options.Width, options.Height);
-    }
-
-    /// <summary>
-    /// The UNet failed at a size whose latent is not a multiple of 8: Stable Diffusion UNets down- and up-sample three
-    /// times, and exported graphs join the two paths with fixed factors, so ONNX Runtime fails in a Concat. Reported
-    /// as the size option (or the init image the size came from), with ONNX Runtime's words kept as the inner error.
-    /// </summary>
-    private static InvalidOptionException SizeNotSupported(GenerationOptions options, int width, int height, DiffusionException error)
-    {
-        string option = options.Width is null && options.Height is null && options.InitImage is not null
-            ? nameof(GenerationOptions.InitImage)
-            : width / 8 % 8 != 0 && options.Width is not null ? nameof(GenerationOptions.Width) : nameof(GenerationOptions.Height);
-        string source = option == nameof(GenerationOptions.InitImage)
-            ? $"the size {width}x{height} taken from the image ({options.InitImage!.Width}x{options.InitImage.Height})"
-            : $"{width}x{height}";
-        return new InvalidOptionException(option,
-            $"the UNet cannot run at {source}: its latent ({width / 8}x{height / 8}) must be divisible by its down-sampling factor, "
-            + "8 for Stable Diffusion UNets, so width and height must be multiples of 64 pixels (give Width/Height, e.g. 512 or 576).", error);
-    }
-
-    private int ChooseImagesPerCall(int batch, bool guided)
-    {
-        int modelBatch = guided ? 2 * batch : batch;
-        int? fixedBatch = UNet.FixedBatchSize;
-        if (fixedBatch is int f)
-        {
-            if (modelBatch % f != 0)
-                throw new InvalidOptionException(nameof(GenerationOptions.ImagesPerPrompt),
-                    $"the UNet ({UNet.ModelPath}) has a fixed batch of {f}, which does not divide the {modelBatch} latents this call needs.");
-            if (_guidanceMode == ClassifierFreeGuidanceMode.Batched && f != modelBatch)
-                throw new InvalidOptionException(nameof(PipelineSettings.GuidanceMode),
-                    $"Batched guidance needs a UNet batch of {modelBatch}, but {UNet.ModelPath} has a fixed batch of {f}.");
-            return f;
-        }
-        return _guidanceMode == ClassifierFreeGuidanceMode.Separate && guided ? batch : modelBatch;
     }
 
     /// <inheritdoc />

@@ -1,0 +1,60 @@
+using Diffusion.Core.Imaging;
+using Diffusion.Core.Models;
+
+namespace Diffusion.Core.Pipelines;
+
+/// <summary>A call's shape: its output size, how many latents each UNet call takes, and the size errors the UNet's failures mean.</summary>
+internal static class GenerationShape
+{
+    /// <summary>The output size (diffusers' inpaint pipeline defaults to the UNet's size, img2img to the image's) and the UNet checks that depend on the task.</summary>
+    public static (int Width, int Height) ResolveSize(UNet unet, int defaultImageSize, GenerationOptions options)
+    {
+        ImageBuffer? initImage = options.InitImage;
+        bool inpainting = options.Mask is not null;
+        if (unet.InChannels == 9 && !inpainting)
+            throw new InvalidOptionException(nameof(GenerationOptions.Mask),
+                $"the UNet ({unet.ModelPath}) takes 9 input channels: it is an inpainting model and needs an InitImage and a Mask.");
+        if (inpainting && unet.InChannels is not (4 or 9))
+            throw new ModelContractException(unet.ModelPath, unet.SampleInput.Name,
+                $"inpainting needs a UNet with 4 or 9 input channels, this one takes {unet.InChannels}.");
+        return initImage is null || inpainting
+            ? (options.Width ?? defaultImageSize, options.Height ?? defaultImageSize)
+            : InpaintingMask.ResolveSize(initImage, options.Width, options.Height);
+    }
+
+    /// <summary>How many latents one UNet call takes: the fixed batch of a static export, else all of them (or half, with separate guidance).</summary>
+    public static int ImagesPerCall(UNet unet, ClassifierFreeGuidanceMode guidanceMode, int batch, bool guided)
+    {
+        int modelBatch = guided ? 2 * batch : batch;
+        int? fixedBatch = unet.FixedBatchSize;
+        if (fixedBatch is int f)
+        {
+            if (modelBatch % f != 0)
+                throw new InvalidOptionException(nameof(GenerationOptions.ImagesPerPrompt),
+                    $"the UNet ({unet.ModelPath}) has a fixed batch of {f}, which does not divide the {modelBatch} latents this call needs.");
+            if (guidanceMode == ClassifierFreeGuidanceMode.Batched && f != modelBatch)
+                throw new InvalidOptionException(nameof(PipelineSettings.GuidanceMode),
+                    $"Batched guidance needs a UNet batch of {modelBatch}, but {unet.ModelPath} has a fixed batch of {f}.");
+            return f;
+        }
+        return guidanceMode == ClassifierFreeGuidanceMode.Separate && guided ? batch : modelBatch;
+    }
+
+    /// <summary>
+    /// The UNet failed at a size whose latent is not a multiple of 8: Stable Diffusion UNets down- and up-sample three
+    /// times, and exported graphs join the two paths with fixed factors, so ONNX Runtime fails in a Concat. Reported
+    /// as the size option (or the init image the size came from), with ONNX Runtime's words kept as the inner error.
+    /// </summary>
+    public static InvalidOptionException SizeNotSupported(GenerationOptions options, int width, int height, DiffusionException error)
+    {
+        string option = options.Width is null && options.Height is null && options.InitImage is not null
+            ? nameof(GenerationOptions.InitImage)
+            : width / 8 % 8 != 0 && options.Width is not null ? nameof(GenerationOptions.Width) : nameof(GenerationOptions.Height);
+        string source = option == nameof(GenerationOptions.InitImage)
+            ? $"the size {width}x{height} taken from the image ({options.InitImage!.Width}x{options.InitImage.Height})"
+            : $"{width}x{height}";
+        return new InvalidOptionException(option,
+            $"the UNet cannot run at {source}: its latent ({width / 8}x{height / 8}) must be divisible by its down-sampling factor, "
+            + "8 for Stable Diffusion UNets, so width and height must be multiples of 64 pixels (give Width/Height, e.g. 512 or 576).", error);
+    }
+}

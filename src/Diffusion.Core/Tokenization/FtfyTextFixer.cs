@@ -48,10 +48,24 @@ internal static class FtfyTextFixer
             text = FixCharacters(text);
             text = RemoveTerminalEscapes(text);
             text = RemoveControlCharacters(text);
-            text = text.Normalize(NormalizationForm.FormC);
+            text = NormalizeNfc(text);
             if (string.Equals(text, original, StringComparison.Ordinal))
                 return text;
         }
+    }
+
+    /// <summary>
+    /// <c>unicodedata.normalize("NFC", text)</c>. .NET's Normalize refuses the noncharacter U+FFFE (Python keeps it);
+    /// U+FFFE is a starter without decomposition, so normalizing the pieces between them is the same as the whole.
+    /// </summary>
+    private static string NormalizeNfc(string text)
+    {
+        if (!text.Contains('\uFFFE', StringComparison.Ordinal))
+            return text.Normalize(NormalizationForm.FormC);
+        string[] pieces = text.Split('\uFFFE');
+        for (int i = 0; i < pieces.Length; i++)
+            pieces[i] = pieces[i].Normalize(NormalizationForm.FormC);
+        return string.Join('\uFFFE', pieces);
     }
 
     // fix_c1_controls, fix_latin_ligatures, fix_character_width, uncurl_quotes, fix_line_breaks and

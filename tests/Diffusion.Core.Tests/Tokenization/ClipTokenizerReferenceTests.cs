@@ -89,6 +89,17 @@ public sealed class ClipTokenizerReferenceTests
     }
 
     [Theory]
+    [InlineData("a\uFFFEe\u0301 x", new[] { 320, 27850, 378, 4166, 343 })]
+    [InlineData("\uFFFE", new[] { 27850, 378 })]
+    [InlineData("caf\u00c3\u00a9\uFFFE ok", new[] { 15304, 27850, 378, 2481 })]
+    public void The_noncharacter_U_FFFE_is_kept_as_OpenAI_CLIP_keeps_it(string prompt, int[] expected)
+    {
+        // Found by fuzzing: .NET's NFC normalization throws ArgumentException on U+FFFE, Python's keeps it. Ids from
+        // OpenAI CLIP's simple_tokenizer with ftfy 6.3.1.
+        Assert.Equal(expected, TokenizerFiles.Clip.EncodeWithoutSpecialTokens(prompt));
+    }
+
+    [Theory]
     [InlineData("\uFF26\uFF35\uFF2C\uFF2C\uFF37\uFF29\uFF24\uFF34\uFF28 text", "FULLWIDTH text")]
     [InlineData("\uFF11\uFF12\uFF13 digits", "123 digits")]
     [InlineData("combining e\u0301 accent", "combining \u00e9 accent")]

@@ -65,6 +65,12 @@ public sealed record PipelineSettings
     /// <summary>Receives load and per-generation timing messages; null logs nothing.</summary>
     public ILogger? Logger { get; init; }
 
+    /// <summary>
+    /// The model family, overriding what the folder's <c>model_index.json</c> <c>_class_name</c> (or, when that is
+    /// unknown, the UNet's declared inputs) says; <see langword="null"/> to detect it.
+    /// </summary>
+    public Families.ModelFamily? Family { get; init; }
+
     internal SessionSettings TextEncoderSettings => ForMemoryMode(TextEncoderSession ?? Session);
 
     internal SessionSettings UNetSettings => ForMemoryMode(UNetSession ?? Session);

@@ -1,9 +1,11 @@
 using System.Diagnostics;
 using Diffusion.Core.Execution;
+using Diffusion.Core.Families;
 using Diffusion.Core.Models;
 using Diffusion.Core.Schedulers;
 using Diffusion.Core.TextEncoding;
 using Diffusion.Core.Tokenization;
+using Diffusion.Core.Weights;
 
 namespace Diffusion.Core.Pipelines;
 
@@ -23,6 +25,8 @@ internal static class StableDiffusionLoader
         SessionFactory.EnsureAvailable(settings.VaeDecoderSettings.Provider);
 
         var folder = StableDiffusionModelFolder.Open(modelDirectory);
+        string unetPath = settings.UNetModelPath ?? folder.UNetPath;
+        RequireRunnableFamily(folder, unetPath, settings.Family);
         var schedulerConfig = SchedulerConfig.FromJsonFile(folder.SchedulerConfigPath, settings.Logger);
         IScheduler scheduler = SchedulerCatalog.CreateFromConfig(schedulerConfig);
         var tokenizer = ClipTokenizer.FromDirectory(folder.TokenizerDirectory);
@@ -37,7 +41,6 @@ internal static class StableDiffusionLoader
             long start = Stopwatch.GetTimestamp();
             adapters.AddTextualInversions(settings.TextualInversions, folder.TextEncoderPath, tokenizer);
             LoraSessionSwitcher.SetInitial(adapters, adapters.TextEncoder, folder.TextEncoderPath, settings.Loras);
-            string unetPath = settings.UNetModelPath ?? folder.UNetPath;
             LoraSessionSwitcher.SetInitial(adapters, adapters.UNet, unetPath, settings.Loras);
             // In Sequential mode each model is released as soon as its contract is read (and a bad model rejected),
             // so loading never holds more than one model's weights either.
@@ -67,5 +70,24 @@ internal static class StableDiffusionLoader
             adapters.Dispose();
             throw;
         }
+    }
+
+    /// <summary>
+    /// The folder's family, from the setting, else <c>model_index.json</c>'s <c>_class_name</c>, else the UNet's declared
+    /// inputs (read from the graph, no session); a family this version does not run is refused by name before any
+    /// session exists.
+    /// </summary>
+    private static void RequireRunnableFamily(StableDiffusionModelFolder folder, string unetPath, ModelFamily? setting)
+    {
+        ModelFamily family = setting
+            ?? ModelFamilyResolver.FromPipelineClassName(folder.PipelineClassName)
+            ?? ModelFamilyResolver.FromDenoiserInputs(OnnxWeightReader.Read(unetPath).Inputs);
+        if (family.IsRunnable)
+            return;
+        string source = setting is not null ? "PipelineSettings.Family"
+            : ModelFamilyResolver.FromPipelineClassName(folder.PipelineClassName) is not null ? $"_class_name {folder.PipelineClassName}"
+            : $"the UNet's inputs {string.Join(", ", family.ExtraDenoiserInputs)}";
+        throw new ModelLoadException(folder.Directory,
+            $"is a {family.Name} model ({source}); this version runs the {ModelFamily.StableDiffusion.Name} family only.");
     }
 }

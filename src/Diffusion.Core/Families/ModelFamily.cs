@@ -1,0 +1,62 @@
+namespace Diffusion.Core.Families;
+
+/// <summary>
+/// A model family described once: the diffusers pipeline classes that name it in <c>model_index.json</c>, the text
+/// encoders it conditions on, the denoiser inputs it adds to <c>sample</c>/<c>timestep</c>/<c>encoder_hidden_states</c>,
+/// its latent channels and default size. The pipeline reads a folder's family from its <c>_class_name</c> (optimum's
+/// <c>ORT…</c> and diffusers' <c>Onnx…</c> exporter names included), else from the denoiser's declared inputs;
+/// <c>PipelineSettings.Family</c> overrides both.
+/// </summary>
+public sealed record ModelFamily
+{
+    /// <summary>A readable name, e.g. "Stable Diffusion 1.x/2.x".</summary>
+    public required string Name { get; init; }
+
+    /// <summary>The diffusers pipeline classes of the family (without exporter prefixes).</summary>
+    public required IReadOnlyList<string> PipelineClassNames { get; init; }
+
+    /// <summary>How many text encoders (and tokenizers) condition the denoiser.</summary>
+    public int TextEncoderCount { get; init; } = 1;
+
+    /// <summary>Denoiser inputs beyond sample, timestep and encoder_hidden_states, bound by these names.</summary>
+    public IReadOnlyList<string> ExtraDenoiserInputs { get; init; } = [];
+
+    /// <summary>Latent channels the VAE and denoiser work in.</summary>
+    public int LatentChannels { get; init; } = 4;
+
+    /// <summary>Width and height used when neither the call nor the UNet config gives one.</summary>
+    public int DefaultImageSize { get; init; } = 512;
+
+    /// <summary>Whether this version's pipeline runs the family (others are recognised and refused by name).</summary>
+    public bool IsRunnable { get; init; }
+
+    /// <summary>Stable Diffusion 1.x and 2.x (incl. v-prediction, inpainting, SD-Turbo): one CLIP text encoder, a 4-channel UNet.</summary>
+    public static ModelFamily StableDiffusion { get; } = new()
+    {
+        Name = "Stable Diffusion 1.x/2.x",
+        PipelineClassNames = ["StableDiffusionPipeline", "StableDiffusionImg2ImgPipeline", "StableDiffusionInpaintPipeline"],
+        IsRunnable = true,
+    };
+
+    /// <summary>Stable Diffusion XL base (and Turbo, Lightning): two text encoders, pooled <c>text_embeds</c> and <c>time_ids</c>.</summary>
+    public static ModelFamily StableDiffusionXL { get; } = new()
+    {
+        Name = "Stable Diffusion XL",
+        PipelineClassNames = ["StableDiffusionXLPipeline", "StableDiffusionXLInpaintPipeline"],
+        TextEncoderCount = 2,
+        ExtraDenoiserInputs = ["text_embeds", "time_ids"],
+        DefaultImageSize = 1024,
+    };
+
+    /// <summary>The Stable Diffusion XL refiner: text_encoder_2 only, aesthetic-score <c>time_ids</c>.</summary>
+    public static ModelFamily StableDiffusionXLRefiner { get; } = new()
+    {
+        Name = "Stable Diffusion XL refiner",
+        PipelineClassNames = ["StableDiffusionXLImg2ImgPipeline"],
+        ExtraDenoiserInputs = ["text_embeds", "time_ids"],
+        DefaultImageSize = 1024,
+    };
+
+    /// <summary>Every family this version recognises.</summary>
+    public static IReadOnlyList<ModelFamily> Known { get; } = [StableDiffusion, StableDiffusionXL, StableDiffusionXLRefiner];
+}

@@ -31,15 +31,7 @@ var seed = new Option<ulong>("--seed") { Description = "seed", DefaultValueFacto
 var output = new Option<string>("--output") { Description = "image file to write", DefaultValueFactory = _ => "controlnet.png" };
 var root = new RootCommand("ControlNet: Canny edges of --image steer the generation.") { image, model, controlNetOption, prompt, size, steps, scale, low, high, seed, output };
 root.SetAction(parsed => Run(parsed));
-ParseResult result = root.Parse(args);
-if (result.Errors.Count > 0)
-{
-    foreach (var error in result.Errors)
-        Console.Error.WriteLine($"error: {error.Message}");
-    Console.Error.WriteLine("Run with --help to see the options.");
-    return 2;
-}
-return result.Invoke();
+return CommandLineRunner.Run(root, args);
 
 int Run(ParseResult parsed)
 {

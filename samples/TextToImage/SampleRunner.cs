@@ -21,15 +21,7 @@ internal static class SampleRunner
         var root = new RootCommand(description);
         commandLine.AddTo(root);
         root.SetAction(parsed => Generate(commandLine.Bind(parsed), addInputs));
-        ParseResult result = root.Parse(args);
-        if (result.Errors.Count > 0)
-        {
-            foreach (var error in result.Errors)
-                Console.Error.WriteLine($"error: {error.Message}");
-            Console.Error.WriteLine("Run with --help to see the options.");
-            return 2;
-        }
-        return result.Invoke();
+        return CommandLineRunner.Run(root, args);
     }
 
     private static int Generate(GenerationArguments arguments, Func<GenerationArguments, GenerationOptions, GenerationOptions> addInputs)

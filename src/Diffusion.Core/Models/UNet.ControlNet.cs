@@ -70,7 +70,7 @@ public sealed partial class UNet
     /// <summary>
     /// Runs a split-form UNet with ControlNet residuals added to its skip connections (diffusers'
     /// <c>down_block_additional_residuals</c> / <c>mid_block_additional_residual</c>). Otherwise as
-    /// <see cref="Predict"/>.
+    /// <see cref="Predict(Memory{float}, int, int, int, float, Memory{float}, int, Memory{float}, RunOptions?)"/>.
     /// </summary>
     /// <param name="sample">Latents, float32 <c>[batch, InChannels, height, width]</c>.</param>
     /// <param name="batch">Batch size.</param>
@@ -109,7 +109,7 @@ public sealed partial class UNet
 
     /// <summary>
     /// Runs a fused ControlNet UNet (diffusers' <c>convert_stable_diffusion_controlnet_to_onnx.py</c>) with one control
-    /// image per contained ControlNet and their scales (0 turns a ControlNet off). Otherwise as <see cref="Predict"/>.
+    /// image per contained ControlNet and their scales (0 turns a ControlNet off). Otherwise as <see cref="Predict(Memory{float}, int, int, int, float, Memory{float}, int, Memory{float}, RunOptions?)"/>.
     /// </summary>
     /// <param name="sample">Latents, float32 <c>[batch, InChannels, height, width]</c>.</param>
     /// <param name="batch">Batch size.</param>

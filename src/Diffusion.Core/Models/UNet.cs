@@ -19,10 +19,10 @@ namespace Diffusion.Core.Models;
 /// <c>encoder_hidden_states</c>; the output is <c>out_sample</c> (or the single output). A model with other
 /// inputs (SDXL's <c>text_embeds</c>/<c>time_ids</c>) is rejected when it loads; ControlNet inputs, split
 /// (residuals) or fused (control images), are recognised (see <see cref="AcceptsControlNetResiduals"/>,
-/// <see cref="IsFusedControlNet"/>) and fed zeros by a plain <see cref="Predict"/>.</para>
-/// <para>Buffers passed to <see cref="Predict"/> stay bound (and pinned, for float32 models) until different
+/// <see cref="IsFusedControlNet"/>) and fed zeros by a plain <see cref="Predict(Memory{float}, int, int, int, float, Memory{float}, int, Memory{float}, RunOptions?)"/>.</para>
+/// <para>Buffers passed to <see cref="Predict(Memory{float}, int, int, int, float, Memory{float}, int, Memory{float}, RunOptions?)"/> stay bound (and pinned, for float32 models) until different
 /// buffers or shapes are passed or the UNet is disposed, so a denoising loop that reuses its buffers runs
-/// without per-step allocations. One <see cref="Predict"/> at a time per instance.</para>
+/// without per-step allocations. One <see cref="Predict(Memory{float}, int, int, int, float, Memory{float}, int, Memory{float}, RunOptions?)"/> at a time per instance.</para>
 /// </remarks>
 public sealed partial class UNet : OnnxModel
 {
@@ -45,7 +45,8 @@ public sealed partial class UNet : OnnxModel
             EncoderHiddenStatesInput = FindInput(s_encoderHiddenStatesNames);
             NoisePredictionOutput = FindOutput(s_outputNames);
             InitializeControlNetInputs();
-            RequireNoOtherInputs(WithControlNetInputNames(SampleInput.Name, TimestepInput.Name, EncoderHiddenStatesInput.Name));
+            InitializeConditioningInputs();
+            RequireNoOtherInputs(WithConditioningInputNames(WithControlNetInputNames(SampleInput.Name, TimestepInput.Name, EncoderHiddenStatesInput.Name)));
 
             RequireRank(SampleInput, 4, "latents [batch,channels,height,width]");
             RequireFloat(SampleInput);
@@ -140,8 +141,14 @@ public sealed partial class UNet : OnnxModel
     /// </exception>
     /// <exception cref="OperationCanceledException">The run was terminated through <paramref name="runOptions"/>.</exception>
     /// <exception cref="DiffusionException">ONNX Runtime failed during the run.</exception>
+    /// <exception cref="ArgumentException">The model takes added conditioning (<see cref="ConditioningInputs"/>): use the overload that passes it.</exception>
     public void Predict(Memory<float> sample, int batch, int height, int width, float timestep,
         Memory<float> encoderHiddenStates, int sequenceLength, Memory<float> noisePrediction, RunOptions? runOptions = null)
+        => PredictCore(sample, batch, height, width, timestep, encoderHiddenStates, sequenceLength, noisePrediction, runOptions, null);
+
+    private void PredictCore(Memory<float> sample, int batch, int height, int width, float timestep,
+        Memory<float> encoderHiddenStates, int sequenceLength, Memory<float> noisePrediction, RunOptions? runOptions,
+        IReadOnlyDictionary<string, Memory<float>>? conditioning)
     {
         ThrowIfDisposed();
         ArgumentOutOfRangeException.ThrowIfLessThan(batch, 1);
@@ -174,6 +181,7 @@ public sealed partial class UNet : OnnxModel
         _encoderHiddenStates.Bind(binding, encoderHiddenStates, embeddingShape);
         _noisePrediction.Bind(binding, noisePrediction, outputShape);
         BindControlNetInputs(binding, batch, height, width);
+        BindConditioning(binding, batch, conditioning);
         RunBinding(runOptions);
         _noisePrediction.CompleteOutput();
     }
@@ -194,6 +202,7 @@ public sealed partial class UNet : OnnxModel
         _encoderHiddenStates?.Dispose();
         _noisePrediction?.Dispose();
         DisposeControlNetInputs();
+        DisposeConditioningInputs();
     }
 
     private ReadOnlySpan<long> TimestepShape(int batch, Span<long> buffer)

@@ -86,7 +86,7 @@ internal sealed class ControlNetConditioner
     }
 
     /// <summary>
-    /// Stands in for one <see cref="UNet.Predict"/> call of the loop at step <paramref name="step"/> of
+    /// Stands in for one <see cref="UNet.Predict(Memory{float}, int, int, int, float, Memory{float}, int, Memory{float}, Microsoft.ML.OnnxRuntime.RunOptions?)"/> call of the loop at step <paramref name="step"/> of
     /// <paramref name="totalSteps"/> (counted from the loop's first step, as diffusers counts its timesteps).
     /// </summary>
     public void Predict(UNet unet, int step, int totalSteps, Memory<float> sample, int batch, int height, int width, float timestep,

@@ -79,6 +79,11 @@ public sealed class StableDiffusionPipeline : IDiffusionPipeline
             throw new ModelContractException(unet.ModelPath, unet.EncoderHiddenStatesInput.Name,
                 $"the UNet takes text embeddings {unetWidth} wide, but the text encoder ({textEncoder.ModelPath}) gives {textWidth}: they come from different models.");
         }
+        if (unet.ConditioningInputs.Count > 0)
+        {
+            throw new ModelContractException(unet.ModelPath, unet.ConditioningInputs[0].Name,
+                $"the UNet takes added conditioning ({string.Join(", ", unet.ConditioningInputs.Select(i => i.Name))}: Stable Diffusion XL or LCM); this pipeline runs Stable Diffusion 1.x/2.x UNets.");
+        }
         settings ??= new PipelineSettings();
         Scheduler = scheduler;
         VaeScalingFactor = vaeScalingFactor;

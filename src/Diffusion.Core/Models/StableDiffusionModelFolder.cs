@@ -67,6 +67,13 @@ public sealed class StableDiffusionModelFolder
     /// </summary>
     public int DefaultImageSize { get; private init; } = 512;
 
+    /// <summary>
+    /// What width and height must be multiples of, from <c>unet/config.json</c>'s <c>block_out_channels</c>: the VAE's 8
+    /// times the UNet's 2^(blocks − 1) down-sampling (64 for Stable Diffusion); <see langword="null"/> when the folder
+    /// has no such config (the UNet's own failure is then translated).
+    /// </summary>
+    public int? ImageSizeMultiple { get; private init; }
+
     /// <summary>The pipeline class from <c>model_index.json</c>'s <c>_class_name</c> (e.g. <c>OnnxStableDiffusionPipeline</c>), if given.</summary>
     public string? PipelineClassName { get; private init; }
 
@@ -113,6 +120,7 @@ public sealed class StableDiffusionModelFolder
             ComponentClassNames = components,
             VaeScalingFactor = ReadVaeScalingFactor(full),
             DefaultImageSize = ReadDefaultImageSize(full),
+            ImageSizeMultiple = ReadImageSizeMultiple(full),
         };
     }
 
@@ -176,6 +184,20 @@ public sealed class StableDiffusionModelFolder
         if (value.ValueKind != JsonValueKind.Number || !value.TryGetInt32(out int latent) || latent <= 0 || latent > 1024)
             throw new ModelLoadException(path, $"sample_size must be a positive latent size, was {size.GetRawText()}.");
         return latent * 8;
+    }
+
+    private static int? ReadImageSizeMultiple(string directory)
+    {
+        string path = Path.Combine(directory, "unet", "config.json");
+        if (!File.Exists(path))
+            return null;
+        using JsonDocument document = ParseJson(path);
+        if (document.RootElement.ValueKind != JsonValueKind.Object
+            || !document.RootElement.TryGetProperty("block_out_channels", out JsonElement blocks))
+            return null;
+        if (blocks.ValueKind != JsonValueKind.Array || blocks.GetArrayLength() is < 1 or > 8)
+            throw new ModelLoadException(path, $"block_out_channels must be a list of 1 to 8 channel counts, was {blocks.GetRawText()}.");
+        return 8 << (blocks.GetArrayLength() - 1);
     }
 
     private static JsonDocument ParseJson(string path)

@@ -47,14 +47,33 @@ internal static class GenerationShape
     /// </summary>
     public static InvalidOptionException SizeNotSupported(GenerationOptions options, int width, int height, DiffusionException error)
     {
-        string option = options.Width is null && options.Height is null && options.InitImage is not null
-            ? nameof(GenerationOptions.InitImage)
-            : width / 8 % 8 != 0 && options.Width is not null ? nameof(GenerationOptions.Width) : nameof(GenerationOptions.Height);
-        string source = option == nameof(GenerationOptions.InitImage)
-            ? $"the size {width}x{height} taken from the image ({options.InitImage!.Width}x{options.InitImage.Height})"
-            : $"{width}x{height}";
+        (string option, string source) = SizeSource(options, width, height, 64);
         return new InvalidOptionException(option,
             $"the UNet cannot run at {source}: its latent ({width / 8}x{height / 8}) must be divisible by its down-sampling factor, "
             + "8 for Stable Diffusion UNets, so width and height must be multiples of 64 pixels (give Width/Height, e.g. 512 or 576).", error);
     }
+
+    /// <summary>
+    /// Refuses, before any model runs, a size that is not a multiple of <paramref name="multiple"/> (the VAE's 8 times
+    /// the UNet's down-sampling, known from the folder's <c>unet/config.json</c>).
+    /// </summary>
+    public static void RequireSizeMultiple(GenerationOptions options, int width, int height, int? multiple)
+    {
+        if (multiple is not int m || (width % m == 0 && height % m == 0))
+            return;
+        (string option, string source) = SizeSource(options, width, height, m);
+        throw new InvalidOptionException(option,
+            $"this model's UNet (unet/config.json block_out_channels) needs width and height that are multiples of {m} pixels (8 for the VAE × 2 per down-sampling between its {BitLength(m / 8)} blocks), got {source}.");
+    }
+
+    // Which option set the size at fault: the image it came from, else the first of Width/Height that is off.
+    private static (string Option, string Source) SizeSource(GenerationOptions options, int width, int height, int multiple)
+    {
+        if (options.Width is null && options.Height is null && options.InitImage is not null)
+            return (nameof(GenerationOptions.InitImage), $"the size {width}x{height} taken from the image ({options.InitImage.Width}x{options.InitImage.Height})");
+        string option = width % multiple != 0 && options.Width is not null ? nameof(GenerationOptions.Width) : nameof(GenerationOptions.Height);
+        return (option, $"{width}x{height}");
+    }
+
+    private static int BitLength(int value) => 32 - int.LeadingZeroCount(value);
 }

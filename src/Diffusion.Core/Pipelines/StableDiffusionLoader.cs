@@ -60,7 +60,10 @@ internal static class StableDiffusionLoader
                 PipelineLog.Loaded(logger, folder.Directory, milliseconds, scheduler.GetType().Name);
             }
             return new StableDiffusionPipeline(tokenizer, textEncoder, unet, vaeDecoder, scheduler,
-                folder.VaeScalingFactor, folder.DefaultImageSize, settings, null, folder.VaeEncoderPath, adapters);
+                folder.VaeScalingFactor, folder.DefaultImageSize, settings, null, folder.VaeEncoderPath, adapters)
+            {
+                ImageSizeMultiple = folder.ImageSizeMultiple,
+            };
         }
         catch
         {

@@ -123,6 +123,9 @@ public sealed class StableDiffusionPipeline : IDiffusionPipeline
     /// <summary>Width and height used when a call gives none.</summary>
     public int DefaultImageSize { get; }
 
+    /// <summary>What width and height must be multiples of when the folder's UNet config says (64 for SD); checked before any model runs.</summary>
+    internal int? ImageSizeMultiple { get; init; }
+
     /// <summary>
     /// Loads a diffusers ONNX Stable Diffusion folder (<c>model_index.json</c>, <c>tokenizer/</c>,
     /// <c>text_encoder/</c>, <c>unet/</c>, <c>vae_decoder/</c>, <c>scheduler/</c>). Execution providers
@@ -179,6 +182,7 @@ public sealed class StableDiffusionPipeline : IDiffusionPipeline
     {
         long start = Stopwatch.GetTimestamp();
         (int width, int height) = GenerationShape.ResolveSize(UNet, DefaultImageSize, options);
+        GenerationShape.RequireSizeMultiple(options, width, height, ImageSizeMultiple);
         int batch = options.ImagesPerPrompt;
         bool guided = options.GuidanceScale > 1f;
         int imagesPerCall = GenerationShape.ImagesPerCall(UNet, _guidanceMode, batch, guided);

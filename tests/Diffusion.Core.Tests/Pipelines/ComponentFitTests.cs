@@ -85,3 +85,39 @@ public sealed class VocabularyFitTests
         Assert.Contains("has 49408", error.Message, StringComparison.Ordinal);
     }
 }
+
+/// <summary>When the folder's unet/config.json gives block_out_channels, sizes are checked against it before any model runs.</summary>
+public sealed class ConfiguredSizeMultipleTests
+{
+    [Fact]
+    public void A_size_off_the_unets_multiple_is_refused_before_any_model_runs()
+    {
+        // Two blocks: one down-sampling, so sizes must be multiples of 8 × 2 = 16 pixels.
+        string folder = TinySdCopy.Create(("unet/config.json", """{"sample_size": 8, "block_out_channels": [32, 64]}"""));
+        using var pipeline = StableDiffusionPipeline.Load(folder, new PipelineSettings { Session = TinySd.Session });
+        var progress = new SynchronousProgress<GenerationProgress>(_ => Assert.Fail("no step may run"));
+
+        var error = Assert.Throws<InvalidOptionException>(() => pipeline.Generate(TinySd.SmallOptions() with { Width = 72, Height = 64 }, progress));
+
+        Assert.Equal("Width", error.OptionName);
+        Assert.Contains("multiples of 16 pixels", error.Message, StringComparison.Ordinal);
+        Assert.Null(error.InnerException); // found from the config, not from a failed UNet run
+    }
+
+    [Fact]
+    public void Sizes_on_the_multiple_run()
+    {
+        string folder = TinySdCopy.Create(("unet/config.json", """{"sample_size": 8, "block_out_channels": [32, 64]}"""));
+        using var pipeline = StableDiffusionPipeline.Load(folder, new PipelineSettings { Session = TinySd.Session });
+        GenerationResult result = pipeline.Generate(TinySd.SmallOptions() with { Width = 64, Height = 64, Steps = 1 });
+        Assert.Single(result.Images);
+    }
+
+    [Fact]
+    public void A_malformed_block_list_names_the_config_file()
+    {
+        string folder = TinySdCopy.Create(("unet/config.json", """{"block_out_channels": 4}"""));
+        var error = Assert.Throws<ModelLoadException>(() => StableDiffusionPipeline.Load(folder, new PipelineSettings { Session = TinySd.Session }));
+        Assert.EndsWith(Path.Combine("unet", "config.json"), error.Path, StringComparison.Ordinal);
+    }
+}

@@ -82,7 +82,8 @@ internal static class PipelineScenarios
             StableDiffusionPipeline pipeline = Load(args[0]);
             using var stepped = new ManualResetEventSlim();
             var progress = new InlineProgress(_ => stepped.Set());
-            Task<GenerationResult> running = Task.Run(() => pipeline.Generate(Options(round) with { Steps = 50 }, progress));
+            // 400 steps: the call is still far from done when Dispose lands, even on a loaded machine.
+            Task<GenerationResult> running = Task.Run(() => pipeline.Generate(Options(round) with { Steps = 400 }, progress));
             stepped.Wait(TimeSpan.FromSeconds(60));
             Task<GenerationResult> waiting = Task.Run(() => pipeline.Generate(Options(round)));
             Thread.Sleep(round % 3); // vary where in the step the dispose lands

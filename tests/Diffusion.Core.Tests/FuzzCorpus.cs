@@ -10,9 +10,7 @@ internal static class FuzzCorpus
     /// <summary>fuzz/corpus/<paramref name="target"/> of this repository.</summary>
     public static string Folder(string target)
     {
-        var dir = new DirectoryInfo(AppContext.BaseDirectory);
-        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Diffusion.Core.sln")))
-            dir = dir.Parent;
-        return Path.Combine(dir?.FullName ?? throw new DirectoryNotFoundException("repository root not found"), "fuzz", "corpus", target);
+        DirectoryInfo root = SharedData.RepositoryRoot() ?? throw new DirectoryNotFoundException("repository root not found");
+        return Path.Combine(root.FullName, "fuzz", "corpus", target);
     }
 }

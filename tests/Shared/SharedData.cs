@@ -29,15 +29,22 @@ internal static class SharedData
         return null!; // unreachable: Assert.Skip throws
     }
 
+    /// <summary>The repository root: the folder above the test binaries that holds Diffusion.Core.sln, or null.</summary>
+    public static DirectoryInfo? RepositoryRoot()
+    {
+        var dir = new DirectoryInfo(AppContext.BaseDirectory);
+        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Diffusion.Core.sln")))
+            dir = dir.Parent;
+        return dir;
+    }
+
     private static string? FindRoot()
     {
         string? env = Environment.GetEnvironmentVariable("DIFFUSION_SHARED");
         if (!string.IsNullOrEmpty(env) && Directory.Exists(env))
             return Path.GetFullPath(env);
-        // Walk up from the test binaries to the repository root (the folder with Diffusion.Core.sln), then ../shared.
-        var dir = new DirectoryInfo(AppContext.BaseDirectory);
-        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Diffusion.Core.sln")))
-            dir = dir.Parent;
+        // The repository root, then ../shared.
+        DirectoryInfo? dir = RepositoryRoot();
         if (dir?.Parent is null)
             return null;
         string candidate = Path.Combine(dir.Parent.FullName, "shared");

@@ -46,6 +46,7 @@ public sealed record ModelFamily
         TextEncoderCount = 2,
         ExtraDenoiserInputs = ["text_embeds", "time_ids"],
         DefaultImageSize = 1024,
+        IsRunnable = true,
     };
 
     /// <summary>The Stable Diffusion XL refiner: text_encoder_2 only, aesthetic-score <c>time_ids</c>.</summary>
@@ -55,6 +56,7 @@ public sealed record ModelFamily
         PipelineClassNames = ["StableDiffusionXLImg2ImgPipeline"],
         ExtraDenoiserInputs = ["text_embeds", "time_ids"],
         DefaultImageSize = 1024,
+        IsRunnable = true,
     };
 
     /// <summary>Every family this version recognises.</summary>

@@ -1,16 +1,15 @@
-using System.Text.Json;
-
 namespace Diffusion.Core.Models;
 
 /// <summary>
-/// A diffusers ONNX Stable Diffusion folder (the layout <c>OnnxStableDiffusionPipeline.save_pretrained</c>
+/// A diffusers ONNX Stable Diffusion (1.x/2.x or XL) folder (the layout <c>OnnxStableDiffusionPipeline.save_pretrained</c>
 /// and Optimum write): <c>model_index.json</c> plus one sub-folder per component. Opening it checks that
 /// every required component is there and reads the few settings the pipeline needs; it loads no model.
 /// </summary>
 /// <remarks>
-/// Required: <c>model_index.json</c>, <c>text_encoder/model.onnx</c>, <c>unet/model.onnx</c>,
-/// <c>vae_decoder/model.onnx</c>, the <c>tokenizer/</c> folder and <c>scheduler/scheduler_config.json</c>.
-/// Optional: <c>vae_encoder/model.onnx</c> (image-to-image and inpainting need it).
+/// Required: <c>model_index.json</c>, <c>unet/model.onnx</c>, <c>vae_decoder/model.onnx</c>,
+/// <c>scheduler/scheduler_config.json</c>, and a text encoder with its tokenizer: <c>text_encoder/model.onnx</c> with
+/// <c>tokenizer/</c>, <c>text_encoder_2/model.onnx</c> with <c>tokenizer_2/</c> (SDXL), or both (a model family
+/// checks which it needs). Optional: <c>vae_encoder/model.onnx</c> (image-to-image and inpainting need it).
 /// </remarks>
 public sealed class StableDiffusionModelFolder
 {
@@ -21,13 +20,26 @@ public sealed class StableDiffusionModelFolder
     {
         Directory = directory;
         ModelIndexPath = Path.Combine(directory, "model_index.json");
-        TextEncoderPath = Path.Combine(directory, "text_encoder", "model.onnx");
+        TextEncoderPath = ExistingFile(directory, "text_encoder");
+        TextEncoder2Path = ExistingFile(directory, "text_encoder_2");
         UNetPath = Path.Combine(directory, "unet", "model.onnx");
         VaeDecoderPath = Path.Combine(directory, "vae_decoder", "model.onnx");
-        TokenizerDirectory = Path.Combine(directory, "tokenizer");
+        TokenizerDirectory = ExistingDirectory(directory, "tokenizer");
+        Tokenizer2Directory = ExistingDirectory(directory, "tokenizer_2");
         SchedulerConfigPath = Path.Combine(directory, "scheduler", "scheduler_config.json");
-        string encoder = Path.Combine(directory, "vae_encoder", "model.onnx");
-        VaeEncoderPath = File.Exists(encoder) ? encoder : null;
+        VaeEncoderPath = ExistingFile(directory, "vae_encoder");
+    }
+
+    private static string? ExistingFile(string directory, string component)
+    {
+        string path = Path.Combine(directory, component, "model.onnx");
+        return File.Exists(path) ? path : null;
+    }
+
+    private static string? ExistingDirectory(string directory, string component)
+    {
+        string path = Path.Combine(directory, component);
+        return System.IO.Directory.Exists(path) ? path : null;
     }
 
     /// <summary>The folder (absolute path).</summary>
@@ -36,8 +48,11 @@ public sealed class StableDiffusionModelFolder
     /// <summary><c>model_index.json</c>.</summary>
     public string ModelIndexPath { get; }
 
-    /// <summary><c>text_encoder/model.onnx</c>.</summary>
-    public string TextEncoderPath { get; }
+    /// <summary><c>text_encoder/model.onnx</c>, or <see langword="null"/> when the folder has none (an SDXL refiner).</summary>
+    public string? TextEncoderPath { get; }
+
+    /// <summary><c>text_encoder_2/model.onnx</c> (SDXL's OpenCLIP bigG encoder), or <see langword="null"/> when the folder has none.</summary>
+    public string? TextEncoder2Path { get; }
 
     /// <summary><c>unet/model.onnx</c>.</summary>
     public string UNetPath { get; }
@@ -48,8 +63,11 @@ public sealed class StableDiffusionModelFolder
     /// <summary><c>vae_encoder/model.onnx</c>, or <see langword="null"/> when the folder has no VAE encoder.</summary>
     public string? VaeEncoderPath { get; }
 
-    /// <summary>The <c>tokenizer/</c> folder (<c>vocab.json</c>, <c>merges.txt</c>).</summary>
-    public string TokenizerDirectory { get; }
+    /// <summary>The <c>tokenizer/</c> folder (<c>vocab.json</c>, <c>merges.txt</c>), or <see langword="null"/> when the folder has none.</summary>
+    public string? TokenizerDirectory { get; }
+
+    /// <summary>The <c>tokenizer_2/</c> folder of <c>text_encoder_2</c>, or <see langword="null"/> when the folder has none.</summary>
+    public string? Tokenizer2Directory { get; }
 
     /// <summary><c>scheduler/scheduler_config.json</c>.</summary>
     public string SchedulerConfigPath { get; }
@@ -73,6 +91,25 @@ public sealed class StableDiffusionModelFolder
     /// has no such config (the UNet's own failure is then translated).
     /// </summary>
     public int? ImageSizeMultiple { get; private init; }
+
+    /// <summary>
+    /// Whether the VAE must run in float32 (<c>force_upcast</c> in its <c>config.json</c>; true for SDXL's VAE, which
+    /// overflows in float16).
+    /// </summary>
+    public bool VaeForceUpcast { get; private init; }
+
+    /// <summary>
+    /// SDXL's <c>force_zeros_for_empty_prompt</c> from <c>model_index.json</c>: with guidance and no negative prompt, the
+    /// negative embeddings are zeros instead of the empty prompt's. Null when the file does not say (diffusers' SDXL
+    /// pipelines then default to true).
+    /// </summary>
+    public bool? ForceZerosForEmptyPrompt { get; private init; }
+
+    /// <summary>
+    /// SDXL's <c>requires_aesthetics_score</c> from <c>model_index.json</c> (true for the refiner: its <c>time_ids</c> end
+    /// with an aesthetic score instead of the target size). Null when the file does not say.
+    /// </summary>
+    public bool? RequiresAestheticsScore { get; private init; }
 
     /// <summary>The pipeline class from <c>model_index.json</c>'s <c>_class_name</c> (e.g. <c>OnnxStableDiffusionPipeline</c>), if given.</summary>
     public string? PipelineClassName { get; private init; }
@@ -105,118 +142,41 @@ public sealed class StableDiffusionModelFolder
         if (!File.Exists(layout.ModelIndexPath))
             throw new ModelLoadException(layout.ModelIndexPath, "not found; a diffusers model folder starts with model_index.json.");
 
-        (string? pipelineClass, string? version, Dictionary<string, string> components) = ReadModelIndex(layout.ModelIndexPath);
-        RequireFile(layout.TextEncoderPath, "text encoder");
+        ModelFolderJson.ModelIndex index = ModelFolderJson.ReadModelIndex(layout.ModelIndexPath);
+        RequireTextEncoder(layout);
         RequireFile(layout.UNetPath, "UNet");
         RequireFile(layout.VaeDecoderPath, "VAE decoder");
-        if (!System.IO.Directory.Exists(layout.TokenizerDirectory))
-            throw new ModelLoadException(layout.TokenizerDirectory, "required tokenizer folder is missing.");
         RequireFile(layout.SchedulerConfigPath, "scheduler configuration");
 
         return new StableDiffusionModelFolder(full)
         {
-            PipelineClassName = pipelineClass,
-            DiffusersVersion = version,
-            ComponentClassNames = components,
-            VaeScalingFactor = ReadVaeScalingFactor(full),
-            DefaultImageSize = ReadDefaultImageSize(full),
-            ImageSizeMultiple = ReadImageSizeMultiple(full),
+            PipelineClassName = index.PipelineClass,
+            DiffusersVersion = index.Version,
+            ComponentClassNames = index.Components,
+            ForceZerosForEmptyPrompt = index.Flags.TryGetValue("force_zeros_for_empty_prompt", out bool zeros) ? zeros : null,
+            RequiresAestheticsScore = index.Flags.TryGetValue("requires_aesthetics_score", out bool aesthetics) ? aesthetics : null,
+            VaeScalingFactor = ModelFolderJson.ReadVaeScalingFactor(full),
+            VaeForceUpcast = ModelFolderJson.ReadVaeForceUpcast(full),
+            DefaultImageSize = ModelFolderJson.ReadDefaultImageSize(full),
+            ImageSizeMultiple = ModelFolderJson.ReadImageSizeMultiple(full),
         };
+    }
+
+    /// <summary>A text encoder needs its tokenizer; a folder needs at least one text encoder.</summary>
+    private static void RequireTextEncoder(StableDiffusionModelFolder layout)
+    {
+        string directory = layout.Directory;
+        if (layout.TextEncoderPath is null && layout.TextEncoder2Path is null)
+            throw new ModelLoadException(Path.Combine(directory, "text_encoder", "model.onnx"), "required text encoder file is missing (neither text_encoder/ nor text_encoder_2/ has a model.onnx).");
+        if (layout.TextEncoderPath is not null && layout.TokenizerDirectory is null)
+            throw new ModelLoadException(Path.Combine(directory, "tokenizer"), "required tokenizer folder is missing.");
+        if (layout.TextEncoder2Path is not null && layout.Tokenizer2Directory is null)
+            throw new ModelLoadException(Path.Combine(directory, "tokenizer_2"), "required tokenizer folder of text_encoder_2 is missing.");
     }
 
     private static void RequireFile(string path, string component)
     {
         if (!File.Exists(path))
             throw new ModelLoadException(path, $"required {component} file is missing.");
-    }
-
-    private static (string? PipelineClass, string? Version, Dictionary<string, string> Components) ReadModelIndex(string path)
-    {
-        using JsonDocument document = ParseJson(path);
-        if (document.RootElement.ValueKind != JsonValueKind.Object)
-            throw new ModelLoadException(path, "expected a JSON object.");
-        string? pipelineClass = null;
-        string? version = null;
-        var components = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (JsonProperty property in document.RootElement.EnumerateObject())
-        {
-            if (property.Name == "_class_name" && property.Value.ValueKind == JsonValueKind.String)
-                pipelineClass = property.Value.GetString();
-            else if (property.Name == "_diffusers_version" && property.Value.ValueKind == JsonValueKind.String)
-                version = property.Value.GetString();
-            else if (property.Value.ValueKind == JsonValueKind.Array && property.Value.GetArrayLength() == 2
-                     && property.Value[1].ValueKind == JsonValueKind.String)
-                components[property.Name] = property.Value[1].GetString()!;
-        }
-        return (pipelineClass, version, components);
-    }
-
-    private static float ReadVaeScalingFactor(string directory)
-    {
-        foreach (string folder in (ReadOnlySpan<string>)["vae_decoder", "vae"])
-        {
-            string path = Path.Combine(directory, folder, "config.json");
-            if (!File.Exists(path))
-                continue;
-            using JsonDocument document = ParseJson(path);
-            if (document.RootElement.ValueKind == JsonValueKind.Object
-                && document.RootElement.TryGetProperty("scaling_factor", out JsonElement factor))
-            {
-                if (factor.ValueKind != JsonValueKind.Number || !factor.TryGetDouble(out double value) || !(value > 0) || double.IsInfinity(value))
-                    throw new ModelLoadException(path, $"scaling_factor must be a positive number, was {factor.GetRawText()}.");
-                return (float)value;
-            }
-        }
-        return DefaultVaeScalingFactor;
-    }
-
-    private static int ReadDefaultImageSize(string directory)
-    {
-        string path = Path.Combine(directory, "unet", "config.json");
-        if (!File.Exists(path))
-            return 512;
-        using JsonDocument document = ParseJson(path);
-        if (document.RootElement.ValueKind != JsonValueKind.Object
-            || !document.RootElement.TryGetProperty("sample_size", out JsonElement size))
-            return 512;
-        // sample_size is an int, or [height, width] in some configs; the square default takes the first.
-        JsonElement value = size.ValueKind == JsonValueKind.Array && size.GetArrayLength() > 0 ? size[0] : size;
-        if (value.ValueKind != JsonValueKind.Number || !value.TryGetInt32(out int latent) || latent <= 0 || latent > 1024)
-            throw new ModelLoadException(path, $"sample_size must be a positive latent size, was {size.GetRawText()}.");
-        return latent * 8;
-    }
-
-    private static int? ReadImageSizeMultiple(string directory)
-    {
-        string path = Path.Combine(directory, "unet", "config.json");
-        if (!File.Exists(path))
-            return null;
-        using JsonDocument document = ParseJson(path);
-        if (document.RootElement.ValueKind != JsonValueKind.Object
-            || !document.RootElement.TryGetProperty("block_out_channels", out JsonElement blocks))
-            return null;
-        if (blocks.ValueKind != JsonValueKind.Array || blocks.GetArrayLength() is < 1 or > 8)
-            throw new ModelLoadException(path, $"block_out_channels must be a list of 1 to 8 channel counts, was {blocks.GetRawText()}.");
-        return 8 << (blocks.GetArrayLength() - 1);
-    }
-
-    private static JsonDocument ParseJson(string path)
-    {
-        try
-        {
-            return JsonDocument.Parse(File.ReadAllText(path), new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true });
-        }
-        catch (JsonException ex)
-        {
-            throw new ModelLoadException(path, $"is not valid JSON: {ex.Message}", ex);
-        }
-        catch (IOException ex)
-        {
-            throw new ModelLoadException(path, $"cannot be read: {ex.Message}", ex);
-        }
-        catch (UnauthorizedAccessException ex)
-        {
-            throw new ModelLoadException(path, $"cannot be read: {ex.Message}", ex);
-        }
     }
 }

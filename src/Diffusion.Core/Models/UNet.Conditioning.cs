@@ -44,6 +44,23 @@ public sealed partial class UNet
         _conditioning = [.. found.Select(spec => new BoundFloatTensor(spec, isOutput: false))];
     }
 
+    /// <summary>The declared conditioning input named <paramref name="name"/>, or <see langword="null"/>.</summary>
+    public TensorSpec? FindConditioningInput(string name)
+    {
+        foreach (TensorSpec input in _conditioningInputs)
+        {
+            if (input.Name == name)
+                return input;
+        }
+        return null;
+    }
+
+    /// <summary>
+    /// True for a latent consistency (LCM) UNet: it takes the guidance scale as an embedding (<c>timestep_cond</c>), so
+    /// pipelines run no classifier-free guidance with it (diffusers' rule when <c>time_cond_proj_dim</c> is set).
+    /// </summary>
+    public bool TakesGuidanceEmbedding => FindConditioningInput("timestep_cond") is not null;
+
     private string[] WithConditioningInputNames(string[] names) => [.. names, .. _conditioningInputs.Select(i => i.Name)];
 
     /// <summary>
@@ -93,15 +110,7 @@ public sealed partial class UNet
         }
     }
 
-    private bool DeclaresConditioning(string name)
-    {
-        foreach (TensorSpec input in _conditioningInputs)
-        {
-            if (input.Name == name)
-                return true;
-        }
-        return false;
-    }
+    private bool DeclaresConditioning(string name) => FindConditioningInput(name) is not null;
 
     private string DescribeConditioning()
         => _conditioningInputs.Length == 0 ? "none" : string.Join(", ", _conditioningInputs.Select(i => i.ToString()));

@@ -34,6 +34,15 @@ internal sealed class DenoisingLoop
     /// </summary>
     public ReadOnlyMemory<float> ExtraChannels { get; init; }
 
+    /// <summary>
+    /// The denoiser's added inputs by name (SDXL's <c>text_embeds</c>/<c>time_ids</c>, LCM's <c>timestep_cond</c>), each
+    /// <c>[model batch, width]</c> in the order of the text embeddings; null or empty for none.
+    /// </summary>
+    public IReadOnlyDictionary<string, float[]>? AddedConditioning { get; set; }
+
+    /// <summary>The step index to stop before (diffusers' <c>denoising_end</c>); past the end runs every remaining step.</summary>
+    public int EndIndex { get; set; } = int.MaxValue;
+
     /// <summary>Checks the latents after each step and throws <see cref="NumericalInstabilityException"/> on NaN/Inf (one pass over the latents).</summary>
     public bool CheckFinite { get; init; } = true;
 
@@ -86,7 +95,8 @@ internal sealed class DenoisingLoop
         float[] scaled = extra ? new float[halfLength] : modelInput;
 
         ReadOnlySpan<float> timesteps = scheduler.Timesteps;
-        int total = timesteps.Length;
+        int total = Math.Min(timesteps.Length, EndIndex);
+        Dictionary<string, Memory<float>>[]? added = SliceAddedConditioning(modelBatch, imagesPerCall);
         for (int i = startIndex; i < total; i++)
         {
             cancellationToken.ThrowIfCancellationRequested();
@@ -110,13 +120,21 @@ internal sealed class DenoisingLoop
             }
             long s1 = Stopwatch.GetTimestamp();
 
-            for (int first = 0; first < modelBatch; first += imagesPerCall)
+            for (int first = 0, call = 0; first < modelBatch; first += imagesPerCall, call++)
             {
                 if (ControlNet is { } controlNet)
                 {
                     controlNet.Predict(_unet, i - startIndex, total - startIndex,
                         modelInput.AsMemory(first * inputPerImage, imagesPerCall * inputPerImage), imagesPerCall, latentHeight, latentWidth, t,
                         textEmbeddings.Slice(first * embeddingPerImage, imagesPerCall * embeddingPerImage), sequenceLength,
+                        noisePrediction.AsMemory(first * perImage, imagesPerCall * perImage), runOptions);
+                    continue;
+                }
+                if (added is not null)
+                {
+                    _unet.Predict(
+                        modelInput.AsMemory(first * inputPerImage, imagesPerCall * inputPerImage), imagesPerCall, latentHeight, latentWidth, t,
+                        textEmbeddings.Slice(first * embeddingPerImage, imagesPerCall * embeddingPerImage), sequenceLength, added[call],
                         noisePrediction.AsMemory(first * perImage, imagesPerCall * perImage), runOptions);
                     continue;
                 }
@@ -147,6 +165,24 @@ internal sealed class DenoisingLoop
             SchedulerTicks += (s1 - s0) + (s3 - s2);
             progress?.Report(new GenerationProgress(i - startIndex + 1, total - startIndex, t, Stopwatch.GetElapsedTime(startTimestamp)));
         }
+    }
+
+    /// <summary>The added inputs cut once into each UNet call's rows, so the steps pass them without allocating.</summary>
+    private Dictionary<string, Memory<float>>[]? SliceAddedConditioning(int modelBatch, int imagesPerCall)
+    {
+        if (AddedConditioning is not { Count: > 0 } inputs)
+            return null;
+        var calls = new Dictionary<string, Memory<float>>[modelBatch / imagesPerCall];
+        for (int call = 0; call < calls.Length; call++)
+        {
+            calls[call] = new Dictionary<string, Memory<float>>(StringComparer.Ordinal);
+            foreach ((string name, float[] values) in inputs)
+            {
+                int row = values.Length / modelBatch;
+                calls[call][name] = values.AsMemory(call * imagesPerCall * row, imagesPerCall * row);
+            }
+        }
+        return calls;
     }
 
     /// <summary>Throws <see cref="NumericalInstabilityException"/> when <paramref name="values"/> holds NaN or ±∞.</summary>

@@ -114,6 +114,49 @@ public sealed record GenerationOptions
     /// </summary>
     public int MaskBlur { get; init; }
 
+    /// <summary>
+    /// Latents to start from instead of noise or an image (UNet space, e.g. <see cref="GenerationResult.LatentImage"/> of a
+    /// call with <see cref="DenoisingEnd"/>): SDXL's base → refiner hand-off. The size comes from them; with
+    /// <see cref="DenoisingStart"/> they are denoised as they are, without it they are noised to the start step like an
+    /// encoded <see cref="InitImage"/> (diffusers' img2img with a 4-channel image). Batch 1 or <see cref="ImagesPerPrompt"/>.
+    /// </summary>
+    public LatentImage? InitLatents { get; init; }
+
+    /// <summary>
+    /// Stop denoising after this fraction of the schedule, 0 to 1 exclusive (diffusers' <c>denoising_end</c>): the steps run
+    /// are those whose timestep is at least <c>round(1000 − DenoisingEnd·1000)</c>. For a hand-off, pass the result's
+    /// <see cref="GenerationResult.LatentImage"/> to a call with the same <see cref="DenoisingStart"/>.
+    /// </summary>
+    public double? DenoisingEnd { get; init; }
+
+    /// <summary>
+    /// Start denoising this fraction into the schedule, 0 to 1 exclusive (diffusers' <c>denoising_start</c>), with
+    /// <see cref="InitLatents"/> or <see cref="InitImage"/>: the steps run are those whose timestep is below
+    /// <c>round(1000 − DenoisingStart·1000)</c> and no noise is added; <see cref="Strength"/> does not apply.
+    /// </summary>
+    public double? DenoisingStart { get; init; }
+
+    /// <summary>Decode the latents into images (true, the default); false returns only the latents (diffusers' <c>output_type="latent"</c>).</summary>
+    public bool DecodeImages { get; init; } = true;
+
+    /// <summary>SDXL size conditioning: the size the image claims to come from (<c>original_size</c>); null is the output size.</summary>
+    public PixelSize? OriginalSize { get; init; }
+
+    /// <summary>SDXL size conditioning: the size asked for (<c>target_size</c>); null is the output size. Not used by the refiner.</summary>
+    public PixelSize? TargetSize { get; init; }
+
+    /// <summary>SDXL crop conditioning: the top of the crop (<c>crops_coords_top_left[0]</c>), 0 for a centred, uncropped look.</summary>
+    public int CropTop { get; init; }
+
+    /// <summary>SDXL crop conditioning: the left of the crop (<c>crops_coords_top_left[1]</c>).</summary>
+    public int CropLeft { get; init; }
+
+    /// <summary>SDXL refiner: the aesthetic score of the prompt's <c>time_ids</c> (diffusers' default 6.0).</summary>
+    public float AestheticScore { get; init; } = 6.0f;
+
+    /// <summary>SDXL refiner: the aesthetic score of the negative prompt's <c>time_ids</c> (diffusers' default 2.5).</summary>
+    public float NegativeAestheticScore { get; init; } = 2.5f;
+
     /// <summary>Checks every option and throws <see cref="InvalidOptionException"/> naming the first bad one.</summary>
     public void Validate()
     {
@@ -141,8 +184,8 @@ public sealed record GenerationOptions
             throw new InvalidOptionException(nameof(ClipSkip), $"must be 1 (the last layer) or more, got {ClipSkip}.");
         if (Strength is double strength && (!double.IsFinite(strength) || strength < 0 || strength > 1))
             throw new InvalidOptionException(nameof(Strength), $"must be between 0 and 1, got {strength}.");
-        if (Strength is not null && InitImage is null)
-            throw new InvalidOptionException(nameof(Strength), "applies only with an InitImage (image-to-image or inpainting).");
+        if (Strength is not null && InitImage is null && InitLatents is null)
+            throw new InvalidOptionException(nameof(Strength), "applies only with an InitImage or InitLatents (image-to-image or inpainting).");
         if (Mask is not null)
         {
             if (InitImage is null)
@@ -150,10 +193,44 @@ public sealed record GenerationOptions
             if (Mask.Width != InitImage.Width || Mask.Height != InitImage.Height)
                 throw new InvalidOptionException(nameof(Mask), $"is {Mask.Width}x{Mask.Height} but the InitImage is {InitImage.Width}x{InitImage.Height}; they must be the same size.");
         }
+        ValidateSchedule();
+        ValidateSizeConditioning(nameof(OriginalSize), OriginalSize);
+        ValidateSizeConditioning(nameof(TargetSize), TargetSize);
+        if (CropTop is < 0 or > 8192 || CropLeft is < 0 or > 8192)
+            throw new InvalidOptionException(CropTop is < 0 or > 8192 ? nameof(CropTop) : nameof(CropLeft), "must be between 0 and 8192 pixels.");
+        if (!float.IsFinite(AestheticScore) || !float.IsFinite(NegativeAestheticScore))
+            throw new InvalidOptionException(float.IsFinite(AestheticScore) ? nameof(NegativeAestheticScore) : nameof(AestheticScore), "must be a finite number.");
         if (PreserveUnmaskedPixels && Mask is null)
             throw new InvalidOptionException(nameof(PreserveUnmaskedPixels), "applies only to inpainting (give a Mask).");
         if (MaskBlur < 0 || MaskBlur > 256)
             throw new InvalidOptionException(nameof(MaskBlur), $"must be between 0 and 256 pixels, got {MaskBlur}.");
+    }
+
+    private void ValidateSchedule()
+    {
+        if (DenoisingEnd is double end && (!double.IsFinite(end) || end <= 0 || end >= 1))
+            throw new InvalidOptionException(nameof(DenoisingEnd), $"must be between 0 and 1 (exclusive), got {end}.");
+        if (DenoisingStart is double begin && (!double.IsFinite(begin) || begin <= 0 || begin >= 1))
+            throw new InvalidOptionException(nameof(DenoisingStart), $"must be between 0 and 1 (exclusive), got {begin}.");
+        if (DenoisingStart is double s && DenoisingEnd is double e && s >= e)
+            throw new InvalidOptionException(nameof(DenoisingStart), $"({s}) must be below DenoisingEnd ({e}).");
+        if (DenoisingStart is not null && InitImage is null && InitLatents is null)
+            throw new InvalidOptionException(nameof(DenoisingStart), "needs InitLatents (a hand-off) or an InitImage to start from.");
+        if (InitLatents is null)
+            return;
+        InitLatents.Validate(nameof(InitLatents));
+        if (InitImage is not null)
+            throw new InvalidOptionException(nameof(InitLatents), "and InitImage cannot both be given.");
+        if (InitLatents.Batch != 1 && InitLatents.Batch != ImagesPerPrompt)
+            throw new InvalidOptionException(nameof(InitLatents), $"has a batch of {InitLatents.Batch}; it must be 1 or ImagesPerPrompt ({ImagesPerPrompt}).");
+        if (Width is int w && w != InitLatents.Width * 8 || Height is int h && h != InitLatents.Height * 8)
+            throw new InvalidOptionException(nameof(InitLatents), $"are {InitLatents.Width * 8}x{InitLatents.Height * 8} pixels, but Width/Height ask for {Width}x{Height}; leave them unset.");
+    }
+
+    private static void ValidateSizeConditioning(string name, PixelSize? size)
+    {
+        if (size is PixelSize s && (s.Width is < 1 or > 16384 || s.Height is < 1 or > 16384))
+            throw new InvalidOptionException(name, $"must be 1 to 16384 pixels each way, got {s.Width}x{s.Height}.");
     }
 
     private static void ValidateSize(string name, int? value)

@@ -19,7 +19,7 @@ public sealed class GenerationResult
         Timings = timings;
     }
 
-    /// <summary>The decoded images, one per <see cref="GenerationOptions.ImagesPerPrompt"/>.</summary>
+    /// <summary>The decoded images, one per <see cref="GenerationOptions.ImagesPerPrompt"/> (none when <see cref="GenerationOptions.DecodeImages"/> is false).</summary>
     public IReadOnlyList<ImageBuffer> Images { get; }
 
     /// <summary>The final denoised latents (scaled, as the UNet sees them), NCHW float32.</summary>
@@ -27,6 +27,9 @@ public sealed class GenerationResult
 
     /// <summary>Shape of <see cref="Latents"/>: [batch, channels, height/8, width/8].</summary>
     public IReadOnlyList<int> LatentShape { get; }
+
+    /// <summary>The final latents with their shape, to hand to another call's <see cref="GenerationOptions.InitLatents"/>.</summary>
+    public LatentImage LatentImage => new(Latents, LatentShape[0], LatentShape[1], LatentShape[2], LatentShape[3]);
 
     /// <summary>The seed used (the one given, or the one drawn when none was).</summary>
     public ulong Seed { get; }

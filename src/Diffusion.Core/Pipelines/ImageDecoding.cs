@@ -13,7 +13,7 @@ internal static class ImageDecoding
 {
     /// <summary>Decodes <paramref name="latents"/> ([batch, 4, h/8, w/8]) into images of <paramref name="width"/> × <paramref name="height"/>.</summary>
     /// <returns>The images, the ticks in the decoder and the ticks converting and pasting.</returns>
-    public static (ImageBuffer[] Images, long DecoderTicks, long ConversionTicks) Decode(PipelineModels models, float vaeScalingFactor,
+    public static (ImageBuffer[] Images, long DecoderTicks, long ConversionTicks) Decode(PipelineModels models, float vaeScalingFactor, bool vaeForceUpcast,
         float[] latents, int batch, int width, int height, GenerationOptions options, LatentInitializer.Result start, RunOptions runOptions)
     {
         float[] decoderInput = new float[latents.Length];
@@ -23,7 +23,7 @@ internal static class ImageDecoding
         models.VaeDecoder.Decode(decoderInput, batch, height / 8, width / 8, decoded, runOptions);
         models.ReleaseIfSequential(models.VaeDecoder);
         long d1 = Stopwatch.GetTimestamp();
-        DenoisingLoop.RequireFinite(decoded, "VAE decoder", models.VaeDecoder.ModelPath, null);
+        RequireFiniteImages(models, decoded, vaeForceUpcast);
         ImageBuffer[] images = ImageTensorConverter.FromTensor(decoded, batch, height, width);
         if (options.PreserveUnmaskedPixels)
         {
@@ -32,5 +32,24 @@ internal static class ImageDecoding
                 InpaintingMask.PasteOriginal(image, start.FittedImage!, alpha);
         }
         return (images, d1 - d0, Stopwatch.GetTimestamp() - d1);
+    }
+
+    /// <summary>
+    /// A decode with NaN or ±∞ never becomes an image. A float16 decoder that overflows is the known case (SDXL's VAE
+    /// does; its config sets <c>force_upcast</c>, which an ONNX graph cannot honour by itself): the error names the file
+    /// and the fixes.
+    /// </summary>
+    private static void RequireFiniteImages(PipelineModels models, float[] decoded, bool vaeForceUpcast)
+    {
+        try
+        {
+            DenoisingLoop.RequireFinite(decoded, "VAE decoder", models.VaeDecoder.ModelPath, null);
+        }
+        catch (NumericalInstabilityException) when (models.VaeDecoder.ElementKind == Models.TensorElementKind.Float16)
+        {
+            string config = vaeForceUpcast ? " (its config.json sets force_upcast: this VAE overflows in float16, as SDXL's does)" : string.Empty;
+            throw new NumericalInstabilityException("VAE decoder", models.VaeDecoder.ModelPath, null,
+                $"the float16 decoder overflowed{config}: its output holds NaN or infinite values. Export vae_decoder in float32, or use an fp16-safe VAE (e.g. madebyollin/sdxl-vae-fp16-fix for SDXL).");
+        }
     }
 }

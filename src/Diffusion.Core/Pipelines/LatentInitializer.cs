@@ -25,6 +25,9 @@ internal sealed class LatentInitializer(PipelineModels models, float vaeScalingF
 
         public required int StartIndex { get; init; }
 
+        /// <summary>The step index the loop stops before (the timesteps' count unless <see cref="GenerationOptions.DenoisingEnd"/> cuts it).</summary>
+        public required int EndIndex { get; init; }
+
         /// <summary>The init image resized to the output size (image-to-image, inpainting).</summary>
         public ImageBuffer? FittedImage { get; init; }
 
@@ -43,30 +46,44 @@ internal sealed class LatentInitializer(PipelineModels models, float vaeScalingF
         bool inpainting = options.Mask is not null;
         SetTimesteps(scheduler, options.Steps);
         double strength = options.Strength ?? (inpainting ? 1.0 : 0.8);
-        int startIndex = options.InitImage is null ? 0 : StartIndex(options.Steps, strength, scheduler);
+        bool fromImage = options.InitImage is not null || options.InitLatents is not null;
+        int startIndex = options.DenoisingStart is double begin ? StartIndexAt(begin, scheduler)
+            : fromImage ? StartIndex(options.Steps, strength, scheduler) : 0;
+        int endIndex = options.DenoisingEnd is double end ? EndIndexAt(end, scheduler, startIndex) : scheduler.Timesteps.Length;
         float[] latents = new float[batch * 4 * (height / 8) * (width / 8)];
-        if (options.InitImage is null)
+        if (!fromImage)
         {
             random.NextStandardNormal(latents);
             TensorPrimitives.Multiply(latents, scheduler.InitNoiseSigma, latents);
             models.ReleaseIfSequential(models.VaeEncoder); // loaded by an earlier image-to-image call
-            return new Result { Latents = latents, Loop = new DenoisingLoop(models.UNet), StartIndex = 0 };
+            return new Result { Latents = latents, Loop = new DenoisingLoop(models.UNet) { EndIndex = endIndex }, StartIndex = 0, EndIndex = endIndex };
+        }
+        if (options.InitLatents is { } initLatents)
+        {
+            var start0 = new LatentStart(latents, batch, startIndex, random, runOptions);
+            float[] given = new float[latents.Length];
+            for (int offset = 0; offset < given.Length; offset += initLatents.Values.Length)
+                initLatents.Values.CopyTo(given, offset);
+            Noise(start0, given, scheduler, options.DenoisingStart is null);
+            return new Result { Latents = latents, Loop = new DenoisingLoop(models.UNet) { EndIndex = endIndex }, StartIndex = startIndex, EndIndex = endIndex };
         }
 
         long f0 = Stopwatch.GetTimestamp();
-        ImageBuffer fittedImage = InpaintingMask.Fit(options.InitImage, width, height);
+        ImageBuffer fittedImage = InpaintingMask.Fit(options.InitImage!, width, height);
         float[]? pixelMask = inpainting ? InpaintingMask.Binarize(InpaintingMask.Fit(options.Mask!, width, height)) : null;
         long imagePreparationTicks = Stopwatch.GetTimestamp() - f0;
         var start = new LatentStart(latents, batch, startIndex, random, runOptions);
         DenoisingLoop loop = pixelMask is null
-            ? StartFromImage(start, fittedImage, scheduler)
+            ? StartFromImage(start, fittedImage, scheduler, options.DenoisingStart is null)
             : StartInpainting(start, fittedImage, pixelMask, strength == 1.0, scheduler);
+        loop.EndIndex = endIndex;
         models.ReleaseIfSequential(models.VaeEncoder);
         return new Result
         {
             Latents = latents,
             Loop = loop,
             StartIndex = startIndex,
+            EndIndex = endIndex,
             FittedImage = fittedImage,
             PixelMask = pixelMask,
             ImagePreparationTicks = imagePreparationTicks,
@@ -84,6 +101,50 @@ internal sealed class LatentInitializer(PipelineModels models, float vaeScalingF
         int initTimestep = Math.Min((int)(steps * strength), steps);
         int tStart = Math.Max(steps - initTimestep, 0);
         return Math.Min(tStart * scheduler.Order, scheduler.Timesteps.Length);
+    }
+
+    /// <summary>
+    /// diffusers' <c>get_timesteps</c> with <c>denoising_start</c>: the steps left are those whose timestep is below
+    /// <c>round(1000 − start·1000)</c> (one more for a second-order scheduler whose count comes out even, so a step
+    /// is never cut between its two evaluations).
+    /// </summary>
+    internal static int StartIndexAt(double denoisingStart, IScheduler scheduler)
+    {
+        ReadOnlySpan<float> timesteps = scheduler.Timesteps;
+        int cutoff = Cutoff(denoisingStart, scheduler);
+        int remaining = 0;
+        foreach (float t in timesteps)
+        {
+            if (t < cutoff)
+                remaining++;
+        }
+        if (scheduler.Order == 2 && remaining % 2 == 0)
+            remaining++;
+        return Math.Max(timesteps.Length - remaining, 0);
+    }
+
+    /// <summary>
+    /// diffusers' <c>denoising_end</c>: of the timesteps from <paramref name="startIndex"/> on, those at or above
+    /// <c>round(1000 − end·1000)</c> run.
+    /// </summary>
+    internal static int EndIndexAt(double denoisingEnd, IScheduler scheduler, int startIndex)
+    {
+        ReadOnlySpan<float> timesteps = scheduler.Timesteps;
+        int cutoff = Cutoff(denoisingEnd, scheduler);
+        int end = startIndex;
+        for (int i = startIndex; i < timesteps.Length; i++)
+        {
+            if (timesteps[i] >= cutoff)
+                end++;
+        }
+        return end;
+    }
+
+    // int(round(num_train_timesteps − fraction · num_train_timesteps)), Python's round: half to even.
+    private static int Cutoff(double fraction, IScheduler scheduler)
+    {
+        double trainSteps = scheduler.Config.NumTrainTimesteps;
+        return (int)Math.Round(trainSteps - fraction * trainSteps, MidpointRounding.ToEven);
     }
 
     /// <summary>The scheduler's step-count errors are about <see cref="GenerationOptions.Steps"/>: they are reported under that name.</summary>
@@ -104,20 +165,29 @@ internal sealed class LatentInitializer(PipelineModels models, float vaeScalingF
     /// the latent distribution first), scale, repeat over the batch, then draw the noise and noise the latents to the
     /// start step. With no step left (strength 0, or steps·strength &lt; 1) the latents are the image's: the VAE round trip.
     /// </summary>
-    private DenoisingLoop StartFromImage(LatentStart start, ImageBuffer image, IScheduler scheduler)
+    private DenoisingLoop StartFromImage(LatentStart start, ImageBuffer image, IScheduler scheduler, bool addNoise)
     {
         float[] imageLatents = EncodeImage(start, image, null);
-        if (start.StartIndex < scheduler.Timesteps.Length)
+        Noise(start, imageLatents, scheduler, addNoise);
+        return new DenoisingLoop(models.UNet);
+    }
+
+    /// <summary>
+    /// The start latents from clean ones: noised to the start step (one N(0,1) draw of the latents' shape), or as they are
+    /// when no step is left or <paramref name="addNoise"/> is false (a <c>denoising_start</c> hand-off).
+    /// </summary>
+    private static void Noise(LatentStart start, float[] clean, IScheduler scheduler, bool addNoise)
+    {
+        if (addNoise && start.StartIndex < scheduler.Timesteps.Length)
         {
             float[] noise = new float[start.Latents.Length];
             start.Random.NextStandardNormal(noise);
-            scheduler.AddNoise(imageLatents, noise, start.StartIndex, start.Latents);
+            scheduler.AddNoise(clean, noise, start.StartIndex, start.Latents);
         }
         else
         {
-            imageLatents.CopyTo(start.Latents, 0);
+            clean.CopyTo(start.Latents, 0);
         }
-        return new DenoisingLoop(models.UNet);
     }
 
     /// <summary>

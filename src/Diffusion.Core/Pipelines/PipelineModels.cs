@@ -6,7 +6,7 @@ using Diffusion.Core.Tokenization;
 namespace Diffusion.Core.Pipelines;
 
 /// <summary>
-/// The models a pipeline owns and their lifecycle: the text encoder and UNet (replaced when a call's LoRA set changes
+/// The models a pipeline owns and their lifecycle: the text encoder(s) and UNet (replaced when a call's LoRA set changes
 /// their weights), the VAE decoder, the VAE encoder (created on first use, so text-to-image never pays for it), and
 /// the release of each session after its stage in <see cref="MemoryMode.Sequential"/>.
 /// </summary>
@@ -29,9 +29,21 @@ internal sealed class PipelineModels : IDisposable
         _memoryMode = memoryMode;
     }
 
+    /// <summary>The first text encoder's tokenizer (<c>tokenizer/</c>; <c>tokenizer_2/</c> for an SDXL refiner, which has only that one).</summary>
     public ClipTokenizer Tokenizer { get; }
 
+    /// <summary>The first text encoder (<c>text_encoder/</c>; <c>text_encoder_2/</c> for an SDXL refiner).</summary>
     public TextEncoder TextEncoder { get; set; }
+
+    /// <summary>SDXL base: <c>tokenizer_2/</c>; else null.</summary>
+    public ClipTokenizer? Tokenizer2 { get; init; }
+
+    /// <summary>SDXL base: <c>text_encoder_2/</c>; else null.</summary>
+    public TextEncoder? TextEncoder2 { get; init; }
+
+    /// <summary>The text encoders in conditioning order, each with its tokenizer.</summary>
+    public IReadOnlyList<(ClipTokenizer Tokenizer, TextEncoder Encoder)> TextEncoders
+        => Tokenizer2 is not null && TextEncoder2 is not null ? [(Tokenizer, TextEncoder), (Tokenizer2, TextEncoder2)] : [(Tokenizer, TextEncoder)];
 
     public UNet UNet { get; set; }
 
@@ -63,6 +75,7 @@ internal sealed class PipelineModels : IDisposable
     public void Dispose()
     {
         TextEncoder.Dispose();
+        TextEncoder2?.Dispose();
         UNet.Dispose();
         VaeDecoder.Dispose();
         VaeEncoder?.Dispose();

@@ -10,10 +10,10 @@ using Diffusion.Core.Weights;
 namespace Diffusion.Core.Pipelines;
 
 /// <summary>
-/// Loads a diffusers ONNX Stable Diffusion folder into a <see cref="StableDiffusionPipeline"/>: providers checked
-/// before any weight is read, the folder's files and configs, components that must fit each other, LoRA and textual
-/// inversion merged into the sessions' weights, and every session created (and, in sequential mode, released again
-/// once its contract is read). On any failure everything created so far is disposed.
+/// Loads a diffusers ONNX Stable Diffusion (1.x/2.x or XL) folder into a <see cref="StableDiffusionPipeline"/>: providers
+/// checked before any weight is read, the family, the folder's files and configs, components that must fit each other,
+/// LoRA and textual inversion merged into the sessions' weights, and every session created (and, in sequential mode,
+/// released again once its contract is read). On any failure everything created so far is disposed.
 /// </summary>
 internal static class StableDiffusionLoader
 {
@@ -26,28 +26,41 @@ internal static class StableDiffusionLoader
 
         var folder = StableDiffusionModelFolder.Open(modelDirectory);
         string unetPath = settings.UNetModelPath ?? folder.UNetPath;
-        RequireRunnableFamily(folder, unetPath, settings.Family);
+        ModelFamily family = ResolveFamily(folder, unetPath, settings.Family);
+        bool xl = family != ModelFamily.StableDiffusion;
+        if (xl)
+            RequireNoAdapters(settings, family);
         var schedulerConfig = SchedulerConfig.FromJsonFile(folder.SchedulerConfigPath, settings.Logger);
         IScheduler scheduler = SchedulerCatalog.CreateFromConfig(schedulerConfig);
-        var tokenizer = ClipTokenizer.FromDirectory(folder.TokenizerDirectory);
-        TokenEmbeddingTable.RequireFits(tokenizer, folder.TokenizerDirectory, folder.TextEncoderPath);
+        (string TokenizerDirectory, string EncoderPath)[] encoderFiles = TextEncoderFiles(folder, family);
+        var tokenizers = new ClipTokenizer[encoderFiles.Length];
+        for (int k = 0; k < encoderFiles.Length; k++)
+        {
+            tokenizers[k] = ClipTokenizer.FromDirectory(encoderFiles[k].TokenizerDirectory);
+            TokenEmbeddingTable.RequireFits(tokenizers[k], encoderFiles[k].TokenizerDirectory, encoderFiles[k].EncoderPath);
+        }
 
-        TextEncoder? textEncoder = null;
+        var encoders = new List<TextEncoder>();
         UNet? unet = null;
         VaeDecoder? vaeDecoder = null;
         var adapters = new PipelineAdapters(settings.Logger);
         try
         {
             long start = Stopwatch.GetTimestamp();
-            adapters.AddTextualInversions(settings.TextualInversions, folder.TextEncoderPath, tokenizer);
-            LoraSessionSwitcher.SetInitial(adapters, adapters.TextEncoder, folder.TextEncoderPath, settings.Loras);
+            string firstEncoder = encoderFiles[0].EncoderPath;
+            adapters.AddTextualInversions(settings.TextualInversions, firstEncoder, tokenizers[0]);
+            LoraSessionSwitcher.SetInitial(adapters, adapters.TextEncoder, firstEncoder, settings.Loras);
             LoraSessionSwitcher.SetInitial(adapters, adapters.UNet, unetPath, settings.Loras);
             // In Sequential mode each model is released as soon as its contract is read (and a bad model rejected),
             // so loading never holds more than one model's weights either.
             bool sequential = settings.MemoryMode == MemoryMode.Sequential;
-            textEncoder = TextEncoder.Load(folder.TextEncoderPath, adapters.SettingsFor(adapters.TextEncoder, settings.TextEncoderSettings));
-            if (sequential)
-                textEncoder.Unload();
+            foreach ((_, string encoderPath) in encoderFiles)
+            {
+                SessionSettings session = encoderPath == firstEncoder ? adapters.SettingsFor(adapters.TextEncoder, settings.TextEncoderSettings) : settings.TextEncoderSettings;
+                encoders.Add(TextEncoder.Load(encoderPath, session));
+                if (sequential)
+                    encoders[^1].Unload();
+            }
             unet = UNet.Load(unetPath, adapters.SettingsFor(adapters.UNet, settings.UNetSettings));
             if (sequential)
                 unet.Unload();
@@ -59,17 +72,26 @@ internal static class StableDiffusionLoader
                 double milliseconds = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
                 PipelineLog.Loaded(logger, folder.Directory, milliseconds, scheduler.GetType().Name);
             }
-            return new StableDiffusionPipeline(tokenizer, textEncoder, unet, vaeDecoder, scheduler,
-                folder.VaeScalingFactor, folder.DefaultImageSize, settings, null, folder.VaeEncoderPath, adapters)
+            var models = new PipelineModels(tokenizers[0], encoders[0], unet, vaeDecoder, null, folder.VaeEncoderPath, settings.VaeEncoderSettings, settings.MemoryMode)
+            {
+                Tokenizer2 = tokenizers.Length > 1 ? tokenizers[1] : null,
+                TextEncoder2 = encoders.Count > 1 ? encoders[1] : null,
+            };
+            XLConditioningSettings? conditioning = xl ? new XLConditioningSettings(
+                folder.ForceZerosForEmptyPrompt ?? true,
+                folder.RequiresAestheticsScore ?? unet.FindConditioningInput(XLPromptConditioning.TimeIdsInput)?.GetFixedDimension(1) == 5) : null;
+            return new StableDiffusionPipeline(models, family, conditioning, scheduler, folder.VaeScalingFactor, folder.DefaultImageSize, settings, adapters)
             {
                 ImageSizeMultiple = folder.ImageSizeMultiple,
+                VaeForceUpcast = folder.VaeForceUpcast,
             };
         }
         catch
         {
             vaeDecoder?.Dispose();
             unet?.Dispose();
-            textEncoder?.Dispose();
+            foreach (TextEncoder encoder in encoders)
+                encoder.Dispose();
             adapters.Dispose();
             throw;
         }
@@ -80,17 +102,46 @@ internal static class StableDiffusionLoader
     /// inputs (read from the graph, no session); a family this version does not run is refused by name before any
     /// session exists.
     /// </summary>
-    private static void RequireRunnableFamily(StableDiffusionModelFolder folder, string unetPath, ModelFamily? setting)
+    private static ModelFamily ResolveFamily(StableDiffusionModelFolder folder, string unetPath, ModelFamily? setting)
     {
         ModelFamily family = setting
             ?? ModelFamilyResolver.FromPipelineClassName(folder.PipelineClassName)
             ?? ModelFamilyResolver.FromDenoiserInputs(OnnxWeightReader.Read(unetPath).Inputs);
         if (family.IsRunnable)
-            return;
+            return family;
         string source = setting is not null ? "PipelineSettings.Family"
             : ModelFamilyResolver.FromPipelineClassName(folder.PipelineClassName) is not null ? $"_class_name {folder.PipelineClassName}"
             : $"the UNet's inputs {string.Join(", ", family.ExtraDenoiserInputs)}";
-        throw new ModelLoadException(folder.Directory,
-            $"is a {family.Name} model ({source}); this version runs the {ModelFamily.StableDiffusion.Name} family only.");
+        string runnable = string.Join(", ", ModelFamily.Known.Where(f => f.IsRunnable).Select(f => f.Name));
+        throw new ModelLoadException(folder.Directory, $"is a {family.Name} model ({source}); this version runs {runnable}.");
+    }
+
+    /// <summary>The family's tokenizer and text-encoder files in conditioning order; a missing one is named.</summary>
+    private static (string, string)[] TextEncoderFiles(StableDiffusionModelFolder folder, ModelFamily family)
+    {
+        string first = Path.Combine(folder.Directory, "text_encoder");
+        string second = Path.Combine(folder.Directory, "text_encoder_2");
+        (string, string) One() => (folder.TokenizerDirectory ?? throw Missing(Path.Combine(folder.Directory, "tokenizer"), "tokenizer folder"),
+            folder.TextEncoderPath ?? throw Missing(Path.Combine(first, "model.onnx"), "text encoder file"));
+        (string, string) Two() => (folder.Tokenizer2Directory ?? throw Missing(Path.Combine(folder.Directory, "tokenizer_2"), "tokenizer folder of text_encoder_2"),
+            folder.TextEncoder2Path ?? throw Missing(Path.Combine(second, "model.onnx"), "text encoder file (text_encoder_2)"));
+        if (family == ModelFamily.StableDiffusionXLRefiner)
+            return [Two()];
+        if (family == ModelFamily.StableDiffusionXL)
+            return [One(), Two()];
+        return [One()];
+
+        ModelLoadException Missing(string path, string what) => new(path, $"required {what} is missing; a {family.Name} folder has it.");
+    }
+
+    /// <summary>LoRA and textual inversion are mapped onto SD 1.x/2.x weights only, so far: refused by option for other families.</summary>
+    private static void RequireNoAdapters(PipelineSettings settings, ModelFamily family)
+    {
+        string? option = settings.Loras.Count > 0 ? nameof(PipelineSettings.Loras)
+            : settings.LoraDirectory is not null ? nameof(PipelineSettings.LoraDirectory)
+            : settings.TextualInversions.Count > 0 ? nameof(PipelineSettings.TextualInversions)
+            : null;
+        if (option is not null)
+            throw new InvalidOptionException(option, $"LoRA and textual-inversion files are applied to {ModelFamily.StableDiffusion.Name} models only in this version; this folder is {family.Name}.");
     }
 }

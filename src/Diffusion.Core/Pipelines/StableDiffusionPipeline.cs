@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Security.Cryptography;
+using Diffusion.Core.Families;
 using Diffusion.Core.Imaging;
 using Diffusion.Core.Models;
 using Diffusion.Core.Randomness;
@@ -40,6 +41,7 @@ public sealed class StableDiffusionPipeline : IDiffusionPipeline
     private readonly PipelineModels _models;
     private readonly LoraSessionSwitcher _loras;
     private readonly GenerationTurn _turn = new();
+    private readonly XLConditioningSettings? _xl;
 
     /// <summary>Composes a pipeline from loaded parts; the pipeline takes ownership of the models.</summary>
     /// <param name="tokenizer">The CLIP tokenizer matching the text encoder.</param>
@@ -63,43 +65,60 @@ public sealed class StableDiffusionPipeline : IDiffusionPipeline
         ClipTokenizer tokenizer, TextEncoder textEncoder, UNet unet, VaeDecoder vaeDecoder, IScheduler scheduler,
         float vaeScalingFactor, int defaultImageSize, PipelineSettings? settings, VaeEncoder? vaeEncoder, string? vaeEncoderPath,
         PipelineAdapters? adapters)
+        : this(NewModels(tokenizer, textEncoder, unet, vaeDecoder, scheduler, vaeEncoder, vaeEncoderPath, settings ??= new PipelineSettings()),
+            ModelFamily.StableDiffusion, null, scheduler, vaeScalingFactor, defaultImageSize, settings, adapters)
+    {
+    }
+
+    internal StableDiffusionPipeline(PipelineModels models, ModelFamily family, XLConditioningSettings? xl, IScheduler scheduler,
+        float vaeScalingFactor, int defaultImageSize, PipelineSettings settings, PipelineAdapters? adapters)
+    {
+        ArgumentNullException.ThrowIfNull(scheduler);
+        if (!(vaeScalingFactor > 0) || !float.IsFinite(vaeScalingFactor))
+            throw new InvalidOptionException(nameof(vaeScalingFactor), $"must be a positive finite number, got {vaeScalingFactor}.");
+        if (defaultImageSize <= 0 || defaultImageSize % 8 != 0)
+            throw new InvalidOptionException(nameof(defaultImageSize), $"must be a positive multiple of 8, got {defaultImageSize}.");
+        ComponentFit.Require(family, models, xl);
+        Scheduler = scheduler;
+        VaeScalingFactor = vaeScalingFactor;
+        DefaultImageSize = defaultImageSize;
+        Family = family;
+        _xl = xl;
+        _logger = settings.Logger;
+        _guidanceMode = settings.GuidanceMode;
+        _adapters = adapters ?? new PipelineAdapters(_logger);
+        _models = models;
+        _loras = new LoraSessionSwitcher(_models, _adapters, settings);
+    }
+
+    private static PipelineModels NewModels(ClipTokenizer tokenizer, TextEncoder textEncoder, UNet unet, VaeDecoder vaeDecoder,
+        IScheduler scheduler, VaeEncoder? vaeEncoder, string? vaeEncoderPath, PipelineSettings settings)
     {
         ArgumentNullException.ThrowIfNull(tokenizer);
         ArgumentNullException.ThrowIfNull(textEncoder);
         ArgumentNullException.ThrowIfNull(unet);
         ArgumentNullException.ThrowIfNull(vaeDecoder);
         ArgumentNullException.ThrowIfNull(scheduler);
-        if (!(vaeScalingFactor > 0) || !float.IsFinite(vaeScalingFactor))
-            throw new InvalidOptionException(nameof(vaeScalingFactor), $"must be a positive finite number, got {vaeScalingFactor}.");
-        if (defaultImageSize <= 0 || defaultImageSize % 8 != 0)
-            throw new InvalidOptionException(nameof(defaultImageSize), $"must be a positive multiple of 8, got {defaultImageSize}.");
-        // Components that do not fit each other are refused here, naming both files, not mid-generation by the UNet.
-        if (textEncoder.HiddenSize is int textWidth && unet.TextEmbeddingWidth is int unetWidth && textWidth != unetWidth)
-        {
-            throw new ModelContractException(unet.ModelPath, unet.EncoderHiddenStatesInput.Name,
-                $"the UNet takes text embeddings {unetWidth} wide, but the text encoder ({textEncoder.ModelPath}) gives {textWidth}: they come from different models.");
-        }
-        if (unet.ConditioningInputs.Count > 0)
-        {
-            throw new ModelContractException(unet.ModelPath, unet.ConditioningInputs[0].Name,
-                $"the UNet takes added conditioning ({string.Join(", ", unet.ConditioningInputs.Select(i => i.Name))}: Stable Diffusion XL or LCM); this pipeline runs Stable Diffusion 1.x/2.x UNets.");
-        }
-        settings ??= new PipelineSettings();
-        Scheduler = scheduler;
-        VaeScalingFactor = vaeScalingFactor;
-        DefaultImageSize = defaultImageSize;
-        _logger = settings.Logger;
-        _guidanceMode = settings.GuidanceMode;
-        _adapters = adapters ?? new PipelineAdapters(_logger);
-        _models = new PipelineModels(tokenizer, textEncoder, unet, vaeDecoder, vaeEncoder, vaeEncoderPath, settings.VaeEncoderSettings, settings.MemoryMode);
-        _loras = new LoraSessionSwitcher(_models, _adapters, settings);
+        return new PipelineModels(tokenizer, textEncoder, unet, vaeDecoder, vaeEncoder, vaeEncoderPath, settings.VaeEncoderSettings, settings.MemoryMode);
     }
 
-    /// <summary>The tokenizer.</summary>
+    /// <summary>The model family the pipeline runs (Stable Diffusion 1.x/2.x, XL, or the XL refiner).</summary>
+    public ModelFamily Family { get; }
+
+    /// <summary>The first text encoder's tokenizer (<c>tokenizer/</c>; an SDXL refiner's only one, <c>tokenizer_2/</c>).</summary>
     public ClipTokenizer Tokenizer => _models.Tokenizer;
 
-    /// <summary>The text encoder (replaced by a new session when a call's LoRA set changes its weights).</summary>
+    /// <summary>
+    /// The first text encoder (<c>text_encoder/</c>; an SDXL refiner's only one, <c>text_encoder_2/</c>), replaced by a new
+    /// session when a call's LoRA set changes its weights.
+    /// </summary>
     public TextEncoder TextEncoder => _models.TextEncoder;
+
+    /// <summary>SDXL base: the second tokenizer (<c>tokenizer_2/</c>); else <see langword="null"/>.</summary>
+    public ClipTokenizer? Tokenizer2 => _models.Tokenizer2;
+
+    /// <summary>SDXL base: the second text encoder (<c>text_encoder_2/</c>, OpenCLIP bigG, with the pooled output); else <see langword="null"/>.</summary>
+    public TextEncoder? TextEncoder2 => _models.TextEncoder2;
 
     /// <summary>The UNet (replaced by a new session when a call's LoRA set changes its weights).</summary>
     public UNet UNet => _models.UNet;
@@ -125,6 +144,9 @@ public sealed class StableDiffusionPipeline : IDiffusionPipeline
 
     /// <summary>What width and height must be multiples of when the folder's UNet config says (64 for SD); checked before any model runs.</summary>
     internal int? ImageSizeMultiple { get; init; }
+
+    /// <summary>The folder's VAE config sets <c>force_upcast</c> (it overflows in float16): named when a float16 decoder fails.</summary>
+    internal bool VaeForceUpcast { get; init; }
 
     /// <summary>
     /// Loads a diffusers ONNX Stable Diffusion folder (<c>model_index.json</c>, <c>tokenizer/</c>,
@@ -184,7 +206,8 @@ public sealed class StableDiffusionPipeline : IDiffusionPipeline
         (int width, int height) = GenerationShape.ResolveSize(UNet, DefaultImageSize, options);
         GenerationShape.RequireSizeMultiple(options, width, height, ImageSizeMultiple);
         int batch = options.ImagesPerPrompt;
-        bool guided = options.GuidanceScale > 1f;
+        // LCM UNets embed the guidance scale instead (diffusers runs no classifier-free guidance with time_cond_proj_dim).
+        bool guided = options.GuidanceScale > 1f && !UNet.TakesGuidanceEmbedding;
         int imagesPerCall = GenerationShape.ImagesPerCall(UNet, _guidanceMode, batch, guided);
         IScheduler scheduler = options.Scheduler ?? Scheduler;
         ulong seed = options.Seed ?? DrawSeed();
@@ -201,7 +224,9 @@ public sealed class StableDiffusionPipeline : IDiffusionPipeline
             static state => ((RunOptions)state!).Terminate = true, runOptions);
         try
         {
-            var conditioning = PromptConditioning.Encode(_models, options, promptText, negativeText, batch, guided, runOptions, _logger);
+            PromptConditioning conditioning = _xl is null
+                ? PromptConditioning.Encode(_models, options, promptText, negativeText, batch, guided, runOptions, _logger)
+                : XLPromptConditioning.Encode(_models, _xl, options, promptText, negativeText, batch, guided, width, height, runOptions, _logger);
 
             long s0 = Stopwatch.GetTimestamp();
             LatentInitializer.Result latentStart = new LatentInitializer(_models, VaeScalingFactor).Start(options, width, height, scheduler, random, runOptions);
@@ -209,9 +234,10 @@ public sealed class StableDiffusionPipeline : IDiffusionPipeline
             float[] latents = latentStart.Latents;
             DenoisingLoop loop = latentStart.Loop;
             loop.ControlNet = ControlNetConditioner.Create(UNet, options.ControlNets, width, height, imagesPerCall);
+            loop.AddedConditioning = conditioning.Added;
             try
             {
-                loop.Run(latents, batch, height / 8, width / 8, conditioning.Embeddings, conditioning.SequenceLength, options.GuidanceScale,
+                loop.Run(latents, batch, height / 8, width / 8, conditioning.Embeddings, conditioning.SequenceLength, guided ? options.GuidanceScale : 1f,
                     imagesPerCall, scheduler, latentStart.StartIndex, random, runOptions, progress, start, cancellationToken);
             }
             catch (DiffusionException error) when (error.InnerException is OnnxRuntimeException && (width / 8 % 8 != 0 || height / 8 % 8 != 0))
@@ -221,8 +247,9 @@ public sealed class StableDiffusionPipeline : IDiffusionPipeline
             _models.ReleaseIfSequential(UNet);
             cancellationToken.ThrowIfCancellationRequested();
 
-            (ImageBuffer[] images, long decoderTicks, long conversionTicks) =
-                ImageDecoding.Decode(_models, VaeScalingFactor, latents, batch, width, height, options, latentStart, runOptions);
+            (ImageBuffer[] images, long decoderTicks, long conversionTicks) = options.DecodeImages
+                ? ImageDecoding.Decode(_models, VaeScalingFactor, VaeForceUpcast, latents, batch, width, height, options, latentStart, runOptions)
+                : ([], 0, 0);
             var timings = new GenerationTimings
             {
                 Tokenizer = Stopwatch.GetElapsedTime(0, tokenizerTicks),
@@ -239,7 +266,7 @@ public sealed class StableDiffusionPipeline : IDiffusionPipeline
             return new GenerationResult(images, latents, [batch, 4, height / 8, width / 8], seed,
                 conditioning.Conditional.Truncated, guided && conditioning.Unconditional.Truncated, timings)
             {
-                DenoisingSteps = scheduler.Timesteps.Length - latentStart.StartIndex,
+                DenoisingSteps = Math.Max(Math.Min(latentStart.EndIndex, scheduler.Timesteps.Length) - latentStart.StartIndex, 0),
                 LoraReports = _adapters.Reports,
             };
         }

@@ -25,12 +25,41 @@ public sealed class PromptEmbedder
 
     /// <summary>Creates an embedder over a model's tokenizer and text encoder (neither is owned or disposed).</summary>
     public PromptEmbedder(ClipTokenizer tokenizer, TextEncoder textEncoder)
+        : this(tokenizer, textEncoder, EmbeddingLayer.LastNormalized, includePooled: false)
+    {
+    }
+
+    /// <summary>
+    /// Creates an embedder that takes the hidden states of <paramref name="layer"/> and, with
+    /// <paramref name="includePooled"/>, the encoder's pooled output of each prompt's first chunk (as the web UI
+    /// pools SDXL prompts) in <see cref="PromptEmbeddings.Pooled"/>.
+    /// </summary>
+    /// <exception cref="InvalidOptionException"><paramref name="includePooled"/> is set with another layer than <see cref="EmbeddingLayer.PenultimateRaw"/>.</exception>
+    /// <exception cref="ModelContractException"><paramref name="layer"/> is <see cref="EmbeddingLayer.PenultimateRaw"/> and the
+    /// encoder has no per-layer outputs, or <paramref name="includePooled"/> is set and it has no pooled output.</exception>
+    public PromptEmbedder(ClipTokenizer tokenizer, TextEncoder textEncoder, EmbeddingLayer layer, bool includePooled)
     {
         ArgumentNullException.ThrowIfNull(tokenizer);
         ArgumentNullException.ThrowIfNull(textEncoder);
+        if (!Enum.IsDefined(layer))
+            throw new InvalidOptionException(nameof(layer), $"{(int)layer} is not an EmbeddingLayer.");
+        if (includePooled && layer != EmbeddingLayer.PenultimateRaw)
+            throw new InvalidOptionException(nameof(includePooled), "the pooled output is read together with EmbeddingLayer.PenultimateRaw (the SDXL conditioning) only.");
         Tokenizer = tokenizer;
         TextEncoder = textEncoder;
+        Layer = layer;
+        IncludePooled = includePooled;
+        if (layer == EmbeddingLayer.PenultimateRaw)
+            textEncoder.RequireLayerOutput(2);
+        if (includePooled && textEncoder.PooledOutput is null)
+            throw new ModelContractException(textEncoder.ModelPath, "text_embeds", "the model has no pooled output ('text_embeds' or 'pooler_output'), which this model family conditions on.");
     }
+
+    /// <summary>Which hidden states the embeddings are.</summary>
+    public EmbeddingLayer Layer { get; }
+
+    /// <summary>Whether <see cref="PromptEmbeddings.Pooled"/> is filled.</summary>
+    public bool IncludePooled { get; }
 
     /// <summary>The tokenizer.</summary>
     public ClipTokenizer Tokenizer { get; }
@@ -53,7 +82,17 @@ public sealed class PromptEmbedder
         get => _clipSkip;
         set
         {
-            TextEncoder.RequireClipSkip(value);
+            if (Layer == EmbeddingLayer.LastNormalized)
+            {
+                TextEncoder.RequireClipSkip(value);
+            }
+            else
+            {
+                if (value < 1)
+                    throw new InvalidOptionException(nameof(ClipSkip), $"must be 1 (the penultimate layer for this family) or more, was {value}.");
+                if (value + 1 > TextEncoder.HiddenStateOutputs.Count - 1)
+                    throw new InvalidOptionException(nameof(ClipSkip), $"{TextEncoder.ModelPath} has {TextEncoder.HiddenStateOutputs.Count - 1} layers, so clip skip can be 1 to {TextEncoder.HiddenStateOutputs.Count - 2} here; was {value}.");
+            }
             _clipSkip = value;
         }
     }
@@ -152,11 +191,13 @@ public sealed class PromptEmbedder
         int length = Tokenizer.MaxLength;
         int hiddenSize = TextEncoder.GetHiddenSize();
         int chunkValues = checked(length * hiddenSize);
+        int pooledWidth = IncludePooled ? TextEncoder.GetPooledWidth() : 0;
         var values = new float[checked(chunkCount * chunkValues)];
+        var pooled = new float[chunkCount * pooledWidth];
         int? fixedBatch = TextEncoder.InputIdsInput.GetFixedDimension(0) ?? TextEncoder.LastHiddenStateOutput.GetFixedDimension(0);
         if (fixedBatch is not int batch)
         {
-            TextEncoder.Encode(ids, chunkCount, length, _clipSkip, values, runOptions);
+            EncodeGroup(ids, chunkCount, length, values, pooled, runOptions);
         }
         else
         {
@@ -167,16 +208,19 @@ public sealed class PromptEmbedder
                 int count = Math.Min(batch, chunkCount - start);
                 if (count == batch)
                 {
-                    TextEncoder.Encode(ids.AsMemory(start * length, batch * length), batch, length, _clipSkip, values.AsMemory(start * chunkValues, batch * chunkValues), runOptions);
+                    EncodeGroup(ids.AsMemory(start * length, batch * length), batch, length, values.AsMemory(start * chunkValues, batch * chunkValues),
+                        pooled.AsMemory(start * pooledWidth, batch * pooledWidth), runOptions);
                     continue;
                 }
                 var groupIds = new int[batch * length];
                 var groupValues = new float[batch * chunkValues];
+                var groupPooled = new float[batch * pooledWidth];
                 ids.AsSpan(start * length, count * length).CopyTo(groupIds);
                 for (int k = count; k < batch; k++)
                     ids.AsSpan((start + count - 1) * length, length).CopyTo(groupIds.AsSpan(k * length));
-                TextEncoder.Encode(groupIds, batch, length, _clipSkip, groupValues, runOptions);
+                EncodeGroup(groupIds, batch, length, groupValues, groupPooled, runOptions);
                 groupValues.AsSpan(0, count * chunkValues).CopyTo(values.AsSpan(start * chunkValues));
+                groupPooled.AsSpan(0, count * pooledWidth).CopyTo(pooled.AsSpan(start * pooledWidth));
             }
         }
         if (weights is not null)
@@ -188,7 +232,19 @@ public sealed class PromptEmbedder
             if (!float.IsFinite(TensorPrimitives.MaxMagnitude(values)))
                 throw new InvalidOptionException("prompt", "its attention weights make the text embedding overflow (NaN or infinite values); use weights between about 0 and 10.");
         }
-        return new PromptEmbeddings(values, chunkCount * length, hiddenSize, chunkCount, droppedTokenCount);
+        // The web UI pools a long prompt's first chunk, unweighted (its process_tokens keeps z.pooled from before the emphasis).
+        return new PromptEmbeddings(values, chunkCount * length, hiddenSize, chunkCount, droppedTokenCount)
+        {
+            Pooled = IncludePooled ? pooled.AsSpan(0, pooledWidth).ToArray() : null,
+        };
+    }
+
+    private void EncodeGroup(Memory<int> ids, int count, int length, Memory<float> values, Memory<float> pooled, RunOptions? runOptions)
+    {
+        if (Layer == EmbeddingLayer.PenultimateRaw)
+            TextEncoder.EncodeLayer(ids, count, length, _clipSkip + 1, values, pooled, runOptions);
+        else
+            TextEncoder.Encode(ids, count, length, _clipSkip, values, runOptions);
     }
 
     /// <summary>

@@ -39,6 +39,12 @@ public sealed class PromptEmbeddings
     /// <summary>True when prompt tokens were dropped to fit (only <see cref="PromptSyntax.Plain"/> drops any).</summary>
     public bool Truncated => DroppedTokenCount > 0;
 
+    /// <summary>
+    /// The text encoder's pooled output for the prompt ([width]; of the first 77-token chunk when there are several),
+    /// when the embedder was asked for it (SDXL's <c>text_encoder_2</c>); else <see langword="null"/>.
+    /// </summary>
+    public float[]? Pooled { get; init; }
+
     /// <summary>How many prompt tokens the text encoder never saw.</summary>
     public int DroppedTokenCount { get; }
 }

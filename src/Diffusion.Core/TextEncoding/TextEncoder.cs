@@ -15,7 +15,7 @@ namespace Diffusion.Core.TextEncoding;
 /// Only <c>last_hidden_state</c> is fetched (SD 1.x/2.x use it; <c>pooler_output</c> is for SDXL), or, for clip skip,
 /// one of the per-layer <see cref="HiddenStateOutputs"/>. One encode at a time per instance.
 /// </remarks>
-public sealed class TextEncoder : OnnxModel
+public sealed partial class TextEncoder : OnnxModel
 {
     private static readonly string[] s_inputIdsNames = ["input_ids"];
     private static readonly string[] s_lastHiddenStateNames = ["last_hidden_state", "text_embeddings"];
@@ -40,6 +40,7 @@ public sealed class TextEncoder : OnnxModel
             _hiddenSize = LastHiddenStateOutput.GetFixedDimension(2);
             FixedSequenceLength = InputIdsInput.GetFixedDimension(1);
             HiddenStateOutputs = FindHiddenStateOutputs(Outputs);
+            PooledOutput = FindPooledOutput();
             _inputIds = new BoundTokenTensor(InputIdsInput);
             _lastHiddenState = new BoundFloatTensor(LastHiddenStateOutput, isOutput: true);
         }
@@ -179,35 +180,7 @@ public sealed class TextEncoder : OnnxModel
 
         // The clip-skip path runs without the I/O binding (which stays bound to last_hidden_state for the hot path):
         // one run per prompt, so the few allocations here do not matter.
-        using OrtValue ids = InputIdsElementKind == TensorElementKind.Int64
-            ? OrtValue.CreateTensorValueFromMemory(ToInt64(tokenIds.Span), idsShape)
-            : OrtValue.CreateTensorValueFromMemory(tokenIds.ToArray(), idsShape);
-        RunOptions options = runOptions ?? new RunOptions();
-        try
-        {
-            using IDisposableReadOnlyCollection<OrtValue> outputs = Session.Run(options, [InputIdsInput.Name], [ids], [output.Name]);
-            OrtValue value = outputs[0];
-            long[] actualShape = value.GetTensorTypeAndShape().Shape;
-            if (!actualShape.AsSpan().SequenceEqual(outputShape))
-                throw new ModelContractException(ModelPath, output.Name, $"expected [{string.Join(",", outputShape)}], the model returned [{string.Join(",", actualShape)}].");
-            if (output.ElementKind == TensorElementKind.Float16)
-                Float16Conversion.ToSingle(value.GetTensorDataAsSpan<Float16>(), hiddenState.Span);
-            else
-                value.GetTensorDataAsSpan<float>().CopyTo(hiddenState.Span);
-        }
-        catch (OnnxRuntimeException ex) when (options.Terminate)
-        {
-            throw new OperationCanceledException($"{ModelPath}: the run was cancelled (RunOptions.Terminate).", ex);
-        }
-        catch (OnnxRuntimeException ex)
-        {
-            throw new DiffusionException($"{ModelPath}: inference failed: {ex.Message}", ex);
-        }
-        finally
-        {
-            if (runOptions is null)
-                options.Dispose();
-        }
+        RunOutputs(tokenIds, idsShape, [new RequestedOutput(output, outputShape, hiddenState)], runOptions);
         _finalLayerNorm!.Apply(hiddenState.Span);
     }
 

@@ -1,11 +1,13 @@
 namespace Diffusion.Core.Tests.Pipelines;
 
-/// <summary>A temporary copy of tiny-sd (model files linked, not copied) with some files replaced.</summary>
+/// <summary>A temporary copy of tiny-sd (or another model folder; model files linked, not copied) with some files replaced.</summary>
 internal static class TinySdCopy
 {
-    public static string Create(params (string RelativePath, string Content)[] replacements)
+    public static string Create(params (string RelativePath, string Content)[] replacements) => CreateFrom(TinySd.Folder, replacements);
+
+    /// <summary>A temporary copy of <paramref name="source"/> (files linked) with some files replaced.</summary>
+    public static string CreateFrom(string source, params (string RelativePath, string Content)[] replacements)
     {
-        string source = TinySd.Folder;
         string target = Path.Combine(Path.GetTempPath(), "diffusion-core-tests", Guid.NewGuid().ToString("N"));
         foreach (string file in Directory.EnumerateFiles(source, "*", SearchOption.AllDirectories))
         {

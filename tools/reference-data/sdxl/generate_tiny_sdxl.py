@@ -1,0 +1,504 @@
+#!/usr/bin/python3
+"""Tiny Stable Diffusion XL folders in optimum's ONNX layout, and reference outputs of diffusers' SDXL pipeline math.
+
+Usage:
+  /usr/bin/python3 generate_tiny_sdxl.py <diffusers src> <diffusers-reference tools> <clip-tokenizer folder> <openai CLIP src> <ftfy src> [out]
+
+  diffusers src         diffusers' src/ (commit 58eb52c), run through ../shared/tools/diffusers-reference's stand-ins
+  clip-tokenizer folder ../shared/models/clip-tokenizer (CLIP's merges.txt: the first 2,000 merges are used)
+  openai CLIP src       a checkout of openai/CLIP (its SimpleTokenizer tokenizes the reference prompts)
+  ftfy src              a checkout of rspeer/python-ftfy (SimpleTokenizer's text cleanup needs it)
+  out                   default tests/Diffusion.Core.Tests/TestData/sdxl
+
+Writes (all opset 17, float32, no external data):
+  tiny-sdxl/            ORTStableDiffusionXLPipeline: tokenizer/, tokenizer_2/ (pad "!"), text_encoder/ (CLIPTextModel
+                        contract: input_ids int32 -> last_hidden_state, pooler_output, hidden_states.0..2), text_encoder_2/
+                        (CLIPTextModelWithProjection contract: input_ids int64 -> text_embeds, last_hidden_state,
+                        hidden_states.0..2), unet/ (diffusers UNet2DConditionModel, addition_embed_type text_time),
+                        vae_decoder/, vae_encoder/ (diffusers AutoencoderKL, 8x, latent_parameters output), scheduler/
+                        (SDXL's EulerDiscreteScheduler config), model_index.json, configs
+  tiny-sdxl-refiner/    ORTStableDiffusionXLImg2ImgPipeline: tokenizer_2/, text_encoder_2/, a refiner UNet (5 time ids),
+                        the same VAE; requires_aesthetics_score true, force_zeros_for_empty_prompt false
+  tiny-sdxl-variants/   unet-lcm/ (time_cond_proj_dim 8: input timestep_cond), unet-inpaint/ (9 input channels)
+  tiny-sdxl-reference/  per case: inputs in <case>.json, outputs as little-endian float32 (.f32) and uint8 RGB (.rgb)
+
+The text encoders are small CLIP-like torch modules (pre-LN transformer, causal mask, learned positions, final
+LayerNorm; pooled = final-norm state at the argmax token id, as transformers' CLIP does for these configs); the
+UNets and the VAE are diffusers' own classes at tiny sizes. The reference loop is a transcription of diffusers'
+StableDiffusionXLPipeline / StableDiffusionXLImg2ImgPipeline __call__ (commit 58eb52c) over the torch modules,
+with diffusers' own schedulers.
+"""
+import gzip
+import json
+import math
+import os
+import shutil
+import sys
+import tempfile
+
+DIFFUSERS_SRC, REFERENCE_TOOLS, CLIP_TOKENIZER, OPENAI_CLIP, FTFY = sys.argv[1:6]
+OUT = sys.argv[6] if len(sys.argv) > 6 else os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "tests", "Diffusion.Core.Tests", "TestData", "sdxl")
+sys.path.insert(0, REFERENCE_TOOLS)
+import stand_ins  # noqa: E402,F401  (before diffusers)
+sys.path.insert(0, DIFFUSERS_SRC)
+sys.path.insert(0, os.path.join(OPENAI_CLIP, "clip"))  # simple_tokenizer.py alone (the package needs torchvision)
+sys.path.insert(0, FTFY)
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from torch import nn  # noqa: E402
+from diffusers.models.unets.unet_2d_condition import UNet2DConditionModel  # noqa: E402
+from diffusers.models.autoencoders.autoencoder_kl import AutoencoderKL  # noqa: E402
+from diffusers.schedulers import EulerDiscreteScheduler, EulerAncestralDiscreteScheduler, LCMScheduler  # noqa: E402
+from diffusers.utils.torch_utils import randn_tensor  # noqa: E402
+
+MERGES = 2000
+WIDTH_1, WIDTH_2, PROJECTION = 16, 24, 20     # SDXL: 768, 1280, 1280
+TIME_EMBED_DIM = 8                            # SDXL: 256
+LCM_COND_DIM = 8                              # LCM-SDXL: 256
+SCALING_FACTOR = 0.13025                      # SDXL's VAE
+
+# ---------------------------------------------------------------------------------------------- tokenizers
+with open(os.path.join(CLIP_TOKENIZER, "merges.txt"), encoding="utf-8") as f:
+    merge_lines = f.read().split("\n")
+header, merge_lines = merge_lines[0], merge_lines[1:MERGES + 1]
+from simple_tokenizer import SimpleTokenizer  # noqa: E402
+
+gz = os.path.join(tempfile.mkdtemp(), "bpe.txt.gz")
+with gzip.open(gz, "wt", encoding="utf-8") as f:
+    f.write("\n".join([header] + merge_lines) + "\n")
+clip_tokenizer = SimpleTokenizer(gz)
+vocab = clip_tokenizer.encoder  # bytes, bytes</w>, merges, <|startoftext|>, <|endoftext|>: CLIP's own order
+VOCAB_SIZE = len(vocab)
+BOS, EOS = vocab["<|startoftext|>"], vocab["<|endoftext|>"]
+
+
+def tokenize(text, pad_id):
+    ids = clip_tokenizer.encode(text)[:75]
+    ids = [BOS] + ids + [EOS]
+    return ids + [pad_id] * (77 - len(ids))
+
+
+def write_tokenizer(folder, pad_token):
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, "vocab.json"), "w", encoding="utf-8") as f:
+        json.dump(vocab, f, ensure_ascii=False)
+    with open(os.path.join(folder, "merges.txt"), "w", encoding="utf-8") as f:
+        f.write("\n".join([header] + merge_lines) + "\n")
+    special = {"bos_token": "<|startoftext|>", "eos_token": "<|endoftext|>", "pad_token": pad_token, "unk_token": "<|endoftext|>"}
+    with open(os.path.join(folder, "special_tokens_map.json"), "w") as f:
+        json.dump(special, f, indent=2)
+    with open(os.path.join(folder, "tokenizer_config.json"), "w") as f:
+        json.dump(dict(special, add_prefix_space=False, do_lower_case=True, errors="replace", model_max_length=77,
+                       tokenizer_class="CLIPTokenizer"), f, indent=2)
+
+
+# ---------------------------------------------------------------------------------------------- text encoders
+class Layer(nn.Module):
+    def __init__(self, width, heads, activation):
+        super().__init__()
+        self.heads = heads
+        self.ln1, self.ln2 = nn.LayerNorm(width), nn.LayerNorm(width)
+        self.q, self.k, self.v, self.o = (nn.Linear(width, width) for _ in range(4))
+        self.fc1, self.fc2 = nn.Linear(width, 4 * width), nn.Linear(4 * width, width)
+        self.activation = activation
+
+    def forward(self, x, mask):
+        b, s, w = x.shape
+        h = self.ln1(x)
+        q, k, v = (p(h).view(b, s, self.heads, w // self.heads).transpose(1, 2) for p in (self.q, self.k, self.v))
+        scores = q @ k.transpose(-1, -2) / math.sqrt(w // self.heads) + mask
+        x = x + self.o((scores.softmax(-1) @ v).transpose(1, 2).reshape(b, s, w))
+        h = self.fc1(self.ln2(x))
+        h = h * torch.sigmoid(1.702 * h) if self.activation == "quick_gelu" else torch.nn.functional.gelu(h)
+        return x + self.fc2(h)
+
+
+class TinyClipText(nn.Module):
+    """CLIPTextModel (projection None) or CLIPTextModelWithProjection: outputs as optimum names them."""
+
+    def __init__(self, width, layers, heads, activation, projection=None):
+        super().__init__()
+        self.token_embedding = nn.Embedding(VOCAB_SIZE, width)
+        self.position_embedding = nn.Embedding(77, width)
+        self.layers = nn.ModuleList(Layer(width, heads, activation) for _ in range(layers))
+        self.final_layer_norm = nn.LayerNorm(width)
+        self.text_projection = nn.Linear(width, projection, bias=False) if projection else None
+
+    def forward(self, input_ids):
+        ids = input_ids.long()
+        s = ids.shape[1]
+        x = self.token_embedding(ids) + self.position_embedding(torch.arange(s).unsqueeze(0))
+        mask = torch.full((s, s), float("-inf")).triu(1)
+        hidden = [x]
+        for layer in self.layers:
+            x = layer(x, mask)
+            hidden.append(x)
+        last = self.final_layer_norm(x)
+        pooled = last[torch.arange(ids.shape[0]), ids.argmax(-1)]
+        if self.text_projection is not None:
+            return (self.text_projection(pooled), last, *hidden)
+        return (last, pooled, *hidden)
+
+
+def perturb(module, scale):
+    with torch.no_grad():
+        for p in module.parameters():
+            p.add_(torch.randn_like(p) * scale)
+
+
+torch.manual_seed(20261205)
+text_encoder = TinyClipText(WIDTH_1, 2, 2, "quick_gelu").eval()
+text_encoder_2 = TinyClipText(WIDTH_2, 2, 4, "gelu", PROJECTION).eval()
+perturb(text_encoder, 0.02)
+perturb(text_encoder_2, 0.02)
+
+
+def export_text_encoder(model, folder, id_dtype, first_outputs):
+    os.makedirs(folder, exist_ok=True)
+    names = first_outputs + [f"hidden_states.{i}" for i in range(len(model.layers) + 1)]
+    ids = torch.tensor([tokenize("a photo", EOS)], dtype=id_dtype)
+    axes = {"input_ids": {0: "batch_size", 1: "sequence_length"}}
+    for name in names:
+        axes[name] = {0: "batch_size"} if name in ("pooler_output", "text_embeds") else {0: "batch_size", 1: "sequence_length"}
+    torch.onnx.export(model, (ids,), os.path.join(folder, "model.onnx"), input_names=["input_ids"], output_names=names,
+                      opset_version=17, do_constant_folding=True, dynamic_axes=axes)
+
+
+# ---------------------------------------------------------------------------------------------- UNets and VAE
+def make_unet(cross, pooled, time_ids, in_channels=4, time_cond_proj_dim=None, seed=0):
+    torch.manual_seed(seed)
+    unet = UNet2DConditionModel(
+        sample_size=8, in_channels=in_channels, out_channels=4, layers_per_block=1,
+        block_out_channels=(16, 32), down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), cross_attention_dim=cross,
+        attention_head_dim=(2, 4), norm_num_groups=8, transformer_layers_per_block=(1, 1),
+        addition_embed_type="text_time", addition_time_embed_dim=TIME_EMBED_DIM,
+        projection_class_embeddings_input_dim=pooled + time_ids * TIME_EMBED_DIM, use_linear_projection=True,
+        time_cond_proj_dim=time_cond_proj_dim,
+    ).eval()
+    perturb(unet, 0.05)  # diffusers zero-initialises output convolutions: make every path count
+    return unet
+
+
+class UNetContract(nn.Module):
+    def __init__(self, unet, lcm):
+        super().__init__()
+        self.unet, self.lcm = unet, lcm
+
+    def forward(self, sample, timestep, encoder_hidden_states, text_embeds, time_ids, timestep_cond=None):
+        return self.unet(sample, timestep, encoder_hidden_states=encoder_hidden_states, timestep_cond=timestep_cond,
+                         added_cond_kwargs={"text_embeds": text_embeds, "time_ids": time_ids}).sample
+
+
+def export_unet(unet, folder, cross, pooled, time_ids):
+    os.makedirs(folder, exist_ok=True)
+    lcm = unet.config.time_cond_proj_dim is not None
+    inputs = {
+        "sample": torch.randn(2, unet.config.in_channels, 8, 8),
+        "timestep": torch.tensor([999.0, 999.0]),
+        "encoder_hidden_states": torch.randn(2, 77, cross),
+        "text_embeds": torch.randn(2, pooled),
+        "time_ids": torch.randn(2, time_ids),
+    }
+    if lcm:
+        inputs["timestep_cond"] = torch.randn(2, unet.config.time_cond_proj_dim)
+    axes = {"sample": {0: "batch_size", 2: "height", 3: "width"}, "timestep": {0: "batch_size"},
+            "encoder_hidden_states": {0: "batch_size", 1: "sequence_length"}, "text_embeds": {0: "batch_size"},
+            "time_ids": {0: "batch_size"}, "timestep_cond": {0: "batch_size"},
+            "out_sample": {0: "batch_size", 2: "height", 3: "width"}}
+    torch.onnx.export(UNetContract(unet, lcm).eval(), tuple(inputs.values()), os.path.join(folder, "model.onnx"),
+                      input_names=list(inputs), output_names=["out_sample"], opset_version=17, do_constant_folding=True,
+                      dynamic_axes={k: v for k, v in axes.items() if k in inputs or k == "out_sample"})
+    with open(os.path.join(folder, "config.json"), "w") as f:
+        json.dump({k: (list(v) if isinstance(v, tuple) else v) for k, v in dict(unet.config).items() if not k.startswith("_")}
+                  | {"_class_name": "UNet2DConditionModel"}, f, indent=1)
+
+
+torch.manual_seed(11)
+vae = AutoencoderKL(
+    in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4,
+    block_out_channels=(8, 8, 8, 8), layers_per_block=1, latent_channels=4, norm_num_groups=4, sample_size=64,
+    scaling_factor=SCALING_FACTOR, force_upcast=True).eval()
+perturb(vae, 0.02)
+
+
+class VaeDecoderContract(nn.Module):
+    def __init__(self, vae):
+        super().__init__()
+        self.vae = vae
+
+    def forward(self, latent_sample):
+        return self.vae.decode(latent_sample).sample
+
+
+class VaeEncoderContract(nn.Module):
+    def __init__(self, vae):
+        super().__init__()
+        self.vae = vae
+
+    def forward(self, sample):
+        return self.vae.quant_conv(self.vae.encoder(sample))  # latent_parameters: mean | logvar
+
+
+def export_vae(root):
+    config = {k: (list(v) if isinstance(v, tuple) else v) for k, v in dict(vae.config).items() if not k.startswith("_")}
+    config["_class_name"] = "AutoencoderKL"
+    for name, model, inp, out, axes_in, axes_out in (
+            ("vae_decoder", VaeDecoderContract(vae), torch.randn(1, 4, 8, 8), "sample", "latent_sample", None),
+            ("vae_encoder", VaeEncoderContract(vae), torch.randn(1, 3, 64, 64), "latent_parameters", "sample", None)):
+        folder = os.path.join(root, name)
+        os.makedirs(folder, exist_ok=True)
+        input_name = axes_in
+        torch.onnx.export(model.eval(), (inp,), os.path.join(folder, "model.onnx"), input_names=[input_name],
+                          output_names=[out], opset_version=17, do_constant_folding=True,
+                          dynamic_axes={input_name: {0: "batch_size", 2: "height", 3: "width"},
+                                        out: {0: "batch_size", 2: "height_out", 3: "width_out"}})
+        with open(os.path.join(folder, "config.json"), "w") as f:
+            json.dump(config, f, indent=1)
+
+
+SCHEDULER_CONFIG = {
+    "_class_name": "EulerDiscreteScheduler", "beta_end": 0.012, "beta_schedule": "scaled_linear", "beta_start": 0.00085,
+    "clip_sample": False, "interpolation_type": "linear", "num_train_timesteps": 1000, "prediction_type": "epsilon",
+    "sample_max_value": 1.0, "set_alpha_to_one": False, "skip_prk_steps": True, "steps_offset": 1,
+    "timestep_spacing": "leading", "trained_betas": None, "use_karras_sigmas": False,
+}
+
+
+def write_folder(root, class_name, components, extra):
+    os.makedirs(os.path.join(root, "scheduler"), exist_ok=True)
+    with open(os.path.join(root, "scheduler", "scheduler_config.json"), "w") as f:
+        json.dump(SCHEDULER_CONFIG, f, indent=1)
+    index = {"_class_name": class_name, "_diffusers_version": "0.36.0"} | extra
+    for name in ("scheduler", "text_encoder", "text_encoder_2", "tokenizer", "tokenizer_2", "unet", "vae_decoder", "vae_encoder"):
+        index[name] = components.get(name, [None, None])
+    with open(os.path.join(root, "model_index.json"), "w") as f:
+        json.dump(index, f, indent=1)
+
+
+ORT_MODEL = ["optimum", "ORTModel"]
+base_dir, refiner_dir = os.path.join(OUT, "tiny-sdxl"), os.path.join(OUT, "tiny-sdxl-refiner")
+variants_dir, reference_dir = os.path.join(OUT, "tiny-sdxl-variants"), os.path.join(OUT, "tiny-sdxl-reference")
+for d in (base_dir, refiner_dir, variants_dir, reference_dir):
+    shutil.rmtree(d, ignore_errors=True)
+    os.makedirs(d)
+
+CROSS_BASE, CROSS_REFINER = WIDTH_1 + WIDTH_2, WIDTH_2
+unet = make_unet(CROSS_BASE, PROJECTION, 6, seed=1)
+refiner_unet = make_unet(CROSS_REFINER, PROJECTION, 5, seed=2)
+lcm_unet = make_unet(CROSS_BASE, PROJECTION, 6, time_cond_proj_dim=LCM_COND_DIM, seed=3)
+inpaint_unet = make_unet(CROSS_BASE, PROJECTION, 6, in_channels=9, seed=4)
+
+write_tokenizer(os.path.join(base_dir, "tokenizer"), "<|endoftext|>")
+write_tokenizer(os.path.join(base_dir, "tokenizer_2"), "!")
+export_text_encoder(text_encoder, os.path.join(base_dir, "text_encoder"), torch.int32, ["last_hidden_state", "pooler_output"])
+export_text_encoder(text_encoder_2, os.path.join(base_dir, "text_encoder_2"), torch.int64, ["text_embeds", "last_hidden_state"])
+export_unet(unet, os.path.join(base_dir, "unet"), CROSS_BASE, PROJECTION, 6)
+export_vae(base_dir)
+write_folder(base_dir, "ORTStableDiffusionXLPipeline",
+             {"scheduler": ["diffusers", "EulerDiscreteScheduler"], "text_encoder": ORT_MODEL, "text_encoder_2": ORT_MODEL,
+              "tokenizer": ["transformers", "CLIPTokenizer"], "tokenizer_2": ["transformers", "CLIPTokenizer"],
+              "unet": ORT_MODEL, "vae_decoder": ORT_MODEL, "vae_encoder": ORT_MODEL},
+             {"force_zeros_for_empty_prompt": True})
+
+write_tokenizer(os.path.join(refiner_dir, "tokenizer_2"), "!")
+shutil.copytree(os.path.join(base_dir, "text_encoder_2"), os.path.join(refiner_dir, "text_encoder_2"))
+export_unet(refiner_unet, os.path.join(refiner_dir, "unet"), CROSS_REFINER, PROJECTION, 5)
+export_vae(refiner_dir)
+write_folder(refiner_dir, "ORTStableDiffusionXLImg2ImgPipeline",
+             {"scheduler": ["diffusers", "EulerDiscreteScheduler"], "text_encoder_2": ORT_MODEL,
+              "tokenizer_2": ["transformers", "CLIPTokenizer"], "unet": ORT_MODEL, "vae_decoder": ORT_MODEL,
+              "vae_encoder": ORT_MODEL},
+             {"force_zeros_for_empty_prompt": False, "requires_aesthetics_score": True})
+
+export_unet(lcm_unet, os.path.join(variants_dir, "unet-lcm"), CROSS_BASE, PROJECTION, 6)
+export_unet(inpaint_unet, os.path.join(variants_dir, "unet-inpaint"), CROSS_BASE, PROJECTION, 6)
+
+
+# ---------------------------------------------------------------------------------------------- the reference pipeline
+def save(name, tensor):
+    np.ascontiguousarray(tensor.detach().numpy().astype("<f4")).tofile(os.path.join(reference_dir, name + ".f32"))
+
+
+def encode_prompt(prompt, negative_prompt, guided, encoders, force_zeros):
+    """StableDiffusionXLPipeline.encode_prompt: hidden_states[-2] of each encoder, concatenated; pooled from the last."""
+    def encode(text):
+        embeds, pooled = [], None
+        for model, pad in encoders:
+            out = model(torch.tensor([tokenize(text, pad)]))
+            pooled = out[0] if model.text_projection is not None else out[1]
+            hidden = out[2:] if model.text_projection is not None else out[2:]
+            embeds.append(hidden[-2])
+        return torch.cat(embeds, dim=-1), pooled
+    prompt_embeds, pooled = encode(prompt)
+    if not guided:
+        return prompt_embeds, pooled, None, None
+    if negative_prompt is None and force_zeros:
+        return prompt_embeds, pooled, torch.zeros_like(prompt_embeds), torch.zeros_like(pooled)
+    negative, negative_pooled = encode(negative_prompt or "")
+    return prompt_embeds, pooled, negative, negative_pooled
+
+
+def guidance_embedding(w, dim):
+    """LatentConsistencyModelPipeline.get_guidance_scale_embedding."""
+    w = w * 1000.0
+    half = dim // 2
+    emb = torch.log(torch.tensor(10000.0)) / (half - 1)
+    emb = torch.exp(torch.arange(half, dtype=torch.float32) * -emb)
+    emb = w.to(torch.float32)[:, None] * emb[None, :]
+    emb = torch.cat([torch.sin(emb), torch.cos(emb)], dim=1)
+    if dim % 2 == 1:
+        emb = torch.nn.functional.pad(emb, (0, 1))
+    return emb
+
+
+def run(case, unet_model, encoders, scheduler, prompt, guidance, steps, seed, height, width, negative_prompt=None,
+        images=1, force_zeros=True, refiner=False, image=None, strength=0.3, denoising_start=None, denoising_end=None,
+        output_latents=False):
+    """StableDiffusionXLPipeline.__call__ (image None) or StableDiffusionXLImg2ImgPipeline.__call__ (image given)."""
+    generator = torch.Generator().manual_seed(seed)
+    lcm = unet_model.config.time_cond_proj_dim is not None
+    guided = guidance > 1 and not lcm
+    with torch.no_grad():
+        prompt_embeds, pooled, negative_embeds, negative_pooled = encode_prompt(prompt, negative_prompt, guided, encoders, force_zeros)
+        prompt_embeds = prompt_embeds.repeat(images, 1, 1)
+        pooled = pooled.repeat(images, 1)
+        if guided:
+            negative_embeds, negative_pooled = negative_embeds.repeat(images, 1, 1), negative_pooled.repeat(images, 1)
+        scheduler.set_timesteps(steps)
+        timesteps = scheduler.timesteps
+        if image is None:
+            latents = randn_tensor((images, 4, height // 8, width // 8), generator=generator) * scheduler.init_noise_sigma
+            if denoising_end is not None:
+                cutoff = int(round(1000 - denoising_end * 1000))
+                timesteps = timesteps[:len([t for t in timesteps if t >= cutoff])]
+        else:
+            if denoising_start is None:
+                init_timestep = min(int(steps * strength), steps)
+                t_start = max(steps - init_timestep, 0)
+                timesteps = scheduler.timesteps[t_start * scheduler.order:]
+                scheduler.set_begin_index(t_start * scheduler.order)
+            else:
+                cutoff = int(round(1000 - denoising_start * 1000))
+                n = int((scheduler.timesteps < cutoff).sum())
+                t_start = len(scheduler.timesteps) - n
+                timesteps = scheduler.timesteps[t_start:]
+                scheduler.set_begin_index(t_start)
+            if image.shape[1] == 4:
+                latents = image.repeat(images, 1, 1, 1)
+            else:
+                moments = VaeEncoderContract(vae)(image)
+                mean, logvar = moments.chunk(2, dim=1)
+                std = torch.exp(0.5 * logvar.clamp(-30.0, 20.0))
+                latents = (mean + std * randn_tensor(mean.shape, generator=generator)) * SCALING_FACTOR
+                latents = latents.repeat(images, 1, 1, 1)
+            if denoising_start is None:
+                noise = randn_tensor(latents.shape, generator=generator)
+                latents = scheduler.add_noise(latents, noise, timesteps[:1].repeat(images))
+            height, width = latents.shape[-2] * 8, latents.shape[-1] * 8
+        if refiner:
+            time_ids = torch.tensor([[height, width, 0, 0, 6.0]])
+            negative_time_ids = torch.tensor([[height, width, 0, 0, 2.5]])
+        else:
+            time_ids = torch.tensor([[height, width, 0, 0, height, width]], dtype=torch.float32)
+            negative_time_ids = time_ids
+        time_ids = time_ids.repeat(images, 1)
+        text_embeds = pooled
+        if guided:
+            prompt_embeds = torch.cat([negative_embeds, prompt_embeds])
+            text_embeds = torch.cat([negative_pooled, pooled])
+            time_ids = torch.cat([negative_time_ids.repeat(images, 1), time_ids])
+        timestep_cond = guidance_embedding(torch.tensor(guidance - 1).repeat(images), LCM_COND_DIM) if lcm else None
+        for t in timesteps:
+            model_input = torch.cat([latents] * 2) if guided else latents
+            model_input = scheduler.scale_model_input(model_input, t)
+            noise_pred = unet_model(model_input, t, encoder_hidden_states=prompt_embeds, timestep_cond=timestep_cond,
+                                    added_cond_kwargs={"text_embeds": text_embeds, "time_ids": time_ids}).sample
+            if guided:
+                uncond, cond = noise_pred.chunk(2)
+                noise_pred = uncond + guidance * (cond - uncond)
+            latents = scheduler.step(noise_pred, t, latents, generator=generator).prev_sample
+        save(case + "-latents", latents)
+        record = {"prompt": prompt, "negative_prompt": negative_prompt, "guidance_scale": guidance, "steps": steps,
+                  "seed": seed, "height": height, "width": width, "images_per_prompt": images, "strength": strength,
+                  "denoising_start": denoising_start, "denoising_end": denoising_end,
+                  "timesteps": [float(t) for t in timesteps], "latents_shape": list(latents.shape)}
+        if not output_latents:
+            decoded = vae.decode(latents / SCALING_FACTOR).sample
+            pixels = ((decoded / 2 + 0.5).clamp(0, 1).permute(0, 2, 3, 1) * 255).round().to(torch.uint8)
+            pixels.numpy().tofile(os.path.join(reference_dir, case + ".rgb"))
+        with open(os.path.join(reference_dir, case + ".json"), "w") as f:
+            json.dump(record, f, indent=1)
+        return latents
+
+
+base_encoders = [(text_encoder, EOS), (text_encoder_2, 0)]
+refiner_encoders = [(text_encoder_2, 0)]
+PROMPT = "a photo of an astronaut riding a horse on mars"
+
+
+def euler():
+    return EulerDiscreteScheduler.from_config(SCHEDULER_CONFIG)
+
+
+# Conditioning pieces on their own, for component tests.
+with torch.no_grad():
+    pe, pp, ne, npool = encode_prompt(PROMPT, "blurry", True, base_encoders, True)
+    save("conditioning-prompt-embeds", pe)
+    save("conditioning-pooled", pp)
+    save("conditioning-negative-embeds", ne)
+    save("conditioning-negative-pooled", npool)
+    with open(os.path.join(reference_dir, "conditioning.json"), "w") as f:
+        json.dump({"prompt": PROMPT, "negative_prompt": "blurry", "prompt_ids": tokenize(PROMPT, EOS),
+                   "prompt_ids_2": tokenize(PROMPT, 0), "embeds_shape": list(pe.shape), "pooled_shape": list(pp.shape)}, f)
+
+run("txt2img", unet, base_encoders, euler(), PROMPT, 5.0, 4, 42, 64, 64)
+run("txt2img-negative", unet, base_encoders, euler(), PROMPT, 6.0, 3, 7, 48, 64, negative_prompt="blurry, low quality", images=2)
+handoff = run("handoff-base", unet, base_encoders, euler(), PROMPT, 5.0, 6, 42, 64, 64, denoising_end=0.7, output_latents=True)
+run("handoff-refiner", refiner_unet, refiner_encoders, euler(), PROMPT, 5.0, 6, 42, 64, 64, force_zeros=False, refiner=True,
+    image=handoff, denoising_start=0.7)
+
+# image-to-image on a deterministic 64x64 picture (written as .rgb so no resampling differs)
+yy, xx = np.mgrid[0:64, 0:64]
+picture = np.stack([(xx * 4) % 256, (yy * 4) % 256, ((xx + yy) * 2 + 40) % 256], axis=-1).astype(np.uint8)
+picture.tofile(os.path.join(reference_dir, "init-image.rgb"))
+image_tensor = torch.from_numpy(picture.astype(np.float32) / 255.0 * 2 - 1).permute(2, 0, 1).unsqueeze(0)
+run("img2img", unet, base_encoders, euler(), PROMPT, 5.0, 5, 3, 64, 64, image=image_tensor, strength=0.6)
+run("refiner-img2img", refiner_unet, refiner_encoders, euler(), PROMPT, 5.0, 4, 9, 64, 64, negative_prompt="blurry",
+    force_zeros=False, refiner=True, image=image_tensor, strength=0.5)
+
+lcm_config = {"_class_name": "LCMScheduler", "beta_end": 0.012, "beta_schedule": "scaled_linear", "beta_start": 0.00085,
+              "clip_sample": False, "num_train_timesteps": 1000, "original_inference_steps": 50, "prediction_type": "epsilon",
+              "set_alpha_to_one": True, "steps_offset": 1, "timestep_scaling": 10.0, "timestep_spacing": "leading"}
+run("lcm", lcm_unet, base_encoders, LCMScheduler.from_config(lcm_config), PROMPT, 8.0, 4, 5, 64, 64)
+turbo_config = dict(SCHEDULER_CONFIG, _class_name="EulerAncestralDiscreteScheduler", timestep_spacing="trailing")
+run("turbo", unet, base_encoders, EulerAncestralDiscreteScheduler.from_config(turbo_config), PROMPT, 0.0, 2, 8, 64, 64)
+lightning_config = dict(SCHEDULER_CONFIG, timestep_spacing="trailing")
+run("lightning", unet, base_encoders, EulerDiscreteScheduler.from_config(lightning_config), PROMPT, 0.0, 4, 10, 64, 64)
+with open(os.path.join(reference_dir, "schedulers.json"), "w") as f:
+    json.dump({"lcm": lcm_config, "turbo": turbo_config, "lightning": lightning_config}, f, indent=1)
+print("vocab", VOCAB_SIZE, "unet parameters", sum(p.numel() for p in unet.parameters()))
+
+# A float16 VAE decoder that overflows, as SDXL's own VAE does in float16 (NaN/inf out): latents upsampled x8 (nearest),
+# three channels kept, multiplied by 60000 twice. The pipeline must refuse its output, naming the file and the fix.
+import onnx  # noqa: E402
+from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+
+overflow = helper.make_graph(
+    [helper.make_node("Resize", ["latent_sample", "", "scales"], ["up"], mode="nearest"),
+     helper.make_node("Slice", ["up", "starts", "ends", "axes"], ["rgb"]),
+     helper.make_node("Mul", ["rgb", "big"], ["large"]),
+     helper.make_node("Mul", ["large", "big"], ["sample"])],
+    "vae_decoder_fp16_overflow",
+    [helper.make_tensor_value_info("latent_sample", TensorProto.FLOAT16, ["batch_size", 4, "height", "width"])],
+    [helper.make_tensor_value_info("sample", TensorProto.FLOAT16, ["batch_size", 3, "height_out", "width_out"])],
+    [numpy_helper.from_array(np.array([1, 1, 8, 8], dtype=np.float32), "scales"),
+     numpy_helper.from_array(np.array([0], dtype=np.int64), "starts"),
+     numpy_helper.from_array(np.array([3], dtype=np.int64), "ends"),
+     numpy_helper.from_array(np.array([1], dtype=np.int64), "axes"),
+     numpy_helper.from_array(np.array(60000, dtype=np.float16), "big")])
+overflow_dir = os.path.join(variants_dir, "vae-decoder-fp16-overflow")
+os.makedirs(overflow_dir, exist_ok=True)
+onnx.save(helper.make_model(overflow, opset_imports=[helper.make_opsetid("", 17)]), os.path.join(overflow_dir, "model.onnx"))
+shutil.copy(os.path.join(base_dir, "vae_decoder", "config.json"), os.path.join(overflow_dir, "config.json"))

@@ -1,3 +1,4 @@
+using Diffusion.Core;
 using Diffusion.Core.Execution;
 using Diffusion.Core.Models;
 using Diffusion.Core.Pipelines;
@@ -23,13 +24,16 @@ public static class DemoModel
         ArgumentNullException.ThrowIfNull(folderPath);
         var folder = StableDiffusionModelFolder.Open(folderPath);
         IScheduler scheduler = SchedulerCatalog.CreateFromConfig(SchedulerConfig.FromJsonFile(folder.SchedulerConfigPath));
-        var tokenizer = ClipTokenizer.FromDirectory(folder.TokenizerDirectory);
+        // The demo model is an SD 1.x-format folder: one tokenizer and text encoder.
+        string tokenizerDirectory = folder.TokenizerDirectory ?? throw new ModelLoadException(Path.Combine(folder.Directory, "tokenizer"), "required tokenizer folder is missing.");
+        string textEncoderPath = folder.TextEncoderPath ?? throw new ModelLoadException(Path.Combine(folder.Directory, "text_encoder", "model.onnx"), "required text encoder file is missing.");
+        var tokenizer = ClipTokenizer.FromDirectory(tokenizerDirectory);
         TextEncoder? textEncoder = null;
         UNet? unet = null;
         VaeDecoder? vaeDecoder = null;
         try
         {
-            textEncoder = TextEncoder.Load(folder.TextEncoderPath, session);
+            textEncoder = TextEncoder.Load(textEncoderPath, session);
             unet = UNet.Load(folder.UNetPath, session);
             vaeDecoder = VaeDecoder.Load(folder.VaeDecoderPath, session);
             return new StableDiffusionPipeline(tokenizer, textEncoder, unet, vaeDecoder, scheduler,

@@ -44,12 +44,12 @@ internal sealed class LatentInitializer(PipelineModels models, float vaeScalingF
     {
         int batch = options.ImagesPerPrompt;
         bool inpainting = options.Mask is not null;
-        SetTimesteps(scheduler, options.Steps);
+        ScheduleWindow.SetTimesteps(scheduler, options.Steps);
         double strength = options.Strength ?? (inpainting ? 1.0 : 0.8);
         bool fromImage = options.InitImage is not null || options.InitLatents is not null;
-        int startIndex = options.DenoisingStart is double begin ? StartIndexAt(begin, scheduler)
-            : fromImage ? StartIndex(options.Steps, strength, scheduler) : 0;
-        int endIndex = options.DenoisingEnd is double end ? EndIndexAt(end, scheduler, startIndex) : scheduler.Timesteps.Length;
+        int startIndex = options.DenoisingStart is double begin ? ScheduleWindow.StartIndexAt(begin, scheduler)
+            : fromImage ? ScheduleWindow.StartIndex(options.Steps, strength, scheduler) : 0;
+        int endIndex = options.DenoisingEnd is double end ? ScheduleWindow.EndIndexAt(end, scheduler, startIndex) : scheduler.Timesteps.Length;
         float[] latents = new float[batch * 4 * (height / 8) * (width / 8)];
         if (!fromImage)
         {
@@ -89,75 +89,6 @@ internal sealed class LatentInitializer(PipelineModels models, float vaeScalingF
             ImagePreparationTicks = imagePreparationTicks,
             EncoderTicks = start.EncoderTicks,
         };
-    }
-
-    /// <summary>
-    /// diffusers' <c>get_timesteps</c>: <c>init_timestep = min(int(steps·strength), steps)</c>,
-    /// <c>t_start = max(steps − init_timestep, 0)</c>; the loop starts at index <c>t_start·order</c>. Computed in double,
-    /// as Python does, so e.g. 0.7 × 10 gives 7 steps.
-    /// </summary>
-    internal static int StartIndex(int steps, double strength, IScheduler scheduler)
-    {
-        int initTimestep = Math.Min((int)(steps * strength), steps);
-        int tStart = Math.Max(steps - initTimestep, 0);
-        return Math.Min(tStart * scheduler.Order, scheduler.Timesteps.Length);
-    }
-
-    /// <summary>
-    /// diffusers' <c>get_timesteps</c> with <c>denoising_start</c>: the steps left are those whose timestep is below
-    /// <c>round(1000 − start·1000)</c> (one more for a second-order scheduler whose count comes out even, so a step
-    /// is never cut between its two evaluations).
-    /// </summary>
-    internal static int StartIndexAt(double denoisingStart, IScheduler scheduler)
-    {
-        ReadOnlySpan<float> timesteps = scheduler.Timesteps;
-        int cutoff = Cutoff(denoisingStart, scheduler);
-        int remaining = 0;
-        foreach (float t in timesteps)
-        {
-            if (t < cutoff)
-                remaining++;
-        }
-        if (scheduler.Order == 2 && remaining % 2 == 0)
-            remaining++;
-        return Math.Max(timesteps.Length - remaining, 0);
-    }
-
-    /// <summary>
-    /// diffusers' <c>denoising_end</c>: of the timesteps from <paramref name="startIndex"/> on, those at or above
-    /// <c>round(1000 − end·1000)</c> run.
-    /// </summary>
-    internal static int EndIndexAt(double denoisingEnd, IScheduler scheduler, int startIndex)
-    {
-        ReadOnlySpan<float> timesteps = scheduler.Timesteps;
-        int cutoff = Cutoff(denoisingEnd, scheduler);
-        int end = startIndex;
-        for (int i = startIndex; i < timesteps.Length; i++)
-        {
-            if (timesteps[i] >= cutoff)
-                end++;
-        }
-        return end;
-    }
-
-    // int(round(num_train_timesteps − fraction · num_train_timesteps)), Python's round: half to even.
-    private static int Cutoff(double fraction, IScheduler scheduler)
-    {
-        double trainSteps = scheduler.Config.NumTrainTimesteps;
-        return (int)Math.Round(trainSteps - fraction * trainSteps, MidpointRounding.ToEven);
-    }
-
-    /// <summary>The scheduler's step-count errors are about <see cref="GenerationOptions.Steps"/>: they are reported under that name.</summary>
-    private static void SetTimesteps(IScheduler scheduler, int steps)
-    {
-        try
-        {
-            scheduler.SetTimesteps(steps);
-        }
-        catch (InvalidOptionException error) when (error.OptionName == "InferenceSteps")
-        {
-            throw new InvalidOptionException(nameof(GenerationOptions.Steps), error.Message.Replace("InferenceSteps: ", "", StringComparison.Ordinal), error);
-        }
     }
 
     /// <summary>

@@ -33,7 +33,7 @@ namespace Diffusion.Core.Pipelines;
 /// at the same time (see docs/reliability.md).
 /// </para>
 /// </remarks>
-public sealed class StableDiffusionPipeline : IDiffusionPipeline
+public sealed partial class StableDiffusionPipeline : IDiffusionPipeline
 {
     private readonly ILogger? _logger;
     private readonly ClassifierFreeGuidanceMode _guidanceMode;
@@ -224,51 +224,12 @@ public sealed class StableDiffusionPipeline : IDiffusionPipeline
             static state => ((RunOptions)state!).Terminate = true, runOptions);
         try
         {
-            PromptConditioning conditioning = _xl is null
-                ? PromptConditioning.Encode(_models, options, promptText, negativeText, batch, guided, runOptions, _logger)
-                : XLPromptConditioning.Encode(_models, _xl, options, promptText, negativeText, batch, guided, width, height, runOptions, _logger);
-
-            long s0 = Stopwatch.GetTimestamp();
-            LatentInitializer.Result latentStart = new LatentInitializer(_models, VaeScalingFactor).Start(options, width, height, scheduler, random, runOptions);
-            long setupSchedulerTicks = Stopwatch.GetTimestamp() - s0 - latentStart.EncoderTicks - latentStart.ImagePreparationTicks;
-            float[] latents = latentStart.Latents;
-            DenoisingLoop loop = latentStart.Loop;
-            loop.ControlNet = ControlNetConditioner.Create(UNet, options.ControlNets, width, height, imagesPerCall);
-            loop.AddedConditioning = conditioning.Added;
-            try
-            {
-                loop.Run(latents, batch, height / 8, width / 8, conditioning.Embeddings, conditioning.SequenceLength, guided ? options.GuidanceScale : 1f,
-                    imagesPerCall, scheduler, latentStart.StartIndex, random, runOptions, progress, start, cancellationToken);
-            }
-            catch (DiffusionException error) when (error.InnerException is OnnxRuntimeException && (width / 8 % 8 != 0 || height / 8 % 8 != 0))
-            {
-                throw GenerationShape.SizeNotSupported(options, width, height, error);
-            }
-            _models.ReleaseIfSequential(UNet);
-            cancellationToken.ThrowIfCancellationRequested();
-
+            var call = new CallShape(width, height, batch, guided, imagesPerCall, scheduler, random, seed, start);
+            Stages stages = Denoise(options, call, promptText, negativeText, runOptions, progress, cancellationToken);
             (ImageBuffer[] images, long decoderTicks, long conversionTicks) = options.DecodeImages
-                ? ImageDecoding.Decode(_models, VaeScalingFactor, VaeForceUpcast, latents, batch, width, height, options, latentStart, runOptions)
+                ? ImageDecoding.Decode(_models, VaeScalingFactor, VaeForceUpcast, stages.Latents, batch, width, height, options, stages.LatentStart, runOptions)
                 : ([], 0, 0);
-            var timings = new GenerationTimings
-            {
-                Tokenizer = Stopwatch.GetElapsedTime(0, tokenizerTicks),
-                TextEncoder = Stopwatch.GetElapsedTime(0, conditioning.EncoderTicks),
-                UNet = Stopwatch.GetElapsedTime(0, loop.UNetTicks),
-                Scheduler = Stopwatch.GetElapsedTime(0, loop.SchedulerTicks + setupSchedulerTicks),
-                VaeEncoder = Stopwatch.GetElapsedTime(0, latentStart.EncoderTicks),
-                VaeDecoder = Stopwatch.GetElapsedTime(0, decoderTicks),
-                ImageConversion = Stopwatch.GetElapsedTime(0, conversionTicks + latentStart.ImagePreparationTicks),
-                Total = Stopwatch.GetElapsedTime(start),
-            };
-            if (_logger is not null)
-                PipelineLog.Generated(_logger, batch, width, height, options.Steps, seed, timings);
-            return new GenerationResult(images, latents, [batch, 4, height / 8, width / 8], seed,
-                conditioning.Conditional.Truncated, guided && conditioning.Unconditional.Truncated, timings)
-            {
-                DenoisingSteps = Math.Max(Math.Min(latentStart.EndIndex, scheduler.Timesteps.Length) - latentStart.StartIndex, 0),
-                LoraReports = _adapters.Reports,
-            };
+            return BuildResult(options, call, stages, images, tokenizerTicks, decoderTicks, conversionTicks);
         }
         catch (OnnxRuntimeException ex) when (cancellationToken.IsCancellationRequested)
         {

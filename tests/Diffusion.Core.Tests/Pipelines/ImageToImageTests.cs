@@ -47,7 +47,7 @@ public sealed class ImageToImageTests(ITestOutputHelper output)
         IScheduler scheduler = SchedulerCatalog.Create("Euler", SchedulerConfig.StableDiffusion15);
         scheduler.SetTimesteps(steps);
 
-        int start = LatentInitializer.StartIndex(steps, strength, scheduler);
+        int start = ScheduleWindow.StartIndex(steps, strength, scheduler);
 
         Assert.Equal(expected, scheduler.Timesteps.Length - start);
     }
@@ -60,7 +60,7 @@ public sealed class ImageToImageTests(ITestOutputHelper output)
         scheduler.SetTimesteps(4);
 
         Assert.Equal(7, scheduler.Timesteps.Length);
-        Assert.Equal(4, LatentInitializer.StartIndex(4, 0.5, scheduler));
+        Assert.Equal(4, ScheduleWindow.StartIndex(4, 0.5, scheduler));
     }
 
     [Fact]

@@ -115,7 +115,7 @@ public sealed class PromptEmbedderTests(LoadedModels models) : IClassFixture<Loa
         double newMean = chunk.Select((v, i) => (double)v * weights[i / hidden]).Average();
         double[] expected = [.. chunk.Select((v, i) => v * weights[i / hidden] * (originalMean / newMean))];
 
-        PromptEmbedder.ApplyWeights(chunk, weights, hidden);
+        PromptEmphasis.ApplyWeights(chunk, weights, hidden);
 
         for (int i = 0; i < chunk.Length; i++)
             Assert.Equal(expected[i], chunk[i], 1e-6);
@@ -128,7 +128,7 @@ public sealed class PromptEmbedderTests(LoadedModels models) : IClassFixture<Loa
         float[] chunk = [.. Enumerable.Range(0, 77 * 2).Select(i => MathF.Sin(i))];
         float[] before = (float[])chunk.Clone();
 
-        PromptEmbedder.ApplyWeights(chunk, [.. Enumerable.Repeat(1f, 77)], 2);
+        PromptEmphasis.ApplyWeights(chunk, [.. Enumerable.Repeat(1f, 77)], 2);
 
         Assert.Equal(before, chunk);
     }

@@ -27,6 +27,12 @@ public sealed record ModelFamily
     /// <summary>Width and height used when neither the call nor the UNet config gives one.</summary>
     public int DefaultImageSize { get; init; } = 512;
 
+    /// <summary>Image-to-image strength when a call gives none: diffusers' pipeline default (0.8 for SD, 0.3 for SDXL).</summary>
+    public double DefaultImageToImageStrength { get; init; } = 0.8;
+
+    /// <summary>Inpainting strength when a call gives none: diffusers' pipeline default (1 for SD, 0.9999 for SDXL, so the masked image still seeds the latents).</summary>
+    public double DefaultInpaintingStrength { get; init; } = 1.0;
+
     /// <summary>Whether this version's pipeline runs the family (others are recognised and refused by name).</summary>
     public bool IsRunnable { get; init; }
 
@@ -46,6 +52,8 @@ public sealed record ModelFamily
         TextEncoderCount = 2,
         ExtraDenoiserInputs = ["text_embeds", "time_ids"],
         DefaultImageSize = 1024,
+        DefaultImageToImageStrength = 0.3,
+        DefaultInpaintingStrength = 0.9999,
         IsRunnable = true,
     };
 
@@ -56,6 +64,8 @@ public sealed record ModelFamily
         PipelineClassNames = ["StableDiffusionXLImg2ImgPipeline"],
         ExtraDenoiserInputs = ["text_embeds", "time_ids"],
         DefaultImageSize = 1024,
+        DefaultImageToImageStrength = 0.3,
+        DefaultInpaintingStrength = 0.9999,
         IsRunnable = true,
     };
 

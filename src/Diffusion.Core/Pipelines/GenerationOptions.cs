@@ -90,7 +90,8 @@ public sealed record GenerationOptions
     /// <summary>
     /// How much of <see cref="InitImage"/> to repaint, 0 to 1. The denoising starts at step
     /// <c>steps − min(floor(steps·strength), steps)</c> (diffusers' <c>get_timesteps</c>), so 0 returns the VAE round trip
-    /// of the image and 1 runs every step. Null means diffusers' default: 0.8 for image-to-image, 1 for inpainting.
+    /// of the image and 1 runs every step. Null means the family's diffusers default: 0.8 for image-to-image and 1 for
+    /// inpainting with SD 1.x/2.x, 0.3 and 0.9999 with SDXL.
     /// </summary>
     public double? Strength { get; init; }
 

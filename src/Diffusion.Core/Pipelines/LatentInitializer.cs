@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Numerics.Tensors;
+using Diffusion.Core.Families;
 using Diffusion.Core.Imaging;
 using Diffusion.Core.Models;
 using Diffusion.Core.Randomness;
@@ -14,7 +15,7 @@ namespace Diffusion.Core.Pipelines;
 /// (blended back after every step for 4-channel UNets, extra UNet channels for 9-channel ones). The random draws happen
 /// in diffusers' order, so seeds reproduce its pipelines.
 /// </summary>
-internal sealed class LatentInitializer(PipelineModels models, float vaeScalingFactor)
+internal sealed class LatentInitializer(PipelineModels models, float vaeScalingFactor, ModelFamily family)
 {
     /// <summary>What the latent start hands to the loop and to decoding.</summary>
     internal sealed class Result
@@ -45,7 +46,7 @@ internal sealed class LatentInitializer(PipelineModels models, float vaeScalingF
         int batch = options.ImagesPerPrompt;
         bool inpainting = options.Mask is not null;
         ScheduleWindow.SetTimesteps(scheduler, options.Steps);
-        double strength = options.Strength ?? (inpainting ? 1.0 : 0.8);
+        double strength = options.Strength ?? (inpainting ? family.DefaultInpaintingStrength : family.DefaultImageToImageStrength);
         bool fromImage = options.InitImage is not null || options.InitLatents is not null;
         int startIndex = options.DenoisingStart is double begin ? ScheduleWindow.StartIndexAt(begin, scheduler)
             : fromImage ? ScheduleWindow.StartIndex(options.Steps, strength, scheduler) : 0;

@@ -29,7 +29,7 @@ public sealed partial class StableDiffusionPipeline
             : XLPromptConditioning.Encode(_models, _xl, options, promptText, negativeText, call.Batch, call.Guided, width, height, runOptions, _logger);
 
         long s0 = Stopwatch.GetTimestamp();
-        LatentInitializer.Result latentStart = new LatentInitializer(_models, VaeScalingFactor).Start(options, width, height, call.Scheduler, call.Random, runOptions);
+        LatentInitializer.Result latentStart = new LatentInitializer(_models, VaeScalingFactor, Family).Start(options, width, height, call.Scheduler, call.Random, runOptions);
         long setupSchedulerTicks = Stopwatch.GetTimestamp() - s0 - latentStart.EncoderTicks - latentStart.ImagePreparationTicks;
         DenoisingLoop loop = latentStart.Loop;
         loop.ControlNet = ControlNetConditioner.Create(UNet, options.ControlNets, width, height, call.ImagesPerCall);

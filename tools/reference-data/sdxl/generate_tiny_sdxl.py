@@ -468,6 +468,67 @@ run("img2img", unet, base_encoders, euler(), PROMPT, 5.0, 5, 3, 64, 64, image=im
 run("refiner-img2img", refiner_unet, refiner_encoders, euler(), PROMPT, 5.0, 4, 9, 64, 64, negative_prompt="blurry",
     force_zeros=False, refiner=True, image=image_tensor, strength=0.5)
 
+
+
+def run_inpaint(case, unet_model, prompt, guidance, steps, seed, image, mask, strength=0.9999):
+    """StableDiffusionXLInpaintPipeline.__call__ (4- or 9-channel UNet), with diffusers' default strength 0.9999."""
+    generator = torch.Generator().manual_seed(seed)
+    scheduler = euler()
+    nine = unet_model.config.in_channels == 9
+    with torch.no_grad():
+        prompt_embeds, pooled, negative_embeds, negative_pooled = encode_prompt(prompt, None, True, base_encoders, True)
+        scheduler.set_timesteps(steps)
+        init_timestep = min(int(steps * strength), steps)
+        t_start = max(steps - init_timestep, 0)
+        timesteps = scheduler.timesteps[t_start * scheduler.order:]
+        scheduler.set_begin_index(t_start * scheduler.order)
+        masked_image = image * (mask < 0.5)
+
+        def encode(x):
+            mean, logvar = VaeEncoderContract(vae)(x).chunk(2, dim=1)
+            std = torch.exp(0.5 * logvar.clamp(-30.0, 20.0))
+            return (mean + std * randn_tensor(mean.shape, generator=generator)) * SCALING_FACTOR
+        image_latents = encode(image)  # strength < 1: the latents start from the image
+        noise = randn_tensor(image_latents.shape, generator=generator)
+        latents = scheduler.add_noise(image_latents, noise, timesteps[:1])
+        latent_mask = torch.nn.functional.interpolate(mask, size=(image.shape[2] // 8, image.shape[3] // 8))
+        masked_latents = encode(masked_image)
+        h, w = image.shape[2], image.shape[3]
+        time_ids = torch.tensor([[h, w, 0, 0, h, w]], dtype=torch.float32)
+        embeds = torch.cat([negative_embeds, prompt_embeds])
+        text_embeds = torch.cat([negative_pooled, pooled])
+        time_ids = torch.cat([time_ids, time_ids])
+        for i, t in enumerate(timesteps):
+            model_input = scheduler.scale_model_input(torch.cat([latents] * 2), t)
+            if nine:
+                model_input = torch.cat([model_input, torch.cat([latent_mask] * 2), torch.cat([masked_latents] * 2)], dim=1)
+            noise_pred = unet_model(model_input, t, encoder_hidden_states=embeds,
+                                    added_cond_kwargs={"text_embeds": text_embeds, "time_ids": time_ids}).sample
+            uncond, cond = noise_pred.chunk(2)
+            latents = scheduler.step(uncond + guidance * (cond - uncond), t, latents, generator=generator).prev_sample
+            if not nine:
+                proper = image_latents
+                if i < len(timesteps) - 1:
+                    proper = scheduler.add_noise(proper, noise, torch.tensor([timesteps[i + 1]]))
+                latents = (1 - latent_mask) * proper + latent_mask * latents
+        save(case + "-latents", latents)
+        decoded = vae.decode(latents / SCALING_FACTOR).sample
+        pixels = ((decoded / 2 + 0.5).clamp(0, 1).permute(0, 2, 3, 1) * 255).round().to(torch.uint8)
+        pixels.numpy().tofile(os.path.join(reference_dir, case + ".rgb"))
+        with open(os.path.join(reference_dir, case + ".json"), "w") as f:
+            json.dump({"prompt": prompt, "negative_prompt": None, "guidance_scale": guidance, "steps": steps, "seed": seed,
+                       "height": h, "width": w, "images_per_prompt": 1, "strength": strength, "denoising_start": None,
+                       "denoising_end": None, "timesteps": [float(t) for t in timesteps]}, f, indent=1)
+
+
+# a white rectangle (repaint) on black (keep), written as .rgb like the picture
+mask_pixels = np.zeros((64, 64, 3), dtype=np.uint8)
+mask_pixels[16:48, 8:40] = 255
+mask_pixels.tofile(os.path.join(reference_dir, "inpaint-mask.rgb"))
+mask_tensor = torch.from_numpy((mask_pixels[:, :, 0] >= 128).astype(np.float32))[None, None]
+run_inpaint("inpaint-9ch", inpaint_unet, PROMPT, 5.0, 5, 12, image_tensor, mask_tensor)
+run_inpaint("inpaint-4ch", unet, PROMPT, 5.0, 5, 13, image_tensor, mask_tensor)
+
 lcm_config = {"_class_name": "LCMScheduler", "beta_end": 0.012, "beta_schedule": "scaled_linear", "beta_start": 0.00085,
               "clip_sample": False, "num_train_timesteps": 1000, "original_inference_steps": 50, "prediction_type": "epsilon",
               "set_alpha_to_one": True, "steps_offset": 1, "timestep_scaling": 10.0, "timestep_spacing": "leading"}

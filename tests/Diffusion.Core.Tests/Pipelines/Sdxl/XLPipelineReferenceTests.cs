@@ -111,3 +111,29 @@ public sealed class XLDistilledReferenceTests
         TinySdxl.AssertPixels(name, result.Images);
     }
 }
+
+/// <summary>Inpainting against diffusers' StableDiffusionXLInpaintPipeline math, at its default strength 0.9999.</summary>
+public sealed class XLInpaintingReferenceTests
+{
+    [Theory]
+    [InlineData("inpaint-9ch", "unet-inpaint")]
+    [InlineData("inpaint-4ch", null)]
+    public void Inpainting_matches_diffusers_with_a_nine_and_a_four_channel_unet(string name, string? variant)
+    {
+        var settings = new PipelineSettings { Session = TinySd.Session, UNetModelPath = variant is null ? null : TinySdxl.Variant(variant) };
+        using StableDiffusionPipeline pipeline = TinySdxl.LoadBase(settings);
+        var mask = new Diffusion.Core.Imaging.ImageBuffer(64, 64, TinySdxl.Pixels("inpaint-mask"));
+        GenerationResult result = pipeline.Generate(TinySdxl.Options(name) with { InitImage = TinySdxl.InitImage(), Mask = mask });
+        Assert.Equal(4, result.DenoisingSteps); // int(5 × 0.9999) = 4: SDXL's default strength skips the first step
+        TinySdxl.AssertClose(TinySdxl.Floats(name + "-latents"), result.Latents, 1e-4f, "latents");
+        TinySdxl.AssertPixels(name, result.Images);
+    }
+
+    [Fact]
+    public void Image_to_image_defaults_to_the_families_strength()
+    {
+        using StableDiffusionPipeline pipeline = TinySdxl.LoadBase();
+        GenerationResult result = pipeline.Generate(new GenerationOptions { Prompt = "a horse", Steps = 10, Seed = 1, InitImage = TinySdxl.InitImage() });
+        Assert.Equal(3, result.DenoisingSteps); // diffusers' SDXL img2img default strength 0.3 (SD: 0.8)
+    }
+}

@@ -58,6 +58,11 @@ int Run(ParseResult parsed)
         if (modelFolder is not null)
         {
             pipeline = StableDiffusionPipeline.Load(modelFolder, new PipelineSettings { Session = session });
+            if (!pipeline.UNet.IsFusedControlNet && !pipeline.UNet.AcceptsControlNetResiduals)
+            {
+                throw new InvalidOptionException("--model",
+                    $"{pipeline.Family.Name}: its UNet takes no ControlNet input (neither residuals nor fused ControlNets); ControlNet needs a UNet exported for it (docs/controlnet.md; SDXL ControlNet is not supported yet).");
+            }
             if (!pipeline.UNet.IsFusedControlNet)
             {
                 string controlNetPath = parsed.GetValue(controlNetOption)

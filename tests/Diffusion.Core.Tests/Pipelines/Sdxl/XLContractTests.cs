@@ -98,3 +98,51 @@ public sealed class XLContractTests
         Assert.Contains("fp16-safe VAE", error.Message, StringComparison.Ordinal);
     }
 }
+
+/// <summary>The hand-off and size-conditioning options are checked before any model runs, each error naming its option.</summary>
+public sealed class XLOptionTests
+{
+    private static readonly LatentImage Latents = new(new float[4 * 8 * 8], 1, 4, 8, 8);
+
+    [Theory]
+    [InlineData(0.0, null, "DenoisingEnd")]
+    [InlineData(1.0, null, "DenoisingEnd")]
+    [InlineData(null, 1.5, "DenoisingStart")]
+    [InlineData(0.5, 0.7, "DenoisingStart")]
+    public void Denoising_fractions_are_between_zero_and_one_and_ordered(double? end, double? start, string option)
+    {
+        var options = new GenerationOptions { Prompt = "x", DenoisingEnd = end, DenoisingStart = start, InitLatents = Latents };
+        Assert.Equal(option, Assert.Throws<InvalidOptionException>(options.Validate).OptionName);
+    }
+
+    [Fact]
+    public void Denoising_start_needs_something_to_start_from()
+        => Assert.Equal("DenoisingStart", Assert.Throws<InvalidOptionException>(new GenerationOptions { DenoisingStart = 0.5 }.Validate).OptionName);
+
+    [Fact]
+    public void Init_latents_must_hold_their_shape_and_fit_the_batch_and_size()
+    {
+        Assert.Equal("InitLatents", Assert.Throws<InvalidOptionException>(new GenerationOptions { InitLatents = Latents with { Values = new float[3] } }.Validate).OptionName);
+        Assert.Equal("InitLatents", Assert.Throws<InvalidOptionException>(new GenerationOptions { ImagesPerPrompt = 3, InitLatents = Latents with { Batch = 2, Values = new float[2 * 256] } }.Validate).OptionName);
+        Assert.Equal("InitLatents", Assert.Throws<InvalidOptionException>(new GenerationOptions { InitLatents = Latents, Width = 128 }.Validate).OptionName);
+        float[] nan = new float[256];
+        nan[3] = float.NaN;
+        Assert.Equal("InitLatents", Assert.Throws<InvalidOptionException>(new GenerationOptions { InitLatents = Latents with { Values = nan } }.Validate).OptionName);
+    }
+
+    [Fact]
+    public void Size_conditioning_is_bounded()
+    {
+        Assert.Equal("OriginalSize", Assert.Throws<InvalidOptionException>(new GenerationOptions { OriginalSize = new PixelSize(0, 64) }.Validate).OptionName);
+        Assert.Equal("CropLeft", Assert.Throws<InvalidOptionException>(new GenerationOptions { CropLeft = -1 }.Validate).OptionName);
+        Assert.Equal("AestheticScore", Assert.Throws<InvalidOptionException>(new GenerationOptions { AestheticScore = float.NaN }.Validate).OptionName);
+    }
+
+    [Fact]
+    public void Latents_with_a_channel_count_the_unet_does_not_work_in_are_refused()
+    {
+        using StableDiffusionPipeline refiner = TinySdxl.LoadRefiner();
+        var error = Assert.Throws<InvalidOptionException>(() => refiner.Generate(new GenerationOptions { Prompt = "x", InitLatents = new LatentImage(new float[3 * 64], 1, 3, 8, 8), DenoisingStart = 0.5 }));
+        Assert.Equal("InitLatents", error.OptionName);
+    }
+}

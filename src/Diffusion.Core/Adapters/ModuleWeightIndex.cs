@@ -62,13 +62,35 @@ internal sealed class ModuleWeightIndex
     public bool TryFind(string modulePath, bool dotted, out ModuleWeight? weight, out bool ambiguous)
     {
         Dictionary<string, ModuleWeight?> map = dotted ? _byPath : _byUnderscoredPath;
-        if (map.TryGetValue(modulePath, out weight))
+        if (!map.TryGetValue(modulePath, out weight) && !dotted && SgmBlockNames.IsSgm(modulePath)
+            && LayersPerBlock() is int layers && SgmBlockNames.ToDiffusers(modulePath, layers) is string diffusers)
+        {
+            map.TryGetValue(diffusers, out weight); // kohya's SDXL files name UNet modules as Stability's code does
+        }
+        if (weight is not null || map.ContainsKey(modulePath))
         {
             ambiguous = weight is null;
             return weight is not null;
         }
         ambiguous = false;
         return false;
+    }
+
+    /// <summary>The UNet's resnets per down block (diffusers' <c>layers_per_block</c>), read from this graph's module paths; null when it has none.</summary>
+    private int? LayersPerBlock()
+    {
+        const string Prefix = "down_blocks.0.resnets.";
+        int? count = null;
+        foreach (string path in _byPath.Keys)
+        {
+            if (!path.StartsWith(Prefix, StringComparison.Ordinal))
+                continue;
+            ReadOnlySpan<char> rest = path.AsSpan(Prefix.Length);
+            int dot = rest.IndexOf('.');
+            if (int.TryParse(dot < 0 ? rest : rest[..dot], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int k))
+                count = Math.Max(count ?? 0, k + 1);
+        }
+        return count;
     }
 
     /// <summary><c>/down_blocks.0/attentions.0/proj_in/Conv</c> → <c>down_blocks.0.attentions.0.proj_in</c>; null without a scope.</summary>

@@ -7,7 +7,7 @@ using Diffusion.Core.Weights;
 namespace Diffusion.Core.Pipelines;
 
 /// <summary>
-/// Makes the text encoder's and UNet's sessions match a call's LoRA set: <see cref="PipelineSettings.Loras"/> plus the
+/// Makes the text encoders' and UNet's sessions match a call's LoRA set: <see cref="PipelineSettings.Loras"/> plus the
 /// prompt's A1111 <c>&lt;lora:name:weight&gt;</c> tags when a LoRA folder is set. A component whose set changed gets a
 /// new session over the newly merged weights (its old session and merged weights are released); the others are kept.
 /// </summary>
@@ -32,6 +32,12 @@ internal sealed class LoraSessionSwitcher(PipelineModels models, PipelineAdapter
             models.TextEncoder = TextEncoder.Load(old.ModelPath, textEncoderSettings(settings.TextEncoderSettings));
             old.Dispose();
             adapters.TextEncoder.CommitPending();
+        }
+        if (models.TextEncoder2 is { } second && Replace(adapters.TextEncoder2, second.ModelPath, files) is { } secondSettings)
+        {
+            models.TextEncoder2 = TextEncoder.Load(second.ModelPath, secondSettings(settings.TextEncoderSettings));
+            second.Dispose();
+            adapters.TextEncoder2.CommitPending();
         }
         Func<SessionSettings, SessionSettings>? unetSettings = Replace(adapters.UNet, models.UNet.ModelPath, files);
         if (unetSettings is not null)

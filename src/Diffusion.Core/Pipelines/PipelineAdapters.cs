@@ -25,7 +25,10 @@ internal sealed class PipelineAdapters : IDisposable
     /// <summary>The text encoder's current LoRA set and its merged weights.</summary>
     public ComponentLoras TextEncoder { get; } = new(LoraTarget.TextEncoder);
 
-    /// <summary>Reports of the LoRA sets in effect, UNet first.</summary>
+    /// <summary>SDXL's second text encoder's current LoRA set (kohya <c>lora_te2_</c>, diffusers <c>text_encoder_2.</c>).</summary>
+    public ComponentLoras TextEncoder2 { get; } = new(LoraTarget.TextEncoder2);
+
+    /// <summary>Reports of the LoRA sets in effect: UNet, text encoder, second text encoder.</summary>
     public IReadOnlyList<LoraApplicationReport> Reports
     {
         get
@@ -35,6 +38,8 @@ internal sealed class PipelineAdapters : IDisposable
                 reports.Add(UNet.Report);
             if (TextEncoder.Report is not null)
                 reports.Add(TextEncoder.Report);
+            if (TextEncoder2.Report is not null)
+                reports.Add(TextEncoder2.Report);
             return reports;
         }
     }
@@ -114,6 +119,7 @@ internal sealed class PipelineAdapters : IDisposable
     {
         UNet.Dispose();
         TextEncoder.Dispose();
+        TextEncoder2.Dispose();
         _textualInversion?.Dispose();
     }
 

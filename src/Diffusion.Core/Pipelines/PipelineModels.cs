@@ -39,7 +39,7 @@ internal sealed class PipelineModels : IDisposable
     public ClipTokenizer? Tokenizer2 { get; init; }
 
     /// <summary>SDXL base: <c>text_encoder_2/</c>; else null.</summary>
-    public TextEncoder? TextEncoder2 { get; init; }
+    public TextEncoder? TextEncoder2 { get; set; }
 
     /// <summary>The text encoders in conditioning order, each with its tokenizer.</summary>
     public IReadOnlyList<(ClipTokenizer Tokenizer, TextEncoder Encoder)> TextEncoders

@@ -29,7 +29,7 @@ internal static class StableDiffusionLoader
         ModelFamily family = ResolveFamily(folder, unetPath, settings.Family);
         bool xl = family != ModelFamily.StableDiffusion;
         if (xl)
-            RequireNoAdapters(settings, family);
+            RequireSupportedAdapters(settings, family);
         var schedulerConfig = SchedulerConfig.FromJsonFile(folder.SchedulerConfigPath, settings.Logger);
         IScheduler scheduler = SchedulerCatalog.CreateFromConfig(schedulerConfig);
         (string TokenizerDirectory, string EncoderPath)[] encoderFiles = TextEncoderFiles(folder, family);
@@ -50,13 +50,15 @@ internal static class StableDiffusionLoader
             string firstEncoder = encoderFiles[0].EncoderPath;
             adapters.AddTextualInversions(settings.TextualInversions, firstEncoder, tokenizers[0]);
             LoraSessionSwitcher.SetInitial(adapters, adapters.TextEncoder, firstEncoder, settings.Loras);
+            if (encoderFiles.Length > 1)
+                LoraSessionSwitcher.SetInitial(adapters, adapters.TextEncoder2, encoderFiles[1].EncoderPath, settings.Loras);
             LoraSessionSwitcher.SetInitial(adapters, adapters.UNet, unetPath, settings.Loras);
             // In Sequential mode each model is released as soon as its contract is read (and a bad model rejected),
             // so loading never holds more than one model's weights either.
             bool sequential = settings.MemoryMode == MemoryMode.Sequential;
             foreach ((_, string encoderPath) in encoderFiles)
             {
-                SessionSettings session = encoderPath == firstEncoder ? adapters.SettingsFor(adapters.TextEncoder, settings.TextEncoderSettings) : settings.TextEncoderSettings;
+                SessionSettings session = adapters.SettingsFor(encoderPath == firstEncoder ? adapters.TextEncoder : adapters.TextEncoder2, settings.TextEncoderSettings);
                 encoders.Add(TextEncoder.Load(encoderPath, session));
                 if (sequential)
                     encoders[^1].Unload();
@@ -134,14 +136,20 @@ internal static class StableDiffusionLoader
         ModelLoadException Missing(string path, string what) => new(path, $"required {what} is missing; a {family.Name} folder has it.");
     }
 
-    /// <summary>LoRA and textual inversion are mapped onto SD 1.x/2.x weights only, so far: refused by option for other families.</summary>
-    private static void RequireNoAdapters(PipelineSettings settings, ModelFamily family)
+    /// <summary>
+    /// SDXL base models take LoRAs (kohya keys in diffusers naming, diffusers/PEFT keys) on the UNet and both text
+    /// encoders; textual inversion, and LoRAs on the refiner, are refused by option name for now.
+    /// </summary>
+    private static void RequireSupportedAdapters(PipelineSettings settings, ModelFamily family)
     {
+        if (settings.TextualInversions.Count > 0)
+            throw new InvalidOptionException(nameof(PipelineSettings.TextualInversions), $"textual-inversion files are applied to {ModelFamily.StableDiffusion.Name} models only in this version; this folder is {family.Name}.");
+        if (family != ModelFamily.StableDiffusionXLRefiner)
+            return;
         string? option = settings.Loras.Count > 0 ? nameof(PipelineSettings.Loras)
             : settings.LoraDirectory is not null ? nameof(PipelineSettings.LoraDirectory)
-            : settings.TextualInversions.Count > 0 ? nameof(PipelineSettings.TextualInversions)
             : null;
         if (option is not null)
-            throw new InvalidOptionException(option, $"LoRA and textual-inversion files are applied to {ModelFamily.StableDiffusion.Name} models only in this version; this folder is {family.Name}.");
+            throw new InvalidOptionException(option, $"LoRA files are not applied to the {family.Name} in this version (its only text encoder is text_encoder_2).");
     }
 }

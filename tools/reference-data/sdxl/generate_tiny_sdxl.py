@@ -94,48 +94,98 @@ def write_tokenizer(folder, pad_token):
 
 
 # ---------------------------------------------------------------------------------------------- text encoders
-class Layer(nn.Module):
-    def __init__(self, width, heads, activation):
+class Attention(nn.Module):
+    def __init__(self, width, heads):
         super().__init__()
         self.heads = heads
-        self.ln1, self.ln2 = nn.LayerNorm(width), nn.LayerNorm(width)
-        self.q, self.k, self.v, self.o = (nn.Linear(width, width) for _ in range(4))
+        self.q_proj, self.k_proj, self.v_proj, self.out_proj = (nn.Linear(width, width) for _ in range(4))
+
+    def forward(self, h, mask):
+        b, s, w = h.shape
+        q, k, v = (p(h).view(b, s, self.heads, w // self.heads).transpose(1, 2) for p in (self.q_proj, self.k_proj, self.v_proj))
+        scores = q @ k.transpose(-1, -2) / math.sqrt(w // self.heads) + mask
+        return self.out_proj((scores.softmax(-1) @ v).transpose(1, 2).reshape(b, s, w))
+
+
+class Mlp(nn.Module):
+    def __init__(self, width, activation):
+        super().__init__()
         self.fc1, self.fc2 = nn.Linear(width, 4 * width), nn.Linear(4 * width, width)
         self.activation = activation
 
-    def forward(self, x, mask):
-        b, s, w = x.shape
-        h = self.ln1(x)
-        q, k, v = (p(h).view(b, s, self.heads, w // self.heads).transpose(1, 2) for p in (self.q, self.k, self.v))
-        scores = q @ k.transpose(-1, -2) / math.sqrt(w // self.heads) + mask
-        x = x + self.o((scores.softmax(-1) @ v).transpose(1, 2).reshape(b, s, w))
-        h = self.fc1(self.ln2(x))
+    def forward(self, x):
+        h = self.fc1(x)
         h = h * torch.sigmoid(1.702 * h) if self.activation == "quick_gelu" else torch.nn.functional.gelu(h)
-        return x + self.fc2(h)
+        return self.fc2(h)
 
 
-class TinyClipText(nn.Module):
-    """CLIPTextModel (projection None) or CLIPTextModelWithProjection: outputs as optimum names them."""
+class Layer(nn.Module):
+    """transformers' CLIPEncoderLayer, with its module names (so LoRA keys address the same paths)."""
 
-    def __init__(self, width, layers, heads, activation, projection=None):
+    def __init__(self, width, heads, activation):
+        super().__init__()
+        self.layer_norm1, self.layer_norm2 = nn.LayerNorm(width), nn.LayerNorm(width)
+        self.self_attn = Attention(width, heads)
+        self.mlp = Mlp(width, activation)
+
+    def forward(self, x, mask):
+        x = x + self.self_attn(self.layer_norm1(x), mask)
+        return x + self.mlp(self.layer_norm2(x))
+
+
+class Embeddings(nn.Module):
+    def __init__(self, width):
         super().__init__()
         self.token_embedding = nn.Embedding(VOCAB_SIZE, width)
         self.position_embedding = nn.Embedding(77, width)
-        self.layers = nn.ModuleList(Layer(width, heads, activation) for _ in range(layers))
-        self.final_layer_norm = nn.LayerNorm(width)
-        self.text_projection = nn.Linear(width, projection, bias=False) if projection else None
 
-    def forward(self, input_ids):
-        ids = input_ids.long()
-        s = ids.shape[1]
-        x = self.token_embedding(ids) + self.position_embedding(torch.arange(s).unsqueeze(0))
-        mask = torch.full((s, s), float("-inf")).triu(1)
+    def forward(self, ids):
+        return self.token_embedding(ids) + self.position_embedding(torch.arange(ids.shape[1]).unsqueeze(0))
+
+
+class Encoder(nn.Module):
+    def __init__(self, width, layers, heads, activation):
+        super().__init__()
+        self.layers = nn.ModuleList(Layer(width, heads, activation) for _ in range(layers))
+
+    def forward(self, x, mask):
         hidden = [x]
         for layer in self.layers:
             x = layer(x, mask)
             hidden.append(x)
-        last = self.final_layer_norm(x)
-        pooled = last[torch.arange(ids.shape[0]), ids.argmax(-1)]
+        return hidden
+
+
+class TextTransformer(nn.Module):
+    def __init__(self, width, layers, heads, activation):
+        super().__init__()
+        self.embeddings = Embeddings(width)
+        self.encoder = Encoder(width, layers, heads, activation)
+        self.final_layer_norm = nn.LayerNorm(width)
+
+    def forward(self, ids):
+        s = ids.shape[1]
+        mask = torch.full((s, s), float("-inf")).triu(1)
+        hidden = self.encoder(self.embeddings(ids), mask)
+        last = self.final_layer_norm(hidden[-1])
+        return last, last[torch.arange(ids.shape[0]), ids.argmax(-1)], hidden
+
+
+class TinyClipText(nn.Module):
+    """CLIPTextModel (projection None) or CLIPTextModelWithProjection, with transformers' module names (the export's
+    node names are /text_model/encoder/layers.N/…, as optimum's are); outputs as optimum names them."""
+
+    def __init__(self, width, layers, heads, activation, projection=None):
+        super().__init__()
+        self.text_model = TextTransformer(width, layers, heads, activation)
+        self.text_projection = nn.Linear(width, projection, bias=False) if projection else None
+
+    @property
+    def layers(self):
+        return self.text_model.encoder.layers
+
+    def forward(self, input_ids):
+        last, pooled, hidden = self.text_model(input_ids.long())
         if self.text_projection is not None:
             return (self.text_projection(pooled), last, *hidden)
         return (last, pooled, *hidden)
@@ -181,14 +231,12 @@ def make_unet(cross, pooled, time_ids, in_channels=4, time_cond_proj_dim=None, s
     return unet
 
 
-class UNetContract(nn.Module):
-    def __init__(self, unet, lcm):
-        super().__init__()
-        self.unet, self.lcm = unet, lcm
+class UNetContract(UNet2DConditionModel):
+    """optimum's SDXL UNet contract on the UNet itself, so node names start at /down_blocks.N (as optimum's do)."""
 
     def forward(self, sample, timestep, encoder_hidden_states, text_embeds, time_ids, timestep_cond=None):
-        return self.unet(sample, timestep, encoder_hidden_states=encoder_hidden_states, timestep_cond=timestep_cond,
-                         added_cond_kwargs={"text_embeds": text_embeds, "time_ids": time_ids}).sample
+        return super().forward(sample, timestep, encoder_hidden_states=encoder_hidden_states, timestep_cond=timestep_cond,
+                               added_cond_kwargs={"text_embeds": text_embeds, "time_ids": time_ids}).sample
 
 
 def export_unet(unet, folder, cross, pooled, time_ids):
@@ -207,9 +255,11 @@ def export_unet(unet, folder, cross, pooled, time_ids):
             "encoder_hidden_states": {0: "batch_size", 1: "sequence_length"}, "text_embeds": {0: "batch_size"},
             "time_ids": {0: "batch_size"}, "timestep_cond": {0: "batch_size"},
             "out_sample": {0: "batch_size", 2: "height", 3: "width"}}
-    torch.onnx.export(UNetContract(unet, lcm).eval(), tuple(inputs.values()), os.path.join(folder, "model.onnx"),
+    unet.__class__ = UNetContract  # the same weights; forward takes optimum's inputs
+    torch.onnx.export(unet, tuple(inputs.values()), os.path.join(folder, "model.onnx"),
                       input_names=list(inputs), output_names=["out_sample"], opset_version=17, do_constant_folding=True,
                       dynamic_axes={k: v for k, v in axes.items() if k in inputs or k == "out_sample"})
+    unet.__class__ = UNet2DConditionModel
     with open(os.path.join(folder, "config.json"), "w") as f:
         json.dump({k: (list(v) if isinstance(v, tuple) else v) for k, v in dict(unet.config).items() if not k.startswith("_")}
                   | {"_class_name": "UNet2DConditionModel"}, f, indent=1)
@@ -528,6 +578,70 @@ mask_pixels.tofile(os.path.join(reference_dir, "inpaint-mask.rgb"))
 mask_tensor = torch.from_numpy((mask_pixels[:, :, 0] >= 128).astype(np.float32))[None, None]
 run_inpaint("inpaint-9ch", inpaint_unet, PROMPT, 5.0, 5, 12, image_tensor, mask_tensor)
 run_inpaint("inpaint-4ch", unet, PROMPT, 5.0, 5, 13, image_tensor, mask_tensor)
+
+
+
+# ---------------------------------------------------------------------------------------------- LoRA
+def write_safetensors(path, tensors):
+    header, blobs, offset = {}, [], 0
+    for name, arr in tensors:
+        raw = np.ascontiguousarray(arr.astype("<f4")).tobytes()
+        header[name] = {"dtype": "F32", "shape": list(arr.shape), "data_offsets": [offset, offset + len(raw)]}
+        blobs.append(raw)
+        offset += len(raw)
+    h = json.dumps(header, separators=(",", ":")).encode()
+    h += b" " * ((8 - len(h) % 8) % 8)
+    with open(path, "wb") as f:
+        f.write(len(h).to_bytes(8, "little") + h + b"".join(blobs))
+
+
+# (component module, its module path, the prefix a diffusers/PEFT file uses, the kohya prefix)
+LORA_TARGETS = [
+    (unet, "down_blocks.1.attentions.0.transformer_blocks.0.attn1.to_q", "unet.", "lora_unet_"),
+    (unet, "down_blocks.1.attentions.0.transformer_blocks.0.attn2.to_k", "unet.", "lora_unet_"),
+    (unet, "up_blocks.0.attentions.0.proj_in", "unet.", "lora_unet_"),
+    (text_encoder, "text_model.encoder.layers.0.self_attn.q_proj", "text_encoder.", "lora_te1_"),
+    (text_encoder_2, "text_model.encoder.layers.1.self_attn.v_proj", "text_encoder_2.", "lora_te2_"),
+    (text_encoder_2, "text_model.encoder.layers.1.mlp.fc1", "text_encoder_2.", "lora_te2_"),
+]
+lora_random = np.random.default_rng(20261206)
+peft, kohya, factors = [], [], []
+for model, path, dotted, kohya_prefix in LORA_TARGETS:
+    layer = model.get_submodule(path)
+    rank, alpha = 2, 1.0
+    down = lora_random.normal(0, 0.3, (rank, layer.in_features)).astype(np.float32)
+    up = lora_random.normal(0, 0.3, (layer.out_features, rank)).astype(np.float32)
+    peft += [(dotted + path + ".lora_A.weight", down), (dotted + path + ".lora_B.weight", up)]
+    key = kohya_prefix + path.replace(".", "_")
+    kohya += [(key + ".lora_down.weight", down), (key + ".lora_up.weight", up), (key + ".alpha", np.array(alpha, dtype=np.float32))]
+    factors.append((layer, down, up, alpha / rank))
+os.makedirs(os.path.join(OUT, "tiny-sdxl-lora"), exist_ok=True)
+write_safetensors(os.path.join(OUT, "tiny-sdxl-lora", "peft.safetensors"), peft)      # PEFT: no alpha, scale 1
+write_safetensors(os.path.join(OUT, "tiny-sdxl-lora", "kohya.safetensors"), kohya)    # kohya: alpha/rank = 0.5
+# kohya's SDXL files name UNet modules as Stability's code does (layers_per_block 1 here: input block 3 = down block 1)
+SGM_NAMES = {"down_blocks_1_attentions_0": "input_blocks_3_1", "up_blocks_0_attentions_0": "output_blocks_0_1"}
+sgm = []
+for key, value in kohya:
+    for diffusers_name, sgm_name in SGM_NAMES.items():
+        key = key.replace("lora_unet_" + diffusers_name, "lora_unet_" + sgm_name)
+    sgm.append((key, value))
+write_safetensors(os.path.join(OUT, "tiny-sdxl-lora", "kohya-sgm.safetensors"), sgm)  # same factors: lora-kohya's output
+
+
+def with_lora(scale_of, multiplier, case):
+    """Merges W += multiplier * scale * up @ down into the torch modules, runs the txt2img case, restores the weights."""
+    saved = [layer.weight.detach().clone() for layer, _, _, _ in factors]
+    with torch.no_grad():
+        for layer, down, up, kohya_scale in factors:
+            layer.weight += multiplier * scale_of(kohya_scale) * torch.from_numpy(up @ down)
+    run(case, unet, base_encoders, euler(), PROMPT, 5.0, 4, 42, 64, 64)
+    with torch.no_grad():
+        for (layer, _, _, _), weight in zip(factors, saved):
+            layer.weight.copy_(weight)
+
+
+with_lora(lambda kohya_scale: 1.0, 0.8, "lora-peft")
+with_lora(lambda kohya_scale: kohya_scale, 1.0, "lora-kohya")
 
 lcm_config = {"_class_name": "LCMScheduler", "beta_end": 0.012, "beta_schedule": "scaled_linear", "beta_start": 0.00085,
               "clip_sample": False, "num_train_timesteps": 1000, "original_inference_steps": 50, "prediction_type": "epsilon",

@@ -67,9 +67,9 @@ public sealed class XLContractTests
     }
 
     [Fact]
-    public void Loras_are_refused_for_sdxl_by_option_name()
+    public void Loras_are_refused_for_the_refiner_by_option_name()
     {
-        var error = Assert.Throws<InvalidOptionException>(() => TinySdxl.LoadBase(new PipelineSettings { Session = TinySd.Session, LoraDirectory = Path.GetTempPath() }));
+        var error = Assert.Throws<InvalidOptionException>(() => TinySdxl.LoadRefiner(new PipelineSettings { Session = TinySd.Session, LoraDirectory = Path.GetTempPath() }));
         Assert.Equal(nameof(PipelineSettings.LoraDirectory), error.OptionName);
     }
 

@@ -122,64 +122,10 @@ public sealed class DpmSolverSinglestepScheduler : SchedulerBase
             _lowerOrderFinal = true;
         }
 
-        _orders = BuildOrderList(inferenceSteps);
+        _orders = DpmSolverOrderList.Build(inferenceSteps, _solverOrder, _lowerOrderFinal, _finalSigmaZero);
         _historyCount = 0;
         _nextStepIndex = -1;
         return timesteps;
-    }
-
-    // diffusers' get_order_list.
-    private int[] BuildOrderList(int steps)
-    {
-        var orders = new List<int>(steps + 3);
-        int order = _solverOrder;
-        if (_lowerOrderFinal)
-        {
-            if (order == 3)
-            {
-                int groups = steps % 3 == 0 ? (steps / 3) - 1 : steps / 3;
-                for (int i = 0; i < groups; i++)
-                {
-                    orders.AddRange([1, 2, 3]);
-                }
-
-                orders.AddRange((steps % 3) switch { 0 => [1, 2, 1], 1 => [1], _ => [1, 2] });
-            }
-            else if (order == 2)
-            {
-                int groups = steps % 2 == 0 ? (steps / 2) - 1 : steps / 2;
-                for (int i = 0; i < groups; i++)
-                {
-                    orders.AddRange([1, 2]);
-                }
-
-                orders.AddRange(steps % 2 == 0 ? [1, 1] : [1]);
-            }
-            else
-            {
-                for (int i = 0; i < steps; i++)
-                {
-                    orders.Add(1);
-                }
-            }
-        }
-        else
-        {
-            for (int i = 0; i < steps / order; i++)
-            {
-                for (int k = 1; k <= order; k++)
-                {
-                    orders.Add(k);
-                }
-            }
-        }
-
-        if (_finalSigmaZero && orders.Count > 0)
-        {
-            orders[^1] = 1;
-        }
-
-        return [.. orders];
     }
 
     /// <inheritdoc/>

@@ -286,7 +286,7 @@ public sealed class UniPcMultistepScheduler : SchedulerBase
         }
         else if (order == 3)
         {
-            SolveVandermonde(k);
+            VandermondeSolver.Solve(_rks, _b, _matrix, _rhos, k);
         }
 
         float a = _predictX0 ? sigmaT / sigmaS0 : alphaT / alphaS0;
@@ -298,7 +298,7 @@ public sealed class UniPcMultistepScheduler : SchedulerBase
         float rk0 = _rks[0], rk1 = _rks[1], rho0 = _rhos[0], rho1 = _rhos[1];
 
         // x = (a·x − c·m0) − scale·(ρ0·((m1 − m0)/r0) [+ ρ1·((m2 − m0)/r1)]), in place.
-        var update = new Update(a, c, residualScale, rk0, rho0, rk1, rho1, 0f, k, HasLast: false);
+        var update = new UniPcUpdate(a, c, residualScale, rk0, rho0, rk1, rho1, 0f, k, HasLast: false);
         update.Apply(sample, m0, m1, m2, default, sample);
     }
 
@@ -320,7 +320,7 @@ public sealed class UniPcMultistepScheduler : SchedulerBase
         }
         else
         {
-            SolveVandermonde(order);
+            VandermondeSolver.Solve(_rks, _b, _matrix, _rhos, order);
         }
 
         int k = order - 1;
@@ -337,183 +337,7 @@ public sealed class UniPcMultistepScheduler : SchedulerBase
 
         // x = (a·x_last − c·m0) − scale·([ρ0·((m1 − m0)/r0) [+ ρ1·((m2 − m0)/r1)] +] ρ_last·(m_t − m0)); the old
         // sample is not read, so it receives x.
-        var update = new Update(a, c, residualScale, rk0, rho0, rk1, rho1, rhoLast, k, HasLast: true);
+        var update = new UniPcUpdate(a, c, residualScale, rk0, rho0, rk1, rho1, rhoLast, k, HasLast: true);
         update.Apply(lastSample, m0, m1, m2, modelT, sample);
-    }
-
-    /// <summary>
-    /// The predictor's and corrector's element-wise update in one pass over the latents. Every element goes through
-    /// the scalar expression's operations in the scalar order, each rounded to float32 (separate multiply and
-    /// subtract, never a fused multiply-add; the same in the vector lanes and the scalar tail), so the result is the
-    /// bits one TensorPrimitives call per operation gave, at a fraction of the memory traffic.
-    /// </summary>
-    /// <param name="A">Multiplier of the sample (σ_t/σ_s0 or α_t/α_s0).</param>
-    /// <param name="C">Multiplier of m0 (α_t·hφ₁ or σ_t·hφ₁).</param>
-    /// <param name="Scale">Multiplier of the residual (α_t·B(h) or σ_t·B(h)).</param>
-    /// <param name="R0">r_0 of the first history difference.</param>
-    /// <param name="Rho0">ρ_0.</param>
-    /// <param name="R1">r_1 of the second history difference.</param>
-    /// <param name="Rho1">ρ_1.</param>
-    /// <param name="RhoLast">The corrector's ρ of (m_t − m0).</param>
-    /// <param name="K">History differences used: 0, 1 or 2.</param>
-    /// <param name="HasLast">True for the corrector (adds ρ_last·(m_t − m0)).</param>
-    private readonly record struct Update(float A, float C, float Scale, float R0, float Rho0, float R1, float Rho1, float RhoLast, int K, bool HasLast)
-    {
-        public void Apply(ReadOnlySpan<float> x, ReadOnlySpan<float> m0, ReadOnlySpan<float> m1, ReadOnlySpan<float> m2, ReadOnlySpan<float> mt, Span<float> destination)
-        {
-            int i = 0;
-            if (Vector.IsHardwareAccelerated)
-            {
-                var a = new Vector<float>(A);
-                var c = new Vector<float>(C);
-                var scale = new Vector<float>(Scale);
-                var r0 = new Vector<float>(R0);
-                var rho0 = new Vector<float>(Rho0);
-                var r1 = new Vector<float>(R1);
-                var rho1 = new Vector<float>(Rho1);
-                var rhoLast = new Vector<float>(RhoLast);
-                for (; i <= destination.Length - Vector<float>.Count; i += Vector<float>.Count)
-                {
-                    var vm0 = new Vector<float>(m0.Slice(i));
-                    Vector<float> s = (new Vector<float>(x.Slice(i)) * a) - (vm0 * c);
-                    Vector<float> residual;
-                    if (HasLast)
-                    {
-                        Vector<float> last = (new Vector<float>(mt.Slice(i)) - vm0) * rhoLast;
-                        if (K == 0)
-                        {
-                            residual = last;
-                        }
-                        else
-                        {
-                            residual = ((new Vector<float>(m1.Slice(i)) - vm0) / r0) * rho0;
-                            if (K == 2)
-                                residual += ((new Vector<float>(m2.Slice(i)) - vm0) / r1) * rho1;
-                            residual += last;
-                        }
-                    }
-                    else if (K == 0)
-                    {
-                        s.CopyTo(destination.Slice(i));
-                        continue;
-                    }
-                    else
-                    {
-                        residual = ((new Vector<float>(m1.Slice(i)) - vm0) / r0) * rho0;
-                        if (K == 2)
-                            residual += ((new Vector<float>(m2.Slice(i)) - vm0) / r1) * rho1;
-                    }
-
-                    (s - (residual * scale)).CopyTo(destination.Slice(i));
-                }
-            }
-
-            for (; i < destination.Length; i++)
-            {
-                float s = (x[i] * A) - (m0[i] * C);
-                float residual;
-                if (HasLast)
-                {
-                    float last = (mt[i] - m0[i]) * RhoLast;
-                    if (K == 0)
-                    {
-                        residual = last;
-                    }
-                    else
-                    {
-                        residual = ((m1[i] - m0[i]) / R0) * Rho0;
-                        if (K == 2)
-                            residual += ((m2[i] - m0[i]) / R1) * Rho1;
-                        residual += last;
-                    }
-                }
-                else if (K == 0)
-                {
-                    destination[i] = s;
-                    continue;
-                }
-                else
-                {
-                    residual = ((m1[i] - m0[i]) / R0) * Rho0;
-                    if (K == 2)
-                        residual += ((m2[i] - m0[i]) / R1) * Rho1;
-                }
-
-                destination[i] = s - (residual * Scale);
-            }
-        }
-    }
-
-    /// <summary>
-    /// Solves R·ρ = b for the leading <paramref name="n"/>×<paramref name="n"/> block, R[i][j] = r_j^i, into
-    /// <see cref="_rhos"/>: float32 LU with partial pivoting (LAPACK getrf: pivot, scale the column by the
-    /// pivot's reciprocal, rank-1 update) then the two triangular solves (getrs).
-    /// </summary>
-    private void SolveVandermonde(int n)
-    {
-        Span<float> m = _matrix.AsSpan(0, n * n);
-        for (int row = 0; row < n; row++)
-        {
-            for (int col = 0; col < n; col++)
-            {
-                // torch.pow(rks, i): 1 for i = 0, r for 1, r*r for 2.
-                float r = _rks[col];
-                m[(row * n) + col] = row == 0 ? 1f : row == 1 ? r : r * r;
-            }
-
-            _rhos[row] = _b[row];
-        }
-
-        Span<float> x = _rhos.AsSpan(0, n);
-        for (int col = 0; col < n; col++)
-        {
-            int pivot = col;
-            for (int row = col + 1; row < n; row++)
-            {
-                if (MathF.Abs(m[(row * n) + col]) > MathF.Abs(m[(pivot * n) + col]))
-                {
-                    pivot = row;
-                }
-            }
-
-            if (pivot != col)
-            {
-                for (int j = 0; j < n; j++)
-                {
-                    (m[(col * n) + j], m[(pivot * n) + j]) = (m[(pivot * n) + j], m[(col * n) + j]);
-                }
-
-                (x[col], x[pivot]) = (x[pivot], x[col]);
-            }
-
-            float reciprocal = 1f / m[(col * n) + col];
-            for (int row = col + 1; row < n; row++)
-            {
-                float factor = m[(row * n) + col] * reciprocal;
-                m[(row * n) + col] = factor;
-                for (int j = col + 1; j < n; j++)
-                {
-                    m[(row * n) + j] -= factor * m[(col * n) + j];
-                }
-            }
-        }
-
-        for (int row = 1; row < n; row++)
-        {
-            for (int j = 0; j < row; j++)
-            {
-                x[row] -= m[(row * n) + j] * x[j];
-            }
-        }
-
-        for (int row = n - 1; row >= 0; row--)
-        {
-            for (int j = row + 1; j < n; j++)
-            {
-                x[row] -= m[(row * n) + j] * x[j];
-            }
-
-            x[row] /= m[(row * n) + row];
-        }
     }
 }

@@ -20,6 +20,8 @@ internal sealed class ModuleWeightIndex
 {
     private readonly Dictionary<string, ModuleWeight?> _byPath = new(StringComparer.Ordinal);
     private readonly Dictionary<string, ModuleWeight?> _byUnderscoredPath = new(StringComparer.Ordinal);
+    private int? _layersPerBlockCache;
+    private bool _layersPerBlockCounted;
 
     private ModuleWeightIndex()
     {
@@ -76,8 +78,18 @@ internal sealed class ModuleWeightIndex
         return false;
     }
 
-    /// <summary>The UNet's resnets per down block (diffusers' <c>layers_per_block</c>), read from this graph's module paths; null when it has none.</summary>
+    /// <summary>The UNet's resnets per down block (diffusers' <c>layers_per_block</c>), read once from this graph's module paths; null when it has none.</summary>
     private int? LayersPerBlock()
+    {
+        if (!_layersPerBlockCounted)
+        {
+            _layersPerBlockCache = CountLayersPerBlock();
+            _layersPerBlockCounted = true;
+        }
+        return _layersPerBlockCache;
+    }
+
+    private int? CountLayersPerBlock()
     {
         const string Prefix = "down_blocks.0.resnets.";
         int? count = null;

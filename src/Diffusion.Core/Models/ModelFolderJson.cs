@@ -41,26 +41,20 @@ internal static class ModelFolderJson
     /// config: the VAE overflows in float16 and must run in float32, true for SDXL's); false when no config says.
     /// </summary>
     public static bool ReadVaeForceUpcast(string directory)
-    {
-        foreach (string folder in (ReadOnlySpan<string>)["vae_decoder", "vae"])
-        {
-            string path = Path.Combine(directory, folder, "config.json");
-            if (!File.Exists(path))
-                continue;
-            using JsonDocument document = ParseJson(path);
-            if (document.RootElement.ValueKind == JsonValueKind.Object
-                && document.RootElement.TryGetProperty("force_upcast", out JsonElement value))
-            {
-                if (value.ValueKind is not (JsonValueKind.True or JsonValueKind.False))
-                    throw new ModelLoadException(path, $"force_upcast must be true or false, was {value.GetRawText()}.");
-                return value.GetBoolean();
-            }
-        }
-        return false;
-    }
+        => ReadVaeSetting(directory, "force_upcast", static (value, path) => value.ValueKind is JsonValueKind.True or JsonValueKind.False
+            ? value.GetBoolean()
+            : throw new ModelLoadException(path, $"force_upcast must be true or false, was {value.GetRawText()}."), false);
 
     /// <summary>The VAE's <c>scaling_factor</c> (see <see cref="StableDiffusionModelFolder.VaeScalingFactor"/>).</summary>
     public static float ReadVaeScalingFactor(string directory)
+        => ReadVaeSetting(directory, "scaling_factor", static (factor, path) =>
+            factor.ValueKind == JsonValueKind.Number && factor.TryGetDouble(out double value) && value > 0 && !double.IsInfinity(value)
+                ? (float)value
+                : throw new ModelLoadException(path, $"scaling_factor must be a positive number, was {factor.GetRawText()}."),
+            StableDiffusionModelFolder.DefaultVaeScalingFactor);
+
+    /// <summary>A setting of the first VAE config (<c>vae_decoder/</c>, then <c>vae/</c>) that has it, parsed; else <paramref name="fallback"/>.</summary>
+    private static T ReadVaeSetting<T>(string directory, string property, Func<JsonElement, string, T> parse, T fallback)
     {
         foreach (string folder in (ReadOnlySpan<string>)["vae_decoder", "vae"])
         {
@@ -68,15 +62,10 @@ internal static class ModelFolderJson
             if (!File.Exists(path))
                 continue;
             using JsonDocument document = ParseJson(path);
-            if (document.RootElement.ValueKind == JsonValueKind.Object
-                && document.RootElement.TryGetProperty("scaling_factor", out JsonElement factor))
-            {
-                if (factor.ValueKind != JsonValueKind.Number || !factor.TryGetDouble(out double value) || !(value > 0) || double.IsInfinity(value))
-                    throw new ModelLoadException(path, $"scaling_factor must be a positive number, was {factor.GetRawText()}.");
-                return (float)value;
-            }
+            if (document.RootElement.ValueKind == JsonValueKind.Object && document.RootElement.TryGetProperty(property, out JsonElement value))
+                return parse(value, path);
         }
-        return StableDiffusionModelFolder.DefaultVaeScalingFactor;
+        return fallback;
     }
 
     /// <summary><c>sample_size</c> × 8 from <c>unet/config.json</c>, else 512 (see <see cref="StableDiffusionModelFolder.DefaultImageSize"/>).</summary>

@@ -82,11 +82,10 @@ public sealed partial class UNet
         int sequenceLength, IReadOnlyDictionary<string, Memory<float>> conditioning, Memory<float> noisePrediction, RunOptions? runOptions = null)
     {
         ArgumentNullException.ThrowIfNull(conditioning);
-        foreach (string name in conditioning.Keys)
-        {
-            if (!DeclaresConditioning(name))
-                throw new ArgumentException($"{ModelPath}: the model declares no conditioning input '{name}' (it takes: {DescribeConditioning()}).", nameof(conditioning));
-        }
+        // Binding finds every declared input, so a key the model does not declare shows as a count above the declared
+        // one; the keys are walked only then (enumerating the interface every step would allocate in the loop).
+        if (conditioning.Count > _conditioningInputs.Length)
+            RequireDeclared(conditioning);
         PredictCore(sample, batch, height, width, timestep, encoderHiddenStates, sequenceLength, noisePrediction, runOptions, conditioning);
     }
 
@@ -97,6 +96,8 @@ public sealed partial class UNet
             TensorSpec spec = _conditioningInputs[k];
             if (conditioning is null || !conditioning.TryGetValue(spec.Name, out Memory<float> values))
             {
+                if (conditioning is not null)
+                    RequireDeclared(conditioning); // an unknown name in place of a declared one is named first
                 throw new ArgumentException(
                     $"{ModelPath}: the model takes '{spec.Name}' ({DescribeConditioning()}); pass it through Predict's conditioning argument.", nameof(conditioning));
             }
@@ -107,6 +108,15 @@ public sealed partial class UNet
             TensorShape.RequireLength(values.Length, shape, spec.Name, nameof(conditioning));
             RequireShapeFits(spec, shape, nameof(conditioning));
             _conditioning[k].Bind(binding, values, shape);
+        }
+    }
+
+    private void RequireDeclared(IReadOnlyDictionary<string, Memory<float>> conditioning)
+    {
+        foreach (string name in conditioning.Keys)
+        {
+            if (!DeclaresConditioning(name))
+                throw new ArgumentException($"{ModelPath}: the model declares no conditioning input '{name}' (it takes: {DescribeConditioning()}).", nameof(conditioning));
         }
     }
 

@@ -17,20 +17,16 @@ internal static class GenerationShape
         if (inpainting && unet.InChannels is not (4 or 9))
             throw new ModelContractException(unet.ModelPath, unet.SampleInput.Name,
                 $"inpainting needs a UNet with 4 or 9 input channels, this one takes {unet.InChannels}.");
-        if (options.InitLatents is { } initLatents)
-        {
-            if (initLatents.Channels != unet.OutChannels)
-                throw new InvalidOptionException(nameof(GenerationOptions.InitLatents), $"have {initLatents.Channels} channels; the UNet ({unet.ModelPath}) works in {unet.OutChannels}.");
-            if (unet.InChannels != unet.OutChannels)
-                throw new InvalidOptionException(nameof(GenerationOptions.InitLatents), $"cannot start an inpainting UNet ({unet.ModelPath}, {unet.InChannels} input channels); give an InitImage and a Mask.");
-            if (unet.ConditioningInputs.Count > 0 && options.ControlNets.Count > 0)
-                throw new InvalidOptionException(nameof(GenerationOptions.ControlNets), "are not supported with this UNet yet.");
-            return (initLatents.Width * 8, initLatents.Height * 8);
-        }
         if (unet.ConditioningInputs.Count > 0 && options.ControlNets.Count > 0)
         {
             throw new InvalidOptionException(nameof(GenerationOptions.ControlNets),
                 $"are not supported yet with a UNet that takes added conditioning ({string.Join(", ", unet.ConditioningInputs.Select(i => i.Name))}: SDXL or LCM); SD 1.x/2.x ControlNets run with SD 1.x/2.x UNets.");
+        }
+        if (options.InitLatents is { } initLatents)
+        {
+            if (initLatents.Channels != unet.OutChannels)
+                throw new InvalidOptionException(nameof(GenerationOptions.InitLatents), $"have {initLatents.Channels} channels; the UNet ({unet.ModelPath}) works in {unet.OutChannels}.");
+            return (initLatents.Width * 8, initLatents.Height * 8);
         }
         return initImage is null || inpainting
             ? (options.Width ?? defaultImageSize, options.Height ?? defaultImageSize)

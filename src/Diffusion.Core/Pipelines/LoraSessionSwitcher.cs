@@ -25,20 +25,9 @@ internal sealed class LoraSessionSwitcher(PipelineModels models, PipelineAdapter
             foreach ((string name, float weight) in tags)
                 files.Add(new LoraFile(LoraPromptTags.ResolvePath(directory, name), weight));
         }
-        Func<SessionSettings, SessionSettings>? textEncoderSettings = Replace(adapters.TextEncoder, models.TextEncoder.ModelPath, files);
-        if (textEncoderSettings is not null)
-        {
-            TextEncoder old = models.TextEncoder;
-            models.TextEncoder = TextEncoder.Load(old.ModelPath, textEncoderSettings(settings.TextEncoderSettings));
-            old.Dispose();
-            adapters.TextEncoder.CommitPending();
-        }
-        if (models.TextEncoder2 is { } second && Replace(adapters.TextEncoder2, second.ModelPath, files) is { } secondSettings)
-        {
-            models.TextEncoder2 = TextEncoder.Load(second.ModelPath, secondSettings(settings.TextEncoderSettings));
-            second.Dispose();
-            adapters.TextEncoder2.CommitPending();
-        }
+        models.TextEncoder = Switch(adapters.TextEncoder, models.TextEncoder, files);
+        if (models.TextEncoder2 is { } second)
+            models.TextEncoder2 = Switch(adapters.TextEncoder2, second, files);
         Func<SessionSettings, SessionSettings>? unetSettings = Replace(adapters.UNet, models.UNet.ModelPath, files);
         if (unetSettings is not null)
         {
@@ -48,6 +37,17 @@ internal sealed class LoraSessionSwitcher(PipelineModels models, PipelineAdapter
             adapters.UNet.CommitPending();
         }
         return prompt;
+    }
+
+    /// <summary>A text encoder with <paramref name="component"/>'s LoRA set for <paramref name="files"/>: a new session when the set changed (the old one disposed), else <paramref name="current"/>.</summary>
+    private TextEncoder Switch(PipelineAdapters.ComponentLoras component, TextEncoder current, List<LoraFile> files)
+    {
+        if (Replace(component, current.ModelPath, files) is not { } sessionSettings)
+            return current;
+        TextEncoder replacement = TextEncoder.Load(current.ModelPath, sessionSettings(settings.TextEncoderSettings));
+        current.Dispose();
+        component.CommitPending();
+        return replacement;
     }
 
     /// <summary>Merges <paramref name="loras"/> for <paramref name="component"/> at load time and commits them.</summary>

@@ -37,25 +37,8 @@ public sealed partial class TextEncoder
             ?? throw new ModelContractException(ModelPath, s_pooledNames[0], $"the model has no pooled output ('text_embeds' or 'pooler_output'); its outputs are {DescribeOutputs()}.");
         if ((_pooledWidth ?? pooled.GetFixedDimension(1)) is int known)
             return known;
-        int sequenceLength = FixedSequenceLength ?? 1;
-        long[] shape = [1, sequenceLength];
-        using OrtValue ids = InputIdsElementKind == TensorElementKind.Int64
-            ? OrtValue.CreateTensorValueFromMemory(new long[sequenceLength], shape)
-            : OrtValue.CreateTensorValueFromMemory(new int[sequenceLength], shape);
-        using var runOptions = new RunOptions();
-        try
-        {
-            using IDisposableReadOnlyCollection<OrtValue> outputs = Session.Run(runOptions, [InputIdsInput.Name], [ids], [pooled.Name]);
-            long[] outputShape = outputs[0].GetTensorTypeAndShape().Shape;
-            if (outputShape.Length != 2 || outputShape[1] < 1 || outputShape[1] > int.MaxValue)
-                throw new ModelContractException(ModelPath, pooled.Name, $"expected [batch,width], the model returned [{string.Join(",", outputShape)}].");
-            _pooledWidth = (int)outputShape[1];
-            return _pooledWidth.Value;
-        }
-        catch (OnnxRuntimeException ex)
-        {
-            throw new DiffusionException($"{ModelPath}: inference failed: {ex.Message}", ex);
-        }
+        _pooledWidth = LearnLastDimension(pooled, "[batch,width]");
+        return _pooledWidth.Value;
     }
 
     /// <summary>

@@ -94,6 +94,16 @@ public sealed partial class TextEncoder : OnnxModel
         ThrowIfDisposed();
         if (_hiddenSize is int known)
             return known;
+        _hiddenSize = LearnLastDimension(LastHiddenStateOutput, "[batch,sequence,hidden]");
+        return _hiddenSize.Value;
+    }
+
+    /// <summary>
+    /// Runs the model once on a one-token (or <see cref="FixedSequenceLength"/>-token) batch of zeros and returns the
+    /// last axis of <paramref name="output"/>, for widths the model leaves dynamic.
+    /// </summary>
+    private int LearnLastDimension(TensorSpec output, string expected)
+    {
         int sequenceLength = FixedSequenceLength ?? 1;
         long[] shape = [1, sequenceLength];
         using OrtValue ids = InputIdsElementKind == TensorElementKind.Int64
@@ -102,12 +112,11 @@ public sealed partial class TextEncoder : OnnxModel
         using var runOptions = new RunOptions();
         try
         {
-            using IDisposableReadOnlyCollection<OrtValue> outputs = Session.Run(runOptions, [InputIdsInput.Name], [ids], [LastHiddenStateOutput.Name]);
+            using IDisposableReadOnlyCollection<OrtValue> outputs = Session.Run(runOptions, [InputIdsInput.Name], [ids], [output.Name]);
             long[] outputShape = outputs[0].GetTensorTypeAndShape().Shape;
-            if (outputShape.Length != 3 || outputShape[2] < 1 || outputShape[2] > int.MaxValue)
-                throw new ModelContractException(ModelPath, LastHiddenStateOutput.Name, $"expected [batch,sequence,hidden], the model returned [{string.Join(",", outputShape)}].");
-            _hiddenSize = (int)outputShape[2];
-            return _hiddenSize.Value;
+            if (outputShape.Length != output.Rank || outputShape[^1] < 1 || outputShape[^1] > int.MaxValue)
+                throw new ModelContractException(ModelPath, output.Name, $"expected {expected}, the model returned [{string.Join(",", outputShape)}].");
+            return (int)outputShape[^1];
         }
         catch (OnnxRuntimeException ex)
         {

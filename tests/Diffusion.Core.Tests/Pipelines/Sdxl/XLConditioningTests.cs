@@ -56,7 +56,6 @@ public sealed class XLConditioningTests
         // rescaled to its own unweighted mean; the pooled output is the unweighted prompt's.
         using StableDiffusionPipeline pipeline = TinySdxl.LoadBase();
         var options = new GenerationOptions { Prompt = "a (horse:1.5) on mars", PromptSyntax = PromptSyntax.Weighted, GuidanceScale = 1f, Steps = 1, Seed = 1 };
-        using var runOptions = new RunOptions();
         PromptConditioning weighted = XLPromptConditioningProbe.Encode(pipeline, options, 64, 64);
         PromptConditioning plain = XLPromptConditioningProbe.Encode(pipeline, options with { Prompt = "a horse on mars" }, 64, 64);
 

@@ -56,10 +56,10 @@ internal static class StableDiffusionLoader
             // In Sequential mode each model is released as soon as its contract is read (and a bad model rejected),
             // so loading never holds more than one model's weights either.
             bool sequential = settings.MemoryMode == MemoryMode.Sequential;
-            foreach ((_, string encoderPath) in encoderFiles)
+            for (int k = 0; k < encoderFiles.Length; k++)
             {
-                SessionSettings session = adapters.SettingsFor(encoderPath == firstEncoder ? adapters.TextEncoder : adapters.TextEncoder2, settings.TextEncoderSettings);
-                encoders.Add(TextEncoder.Load(encoderPath, session));
+                SessionSettings session = adapters.SettingsFor(k == 0 ? adapters.TextEncoder : adapters.TextEncoder2, settings.TextEncoderSettings);
+                encoders.Add(TextEncoder.Load(encoderFiles[k].EncoderPath, session));
                 if (sequential)
                     encoders[^1].Unload();
             }

@@ -14,12 +14,14 @@ using Diffusion.Imaging.Skia;
 //
 // --model: a diffusers ONNX folder whose unet/model.onnx takes ControlNet residuals (split form), with
 // --controlnet the matching ControlNet; or a fused UNet (diffusers' convert_stable_diffusion_controlnet_to_onnx.py),
-// then --controlnet is not needed (ControlNet 0 is used). Without --model the sample runs the repository's tiny
+// then --controlnet is not needed (ControlNet 0 is used). SDXL works the same way (an SDXL ControlNet takes text_embeds
+// and time_ids too); --unet picks a residual-input UNet export that is not the folder's own. Without --model the sample runs the repository's tiny
 // test fixtures (tiny-sd's text encoder and VAE from ../shared, the fixture UNet + ControlNet), which produce noise
 // shaped by the edges: it shows the flow, not a picture. See docs/controlnet.md for exporting real models.
 string repository = FindRepository();
 var image = new Option<string>("--image") { Description = "photo whose edges steer the image", DefaultValueFactory = _ => Path.Combine(repository, "..", "shared", "images", "coffee.png") };
 var model = new Option<string?>("--model") { Description = "diffusers ONNX folder (default: the tiny test fixtures)" };
+var unetOption = new Option<string?>("--unet") { Description = "UNet model.onnx to use instead of the folder's (a split-form export that takes ControlNet residuals)" };
 var controlNetOption = new Option<string?>("--controlnet") { Description = "ControlNet folder or model.onnx (for a UNet that takes residuals)" };
 var prompt = new Option<string>("--prompt") { Description = "prompt", DefaultValueFactory = _ => "a cup of coffee on a wooden table, photo" };
 var size = new Option<int?>("--size") { Description = "width and height, a multiple of 8 (default 512 with --model, else 64)", CustomParser = BoundedParsers.OptionalInt("--size", 8, 8192, multipleOf: 8) };
@@ -29,7 +31,7 @@ var low = new Option<int>("--low") { Description = "Canny low threshold (0 to 10
 var high = new Option<int>("--high") { Description = "Canny high threshold (0 to 1000)", DefaultValueFactory = _ => 200, CustomParser = BoundedParsers.Int("--high", 0, 1000) };
 var seed = new Option<ulong>("--seed") { Description = "seed", DefaultValueFactory = _ => 42, CustomParser = BoundedParsers.UInt64("--seed") };
 var output = new Option<string>("--output") { Description = "image file to write", DefaultValueFactory = _ => "controlnet.png" };
-var root = new RootCommand("ControlNet: Canny edges of --image steer the generation.") { image, model, controlNetOption, prompt, size, steps, scale, low, high, seed, output };
+var root = new RootCommand("ControlNet: Canny edges of --image steer the generation.") { image, model, unetOption, controlNetOption, prompt, size, steps, scale, low, high, seed, output };
 root.SetAction(parsed => Run(parsed));
 return CommandLineRunner.Run(root, args);
 
@@ -57,11 +59,11 @@ int Run(ParseResult parsed)
         ControlNet? controlNet = null;
         if (modelFolder is not null)
         {
-            pipeline = StableDiffusionPipeline.Load(modelFolder, new PipelineSettings { Session = session });
+            pipeline = StableDiffusionPipeline.Load(modelFolder, new PipelineSettings { Session = session, UNetModelPath = parsed.GetValue(unetOption) });
             if (!pipeline.UNet.IsFusedControlNet && !pipeline.UNet.AcceptsControlNetResiduals)
             {
                 throw new InvalidOptionException("--model",
-                    $"{pipeline.Family.Name}: its UNet takes no ControlNet input (neither residuals nor fused ControlNets); ControlNet needs a UNet exported for it (docs/controlnet.md; SDXL ControlNet is not supported yet).");
+                    $"{pipeline.Family.Name}: its UNet takes no ControlNet input (neither residuals nor fused ControlNets); ControlNet needs a UNet exported for it: pass one with --unet (docs/controlnet.md).");
             }
             if (!pipeline.UNet.IsFusedControlNet)
             {

@@ -13,12 +13,14 @@ namespace Diffusion.Core.Models;
 /// <para>Inputs, found by name: <c>sample</c>, <c>timestep</c>, <c>encoder_hidden_states</c> (the UNet's names),
 /// <c>controlnet_cond</c> (the control image, float32 <c>[batch, 3, 8·h, 8·w]</c> in [0, 1]) and optionally
 /// <c>conditioning_scale</c> (0-D or <c>[1]</c>); without that input the residuals are multiplied by the scale
-/// after the run, which is what <c>ControlNetModel</c> does inside.</para>
+/// after the run, which is what <c>ControlNetModel</c> does inside. A ControlNet for SDXL
+/// (<c>addition_embed_type="text_time"</c>) also takes <c>text_embeds</c> and <c>time_ids</c>
+/// (<see cref="ConditioningInputs"/>), the UNet's values.</para>
 /// <para>Outputs: the down-block residuals <c>down_block_res_sample_{i}</c> (also <c>down_block_res_samples_{i}</c>,
 /// <c>down_block_{i}</c>) and <c>mid_block_res_sample</c>; a model whose outputs carry none of those names
 /// (a torch export without <c>output_names</c>) is read in graph order, down residuals first, mid last, as
 /// <c>ControlNetModel.forward</c> returns them.</para>
-/// <para>Residuals are written into a caller-owned <see cref="ControlNetResiduals"/>. One <see cref="Run"/>
+/// <para>Residuals are written into a caller-owned <see cref="ControlNetResiduals"/>. One run
 /// at a time per instance.</para>
 /// </remarks>
 public sealed class ControlNet : OnnxModel
@@ -36,6 +38,7 @@ public sealed class ControlNet : OnnxModel
     private readonly BoundScalarTensor? _scale;
     private readonly BoundFloatTensor[] _down;
     private readonly BoundFloatTensor _mid;
+    private readonly AddedConditioningInputs? _conditioning;
 
     private ControlNet(string modelPath, SessionSettings settings) : base(modelPath, settings)
     {
@@ -46,10 +49,9 @@ public sealed class ControlNet : OnnxModel
             EncoderHiddenStatesInput = FindInput(s_encoderHiddenStatesNames);
             ControlImageInput = FindInput(s_controlImageNames);
             ConditioningScaleInput = TryFindInput(s_scaleNames);
-            if (ConditioningScaleInput is null)
-                RequireNoOtherInputs(SampleInput.Name, TimestepInput.Name, EncoderHiddenStatesInput.Name, ControlImageInput.Name);
-            else
-                RequireNoOtherInputs(SampleInput.Name, TimestepInput.Name, EncoderHiddenStatesInput.Name, ControlImageInput.Name, ConditioningScaleInput.Name);
+            _conditioning = new AddedConditioningInputs(ModelPath, Inputs);
+            string[] fed = [SampleInput.Name, TimestepInput.Name, EncoderHiddenStatesInput.Name, ControlImageInput.Name];
+            RequireNoOtherInputs(_conditioning.AppendNames(ConditioningScaleInput is null ? fed : [.. fed, ConditioningScaleInput.Name]));
 
             RequireRank(SampleInput, 4, "latents [batch,channels,height,width]");
             RequireFloat(SampleInput);
@@ -71,6 +73,7 @@ public sealed class ControlNet : OnnxModel
             RequireRank(MidBlockResidualOutput, 4, "a residual [batch,channels,height,width]");
             RequireFloat(MidBlockResidualOutput);
             TextEmbeddingWidth = EncoderHiddenStatesInput.GetFixedDimension(2);
+            LayersPerBlock = ControlNetResidualNames.ReadLayersPerBlock(ModelPath, DownBlockResidualOutputs);
 
             _sample = new BoundFloatTensor(SampleInput, isOutput: false);
             _timestep = new BoundScalarTensor(TimestepInput);
@@ -112,11 +115,24 @@ public sealed class ControlNet : OnnxModel
     /// <summary>The <c>conditioning_scale</c> input, or <see langword="null"/> when the model has none (the scale is then applied after the run).</summary>
     public TensorSpec? ConditioningScaleInput { get; }
 
+    /// <summary>
+    /// The added-conditioning inputs the model declares, in declaration order: SDXL's <c>text_embeds</c> and
+    /// <c>time_ids</c> for a ControlNet of an SDXL UNet (diffusers' <c>ControlNetModel</c> with
+    /// <c>addition_embed_type="text_time"</c>); empty for SD 1.x/2.x ControlNets.
+    /// </summary>
+    public IReadOnlyList<TensorSpec> ConditioningInputs => _conditioning?.Specs ?? [];
+
     /// <summary>The down-block residual outputs in order (12 for SD 1.x/2.x).</summary>
     public IReadOnlyList<TensorSpec> DownBlockResidualOutputs { get; }
 
     /// <summary>The mid-block residual output (<c>mid_block_res_sample</c>).</summary>
     public TensorSpec MidBlockResidualOutput { get; }
+
+    /// <summary>
+    /// ResBlocks per down block (diffusers' <c>layers_per_block</c>, from the <c>config.json</c> beside the model, else 2
+    /// as in SD and SDXL): where the residuals halve in size.
+    /// </summary>
+    public int LayersPerBlock { get; }
 
     /// <summary>The width of the text embeddings the model expects, or <see langword="null"/> when the axis is dynamic.</summary>
     public int? TextEmbeddingWidth { get; }
@@ -130,7 +146,7 @@ public sealed class ControlNet : OnnxModel
         var channels = new int[DownBlockResidualOutputs.Count];
         for (int i = 0; i < channels.Length; i++)
             channels[i] = RequireChannels(DownBlockResidualOutputs[i]);
-        return new ControlNetResiduals(channels, RequireChannels(MidBlockResidualOutput), batch, height, width);
+        return new ControlNetResiduals(channels, RequireChannels(MidBlockResidualOutput), batch, height, width, LayersPerBlock);
     }
 
     /// <summary>
@@ -154,6 +170,41 @@ public sealed class ControlNet : OnnxModel
     public void Run(Memory<float> sample, int batch, int height, int width, float timestep,
         Memory<float> encoderHiddenStates, int sequenceLength, Memory<float> controlImage, float conditioningScale,
         ControlNetResiduals residuals, RunOptions? runOptions = null)
+        => RunCore(sample, batch, height, width, timestep, encoderHiddenStates, sequenceLength, null, controlImage, conditioningScale, residuals, runOptions);
+
+    /// <summary>
+    /// Runs a ControlNet that takes added conditioning (an SDXL ControlNet: <c>text_embeds</c>, <c>time_ids</c>, the
+    /// UNet's values) once; otherwise as <see cref="Run(Memory{float}, int, int, int, float, Memory{float}, int, Memory{float}, float, ControlNetResiduals, RunOptions?)"/>.
+    /// </summary>
+    /// <param name="sample">Latents as the UNet gets them (scaled by the scheduler), float32 <c>[batch, 4, height, width]</c>.</param>
+    /// <param name="batch">Batch size.</param>
+    /// <param name="height">Latent height.</param>
+    /// <param name="width">Latent width.</param>
+    /// <param name="timestep">The timestep.</param>
+    /// <param name="encoderHiddenStates">Text embeddings, float32 <c>[batch, sequenceLength, width]</c>.</param>
+    /// <param name="sequenceLength">Tokens per prompt.</param>
+    /// <param name="conditioning">
+    /// Float32 <c>[batch, width]</c> buffers by input name: one per declared <see cref="ConditioningInputs"/> name. Others
+    /// are ignored, so the UNet's set (which may also hold LCM's <c>timestep_cond</c>) can be passed as it is.
+    /// </param>
+    /// <param name="controlImage">The control image, float32 <c>[batch, 3, 8·height, 8·width]</c> in [0, 1].</param>
+    /// <param name="conditioningScale">diffusers' <c>controlnet_conditioning_scale</c>: the residuals are multiplied by it.</param>
+    /// <param name="residuals">Receives the residuals; its batch and size must match the call.</param>
+    /// <param name="runOptions">Run options; set <see cref="RunOptions.Terminate"/> from another thread to cancel.</param>
+    /// <exception cref="ArgumentException">A buffer length or shape does not match, a declared conditioning input is missing, or the residuals differ from the model's outputs.</exception>
+    /// <exception cref="OperationCanceledException">The run was terminated through <paramref name="runOptions"/>.</exception>
+    /// <exception cref="DiffusionException">ONNX Runtime failed during the run.</exception>
+    public void Run(Memory<float> sample, int batch, int height, int width, float timestep,
+        Memory<float> encoderHiddenStates, int sequenceLength, IReadOnlyDictionary<string, Memory<float>> conditioning,
+        Memory<float> controlImage, float conditioningScale, ControlNetResiduals residuals, RunOptions? runOptions = null)
+    {
+        ArgumentNullException.ThrowIfNull(conditioning);
+        RunCore(sample, batch, height, width, timestep, encoderHiddenStates, sequenceLength, conditioning, controlImage, conditioningScale, residuals, runOptions);
+    }
+
+    private void RunCore(Memory<float> sample, int batch, int height, int width, float timestep,
+        Memory<float> encoderHiddenStates, int sequenceLength, IReadOnlyDictionary<string, Memory<float>>? conditioning,
+        Memory<float> controlImage, float conditioningScale, ControlNetResiduals residuals, RunOptions? runOptions)
     {
         ThrowIfDisposed();
         ArgumentNullException.ThrowIfNull(residuals);
@@ -189,6 +240,7 @@ public sealed class ControlNet : OnnxModel
         _timestep.Bind(binding, timestep, VectorShape(TimestepInput, batch, timestepBuffer));
         _encoderHiddenStates.Bind(binding, encoderHiddenStates, embeddingShape);
         _controlImage.Bind(binding, controlImage, imageShape);
+        _conditioning!.Bind(binding, batch, conditioning, nameof(conditioning), undeclaredAllowed: true);
         if (_scale is not null)
         {
             Span<long> scaleBuffer = [1];
@@ -227,6 +279,7 @@ public sealed class ControlNet : OnnxModel
                 tensor?.Dispose();
         }
         _mid?.Dispose();
+        _conditioning?.Dispose();
     }
 
     /// <summary>The shape of a per-batch vector input: 0-D, its fixed length (1 or the batch), else <c>[batch]</c>.</summary>

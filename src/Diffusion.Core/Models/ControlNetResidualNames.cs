@@ -51,11 +51,42 @@ internal static class ControlNetResidualNames
         return null;
     }
 
+    /// <summary>ResBlocks per down block in SD 1.x/2.x and SDXL UNets and ControlNets (diffusers' <c>layers_per_block</c>).</summary>
+    public const int DefaultLayersPerBlock = 2;
+
     /// <summary>
-    /// The latent-size level of down residual <paramref name="index"/>: SD's encoder emits three residuals per
-    /// resolution (<c>conv_in</c> + two ResBlocks at full size, then downsampler + two ResBlocks per halving).
+    /// ResBlocks per down block of the model at <paramref name="modelPath"/>: <c>layers_per_block</c> from the
+    /// <c>config.json</c> beside it, else <see cref="DefaultLayersPerBlock"/>. The residual layout follows from it, so a
+    /// count of down residuals it cannot produce (blocks × (layers + 1)) is refused here rather than run at wrong sizes.
     /// </summary>
-    public static int Level(int index) => index / 3;
+    /// <exception cref="ModelContractException">The down residual count does not fit the layer count.</exception>
+    /// <exception cref="ModelLoadException">The config's <c>layers_per_block</c> is not a count from 1 to 8.</exception>
+    public static int ReadLayersPerBlock(string modelPath, IReadOnlyList<TensorSpec> down)
+    {
+        string config = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(modelPath)) ?? ".", "config.json");
+        int? configured = ModelFolderJson.ReadLayersPerBlock(config);
+        int layers = configured ?? DefaultLayersPerBlock;
+        if (down.Count % (layers + 1) != 0)
+            throw new ModelContractException(modelPath, down[^1].Name,
+                $"{down.Count} down-block residuals cannot come from down blocks of {layers} ResBlocks and a downsampler each " +
+                (configured is null
+                    ? $"(layers_per_block {layers}, SD's and SDXL's; no config.json beside the model says otherwise): put the model's diffusers config.json beside it."
+                    : $"(layers_per_block in {config})."));
+        return layers;
+    }
+
+    /// <summary>
+    /// The latent-size level of down residual <paramref name="index"/>: the encoder emits <c>conv_in</c>'s residual at full
+    /// size, then per down block one per ResBlock followed by its downsampler's, which is a level lower (SD with two
+    /// ResBlocks per block: three residuals per resolution, 0–2 full size, 3–5 half, …).
+    /// </summary>
+    public static int Level(int index, int layersPerBlock)
+    {
+        if (index == 0)
+            return 0;
+        int block = (index - 1) / (layersPerBlock + 1);
+        return (index - 1) % (layersPerBlock + 1) == layersPerBlock ? block + 1 : block;
+    }
 
     /// <summary>The size of a latent axis after <paramref name="level"/> stride-2 downsamplers (kernel 3, padding 1: ⌈s/2⌉ each).</summary>
     public static int SizeAtLevel(int size, int level)

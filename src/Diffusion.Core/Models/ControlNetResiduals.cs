@@ -9,8 +9,8 @@ namespace Diffusion.Core.Models;
 /// call shape and reuse it across steps.
 /// </summary>
 /// <remarks>
-/// Residual <c>i</c> has the latent size halved <c>i / 3</c> times (rounding up, as SD's stride-2
-/// downsamplers do); the mid residual has the size of the last down residual. For latents 64×64 and SD 1.5:
+/// With two ResBlocks per down block (SD 1.x/2.x, SDXL), residual <c>i</c> has the latent size halved <c>i / 3</c>
+/// times (rounding up, as the stride-2 downsamplers do); the mid residual has the size of the last down residual. For latents 64×64 and SD 1.5:
 /// 0–2 are 320×64×64, 3 is 320×32×32, 4–5 640×32×32, 6 640×16×16, 7–8 1280×16×16, 9–11 and mid 1280×8×8.
 /// </remarks>
 public sealed class ControlNetResiduals
@@ -26,8 +26,10 @@ public sealed class ControlNetResiduals
     /// <param name="batch">Batch of the UNet call they go with.</param>
     /// <param name="height">Latent height of that call.</param>
     /// <param name="width">Latent width of that call.</param>
-    /// <exception cref="ArgumentException">No down residual, or a channel count or size that is not positive.</exception>
-    public ControlNetResiduals(IReadOnlyList<int> downBlockChannels, int midBlockChannels, int batch, int height, int width)
+    /// <param name="layersPerBlock">ResBlocks per down block of the ControlNet's encoder (diffusers' <c>layers_per_block</c>: 2 for SD 1.x/2.x and SDXL): where the downsamplers' residuals fall.</param>
+    /// <exception cref="ArgumentException">No down residual, or a channel count, size or layer count that is not positive.</exception>
+    public ControlNetResiduals(IReadOnlyList<int> downBlockChannels, int midBlockChannels, int batch, int height, int width,
+        int layersPerBlock = ControlNetResidualNames.DefaultLayersPerBlock)
     {
         ArgumentNullException.ThrowIfNull(downBlockChannels);
         if (downBlockChannels.Count == 0)
@@ -36,6 +38,7 @@ public sealed class ControlNetResiduals
         ArgumentOutOfRangeException.ThrowIfLessThan(batch, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(height, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(width, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(layersPerBlock, 1);
         Batch = batch;
         Height = height;
         Width = width;
@@ -48,13 +51,13 @@ public sealed class ControlNetResiduals
             int c = downBlockChannels[i];
             ArgumentOutOfRangeException.ThrowIfLessThan(c, 1, nameof(downBlockChannels));
             channels[i] = c;
-            int level = ControlNetResidualNames.Level(i);
+            int level = ControlNetResidualNames.Level(i, layersPerBlock);
             _downShapes[i] = [batch, c, ControlNetResidualNames.SizeAtLevel(height, level), ControlNetResidualNames.SizeAtLevel(width, level)];
             _down[i] = new float[checked((int)(_downShapes[i][0] * _downShapes[i][1] * _downShapes[i][2] * _downShapes[i][3]))];
         }
         DownBlockChannels = channels;
         MidBlockChannels = midBlockChannels;
-        int midLevel = ControlNetResidualNames.Level(count - 1);
+        int midLevel = ControlNetResidualNames.Level(count - 1, layersPerBlock);
         _midShape = [batch, midBlockChannels, ControlNetResidualNames.SizeAtLevel(height, midLevel), ControlNetResidualNames.SizeAtLevel(width, midLevel)];
         _mid = new float[checked((int)(_midShape[0] * _midShape[1] * _midShape[2] * _midShape[3]))];
     }

@@ -100,6 +100,27 @@ internal static class ModelFolderJson
         return 8 << (blocks.GetArrayLength() - 1);
     }
 
+    /// <summary>
+    /// <c>layers_per_block</c> of the diffusers config at <paramref name="configPath"/> (a UNet's or ControlNet's
+    /// <c>config.json</c>): ResBlocks per down block. <see langword="null"/> when there is no such file or setting.
+    /// </summary>
+    /// <exception cref="ModelLoadException">The setting is not an integer from 1 to 8 (or a list of equal ones).</exception>
+    public static int? ReadLayersPerBlock(string configPath)
+    {
+        if (!File.Exists(configPath))
+            return null;
+        using JsonDocument document = ParseJson(configPath);
+        if (document.RootElement.ValueKind != JsonValueKind.Object
+            || !document.RootElement.TryGetProperty("layers_per_block", out JsonElement layers))
+            return null;
+        // diffusers allows one count per block; every SD, SDXL and ControlNet config has one count for all.
+        JsonElement first = layers.ValueKind == JsonValueKind.Array && layers.GetArrayLength() > 0 ? layers[0] : layers;
+        bool uniform = layers.ValueKind != JsonValueKind.Array || layers.EnumerateArray().All(l => l.GetRawText() == first.GetRawText());
+        if (!uniform || first.ValueKind != JsonValueKind.Number || !first.TryGetInt32(out int count) || count is < 1 or > 8)
+            throw new ModelLoadException(configPath, $"layers_per_block must be one count from 1 to 8, was {layers.GetRawText()}.");
+        return count;
+    }
+
     /// <summary>Parses a JSON file (comments and trailing commas allowed), naming it in any failure.</summary>
     public static JsonDocument ParseJson(string path)
     {

@@ -36,6 +36,12 @@ public sealed partial class UNet
     /// <summary>The split form's mid-block residual input (<c>mid_block_additional_residual</c>), or <see langword="null"/>.</summary>
     public TensorSpec? MidBlockResidualInput => _midResidualInput;
 
+    /// <summary>
+    /// ResBlocks per down block (diffusers' <c>layers_per_block</c>, from the <c>config.json</c> beside the model, else 2
+    /// as in SD and SDXL): where the residual inputs halve in size. Meaningful for the split form only.
+    /// </summary>
+    public int ResidualLayersPerBlock { get; private set; } = ControlNetResidualNames.DefaultLayersPerBlock;
+
     /// <summary>Whether the UNet takes ControlNet residuals as inputs (split form): use <see cref="PredictWithControlNet(Memory{float}, int, int, int, float, Memory{float}, int, Memory{float}, ControlNetResiduals, RunOptions?)"/>.</summary>
     public bool AcceptsControlNetResiduals => _midResidualInput is not null;
 
@@ -64,7 +70,7 @@ public sealed partial class UNet
         var channels = new int[_downResidualInputs.Length];
         for (int i = 0; i < channels.Length; i++)
             channels[i] = RequireResidualChannels(_downResidualInputs[i]);
-        return new ControlNetResiduals(channels, RequireResidualChannels(_midResidualInput), batch, height, width);
+        return new ControlNetResiduals(channels, RequireResidualChannels(_midResidualInput), batch, height, width, ResidualLayersPerBlock);
     }
 
     /// <summary>
@@ -87,6 +93,38 @@ public sealed partial class UNet
     public void PredictWithControlNet(Memory<float> sample, int batch, int height, int width, float timestep,
         Memory<float> encoderHiddenStates, int sequenceLength, Memory<float> noisePrediction,
         ControlNetResiduals residuals, RunOptions? runOptions = null)
+        => PredictWithResiduals(sample, batch, height, width, timestep, encoderHiddenStates, sequenceLength, null, noisePrediction, residuals, runOptions);
+
+    /// <summary>
+    /// Runs a split-form UNet that also takes added conditioning (an SDXL UNet: <c>text_embeds</c>, <c>time_ids</c>)
+    /// with ControlNet residuals added to its skip connections. Otherwise as
+    /// <see cref="PredictWithControlNet(Memory{float}, int, int, int, float, Memory{float}, int, Memory{float}, ControlNetResiduals, RunOptions?)"/>.
+    /// </summary>
+    /// <param name="sample">Latents, float32 <c>[batch, InChannels, height, width]</c>.</param>
+    /// <param name="batch">Batch size.</param>
+    /// <param name="height">Latent height.</param>
+    /// <param name="width">Latent width.</param>
+    /// <param name="timestep">The timestep.</param>
+    /// <param name="encoderHiddenStates">Text embeddings, float32 <c>[batch, sequenceLength, width]</c>.</param>
+    /// <param name="sequenceLength">Tokens per prompt.</param>
+    /// <param name="conditioning">One float32 <c>[batch, width]</c> buffer per declared <see cref="ConditioningInputs"/> name, no others.</param>
+    /// <param name="noisePrediction">Receives the prediction.</param>
+    /// <param name="residuals">The summed, scaled residuals of the ControlNets, for this batch and size.</param>
+    /// <param name="runOptions">Run options; set <see cref="RunOptions.Terminate"/> from another thread to cancel.</param>
+    /// <exception cref="ModelContractException">The UNet has no residual inputs.</exception>
+    /// <exception cref="ArgumentException">A buffer does not match the shapes, a declared conditioning input is missing or an undeclared one given, or the residuals do not fit the UNet's inputs.</exception>
+    public void PredictWithControlNet(Memory<float> sample, int batch, int height, int width, float timestep,
+        Memory<float> encoderHiddenStates, int sequenceLength, IReadOnlyDictionary<string, Memory<float>> conditioning,
+        Memory<float> noisePrediction, ControlNetResiduals residuals, RunOptions? runOptions = null)
+    {
+        ArgumentNullException.ThrowIfNull(conditioning);
+        _conditioning!.RequireOnlyDeclared(conditioning, nameof(conditioning));
+        PredictWithResiduals(sample, batch, height, width, timestep, encoderHiddenStates, sequenceLength, conditioning, noisePrediction, residuals, runOptions);
+    }
+
+    private void PredictWithResiduals(Memory<float> sample, int batch, int height, int width, float timestep,
+        Memory<float> encoderHiddenStates, int sequenceLength, IReadOnlyDictionary<string, Memory<float>>? conditioning,
+        Memory<float> noisePrediction, ControlNetResiduals residuals, RunOptions? runOptions)
     {
         ArgumentNullException.ThrowIfNull(residuals);
         if (_midResidualInput is null)
@@ -99,7 +137,7 @@ public sealed partial class UNet
         _pendingResiduals = residuals;
         try
         {
-            Predict(sample, batch, height, width, timestep, encoderHiddenStates, sequenceLength, noisePrediction, runOptions);
+            PredictCore(sample, batch, height, width, timestep, encoderHiddenStates, sequenceLength, noisePrediction, runOptions, conditioning);
         }
         finally
         {
@@ -168,6 +206,7 @@ public sealed partial class UNet
             RequireFloat(mid);
             _downResidualInputs = down.ToArray();
             _midResidualInput = mid;
+            ResidualLayersPerBlock = ControlNetResidualNames.ReadLayersPerBlock(ModelPath, down);
             _downResidualBindings = new BoundFloatTensor[down.Count];
             for (int i = 0; i < down.Count; i++)
                 _downResidualBindings[i] = new BoundFloatTensor(down[i], isOutput: false);

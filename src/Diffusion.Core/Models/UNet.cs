@@ -17,7 +17,7 @@ namespace Diffusion.Core.Models;
 /// ≥ 1.24 exports a scalar); 4 input channels, or 9 for inpainting UNets (<see cref="InChannels"/>).</para>
 /// <para>Inputs are found by name: <c>sample</c>, <c>timestep</c> (or <c>timesteps</c>),
 /// <c>encoder_hidden_states</c>; the output is <c>out_sample</c> (or the single output). A model with other
-/// inputs (SDXL's <c>text_embeds</c>/<c>time_ids</c>) is rejected when it loads; ControlNet inputs, split
+/// inputs than those and the added conditioning (<see cref="ConditioningInputs"/>) is rejected when it loads; ControlNet inputs, split
 /// (residuals) or fused (control images), are recognised (see <see cref="AcceptsControlNetResiduals"/>,
 /// <see cref="IsFusedControlNet"/>) and fed zeros by a plain <see cref="Predict(Memory{float}, int, int, int, float, Memory{float}, int, Memory{float}, RunOptions?)"/>.</para>
 /// <para>Buffers passed to <see cref="Predict(Memory{float}, int, int, int, float, Memory{float}, int, Memory{float}, RunOptions?)"/> stay bound (and pinned, for float32 models) until different
@@ -45,8 +45,8 @@ public sealed partial class UNet : OnnxModel
             EncoderHiddenStatesInput = FindInput(s_encoderHiddenStatesNames);
             NoisePredictionOutput = FindOutput(s_outputNames);
             InitializeControlNetInputs();
-            InitializeConditioningInputs();
-            RequireNoOtherInputs(WithConditioningInputNames(WithControlNetInputNames(SampleInput.Name, TimestepInput.Name, EncoderHiddenStatesInput.Name)));
+            _conditioning = new AddedConditioningInputs(ModelPath, Inputs);
+            RequireNoOtherInputs(_conditioning.AppendNames(WithControlNetInputNames(SampleInput.Name, TimestepInput.Name, EncoderHiddenStatesInput.Name)));
 
             RequireRank(SampleInput, 4, "latents [batch,channels,height,width]");
             RequireFloat(SampleInput);
@@ -181,7 +181,7 @@ public sealed partial class UNet : OnnxModel
         _encoderHiddenStates.Bind(binding, encoderHiddenStates, embeddingShape);
         _noisePrediction.Bind(binding, noisePrediction, outputShape);
         BindControlNetInputs(binding, batch, height, width);
-        BindConditioning(binding, batch, conditioning);
+        _conditioning!.Bind(binding, batch, conditioning, nameof(conditioning));
         RunBinding(runOptions);
         _noisePrediction.CompleteOutput();
     }
@@ -202,7 +202,7 @@ public sealed partial class UNet : OnnxModel
         _encoderHiddenStates?.Dispose();
         _noisePrediction?.Dispose();
         DisposeControlNetInputs();
-        DisposeConditioningInputs();
+        _conditioning?.Dispose();
     }
 
     private ReadOnlySpan<long> TimestepShape(int batch, Span<long> buffer)

@@ -87,10 +87,13 @@ internal sealed class ControlNetConditioner
 
     /// <summary>
     /// Stands in for one <see cref="UNet.Predict(Memory{float}, int, int, int, float, Memory{float}, int, Memory{float}, Microsoft.ML.OnnxRuntime.RunOptions?)"/> call of the loop at step <paramref name="step"/> of
-    /// <paramref name="totalSteps"/> (counted from the loop's first step, as diffusers counts its timesteps).
+    /// <paramref name="totalSteps"/> (counted from the loop's first step, as diffusers counts its timesteps). The
+    /// UNet call's added conditioning (SDXL's text_embeds and time_ids), when given, goes to an SDXL ControlNet too, as
+    /// diffusers' SDXL ControlNet pipeline passes it (guess mode off).
     /// </summary>
     public void Predict(UNet unet, int step, int totalSteps, Memory<float> sample, int batch, int height, int width, float timestep,
-        Memory<float> encoderHiddenStates, int sequenceLength, Memory<float> noisePrediction, RunOptions runOptions)
+        Memory<float> encoderHiddenStates, int sequenceLength, IReadOnlyDictionary<string, Memory<float>>? added,
+        Memory<float> noisePrediction, RunOptions runOptions)
     {
         if (batch != _imagesPerCall)
             throw new ArgumentException($"The control images were prepared for UNet calls of {_imagesPerCall} images, got {batch}.", nameof(batch));
@@ -114,15 +117,20 @@ internal sealed class ControlNetConditioner
             if (scale == 0f)
                 continue;
             ControlNetResiduals target = any ? _scratch! : _sum!;
-            unit.Model!.Run(controlSample, batch, height, width, timestep, encoderHiddenStates, sequenceLength,
-                _images[k], scale, target, runOptions);
+            if (added is null)
+                unit.Model!.Run(controlSample, batch, height, width, timestep, encoderHiddenStates, sequenceLength, _images[k], scale, target, runOptions);
+            else
+                unit.Model!.Run(controlSample, batch, height, width, timestep, encoderHiddenStates, sequenceLength, added, _images[k], scale, target, runOptions);
             if (any)
                 _sum!.Add(_scratch!);
             any = true;
         }
         if (!any)
             _sum!.Clear();
-        unet.PredictWithControlNet(sample, batch, height, width, timestep, encoderHiddenStates, sequenceLength, noisePrediction, _sum!, runOptions);
+        if (added is null)
+            unet.PredictWithControlNet(sample, batch, height, width, timestep, encoderHiddenStates, sequenceLength, noisePrediction, _sum!, runOptions);
+        else
+            unet.PredictWithControlNet(sample, batch, height, width, timestep, encoderHiddenStates, sequenceLength, added, noisePrediction, _sum!, runOptions);
     }
 
     /// <summary>
@@ -210,8 +218,32 @@ internal sealed class ControlNetConditioner
             if (!unet.AcceptsControlNetResiduals)
                 throw new ModelContractException(unet.ModelPath, "down_block_0_additional_residual",
                     "the UNet has no ControlNet residual inputs (down_block_{i}_additional_residual, mid_block_additional_residual); export it with them, or use a fused ControlNet UNet.");
+            RequireMatchingConditioning(unet, controlNet); // first: a ControlNet of another family also differs in its residuals
             RequireMatchingResiduals(unet, controlNet);
         }
+    }
+
+    /// <summary>
+    /// The ControlNet's added conditioning must come from the UNet's (it gets the same values), and an SDXL UNet needs an
+    /// SDXL ControlNet: one trained for SD 1.x/2.x has neither the pooled embedding nor the time ids, nor the text width.
+    /// </summary>
+    private static void RequireMatchingConditioning(UNet unet, ControlNet controlNet)
+    {
+        foreach (TensorSpec input in controlNet.ConditioningInputs)
+        {
+            if (unet.FindConditioningInput(input.Name) is null)
+                throw new ModelContractException(controlNet.ModelPath, input.Name,
+                    $"the ControlNet takes {input} but the UNet ({unet.ModelPath}) does not: an SDXL ControlNet runs with an SDXL UNet.");
+        }
+        foreach (string name in (ReadOnlySpan<string>)["text_embeds", "time_ids"])
+        {
+            if (unet.FindConditioningInput(name) is not null && !controlNet.ConditioningInputs.Any(i => i.Name == name))
+                throw new ModelContractException(controlNet.ModelPath, name,
+                    $"the UNet ({unet.ModelPath}) is an SDXL UNet (text_embeds, time_ids) but the ControlNet takes no '{name}': pass a ControlNet made for SDXL (an SD 1.x/2.x one does not fit).");
+        }
+        if (unet.TextEmbeddingWidth is int unetWidth && controlNet.TextEmbeddingWidth is int controlWidth && unetWidth != controlWidth)
+            throw new ModelContractException(controlNet.ModelPath, controlNet.EncoderHiddenStatesInput.Name,
+                $"the ControlNet takes text embeddings {controlWidth} wide, the UNet ({unet.ModelPath}) {unetWidth}: they are for different model families.");
     }
 
     /// <summary>The ControlNet's residual outputs must match the UNet's residual inputs one to one: same count, same fixed channels.</summary>
@@ -222,6 +254,9 @@ internal sealed class ControlNetConditioner
         if (inputs.Count != outputs.Count)
             throw new ModelContractException(controlNet.ModelPath, outputs.Count > 0 ? outputs[^1].Name : controlNet.MidBlockResidualOutput.Name,
                 $"the ControlNet has {outputs.Count} down-block residual outputs but the UNet ({unet.ModelPath}) takes {inputs.Count}.");
+        if (unet.ResidualLayersPerBlock != controlNet.LayersPerBlock)
+            throw new ModelContractException(controlNet.ModelPath, controlNet.MidBlockResidualOutput.Name,
+                $"the ControlNet's down blocks have {controlNet.LayersPerBlock} ResBlocks (layers_per_block), the UNet's ({unet.ModelPath}) {unet.ResidualLayersPerBlock}: their residuals would differ in size.");
         for (int i = 0; i < inputs.Count; i++)
             RequireMatchingChannels(unet, controlNet, inputs[i], outputs[i]);
         RequireMatchingChannels(unet, controlNet, unet.MidBlockResidualInput!, controlNet.MidBlockResidualOutput);

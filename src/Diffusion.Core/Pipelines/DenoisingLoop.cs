@@ -126,7 +126,7 @@ internal sealed class DenoisingLoop
                 {
                     controlNet.Predict(_unet, i - startIndex, total - startIndex,
                         modelInput.AsMemory(first * inputPerImage, imagesPerCall * inputPerImage), imagesPerCall, latentHeight, latentWidth, t,
-                        textEmbeddings.Slice(first * embeddingPerImage, imagesPerCall * embeddingPerImage), sequenceLength,
+                        textEmbeddings.Slice(first * embeddingPerImage, imagesPerCall * embeddingPerImage), sequenceLength, added?[call],
                         noisePrediction.AsMemory(first * perImage, imagesPerCall * perImage), runOptions);
                     continue;
                 }

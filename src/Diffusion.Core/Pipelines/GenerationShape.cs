@@ -17,10 +17,12 @@ internal static class GenerationShape
         if (inpainting && unet.InChannels is not (4 or 9))
             throw new ModelContractException(unet.ModelPath, unet.SampleInput.Name,
                 $"inpainting needs a UNet with 4 or 9 input channels, this one takes {unet.InChannels}.");
-        if (unet.ConditioningInputs.Count > 0 && options.ControlNets.Count > 0)
+        if (unet.IsFusedControlNet && unet.ConditioningInputs.Count > 0 && options.ControlNets.Count > 0)
         {
+            // The fused form comes from diffusers' SD 1.x/2.x convert script only; SDXL ControlNets run in the split form.
             throw new InvalidOptionException(nameof(GenerationOptions.ControlNets),
-                $"are not supported yet with a UNet that takes added conditioning ({string.Join(", ", unet.ConditioningInputs.Select(i => i.Name))}: SDXL or LCM); SD 1.x/2.x ControlNets run with SD 1.x/2.x UNets.");
+                $"are not supported with a fused ControlNet UNet that also takes added conditioning ({string.Join(", ", unet.ConditioningInputs.Select(i => i.Name))}); " +
+                "export the SDXL UNet with residual inputs and the ControlNet on its own (the split form).");
         }
         if (options.InitLatents is { } initLatents)
         {

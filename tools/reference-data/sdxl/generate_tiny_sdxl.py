@@ -19,7 +19,12 @@ Writes (all opset 17, float32, no external data):
                         (SDXL's EulerDiscreteScheduler config), model_index.json, configs
   tiny-sdxl-refiner/    ORTStableDiffusionXLImg2ImgPipeline: tokenizer_2/, text_encoder_2/, a refiner UNet (5 time ids),
                         the same VAE; requires_aesthetics_score true, force_zeros_for_empty_prompt false
-  tiny-sdxl-variants/   unet-lcm/ (time_cond_proj_dim 8: input timestep_cond), unet-inpaint/ (9 input channels)
+  tiny-sdxl-variants/   unet-lcm/ (time_cond_proj_dim 8: input timestep_cond), unet-inpaint/ (9 input channels),
+                        unet-controlnet/ (the base UNet, split form: + down_block_{i}_additional_residual i=0..3,
+                        mid_block_additional_residual), controlnet/ (diffusers ControlNetModel.from_unet(base UNet):
+                        sample, timestep, encoder_hidden_states, controlnet_cond, conditioning_scale, text_embeds,
+                        time_ids -> down_block_res_sample_0..3, mid_block_res_sample), text-encoder-2-pooler-output/
+                        (text_encoder_2 with its pooled output renamed pooler_output, as Olive names it)
   tiny-sdxl-reference/  per case: inputs in <case>.json, outputs as little-endian float32 (.f32) and uint8 RGB (.rgb)
 
 The text encoders are small CLIP-like torch modules (pre-LN transformer, causal mask, learned positions, final
@@ -49,6 +54,7 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 from diffusers.models.unets.unet_2d_condition import UNet2DConditionModel  # noqa: E402
 from diffusers.models.autoencoders.autoencoder_kl import AutoencoderKL  # noqa: E402
+from diffusers.models.controlnets.controlnet import ControlNetModel  # noqa: E402
 from diffusers.schedulers import EulerDiscreteScheduler, EulerAncestralDiscreteScheduler, LCMScheduler  # noqa: E402
 from diffusers.utils.torch_utils import randn_tensor  # noqa: E402
 
@@ -677,3 +683,119 @@ overflow_dir = os.path.join(variants_dir, "vae-decoder-fp16-overflow")
 os.makedirs(overflow_dir, exist_ok=True)
 onnx.save(helper.make_model(overflow, opset_imports=[helper.make_opsetid("", 17)]), os.path.join(overflow_dir, "model.onnx"))
 shutil.copy(os.path.join(base_dir, "vae_decoder", "config.json"), os.path.join(overflow_dir, "config.json"))
+
+
+# ---------------------------------------------------------------------------------------------- ControlNet (split form)
+class UNetResidualContract(UNet2DConditionModel):
+    """The SDXL UNet with ControlNet residual inputs (the split form's names, as the SD 1.x split form)."""
+
+    def forward(self, sample, timestep, encoder_hidden_states, text_embeds, time_ids, *residuals):
+        return super().forward(sample, timestep, encoder_hidden_states=encoder_hidden_states,
+                               added_cond_kwargs={"text_embeds": text_embeds, "time_ids": time_ids},
+                               down_block_additional_residuals=list(residuals[:-1]),
+                               mid_block_additional_residual=residuals[-1]).sample
+
+
+class ControlNetContract(ControlNetModel):
+    """ControlNetModel with the split form's inputs and SDXL's added conditioning, residuals as separate outputs."""
+
+    def forward(self, sample, timestep, encoder_hidden_states, controlnet_cond, conditioning_scale, text_embeds, time_ids):
+        down, mid = super().forward(sample, timestep, encoder_hidden_states=encoder_hidden_states,
+                                    controlnet_cond=controlnet_cond, conditioning_scale=conditioning_scale,
+                                    added_cond_kwargs={"text_embeds": text_embeds, "time_ids": time_ids}, return_dict=False)
+        return (*down, mid)
+
+
+torch.manual_seed(21)
+controlnet = ControlNetModel.from_unet(unet, conditioning_embedding_out_channels=(8, 8, 16, 16)).eval()
+perturb(controlnet, 0.05)  # zero convolutions and conditioning conv_out start at zero: make the control count
+RESIDUALS = len(controlnet.controlnet_down_blocks)
+down_in = [f"down_block_{i}_additional_residual" for i in range(RESIDUALS)]
+down_out = [f"down_block_res_sample_{i}" for i in range(RESIDUALS)]
+spatial = {0: "batch_size", 2: "height", 3: "width"}
+common_axes = {"sample": spatial, "timestep": {0: "batch_size"}, "encoder_hidden_states": {0: "batch_size"},
+               "text_embeds": {0: "batch_size"}, "time_ids": {0: "batch_size"}}
+with torch.no_grad():
+    probe_down, probe_mid = controlnet(torch.randn(2, 4, 8, 8), torch.tensor([999.0, 999.0]), torch.randn(2, 77, CROSS_BASE),
+                                       torch.rand(2, 3, 64, 64), added_cond_kwargs={"text_embeds": torch.randn(2, PROJECTION),
+                                                                                     "time_ids": torch.randn(2, 6)},
+                                       return_dict=False)
+folder = os.path.join(variants_dir, "unet-controlnet")
+os.makedirs(folder)
+unet.__class__ = UNetResidualContract
+torch.onnx.export(unet, (torch.randn(2, 4, 8, 8), torch.tensor([999.0, 999.0]), torch.randn(2, 77, CROSS_BASE),
+                         torch.randn(2, PROJECTION), torch.randn(2, 6), *probe_down, probe_mid),
+                  os.path.join(folder, "model.onnx"),
+                  input_names=["sample", "timestep", "encoder_hidden_states", "text_embeds", "time_ids", *down_in,
+                               "mid_block_additional_residual"], output_names=["out_sample"], opset_version=17,
+                  do_constant_folding=True,
+                  dynamic_axes=common_axes | {name: spatial for name in down_in + ["mid_block_additional_residual"]}
+                  | {"out_sample": spatial})
+unet.__class__ = UNet2DConditionModel
+shutil.copy(os.path.join(base_dir, "unet", "config.json"), os.path.join(folder, "config.json"))
+folder = os.path.join(variants_dir, "controlnet")
+os.makedirs(folder)
+controlnet.__class__ = ControlNetContract
+torch.onnx.export(controlnet, (torch.randn(2, 4, 8, 8), torch.tensor([999.0, 999.0]), torch.randn(2, 77, CROSS_BASE),
+                               torch.rand(2, 3, 64, 64), torch.tensor([1.0]), torch.randn(2, PROJECTION), torch.randn(2, 6)),
+                  os.path.join(folder, "model.onnx"),
+                  input_names=["sample", "timestep", "encoder_hidden_states", "controlnet_cond", "conditioning_scale",
+                               "text_embeds", "time_ids"], output_names=[*down_out, "mid_block_res_sample"],
+                  opset_version=17, do_constant_folding=True,
+                  dynamic_axes=common_axes | {"controlnet_cond": spatial} | {name: spatial for name in down_out + ["mid_block_res_sample"]})
+controlnet.__class__ = ControlNetModel
+with open(os.path.join(folder, "config.json"), "w") as f:
+    json.dump({k: (list(v) if isinstance(v, tuple) else v) for k, v in dict(controlnet.config).items() if not k.startswith("_")}
+              | {"_class_name": "ControlNetModel"}, f, indent=1)
+
+
+def run_controlnet(case, prompt, guidance, steps, seed, control, scale, guidance_end=1.0, images=1):
+    """StableDiffusionXLControlNetPipeline.__call__ (one ControlNet, guess mode off, control image already at size)."""
+    generator = torch.Generator().manual_seed(seed)
+    scheduler = euler()
+    height, width = control.shape[-2], control.shape[-1]
+    with torch.no_grad():
+        prompt_embeds, pooled, negative_embeds, negative_pooled = encode_prompt(prompt, None, True, base_encoders, True)
+        image = torch.cat([control.repeat(images, 1, 1, 1)] * 2)
+        scheduler.set_timesteps(steps)
+        latents = randn_tensor((images, 4, height // 8, width // 8), generator=generator) * scheduler.init_noise_sigma
+        keep = [1.0 - float(i / len(scheduler.timesteps) < 0.0 or (i + 1) / len(scheduler.timesteps) > guidance_end)
+                for i in range(len(scheduler.timesteps))]
+        time_ids = torch.tensor([[height, width, 0, 0, height, width]], dtype=torch.float32).repeat(2 * images, 1)
+        embeds = torch.cat([negative_embeds.repeat(images, 1, 1), prompt_embeds.repeat(images, 1, 1)])
+        added = {"text_embeds": torch.cat([negative_pooled.repeat(images, 1), pooled.repeat(images, 1)]), "time_ids": time_ids}
+        for i, t in enumerate(scheduler.timesteps):
+            model_input = scheduler.scale_model_input(torch.cat([latents] * 2), t)
+            down, mid = controlnet(model_input, t, encoder_hidden_states=embeds, controlnet_cond=image,
+                                   conditioning_scale=scale * keep[i], added_cond_kwargs=added, return_dict=False)
+            noise_pred = unet(model_input, t, encoder_hidden_states=embeds, added_cond_kwargs=added,
+                              down_block_additional_residuals=down, mid_block_additional_residual=mid).sample
+            uncond, cond = noise_pred.chunk(2)
+            latents = scheduler.step(uncond + guidance * (cond - uncond), t, latents, generator=generator).prev_sample
+        save(case + "-latents", latents)
+        with open(os.path.join(reference_dir, case + ".json"), "w") as f:
+            json.dump({"prompt": prompt, "guidance_scale": guidance, "steps": steps, "seed": seed, "height": height,
+                       "width": width, "images_per_prompt": images, "conditioning_scale": scale,
+                       "control_guidance_end": guidance_end, "keep": keep}, f, indent=1)
+
+
+# the control image: a filled circle on black, written as .rgb (diffusers' control image processor: pixels / 255)
+yy, xx = np.mgrid[0:64, 0:48]
+circle = (((yy - 30) ** 2 + (xx - 22) ** 2) < 15 ** 2).astype(np.uint8) * 255
+control_pixels = np.stack([circle, circle // 2, 255 - circle], axis=-1).astype(np.uint8)
+control_pixels.tofile(os.path.join(reference_dir, "control-image.rgb"))
+control_tensor = torch.from_numpy(control_pixels.astype(np.float32) / 255.0).permute(2, 0, 1).unsqueeze(0)
+run_controlnet("controlnet", PROMPT, 5.0, 4, 31, control_tensor, 0.8)
+run_controlnet("controlnet-window", PROMPT, 5.0, 4, 32, control_tensor, 1.0, guidance_end=0.5, images=2)
+
+# text_encoder_2 with its pooled output named pooler_output (as Microsoft Olive's SDXL exports name it): same graph,
+# the output renamed; the pipeline must find the pooled embedding under either name.
+olive = onnx.load(os.path.join(base_dir, "text_encoder_2", "model.onnx"))
+for node in olive.graph.node:
+    node.output[:] = ["pooler_output" if name == "text_embeds" else name for name in node.output]
+for output in olive.graph.output:
+    if output.name == "text_embeds":
+        output.name = "pooler_output"
+olive_dir = os.path.join(variants_dir, "text-encoder-2-pooler-output")
+os.makedirs(olive_dir, exist_ok=True)
+onnx.save(olive, os.path.join(olive_dir, "model.onnx"))

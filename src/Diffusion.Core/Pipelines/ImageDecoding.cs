@@ -22,6 +22,14 @@ internal static class ImageDecoding
         long d0 = Stopwatch.GetTimestamp();
         models.VaeDecoder.Decode(decoderInput, batch, height / 8, width / 8, decoded, runOptions);
         models.ReleaseIfSequential(models.VaeDecoder);
+        if (Overflowed(models, decoded) && models.VaeDecoderFallbackPath is not null)
+        {
+            // diffusers upcasts a force_upcast VAE to float32 for the decode; an ONNX graph cannot be, a float32 export can.
+            Models.VaeDecoder fallback = models.RequireFallbackDecoder();
+            fallback.Decode(decoderInput, batch, height / 8, width / 8, decoded, runOptions);
+            models.ReleaseIfSequential(fallback);
+            DenoisingLoop.RequireFinite(decoded, "VAE decoder", fallback.ModelPath, null);
+        }
         long d1 = Stopwatch.GetTimestamp();
         RequireFiniteImages(models, decoded, vaeForceUpcast);
         ImageBuffer[] images = ImageTensorConverter.FromTensor(decoded, batch, height, width);
@@ -33,6 +41,10 @@ internal static class ImageDecoding
         }
         return (images, d1 - d0, Stopwatch.GetTimestamp() - d1);
     }
+
+    /// <summary>Whether a float16 decoder's output holds NaN or ±∞ (the overflow a float32 decoder avoids).</summary>
+    private static bool Overflowed(PipelineModels models, float[] decoded)
+        => models.VaeDecoder.ElementKind == Models.TensorElementKind.Float16 && !float.IsFinite(TensorPrimitives.Sum(decoded));
 
     /// <summary>
     /// A decode with NaN or ±∞ never becomes an image. A float16 decoder that overflows is the known case (SDXL's VAE
@@ -49,7 +61,8 @@ internal static class ImageDecoding
         {
             string config = vaeForceUpcast ? " (its config.json sets force_upcast: this VAE overflows in float16, as SDXL's does)" : string.Empty;
             throw new NumericalInstabilityException("VAE decoder", models.VaeDecoder.ModelPath, null,
-                $"the float16 decoder overflowed{config}: its output holds NaN or infinite values. Export vae_decoder in float32, or use an fp16-safe VAE (e.g. madebyollin/sdxl-vae-fp16-fix for SDXL).");
+                $"the float16 decoder overflowed{config}: its output holds NaN or infinite values. Export vae_decoder in float32, give a float32 decoder as " +
+                $"{nameof(PipelineSettings.VaeDecoderFallbackPath)}, or use an fp16-safe VAE (e.g. madebyollin/sdxl-vae-fp16-fix for SDXL).");
         }
     }
 }

@@ -15,6 +15,7 @@ internal sealed class PipelineModels : IDisposable
     private readonly string? _vaeEncoderPath;
     private readonly SessionSettings _vaeEncoderSettings;
     private readonly MemoryMode _memoryMode;
+    private VaeDecoder? _fallbackDecoder;
 
     public PipelineModels(ClipTokenizer tokenizer, TextEncoder textEncoder, UNet unet, VaeDecoder vaeDecoder, VaeEncoder? vaeEncoder,
         string? vaeEncoderPath, SessionSettings vaeEncoderSettings, MemoryMode memoryMode)
@@ -49,6 +50,28 @@ internal sealed class PipelineModels : IDisposable
 
     public VaeDecoder VaeDecoder { get; }
 
+    /// <summary>The float32 decoder to decode again with when a float16 decode overflows (<see cref="PipelineSettings.VaeDecoderFallbackPath"/>), or null.</summary>
+    public string? VaeDecoderFallbackPath { get; init; }
+
+    /// <summary>Session settings of <see cref="VaeDecoderFallbackPath"/>'s decoder (the VAE decoder's).</summary>
+    public SessionSettings? VaeDecoderFallbackSettings { get; init; }
+
+    /// <summary>The fallback decoder, created on first use; it must compute in float32, or it would overflow too.</summary>
+    /// <exception cref="ModelContractException">The fallback decoder is a float16 model.</exception>
+    public VaeDecoder RequireFallbackDecoder()
+    {
+        if (_fallbackDecoder is not null)
+            return _fallbackDecoder;
+        var decoder = VaeDecoder.Load(VaeDecoderFallbackPath!, VaeDecoderFallbackSettings);
+        if (decoder.ElementKind != TensorElementKind.Float32)
+        {
+            decoder.Dispose();
+            throw new ModelContractException(VaeDecoderFallbackPath!, decoder.LatentInput.Name,
+                $"{nameof(PipelineSettings.VaeDecoderFallbackPath)} must be a float32 decoder (a float16 one overflows as the first did); this one computes in {decoder.ElementKind}.");
+        }
+        return _fallbackDecoder = decoder;
+    }
+
     /// <summary>The VAE encoder once created (or given), else null.</summary>
     public VaeEncoder? VaeEncoder { get; private set; }
 
@@ -78,6 +101,7 @@ internal sealed class PipelineModels : IDisposable
         TextEncoder2?.Dispose();
         UNet.Dispose();
         VaeDecoder.Dispose();
+        _fallbackDecoder?.Dispose();
         VaeEncoder?.Dispose();
     }
 }

@@ -28,6 +28,15 @@ public sealed record PipelineSettings
     /// <summary>Override of <see cref="Session"/> for the VAE decoder.</summary>
     public SessionSettings? VaeDecoderSession { get; init; }
 
+    /// <summary>
+    /// A float32 VAE decoder (<c>model.onnx</c>) to decode again with when the folder's float16 decoder gives NaN or
+    /// infinite values: SDXL's VAE overflows in float16 (its config sets <c>force_upcast</c>), as diffusers upcasts it. The
+    /// file is checked when the pipeline loads; the session is created at the first overflow and kept (released after each
+    /// decode in <see cref="MemoryMode.Sequential"/>). Null: such a decode fails with
+    /// <see cref="NumericalInstabilityException"/> naming the decoder and the fixes.
+    /// </summary>
+    public string? VaeDecoderFallbackPath { get; init; }
+
     /// <summary>Override of <see cref="Session"/> for the VAE encoder.</summary>
     public SessionSettings? VaeEncoderSession { get; init; }
 

@@ -25,6 +25,8 @@ internal static class StableDiffusionLoader
         SessionFactory.EnsureAvailable(settings.VaeDecoderSettings.Provider);
 
         var folder = StableDiffusionModelFolder.Open(modelDirectory);
+        if (settings.VaeDecoderFallbackPath is { } fallback && !File.Exists(fallback))
+            throw new ModelLoadException(fallback, $"{nameof(PipelineSettings.VaeDecoderFallbackPath)}: no such file.");
         string unetPath = settings.UNetModelPath ?? folder.UNetPath;
         ModelFamily family = ResolveFamily(folder, unetPath, settings.Family);
         bool xl = family != ModelFamily.StableDiffusion;
@@ -78,6 +80,8 @@ internal static class StableDiffusionLoader
             {
                 Tokenizer2 = tokenizers.Length > 1 ? tokenizers[1] : null,
                 TextEncoder2 = encoders.Count > 1 ? encoders[1] : null,
+                VaeDecoderFallbackPath = settings.VaeDecoderFallbackPath,
+                VaeDecoderFallbackSettings = settings.VaeDecoderSettings,
             };
             XLConditioningSettings? conditioning = xl ? new XLConditioningSettings(
                 folder.ForceZerosForEmptyPrompt ?? true,

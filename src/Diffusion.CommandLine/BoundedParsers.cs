@@ -41,6 +41,13 @@ public static class BoundedParsers
         return default;
     };
 
+    /// <summary>A finite number from <paramref name="min"/> to <paramref name="max"/>, for an option whose absence means a default chosen later.</summary>
+    public static Func<ArgumentResult, float?> OptionalFloat(string name, float min, float max)
+    {
+        Func<ArgumentResult, float> parse = Float(name, min, max);
+        return result => parse(result);
+    }
+
     /// <summary>A finite number from <paramref name="min"/> to <paramref name="max"/>.</summary>
     public static Func<ArgumentResult, double?> OptionalDouble(string name, double min, double max) => result =>
     {

@@ -33,8 +33,8 @@ public sealed record GenerationArguments
     /// <summary>Denoising steps (--steps).</summary>
     public int Steps { get; init; } = 20;
 
-    /// <summary>Guidance scale (--guidance).</summary>
-    public float Guidance { get; init; } = 7.5f;
+    /// <summary>Guidance scale (--guidance); <see langword="null"/> for the model family's default.</summary>
+    public float? Guidance { get; init; }
 
     /// <summary>Seed (--seed).</summary>
     public ulong Seed { get; init; } = 42;

@@ -42,11 +42,11 @@ public sealed class GenerationCommandLine
             DefaultValueFactory = _ => defaults.Steps,
             CustomParser = BoundedParsers.Int("--steps", 1, 1000),
         });
-        Guidance = Add(new Option<float>("--guidance")
+        Guidance = Add(new Option<float?>("--guidance")
         {
-            Description = $"classifier-free guidance scale (0 to {GenerationOptions.MaxGuidanceScale})",
+            Description = $"classifier-free guidance scale (0 to {GenerationOptions.MaxGuidanceScale}; default: the model family's, 7.5 for SD, 5 for SDXL)",
             DefaultValueFactory = _ => defaults.Guidance,
-            CustomParser = BoundedParsers.Float("--guidance", 0f, GenerationOptions.MaxGuidanceScale),
+            CustomParser = BoundedParsers.OptionalFloat("--guidance", 0f, GenerationOptions.MaxGuidanceScale),
         });
         Seed = Add(new Option<ulong>("--seed")
         {
@@ -125,7 +125,7 @@ public sealed class GenerationCommandLine
     public Option<LoraFile[]> Lora { get; }
     public Option<string?> LoraDirectory { get; }
     public Option<int> Steps { get; }
-    public Option<float> Guidance { get; }
+    public Option<float?> Guidance { get; }
     public Option<ulong> Seed { get; }
     public Option<int?> Width { get; }
     public Option<int?> Height { get; }

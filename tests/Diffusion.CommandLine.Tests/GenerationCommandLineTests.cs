@@ -52,7 +52,7 @@ public sealed class GenerationCommandLineTests
             "--width", "512", "--rng", "numpy", "--lora", "a.safetensors:0.5", "--lora", "/x/b.safetensors", "--strength", "0.25");
         Assert.Empty(result.Errors);
         GenerationArguments arguments = options.Bind(result);
-        Assert.Equal(("m", "p", 7, 3.5f, ulong.MaxValue, 512, (int?)null), (arguments.Model, arguments.Prompt, arguments.Steps, arguments.Guidance, arguments.Seed, arguments.Width, arguments.Height));
+        Assert.Equal(("m", "p", 7, (float?)3.5f, ulong.MaxValue, 512, (int?)null), (arguments.Model, arguments.Prompt, arguments.Steps, arguments.Guidance, arguments.Seed, arguments.Width, arguments.Height));
         Assert.Equal(RandomSourceKind.Numpy, arguments.Random);
         Assert.Equal([new LoraFile("a.safetensors", 0.5f), new LoraFile("/x/b.safetensors", 1f)], arguments.Loras);
         Assert.Equal(0.25, arguments.Strength);

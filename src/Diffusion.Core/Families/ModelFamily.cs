@@ -27,6 +27,9 @@ public sealed record ModelFamily
     /// <summary>Width and height used when neither the call nor the UNet config gives one.</summary>
     public int DefaultImageSize { get; init; } = 512;
 
+    /// <summary>Classifier-free guidance scale when a call gives none: diffusers' pipeline default (7.5 for SD, 5 for SDXL).</summary>
+    public float DefaultGuidanceScale { get; init; } = 7.5f;
+
     /// <summary>Image-to-image strength when a call gives none: diffusers' pipeline default (0.8 for SD, 0.3 for SDXL).</summary>
     public double DefaultImageToImageStrength { get; init; } = 0.8;
 
@@ -52,6 +55,7 @@ public sealed record ModelFamily
         TextEncoderCount = 2,
         ExtraDenoiserInputs = ["text_embeds", "time_ids"],
         DefaultImageSize = 1024,
+        DefaultGuidanceScale = 5f,
         DefaultImageToImageStrength = 0.3,
         DefaultInpaintingStrength = 0.9999,
         IsRunnable = true,
@@ -64,6 +68,7 @@ public sealed record ModelFamily
         PipelineClassNames = ["StableDiffusionXLImg2ImgPipeline"],
         ExtraDenoiserInputs = ["text_embeds", "time_ids"],
         DefaultImageSize = 1024,
+        DefaultGuidanceScale = 5f,
         DefaultImageToImageStrength = 0.3,
         DefaultInpaintingStrength = 0.9999,
         IsRunnable = true,

@@ -25,9 +25,10 @@ public sealed record GenerationOptions
 
     /// <summary>
     /// Classifier-free guidance scale, 0 to <see cref="MaxGuidanceScale"/>; values ≤ 1 skip the unconditional pass
-    /// (diffusers' rule).
+    /// (diffusers' rule). <see langword="null"/> (the default) takes the model family's default, diffusers' pipeline
+    /// default: 7.5 for SD 1.x/2.x, 5 for SDXL (<see cref="Families.ModelFamily.DefaultGuidanceScale"/>).
     /// </summary>
-    public float GuidanceScale { get; init; } = 7.5f;
+    public float? GuidanceScale { get; init; }
 
     /// <summary>
     /// The largest <see cref="GuidanceScale"/> accepted: 100. Models are used at 1–30 (the web UI's slider ends at 30);
@@ -165,7 +166,7 @@ public sealed record GenerationOptions
             throw new InvalidOptionException(nameof(Prompt), "must not be null (use an empty string for an unconditional image).");
         if (NegativePrompt is null)
             throw new InvalidOptionException(nameof(NegativePrompt), "must not be null (use an empty string for none).");
-        if (!float.IsFinite(GuidanceScale) || GuidanceScale < 0 || GuidanceScale > MaxGuidanceScale)
+        if (GuidanceScale is float guidance && (!float.IsFinite(guidance) || guidance < 0 || guidance > MaxGuidanceScale))
             throw new InvalidOptionException(nameof(GuidanceScale), $"must be between 0 and {MaxGuidanceScale}, got {GuidanceScale}.");
         if (Steps < 1 || Steps > 1000)
             throw new InvalidOptionException(nameof(Steps), $"must be between 1 and 1000, got {Steps}.");

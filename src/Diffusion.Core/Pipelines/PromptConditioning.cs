@@ -66,7 +66,7 @@ internal sealed class PromptConditioning
 
         float[] embeddings = Interleave(conditional.Values, unconditional.Values, batch, guided);
         var added = new Dictionary<string, float[]>(StringComparer.Ordinal);
-        AddGuidanceEmbedding(added, models.UNet, options.GuidanceScale, batch);
+        AddGuidanceEmbedding(added, models.UNet, options.GuidanceScale!.Value, batch);
         return new PromptConditioning(embeddings, conditional, unconditional, encoderTicks, added);
     }
 

@@ -37,7 +37,7 @@ public sealed partial class StableDiffusionPipeline
         try
         {
             loop.Run(latentStart.Latents, call.Batch, height / 8, width / 8, conditioning.Embeddings, conditioning.SequenceLength,
-                call.Guided ? options.GuidanceScale : 1f, call.ImagesPerCall, call.Scheduler, latentStart.StartIndex, call.Random, runOptions,
+                call.Guided ? options.GuidanceScale!.Value : 1f, call.ImagesPerCall, call.Scheduler, latentStart.StartIndex, call.Random, runOptions,
                 progress, call.StartTimestamp, cancellationToken);
         }
         catch (DiffusionException error) when (error.InnerException is OnnxRuntimeException && (width / 8 % 8 != 0 || height / 8 % 8 != 0))

@@ -203,6 +203,9 @@ public sealed partial class StableDiffusionPipeline : IDiffusionPipeline
     private GenerationResult GenerateCore(GenerationOptions options, IProgress<GenerationProgress>? progress, CancellationToken cancellationToken)
     {
         long start = Stopwatch.GetTimestamp();
+        // The family's default is settled here once, so every later stage reads one concrete value.
+        if (options.GuidanceScale is null)
+            options = options with { GuidanceScale = Family.DefaultGuidanceScale };
         (int width, int height) = GenerationShape.ResolveSize(UNet, DefaultImageSize, options);
         GenerationShape.RequireSizeMultiple(options, width, height, ImageSizeMultiple);
         int batch = options.ImagesPerPrompt;

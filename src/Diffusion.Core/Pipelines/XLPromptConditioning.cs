@@ -63,7 +63,7 @@ internal static class XLPromptConditioning
             [TextEmbedsInput] = PromptConditioning.Interleave(cond.Pooled!, uncond.Pooled!, batch, guided),
             [TimeIdsInput] = PromptConditioning.Interleave(timeIds, negativeTimeIds, batch, guided),
         };
-        PromptConditioning.AddGuidanceEmbedding(added, models.UNet, options.GuidanceScale, batch);
+        PromptConditioning.AddGuidanceEmbedding(added, models.UNet, options.GuidanceScale!.Value, batch);
         float[] embeddings = PromptConditioning.Interleave(cond.Values, uncond.Values, batch, guided);
         return new PromptConditioning(embeddings, cond, uncond, encoderTicks, added);
     }

@@ -92,7 +92,7 @@ public sealed class ControlNetPipelineTests
             controlNet.Run(input, 2, 8, 8, t, embeddings, 77, image, 0.8f * keep, residuals);
             pipeline.UNet.PredictWithControlNet(input, 2, 8, 8, t, embeddings, 77, noise, residuals);
             for (int j = 0; j < perLatent; j++)
-                noise[j] += options.GuidanceScale * (noise[perLatent + j] - noise[j]);
+                noise[j] += (options.GuidanceScale ?? Diffusion.Core.Families.ModelFamily.StableDiffusion.DefaultGuidanceScale) * (noise[perLatent + j] - noise[j]);
             scheduler.Step(noise.AsSpan(0, perLatent), i, latents, new TorchCpuRandomSource(0));
         }
 

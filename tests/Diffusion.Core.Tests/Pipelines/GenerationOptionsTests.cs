@@ -34,7 +34,7 @@ public sealed class GenerationOptionsTests
     {
         Gen<GenerationOptions> options =
             from steps in Gen.Int[-5, 1100]
-            from guidance in Gen.OneOf(Gen.Float, Gen.Float[-1f, 120f])
+            from guidance in Gen.OneOf(Gen.Const((float?)null), Gen.Float.Select(g => (float?)g), Gen.Float[-1f, 120f].Select(g => (float?)g))
             from width in Gen.OneOf(Gen.Const((int?)null), Gen.Int[-16, 8300].Select(w => (int?)w))
             from count in Gen.Int[-1, 70]
             from clipSkip in Gen.Int[-1, 4]
@@ -50,7 +50,7 @@ public sealed class GenerationOptionsTests
         options.Sample(o =>
         {
             bool valid = o.Steps is >= 1 and <= 1000
-                && float.IsFinite(o.GuidanceScale) && o.GuidanceScale >= 0 && o.GuidanceScale <= GenerationOptions.MaxGuidanceScale
+                && (o.GuidanceScale is not float g || (float.IsFinite(g) && g >= 0 && g <= GenerationOptions.MaxGuidanceScale))
                 && (o.Width is null || (o.Width > 0 && o.Width % 8 == 0 && o.Width <= 8192))
                 && o.ImagesPerPrompt is >= 1 and <= 64 && o.ClipSkip >= 1
                 && (o.Strength is null || (double.IsFinite(o.Strength.Value) && o.Strength >= 0 && o.Strength <= 1))

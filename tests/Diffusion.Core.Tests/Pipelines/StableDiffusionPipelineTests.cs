@@ -92,7 +92,7 @@ public sealed class StableDiffusionPipelineTests
             pipeline.UNet.Predict(input, 1, 8, 8, scheduler.Timesteps[i], uncond, 77, noiseUncond);
             pipeline.UNet.Predict(input, 1, 8, 8, scheduler.Timesteps[i], cond, 77, noiseCond);
             for (int j = 0; j < latents.Length; j++)
-                noiseCond[j] = noiseUncond[j] + options.GuidanceScale * (noiseCond[j] - noiseUncond[j]);
+                noiseCond[j] = noiseUncond[j] + (options.GuidanceScale ?? Diffusion.Core.Families.ModelFamily.StableDiffusion.DefaultGuidanceScale) * (noiseCond[j] - noiseUncond[j]);
             scheduler.Step(noiseCond, i, latents, new TorchCpuRandomSource(0));
         }
 

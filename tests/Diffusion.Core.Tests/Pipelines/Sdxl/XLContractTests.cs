@@ -96,6 +96,65 @@ public sealed class XLContractTests
         Assert.Equal("VAE decoder", error.Component);
         Assert.Contains("force_upcast", error.Message, StringComparison.Ordinal);
         Assert.Contains("fp16-safe VAE", error.Message, StringComparison.Ordinal);
+        Assert.Contains("VaeDecoderFallbackPath", error.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(MemoryMode.KeepLoaded)]
+    [InlineData(MemoryMode.Sequential)]
+    public void A_float16_vae_that_overflows_is_decoded_again_by_the_float32_fallback(MemoryMode memoryMode)
+    {
+        string folder = FolderWithOverflowingDecoder();
+        using StableDiffusionPipeline pipeline = StableDiffusionPipeline.Load(folder, new PipelineSettings
+        {
+            Session = TinySd.Session,
+            MemoryMode = memoryMode,
+            VaeDecoderFallbackPath = Path.Combine(TinySdxl.BaseFolder, "vae_decoder", "model.onnx"),
+        });
+        for (int call = 0; call < 2; call++) // the second call reuses (or reloads) the fallback's session
+        {
+            GenerationResult result = pipeline.Generate(TinySdxl.Options("txt2img"));
+            TinySdxl.AssertPixels("txt2img", result.Images);
+        }
+    }
+
+    [Fact]
+    public void A_float16_fallback_decoder_is_refused_when_it_is_needed()
+    {
+        string folder = FolderWithOverflowingDecoder();
+        string fallback = TinySdxl.Variant("vae-decoder-fp16-overflow");
+        using StableDiffusionPipeline pipeline = StableDiffusionPipeline.Load(folder, new PipelineSettings { Session = TinySd.Session, VaeDecoderFallbackPath = fallback });
+        var error = Assert.Throws<ModelContractException>(() => pipeline.Generate(TinySdxl.Options("txt2img") with { Steps = 1 }));
+        Assert.Equal(fallback, error.ModelPath);
+        Assert.Contains("must be a float32 decoder", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_missing_fallback_decoder_is_named_when_the_pipeline_loads()
+    {
+        string missing = Path.Combine(TinySdxl.BaseFolder, "no-such-decoder.onnx");
+        var error = Assert.Throws<ModelLoadException>(() => TinySdxl.LoadBase(new PipelineSettings { Session = TinySd.Session, VaeDecoderFallbackPath = missing }));
+        Assert.Equal(missing, error.Path);
+        Assert.Contains("VaeDecoderFallbackPath", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_pooled_output_named_pooler_output_as_olive_exports_it_gives_the_same_image()
+    {
+        string folder = TinySdCopy.CreateFrom(TinySdxl.BaseFolder);
+        File.Copy(TinySdxl.Variant("text-encoder-2-pooler-output"), Path.Combine(folder, "text_encoder_2", "model.onnx"), overwrite: true);
+        using StableDiffusionPipeline pipeline = StableDiffusionPipeline.Load(folder, new PipelineSettings { Session = TinySd.Session });
+        Assert.Equal("pooler_output", pipeline.TextEncoder2!.PooledOutput!.Name);
+        GenerationResult result = pipeline.Generate(TinySdxl.Options("txt2img"));
+        TinySdxl.AssertClose(TinySdxl.Floats("txt2img-latents"), result.Latents, 1e-4f, "latents");
+    }
+
+    private static string FolderWithOverflowingDecoder()
+    {
+        string folder = TinySdCopy.CreateFrom(TinySdxl.BaseFolder);
+        File.Delete(Path.Combine(folder, "vae_decoder", "model.onnx"));
+        File.Copy(TinySdxl.Variant("vae-decoder-fp16-overflow"), Path.Combine(folder, "vae_decoder", "model.onnx"));
+        return folder;
     }
 }
 
@@ -113,6 +172,19 @@ public sealed class XLOptionTests
     {
         var options = new GenerationOptions { Prompt = "x", DenoisingEnd = end, DenoisingStart = start, InitLatents = Latents };
         Assert.Equal(option, Assert.Throws<InvalidOptionException>(options.Validate).OptionName);
+    }
+
+    [Fact]
+    public void Without_a_guidance_scale_sdxl_takes_diffusers_default_of_5_and_sd_7_5()
+    {
+        Assert.Equal(5f, ModelFamily.StableDiffusionXL.DefaultGuidanceScale);
+        Assert.Equal(5f, ModelFamily.StableDiffusionXLRefiner.DefaultGuidanceScale);
+        Assert.Equal(7.5f, ModelFamily.StableDiffusion.DefaultGuidanceScale);
+        using StableDiffusionPipeline pipeline = TinySdxl.LoadBase();
+        GenerationOptions options = TinySdxl.Options("txt2img") with { Steps = 2 };
+        float[] unset = pipeline.Generate(options with { GuidanceScale = null, DecodeImages = false }).Latents;
+        Assert.Equal(pipeline.Generate(options with { GuidanceScale = 5f, DecodeImages = false }).Latents, unset);
+        Assert.NotEqual(pipeline.Generate(options with { GuidanceScale = 7.5f, DecodeImages = false }).Latents, unset);
     }
 
     [Fact]

@@ -1,3 +1,4 @@
+using Diffusion.Core.Models;
 using Microsoft.ML.OnnxRuntime;
 
 namespace Diffusion.Core.Execution;
@@ -57,26 +58,49 @@ public static class SessionFactory
     public static InferenceSession Create(string modelPath, SessionSettings settings)
     {
         ArgumentNullException.ThrowIfNull(modelPath);
+        return Create(ModelSource.FromFile(modelPath), settings);
+    }
+
+    /// <summary>
+    /// Creates a session for a model file or a built graph. A built graph is loaded from its bytes with ONNX Runtime's
+    /// <c>session.model_external_initializers_file_folder_path</c> set to its weights' folder, so its external data
+    /// (offsets into the checkpoint) resolves there rather than against the working directory.
+    /// </summary>
+    internal static InferenceSession Create(ModelSource source, SessionSettings settings)
+    {
+        ArgumentNullException.ThrowIfNull(source);
         ArgumentNullException.ThrowIfNull(settings);
         settings.Validate();
         EnsureAvailable(settings.Provider);
 
         using SessionOptions options = CreateSessionOptions(settings);
-        if (!File.Exists(modelPath))
-            throw new ModelLoadException(modelPath, "model file not found.");
+        if (source.FilePath is string path && !File.Exists(path))
+            throw new ModelLoadException(path, "model file not found.");
         InferenceSession session;
         try
         {
-            session = new InferenceSession(modelPath, options);
+            if (source.Graph is byte[] graph)
+            {
+                if (source.ExternalDataFolder is string folder)
+                    options.AddSessionConfigEntry(ExternalDataFolderEntry, folder);
+                session = new InferenceSession(graph, options);
+            }
+            else
+            {
+                session = new InferenceSession(source.FilePath!, options);
+            }
         }
         catch (OnnxRuntimeException ex)
         {
-            throw new ModelLoadException(modelPath, $"ONNX Runtime could not load the model: {ex.Message}", ex);
+            throw new ModelLoadException(source.Description, $"ONNX Runtime could not load the model: {ex.Message}", ex);
         }
         Interlocked.Increment(ref s_sessionsCreated);
         t_sessionsCreatedOnThisThread++;
         return session;
     }
+
+    /// <summary>ONNX Runtime's session option naming the folder external data of a graph loaded from bytes lives in.</summary>
+    private const string ExternalDataFolderEntry = "session.model_external_initializers_file_folder_path";
 
     /// <summary>Builds the session options for <paramref name="settings"/>, appending the provider.</summary>
     internal static SessionOptions CreateSessionOptions(SessionSettings settings)

@@ -27,11 +27,18 @@ public abstract class OnnxModel : IDisposable
     /// <exception cref="ExecutionProviderUnavailableException">The provider in <paramref name="settings"/> is not available.</exception>
     /// <exception cref="ModelLoadException">The file is missing or ONNX Runtime cannot load it.</exception>
     private protected OnnxModel(string modelPath, SessionSettings settings)
+        : this(ModelSource.FromFile(modelPath ?? throw new ArgumentNullException(nameof(modelPath))), settings)
     {
-        ArgumentNullException.ThrowIfNull(modelPath);
-        ModelPath = modelPath;
+    }
+
+    /// <summary>Creates the session for a model file or a built graph and reads its inputs and outputs.</summary>
+    private protected OnnxModel(ModelSource source, SessionSettings settings)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        Source = source;
+        ModelPath = source.Description;
         _settings = settings;
-        InferenceSession session = SessionFactory.Create(modelPath, settings);
+        InferenceSession session = SessionFactory.Create(source, settings);
         _session = session;
         try
         {
@@ -74,8 +81,14 @@ public abstract class OnnxModel : IDisposable
     {
     }
 
-    /// <summary>The <c>.onnx</c> file this model was loaded from.</summary>
+    /// <summary>
+    /// The <c>.onnx</c> file this model was loaded from; for a model built from a checkpoint, what was built from which
+    /// file (<c>text_encoder built from …/model.safetensors</c>). Messages name the model by it.
+    /// </summary>
     public string ModelPath { get; }
+
+    /// <summary>Where the graph comes from (the session is created from it again after <see cref="Unload"/>).</summary>
+    internal ModelSource Source { get; }
 
     /// <summary>The model's inputs in graph order.</summary>
     public IReadOnlyList<TensorSpec> Inputs { get; }
@@ -89,7 +102,7 @@ public abstract class OnnxModel : IDisposable
         get
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
-            return _session ??= SessionFactory.Create(ModelPath, _settings);
+            return _session ??= SessionFactory.Create(Source, _settings);
         }
     }
 

@@ -21,6 +21,14 @@ internal sealed class FinalLayerNorm
         Epsilon = epsilon;
     }
 
+    /// <summary>The norm from its weights, for a graph built from a checkpoint (whose tensors are read directly).</summary>
+    public static FinalLayerNorm FromWeights(float[] scale, float[] bias, float epsilon)
+    {
+        if (scale.Length != bias.Length)
+            throw new ArgumentException($"The scale has {scale.Length} values and the bias {bias.Length}.", nameof(bias));
+        return new FinalLayerNorm(scale, bias, epsilon);
+    }
+
     /// <summary>The hidden size the norm's scale has.</summary>
     public int HiddenSize => _scale.Length;
 

@@ -25,8 +25,9 @@ public sealed partial class TextEncoder : OnnxModel
     private int? _hiddenSize;
     private FinalLayerNorm? _finalLayerNorm;
 
-    private TextEncoder(string modelPath, SessionSettings settings) : base(modelPath, settings)
+    private TextEncoder(ModelSource source, SessionSettings settings, FinalLayerNorm? finalLayerNorm) : base(source, settings)
     {
+        _finalLayerNorm = finalLayerNorm;
         try
         {
             InputIdsInput = FindInput(s_inputIdsNames);
@@ -57,7 +58,14 @@ public sealed partial class TextEncoder : OnnxModel
     /// <exception cref="ExecutionProviderUnavailableException">The provider is not available; nothing was loaded.</exception>
     /// <exception cref="ModelLoadException">The file is missing or ONNX Runtime cannot load it.</exception>
     /// <exception cref="ModelContractException"><c>input_ids</c> or <c>last_hidden_state</c> is missing, misnamed or of an unsupported type or rank.</exception>
-    public static TextEncoder Load(string modelPath, SessionSettings? settings = null) => new(modelPath, settings ?? SessionSettings.Default);
+    public static TextEncoder Load(string modelPath, SessionSettings? settings = null)
+        => new(ModelSource.FromFile(modelPath ?? throw new ArgumentNullException(nameof(modelPath))), settings ?? SessionSettings.Default, null);
+
+    /// <summary>
+    /// Loads a text encoder whose graph was built from a checkpoint. Its final layer norm (for clip skip) comes from the
+    /// checkpoint, as the built graph holds the weights only as references into the file.
+    /// </summary>
+    internal static TextEncoder Load(ModelSource source, FinalLayerNorm finalLayerNorm, SessionSettings settings) => new(source, settings, finalLayerNorm);
 
     /// <summary>The token-id input (<c>input_ids</c>).</summary>
     public TensorSpec InputIdsInput { get; }

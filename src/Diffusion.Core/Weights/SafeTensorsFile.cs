@@ -46,6 +46,9 @@ public sealed class SafeTensorsFile : IDisposable
     /// <summary>The header's <c>__metadata__</c> map (empty when the file has none).</summary>
     public IReadOnlyDictionary<string, string> Metadata { get; }
 
+    /// <summary>Where the data section starts in the file (8 + header length): tensor offsets count from here.</summary>
+    internal long DataSectionOffset => _dataStart;
+
     /// <summary>Every tensor in the file, in header order.</summary>
     public IReadOnlyList<SafeTensorInfo> Tensors { get; }
 

@@ -1,0 +1,56 @@
+using System.Text.Json;
+using Diffusion.Core.Models;
+
+namespace Diffusion.Core.Graphs.Architectures;
+
+/// <summary>
+/// A CLIP text transformer's shape, as transformers' <c>CLIPTextConfig</c> names it: vocabulary, width, layers, heads,
+/// MLP width, positions, activation and (for <c>CLIPTextModelWithProjection</c>) the projection width.
+/// </summary>
+internal sealed record ClipTextConfig(int VocabSize, int HiddenSize, int Layers, int Heads, int IntermediateSize, int MaxPositions,
+    string Activation, int? ProjectionDim, float LayerNormEpsilon = 1e-5f)
+{
+    /// <summary>OpenAI CLIP ViT-L/14's text encoder (SD 1.x, SDXL's <c>text_encoder</c>): 123,060,480 parameters.</summary>
+    public static ClipTextConfig ViTL14 { get; } = new(49408, 768, 12, 12, 3072, 77, "quick_gelu", null);
+
+    /// <summary>
+    /// OpenCLIP ViT-H/14's text encoder as SD 2.x uses it: 23 of its 24 layers (the web UIs' and diffusers' conversion
+    /// drop the last, since SD 2.x conditions on the penultimate layer).
+    /// </summary>
+    public static ClipTextConfig OpenClipViTH14 { get; } = new(49408, 1024, 23, 16, 4096, 77, "gelu", null);
+
+    /// <summary>OpenCLIP ViT-bigG/14's text encoder with its projection (SDXL's <c>text_encoder_2</c>).</summary>
+    public static ClipTextConfig OpenClipViTBigG14 { get; } = new(49408, 1280, 32, 20, 5120, 77, "gelu", 1280);
+
+    /// <summary>Width of one attention head.</summary>
+    public int HeadSize => HiddenSize / Heads;
+
+    /// <summary>
+    /// Reads a transformers <c>config.json</c> (<c>CLIPTextConfig</c>: <c>vocab_size</c>, <c>hidden_size</c>,
+    /// <c>num_hidden_layers</c>, <c>num_attention_heads</c>, <c>intermediate_size</c>, <c>max_position_embeddings</c>,
+    /// <c>hidden_act</c>, <c>layer_norm_eps</c>, and <c>projection_dim</c> when <paramref name="withProjection"/>).
+    /// </summary>
+    /// <exception cref="ModelLoadException">A field is missing or out of range.</exception>
+    public static ClipTextConfig FromJson(string path, bool withProjection)
+    {
+        using JsonDocument document = ModelFolderJson.ParseJson(path);
+        JsonElement root = document.RootElement;
+        int Int(string field, int max)
+        {
+            if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty(field, out JsonElement value)
+                || !value.TryGetInt32(out int result) || result < 1 || result > max)
+                throw new ModelLoadException(path, $"{field} must be an integer from 1 to {max}.");
+            return result;
+        }
+        string activation = root.TryGetProperty("hidden_act", out JsonElement act) && act.ValueKind == JsonValueKind.String ? act.GetString()! : "quick_gelu";
+        if (activation is not ("quick_gelu" or "gelu"))
+            throw new ModelLoadException(path, $"hidden_act '{activation}' is not supported (quick_gelu or gelu).");
+        float epsilon = root.TryGetProperty("layer_norm_eps", out JsonElement eps) && eps.TryGetDouble(out double e) && e > 0 && e < 1 ? (float)e : 1e-5f;
+        var config = new ClipTextConfig(Int("vocab_size", 1 << 20), Int("hidden_size", 16384), Int("num_hidden_layers", 256),
+            Int("num_attention_heads", 1024), Int("intermediate_size", 65536), Int("max_position_embeddings", 4096), activation,
+            withProjection ? Int("projection_dim", 16384) : null, epsilon);
+        if (config.HiddenSize % config.Heads != 0)
+            throw new ModelLoadException(path, $"hidden_size {config.HiddenSize} is not a multiple of num_attention_heads {config.Heads}.");
+        return config;
+    }
+}

@@ -1,0 +1,36 @@
+using Diffusion.Core.Execution;
+using Diffusion.Core.Graphs.Architectures;
+using Diffusion.Core.TextEncoding;
+
+namespace Diffusion.Core.Graphs;
+
+/// <summary>
+/// A CLIP text encoder from a transformers checkpoint folder (<c>config.json</c> and <c>model.safetensors</c>, or its
+/// <c>model.fp16.safetensors</c> variant, or the shards a <c>model.safetensors.index.json</c> lists): the graph is built,
+/// the weights stay in the files, and the result is the same <see cref="TextEncoder"/> an optimum export gives.
+/// </summary>
+/// <remarks>
+/// With a <c>text_projection.weight</c> tensor the model is <c>CLIPTextModelWithProjection</c> (outputs
+/// <c>text_embeds</c> first, as SDXL's <c>text_encoder_2</c>), else <c>CLIPTextModel</c> (<c>pooler_output</c>): the
+/// tensor decides, since transformers writes <c>projection_dim</c> into every CLIP text config.
+/// </remarks>
+internal static class CheckpointTextEncoder
+{
+    private const string FinalNorm = "text_model.final_layer_norm";
+
+    /// <summary>Builds and loads the encoder in <paramref name="folder"/>.</summary>
+    /// <exception cref="ModelLoadException">The folder has no config or weights, or the config is invalid.</exception>
+    /// <exception cref="WeightFileException">A file is malformed or truncated, or a tensor is missing or misshaped (named).</exception>
+    public static TextEncoder Load(string folder, SessionSettings settings)
+    {
+        string config = Path.Combine(folder, "config.json");
+        if (!File.Exists(config))
+            throw new ModelLoadException(folder, "no config.json: a transformers text-encoder folder holds config.json beside its safetensors weights.");
+        using var weights = new SafeTensorsWeightSource(CheckpointFiles.Find(folder, "model"));
+        bool projection = weights.Contains("text_projection.weight");
+        ClipTextConfig clip = ClipTextConfig.FromJson(config, projection);
+        BuiltModel built = ClipTextModelGraph.Build(clip, weights);
+        FinalLayerNorm norm = FinalLayerNorm.FromWeights(weights.ReadAsFloat32(FinalNorm + ".weight"), weights.ReadAsFloat32(FinalNorm + ".bias"), clip.LayerNormEpsilon);
+        return TextEncoder.Load(built.ToSource(), norm, settings);
+    }
+}

@@ -1,0 +1,46 @@
+namespace Diffusion.Core.Graphs;
+
+/// <summary>
+/// torch.nn layers as ONNX nodes over checkpoint weights, each under its module's scope. Linear layers are <c>Gemm</c>
+/// with <c>transB = 1</c> over 2-D activations, so the [out, in] weight is read as the checkpoint stores it (a
+/// <c>MatMul</c> would need it transposed, a second copy of every weight in memory).
+/// </summary>
+internal static class GraphLayers
+{
+    /// <summary><c>nn.Linear(inFeatures, outFeatures)</c> on <c>x</c> [rows, inFeatures]: weights <c>{module}.weight</c>, <c>{module}.bias</c>.</summary>
+    public static GraphValue Linear(this OnnxGraphBuilder graph, GraphValue x, string module, long inFeatures, long outFeatures, bool bias = true)
+    {
+        using IDisposable scope = graph.Scope(LocalName(module));
+        GraphValue weight = graph.Weight(module + ".weight", outFeatures, inFeatures);
+        GraphValue[] inputs = bias ? [x, weight, graph.Weight(module + ".bias", outFeatures)] : [x, weight];
+        return graph.Node("Gemm", inputs, NodeAttribute.Int("transB", 1));
+    }
+
+    /// <summary><c>nn.LayerNorm(features, eps)</c> over the last axis: weights <c>{module}.weight</c>, <c>{module}.bias</c>.</summary>
+    public static GraphValue LayerNorm(this OnnxGraphBuilder graph, GraphValue x, string module, long features, float epsilon)
+    {
+        using IDisposable scope = graph.Scope(LocalName(module));
+        return graph.Node("LayerNormalization",
+            [x, graph.Weight(module + ".weight", features), graph.Weight(module + ".bias", features)],
+            NodeAttribute.Int("axis", -1), NodeAttribute.Float("epsilon", epsilon));
+    }
+
+    /// <summary>The module's own name, its scope under its parent's (<c>q_proj</c> of <c>text_model.encoder.layers.0.self_attn.q_proj</c>), as torch's exporter scopes nodes.</summary>
+    private static string LocalName(string module) => module[(module.LastIndexOf('.') + 1)..];
+
+    /// <summary>The activation named as transformers' configs name it: <c>quick_gelu</c> (x·σ(1.702x), OpenAI CLIP) or <c>gelu</c> (exact, erf).</summary>
+    public static GraphValue Activation(this OnnxGraphBuilder graph, GraphValue x, string name)
+    {
+        switch (name)
+        {
+            case "quick_gelu":
+                return graph.Node("Mul", [x, graph.Node("Sigmoid", [graph.Node("Mul", [x, graph.Scalar(1.702f)])])]);
+            case "gelu":
+                // 0.5·x·(1 + erf(x / √2)), torch's default GELU.
+                GraphValue erf = graph.Node("Erf", [graph.Node("Div", [x, graph.Scalar(MathF.Sqrt(2f))])]);
+                return graph.Node("Mul", [graph.Node("Mul", [x, graph.Node("Add", [erf, graph.Scalar(1f)])]), graph.Scalar(0.5f)]);
+            default:
+                throw new ArgumentException($"Unknown activation '{name}' (quick_gelu or gelu).", nameof(name));
+        }
+    }
+}

@@ -1,0 +1,224 @@
+using Diffusion.Core.Graphs.Proto;
+using Google.Protobuf;
+
+namespace Diffusion.Core.Graphs;
+
+/// <summary>
+/// Builds one ONNX model (standard operators, opset 17) from C#: graph inputs and outputs, nodes, small constants, and
+/// weights that stay in their checkpoint file (initializers with external data pointing into it). Written with the
+/// official <c>onnx.proto</c> classes; <see cref="ToBytes"/> gives the serialized model, which is a few hundred
+/// kilobytes whatever the weights weigh.
+/// </summary>
+/// <remarks>
+/// Node outputs are named like torch's exporter names them (<c>/text_model/encoder/layers.0/self_attn/q_proj/Gemm_output_0</c>),
+/// from the module scope the architecture code opens with <see cref="Scope"/>, so a built graph reads like an exported one.
+/// Weights are requested with the shape the architecture expects: a missing tensor or a different shape is a
+/// <see cref="WeightFileException"/> naming the file and the tensor, raised while building, before any session exists.
+/// Every stored weight must live in one folder (the session resolves the external data against it).
+/// </remarks>
+internal sealed class OnnxGraphBuilder
+{
+    /// <summary>The ONNX operator set the builder emits (ONNX 1.12; LayerNormalization needs 17).</summary>
+    public const int Opset = 17;
+
+    private readonly GraphProto _graph;
+    private readonly IWeightSource _weights;
+    private readonly HashSet<string> _names = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, GraphValue> _weightValues = new(StringComparer.Ordinal);
+    private readonly Stack<string> _scope = new();
+    private readonly Dictionary<string, int> _opCounts = new(StringComparer.Ordinal);
+    private string? _dataFolder;
+
+    public OnnxGraphBuilder(string name, IWeightSource weights)
+    {
+        _graph = new GraphProto { Name = name };
+        _weights = weights;
+    }
+
+    /// <summary>The folder every external weight lives in (null when the graph has none).</summary>
+    public string? ExternalDataFolder => _dataFolder;
+
+    /// <summary>Parameters the graph's weights hold (each stored weight counted once).</summary>
+    public long ParameterCount { get; private set; }
+
+    /// <summary>Opens a module scope (<c>text_model</c>, <c>encoder</c>, <c>layers.0</c>…) for the nodes created until it is disposed.</summary>
+    public IDisposable Scope(string module)
+    {
+        _scope.Push(module);
+        return new ScopeExit(_scope);
+    }
+
+    /// <summary>Declares a graph input; a dimension is a fixed size (<see cref="long"/>) or a symbolic name (<see cref="string"/>).</summary>
+    public GraphValue Input(string name, TensorProto.Types.DataType type, params object[] dimensions)
+    {
+        Reserve(name);
+        _graph.Input.Add(ValueInfo(name, type, dimensions));
+        return new GraphValue(name);
+    }
+
+    /// <summary>Declares <paramref name="value"/> as the graph output <paramref name="name"/> (through an Identity when it has another name).</summary>
+    public void Output(GraphValue value, string name, TensorProto.Types.DataType type, params object[] dimensions)
+    {
+        if (value.Name != name)
+        {
+            Reserve(name);
+            var identity = new NodeProto { OpType = "Identity", Name = ScopedName("Identity"), Input = { value.Name }, Output = { name } };
+            _graph.Node.Add(identity);
+        }
+        _graph.Output.Add(ValueInfo(name, type, dimensions));
+    }
+
+    /// <summary>Adds a node with one output and returns it.</summary>
+    public GraphValue Node(string opType, GraphValue[] inputs, params NodeAttribute[] attributes) => Node(opType, inputs, 1, attributes)[0];
+
+    /// <summary>Adds a node with <paramref name="outputCount"/> outputs; an empty input name is an omitted optional input.</summary>
+    public GraphValue[] Node(string opType, GraphValue[] inputs, int outputCount, params NodeAttribute[] attributes)
+    {
+        string nodeName = ScopedName(opType);
+        var node = new NodeProto { OpType = opType, Name = nodeName };
+        foreach (GraphValue input in inputs)
+            node.Input.Add(input.Name);
+        var outputs = new GraphValue[outputCount];
+        for (int i = 0; i < outputCount; i++)
+        {
+            string output = $"{nodeName}_output_{i}";
+            Reserve(output);
+            node.Output.Add(output);
+            outputs[i] = new GraphValue(output);
+        }
+        foreach (NodeAttribute attribute in attributes)
+            node.Attribute.Add(attribute.ToProto());
+        _graph.Node.Add(node);
+        return outputs;
+    }
+
+    /// <summary>A float32 constant tensor (small: shapes, scales, masks' fill values).</summary>
+    public GraphValue Constant(float[] values, params long[] shape)
+    {
+        var tensor = new TensorProto { DataType = (int)TensorProto.Types.DataType.Float, Name = ScopedName("Constant") };
+        tensor.Dims.AddRange(shape);
+        tensor.FloatData.AddRange(values);
+        return AddInitializer(tensor);
+    }
+
+    /// <summary>A scalar float32 constant.</summary>
+    public GraphValue Scalar(float value) => Constant([value]);
+
+    /// <summary>An int64 constant tensor (shapes, axes, indices); 1-D unless <paramref name="scalar"/>.</summary>
+    public GraphValue Int64s(long[] values, bool scalar = false)
+    {
+        var tensor = new TensorProto { DataType = (int)TensorProto.Types.DataType.Int64, Name = ScopedName("Constant") };
+        if (!scalar)
+            tensor.Dims.Add(values.Length);
+        tensor.Int64Data.AddRange(values);
+        return AddInitializer(tensor);
+    }
+
+    /// <summary>
+    /// The checkpoint's tensor <paramref name="name"/> as a float32 value: the stored tensor becomes an initializer of the
+    /// checkpoint's name and type pointing into the file, followed by a Cast when it is stored in float16 or bfloat16
+    /// (ONNX Runtime folds the cast once when the session is created). The same name asked twice gives the same value.
+    /// </summary>
+    /// <exception cref="WeightFileException">The tensor is missing or its shape is not <paramref name="expectedShape"/>.</exception>
+    public GraphValue Weight(string name, params long[] expectedShape)
+    {
+        if (_weightValues.TryGetValue(name, out GraphValue existing))
+            return existing;
+        WeightReference reference = _weights.Find(name, expectedShape)
+            ?? throw new WeightFileException(_weights.Description, name, $"missing: the {_graph.Name} architecture needs it, shaped [{string.Join(", ", expectedShape)}].");
+        if (!reference.Shape.AsSpan().SequenceEqual(expectedShape))
+            throw new WeightFileException(reference.FilePath, name,
+                $"has shape [{string.Join(", ", reference.Shape)}]; the {_graph.Name} architecture expects [{string.Join(", ", expectedShape)}].");
+        string folder = Path.GetDirectoryName(Path.GetFullPath(reference.FilePath)) ?? ".";
+        _dataFolder ??= folder;
+        if (!string.Equals(folder, _dataFolder, StringComparison.Ordinal))
+            throw new WeightFileException(reference.FilePath, name, $"is in another folder than the graph's other weights ({_dataFolder}); one graph reads one folder.");
+
+        Reserve(name);
+        var tensor = new TensorProto
+        {
+            Name = name,
+            DataType = (int)(reference.ElementType switch
+            {
+                WeightElementType.Float16 => TensorProto.Types.DataType.Float16,
+                WeightElementType.BFloat16 => TensorProto.Types.DataType.Bfloat16,
+                _ => TensorProto.Types.DataType.Float,
+            }),
+            DataLocation = TensorProto.Types.DataLocation.External,
+        };
+        tensor.Dims.AddRange(reference.Shape);
+        tensor.ExternalData.Add(new StringStringEntryProto { Key = "location", Value = Path.GetFileName(reference.FilePath) });
+        tensor.ExternalData.Add(new StringStringEntryProto { Key = "offset", Value = reference.Offset.ToString(System.Globalization.CultureInfo.InvariantCulture) });
+        tensor.ExternalData.Add(new StringStringEntryProto { Key = "length", Value = reference.Length.ToString(System.Globalization.CultureInfo.InvariantCulture) });
+        _graph.Initializer.Add(tensor);
+        ParameterCount += reference.ElementCount;
+
+        GraphValue value = reference.ElementType == WeightElementType.Float32
+            ? new GraphValue(name)
+            : Node("Cast", [new GraphValue(name)], NodeAttribute.Int("to", (long)TensorProto.Types.DataType.Float));
+        _weightValues[name] = value;
+        return value;
+    }
+
+    /// <summary>The serialized model (IR version 8, the default opset <see cref="Opset"/>).</summary>
+    public byte[] ToBytes()
+    {
+        var model = new ModelProto
+        {
+            IrVersion = (long)Proto.Version.IrVersion,
+            ProducerName = "Diffusion.Core",
+            ProducerVersion = typeof(OnnxGraphBuilder).Assembly.GetName().Version?.ToString() ?? "0",
+            Graph = _graph,
+        };
+        model.OpsetImport.Add(new OperatorSetIdProto { Domain = string.Empty, Version = Opset });
+        return model.ToByteArray();
+    }
+
+    private GraphValue AddInitializer(TensorProto tensor)
+    {
+        Reserve(tensor.Name);
+        _graph.Initializer.Add(tensor);
+        return new GraphValue(tensor.Name);
+    }
+
+    /// <summary>A unique torch-style name under the current scope: <c>/a/b/MatMul</c>, then <c>/a/b/MatMul_1</c>, ….</summary>
+    private string ScopedName(string opType)
+    {
+        string prefix = _scope.Count == 0 ? "/" : "/" + string.Join("/", _scope.Reverse()) + "/";
+        string key = prefix + opType;
+        int count = _opCounts.GetValueOrDefault(key);
+        _opCounts[key] = count + 1;
+        return count == 0 ? key : $"{key}_{count}";
+    }
+
+    private void Reserve(string name)
+    {
+        if (!_names.Add(name))
+            throw new InvalidOperationException($"The graph already has a value named '{name}'.");
+    }
+
+    private static ValueInfoProto ValueInfo(string name, TensorProto.Types.DataType type, object[] dimensions)
+    {
+        var shape = new TensorShapeProto();
+        foreach (object dimension in dimensions)
+        {
+            shape.Dim.Add(dimension switch
+            {
+                string symbol => new TensorShapeProto.Types.Dimension { DimParam = symbol },
+                int size => new TensorShapeProto.Types.Dimension { DimValue = size },
+                long size => new TensorShapeProto.Types.Dimension { DimValue = size },
+                _ => throw new ArgumentException($"A dimension is a size or a symbolic name, got {dimension}.", nameof(dimensions)),
+            });
+        }
+        return new ValueInfoProto
+        {
+            Name = name,
+            Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = (int)type, Shape = shape } },
+        };
+    }
+
+    private sealed class ScopeExit(Stack<string> scope) : IDisposable
+    {
+        public void Dispose() => scope.Pop();
+    }
+}

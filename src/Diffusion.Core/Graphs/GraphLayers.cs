@@ -26,7 +26,14 @@ internal static class GraphLayers
     }
 
     /// <summary>The module's own name, its scope under its parent's (<c>q_proj</c> of <c>text_model.encoder.layers.0.self_attn.q_proj</c>), as torch's exporter scopes nodes.</summary>
-    private static string LocalName(string module) => module[(module.LastIndexOf('.') + 1)..];
+    /// <remarks>A list item keeps its list's name (<c>to_out.0</c>, <c>attentions.0</c>), as torch's scopes do.</remarks>
+    internal static string LocalName(string module)
+    {
+        int last = module.LastIndexOf('.');
+        if (last > 0 && module.AsSpan(last + 1).IndexOfAnyExceptInRange('0', '9') < 0)
+            last = module.LastIndexOf('.', last - 1);
+        return module[(last + 1)..];
+    }
 
     /// <summary>The activation named as transformers' configs name it: <c>quick_gelu</c> (x·σ(1.702x), OpenAI CLIP) or <c>gelu</c> (exact, erf).</summary>
     public static GraphValue Activation(this OnnxGraphBuilder graph, GraphValue x, string name)

@@ -2,7 +2,7 @@ using Diffusion.Core.Graphs.Proto;
 
 namespace Diffusion.Core.Graphs;
 
-/// <summary>One attribute of a node (an integer, a float, a list of integers or a tensor), as the operator defines it.</summary>
+/// <summary>One attribute of a node (an integer, a float, a string, a list of integers or a tensor), as the operator defines it.</summary>
 internal sealed class NodeAttribute
 {
     private readonly AttributeProto _proto;
@@ -12,6 +12,9 @@ internal sealed class NodeAttribute
     public static NodeAttribute Int(string name, long value) => new(new AttributeProto { Name = name, Type = AttributeProto.Types.AttributeType.Int, I = value });
 
     public static NodeAttribute Float(string name, float value) => new(new AttributeProto { Name = name, Type = AttributeProto.Types.AttributeType.Float, F = value });
+
+    public static NodeAttribute String(string name, string value)
+        => new(new AttributeProto { Name = name, Type = AttributeProto.Types.AttributeType.String, S = Google.Protobuf.ByteString.CopyFromUtf8(value) });
 
     public static NodeAttribute Ints(string name, params long[] values)
     {

@@ -160,6 +160,9 @@ internal sealed class OnnxGraphBuilder
         return value;
     }
 
+    /// <summary>Whether the weight source has a tensor named <paramref name="name"/> (to pick between naming conventions).</summary>
+    public bool HasWeight(string name) => _weightValues.ContainsKey(name) || _weights.Find(name, []) is not null;
+
     /// <summary>The serialized model (IR version 8, the default opset <see cref="Opset"/>).</summary>
     public byte[] ToBytes()
     {

@@ -26,7 +26,7 @@ public sealed class VaeDecoder : OnnxModel
     private readonly BoundFloatTensor _latents;
     private readonly BoundFloatTensor _image;
 
-    private VaeDecoder(string modelPath, SessionSettings settings) : base(modelPath, settings)
+    private VaeDecoder(ModelSource source, SessionSettings settings) : base(source, settings)
     {
         try
         {
@@ -55,7 +55,11 @@ public sealed class VaeDecoder : OnnxModel
     /// <exception cref="ExecutionProviderUnavailableException">The provider is not available; nothing was loaded.</exception>
     /// <exception cref="ModelLoadException">The file is missing or ONNX Runtime cannot load it.</exception>
     /// <exception cref="ModelContractException">The input or output is missing, misnamed or of an unsupported type or rank.</exception>
-    public static VaeDecoder Load(string modelPath, SessionSettings? settings = null) => new(modelPath, settings ?? SessionSettings.Default);
+    public static VaeDecoder Load(string modelPath, SessionSettings? settings = null)
+        => new(ModelSource.FromFile(modelPath ?? throw new ArgumentNullException(nameof(modelPath))), settings ?? SessionSettings.Default);
+
+    /// <summary>Loads a graph built from a checkpoint (or any other <see cref="ModelSource"/>).</summary>
+    internal static VaeDecoder Load(ModelSource source, SessionSettings settings) => new(source, settings);
 
     /// <summary>The latent input (<c>latent_sample</c>).</summary>
     public TensorSpec LatentInput { get; }

@@ -37,7 +37,7 @@ public sealed class VaeEncoder : OnnxModel
     private float[] _parameters = [];
     private float[] _standardDeviation = [];
 
-    private VaeEncoder(string modelPath, SessionSettings settings) : base(modelPath, settings)
+    private VaeEncoder(ModelSource source, SessionSettings settings) : base(source, settings)
     {
         try
         {
@@ -71,7 +71,11 @@ public sealed class VaeEncoder : OnnxModel
     /// <exception cref="ExecutionProviderUnavailableException">The provider is not available; nothing was loaded.</exception>
     /// <exception cref="ModelLoadException">The file is missing or ONNX Runtime cannot load it.</exception>
     /// <exception cref="ModelContractException">The input or output is missing, misnamed or of an unsupported type or rank.</exception>
-    public static VaeEncoder Load(string modelPath, SessionSettings? settings = null) => new(modelPath, settings ?? SessionSettings.Default);
+    public static VaeEncoder Load(string modelPath, SessionSettings? settings = null)
+        => new(ModelSource.FromFile(modelPath ?? throw new ArgumentNullException(nameof(modelPath))), settings ?? SessionSettings.Default);
+
+    /// <summary>Loads a graph built from a checkpoint (or any other <see cref="ModelSource"/>).</summary>
+    internal static VaeEncoder Load(ModelSource source, SessionSettings settings) => new(source, settings);
 
     /// <summary>The image input (<c>sample</c>).</summary>
     public TensorSpec ImageInput { get; }

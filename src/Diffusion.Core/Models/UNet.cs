@@ -36,7 +36,7 @@ public sealed partial class UNet : OnnxModel
     private readonly BoundFloatTensor _encoderHiddenStates;
     private readonly BoundFloatTensor _noisePrediction;
 
-    private UNet(string modelPath, SessionSettings settings) : base(modelPath, settings)
+    private UNet(ModelSource source, SessionSettings settings) : base(source, settings)
     {
         try
         {
@@ -84,7 +84,11 @@ public sealed partial class UNet : OnnxModel
     /// <exception cref="ExecutionProviderUnavailableException">The provider is not available; nothing was loaded.</exception>
     /// <exception cref="ModelLoadException">The file is missing or ONNX Runtime cannot load it.</exception>
     /// <exception cref="ModelContractException">An input or the output is missing, misnamed or of an unsupported type or rank.</exception>
-    public static UNet Load(string modelPath, SessionSettings? settings = null) => new(modelPath, settings ?? SessionSettings.Default);
+    public static UNet Load(string modelPath, SessionSettings? settings = null)
+        => new(ModelSource.FromFile(modelPath ?? throw new ArgumentNullException(nameof(modelPath))), settings ?? SessionSettings.Default);
+
+    /// <summary>Loads a graph built from a checkpoint (or any other <see cref="ModelSource"/>).</summary>
+    internal static UNet Load(ModelSource source, SessionSettings settings) => new(source, settings);
 
     /// <summary>The latent input (<c>sample</c>).</summary>
     public TensorSpec SampleInput { get; }

@@ -64,6 +64,34 @@ internal sealed class ConfigFields : IDisposable
         return result;
     }
 
+    /// <summary>Whether the field is present and not null.</summary>
+    public bool Has(string name) => Field(name) is not null;
+
+    /// <summary>
+    /// One integer for every level, written as one number or a list of <paramref name="levels"/> numbers (diffusers
+    /// accepts both).
+    /// </summary>
+    public int[] IntOrList(string name, int levels, int min, int max, int fallback)
+    {
+        if (Field(name) is JsonElement { ValueKind: JsonValueKind.Array })
+        {
+            int[] values = Ints(name, levels, min, max);
+            if (values.Length != levels)
+                throw new ModelLoadException(Path, $"{name} must have {levels} entries (one per block), has {values.Length}.");
+            return values;
+        }
+        return Enumerable.Repeat(Int(name, min, max, fallback), levels).ToArray();
+    }
+
+    /// <summary>One integer, written as a number or a list of equal numbers.</summary>
+    public int UniformInt(string name, int levels, int min, int max, int fallback)
+    {
+        int[] values = IntOrList(name, levels, min, max, fallback);
+        if (values.Any(v => v != values[0]))
+            throw new ModelLoadException(Path, $"{name} must be the same for every block, was [{string.Join(", ", values)}].");
+        return values[0];
+    }
+
     /// <summary>A list of strings (at most <paramref name="maxCount"/>).</summary>
     public string[] Strings(string name, int maxCount, string[]? fallback = null)
     {

@@ -1,0 +1,86 @@
+namespace Diffusion.Core.Graphs.Architectures;
+
+/// <summary>
+/// diffusers' <c>Transformer2DModel</c> (continuous input) and its <c>BasicTransformerBlock</c>s as the SD UNets use
+/// them: GroupNorm, a 1×1-conv or linear <c>proj_in</c>, per block self-attention, cross-attention on the text
+/// embeddings and a GEGLU feed-forward (each pre-LayerNorm with a residual), <c>proj_out</c>, plus the input.
+/// </summary>
+/// <remarks>
+/// Tokens stay 2-D [batch·tokens, width] so every linear layer is a Gemm over the checkpoint's [out, in] weight; the
+/// attention reshapes to [batch, heads, tokens, head] around its two MatMuls.
+/// </remarks>
+internal sealed class TransformerBlocks(OnnxGraphBuilder graph, GraphValue batch, GraphValue contextRows, long contextWidth, int groups)
+{
+    private readonly Dictionary<(long, long), GraphValue> _headShapes = [];
+
+    /// <summary><c>Transformer2DModel</c> on <paramref name="x"/> [N, C, H, W] with <paramref name="layers"/> blocks.</summary>
+    public GraphValue Transformer2D(GraphValue x, string module, long channels, int heads, int layers, bool linearProjection)
+    {
+        using IDisposable scope = graph.Scope(GraphLayers.LocalName(module));
+        GraphValue shape = graph.Node("Shape", [x]);
+        GraphValue h = graph.GroupNorm(x, module + ".norm", groups, channels, 1e-6f);
+        if (!linearProjection)
+            h = graph.Conv2d(h, module + ".proj_in", channels, channels, 1);
+        GraphValue tokens = graph.Node("Reshape", [graph.Node("Transpose", [graph.Node("Reshape", [h, graph.Int64s([0, channels, -1])])], NodeAttribute.Ints("perm", 0, 2, 1)),
+            graph.Int64s([-1, channels])]);
+        if (linearProjection)
+            tokens = graph.Linear(tokens, module + ".proj_in", channels, channels);
+        for (int i = 0; i < layers; i++)
+            tokens = BasicBlock(tokens, $"{module}.transformer_blocks.{i}", channels, heads);
+        if (linearProjection)
+            tokens = graph.Linear(tokens, module + ".proj_out", channels, channels);
+        GraphValue perBatch = graph.Node("Concat", [batch, graph.Int64s([-1, channels])], NodeAttribute.Int("axis", 0));
+        GraphValue back = graph.Node("Reshape", [graph.Node("Transpose", [graph.Node("Reshape", [tokens, perBatch])], NodeAttribute.Ints("perm", 0, 2, 1)), shape]);
+        if (!linearProjection)
+            back = graph.Conv2d(back, module + ".proj_out", channels, channels, 1);
+        return graph.Node("Add", [back, x]);
+    }
+
+    private GraphValue BasicBlock(GraphValue tokens, string module, long width, int heads)
+    {
+        using IDisposable scope = graph.Scope(GraphLayers.LocalName(module));
+        GraphValue normed = graph.LayerNorm(tokens, module + ".norm1", width, 1e-5f);
+        tokens = graph.Node("Add", [Attention(normed, normed, width, module + ".attn1", width, heads), tokens]);
+        normed = graph.LayerNorm(tokens, module + ".norm2", width, 1e-5f);
+        tokens = graph.Node("Add", [Attention(normed, contextRows, contextWidth, module + ".attn2", width, heads), tokens]);
+        normed = graph.LayerNorm(tokens, module + ".norm3", width, 1e-5f);
+        return graph.Node("Add", [FeedForward(normed, module + ".ff", width), tokens]);
+    }
+
+    /// <summary>diffusers' <c>Attention</c>: q from the tokens, k and v from <paramref name="context"/> (biasless), softmax(q·kᵀ/√d)·v, <c>to_out.0</c>.</summary>
+    private GraphValue Attention(GraphValue x, GraphValue context, long contextWidth, string module, long width, int heads)
+    {
+        using IDisposable scope = graph.Scope(GraphLayers.LocalName(module));
+        long head = width / heads;
+        GraphValue headShape = HeadShape(heads, head);
+        GraphValue Split(GraphValue rows, params long[] perm) => graph.Node("Transpose", [graph.Node("Reshape", [rows, headShape])], NodeAttribute.Ints("perm", perm));
+        GraphValue query = Split(graph.Node("Mul", [graph.Linear(x, module + ".to_q", width, width, bias: false), graph.Scalar(1f / MathF.Sqrt(head))]), 0, 2, 1, 3);
+        GraphValue keyT = Split(graph.Linear(context, module + ".to_k", contextWidth, width, bias: false), 0, 2, 3, 1);
+        GraphValue value = Split(graph.Linear(context, module + ".to_v", contextWidth, width, bias: false), 0, 2, 1, 3);
+        GraphValue probabilities = graph.Node("Softmax", [graph.Node("MatMul", [query, keyT])], NodeAttribute.Int("axis", -1));
+        GraphValue merged = graph.Node("Transpose", [graph.Node("MatMul", [probabilities, value])], NodeAttribute.Ints("perm", 0, 2, 1, 3));
+        return graph.Linear(graph.Node("Reshape", [merged, graph.Int64s([-1, width])]), module + ".to_out.0", width, width);
+    }
+
+    /// <summary><c>FeedForward</c> with GEGLU: <c>net.0.proj</c> to 2·4·width, the first half times GELU of the second, <c>net.2</c>.</summary>
+    private GraphValue FeedForward(GraphValue x, string module, long width)
+    {
+        using IDisposable scope = graph.Scope(GraphLayers.LocalName(module));
+        long inner = 4 * width;
+        GraphValue projected = graph.Linear(x, module + ".net.0.proj", width, 2 * inner);
+        GraphValue[] halves = graph.Node("Split", [projected, graph.Int64s([inner, inner])], 2, NodeAttribute.Int("axis", 1));
+        GraphValue gated = graph.Node("Mul", [halves[0], graph.Activation(halves[1], "gelu")]);
+        return graph.Linear(gated, module + ".net.2", inner, width);
+    }
+
+    /// <summary>[batch, -1, heads, head]: the 4-D view of a token matrix (one Concat per head layout).</summary>
+    private GraphValue HeadShape(long heads, long head)
+    {
+        if (!_headShapes.TryGetValue((heads, head), out GraphValue shape))
+        {
+            shape = graph.Node("Concat", [batch, graph.Int64s([-1, heads, head])], NodeAttribute.Int("axis", 0));
+            _headShapes[(heads, head)] = shape;
+        }
+        return shape;
+    }
+}

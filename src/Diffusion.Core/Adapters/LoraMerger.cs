@@ -45,10 +45,15 @@ public static class LoraMerger
     /// <exception cref="InvalidOptionException">A multiplier is not finite.</exception>
     public static WeightOverrides CreateOverrides(string modelPath, LoraTarget target, IReadOnlyList<LoraWeight> loras,
         out LoraApplicationReport report)
+        => CreateOverrides(Models.ModelSource.FromFile(modelPath ?? throw new ArgumentNullException(nameof(modelPath))), target, loras, out report);
+
+    /// <summary>As <see cref="CreateOverrides(string, LoraTarget, IReadOnlyList{LoraWeight}, out LoraApplicationReport)"/>, for a model file or a built graph.</summary>
+    internal static WeightOverrides CreateOverrides(Models.ModelSource model, LoraTarget target, IReadOnlyList<LoraWeight> loras,
+        out LoraApplicationReport report)
     {
-        ArgumentNullException.ThrowIfNull(modelPath);
         ArgumentNullException.ThrowIfNull(loras);
-        OnnxModelGraph graph = OnnxWeightReader.Read(modelPath);
+        string modelPath = model.Description;
+        OnnxModelGraph graph = OnnxWeightReader.Read(model);
         ModuleWeightIndex index = ModuleWeightIndex.Build(graph);
         var merged = new Dictionary<string, MergedWeight>(StringComparer.Ordinal);
         var mergeOrder = new List<string>();

@@ -37,7 +37,7 @@ internal sealed class ModuleWeightIndex
         {
             bool isConv = node.OpType == "Conv";
             if ((node.OpType != "MatMul" && node.OpType != "Gemm" && !isConv) || node.Inputs.Length < 2
-                || !graph.Initializers.TryGetValue(node.Inputs[1], out OnnxInitializer? initializer)
+                || !graph.TryGetWeight(node.Inputs[1], out OnnxInitializer? initializer)
                 || !IsFloat(initializer.ElementType))
                 continue;
             int rank = initializer.Dims.Length;

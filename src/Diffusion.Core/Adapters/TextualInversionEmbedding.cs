@@ -101,9 +101,15 @@ public sealed class TextualInversionEmbedding
     /// <exception cref="WeightFileException">An embedding's width differs from the model's, or a token repeats.</exception>
     public static WeightOverrides CreateOverrides(string textEncoderPath, IReadOnlyList<TextualInversionEmbedding> embeddings,
         out IReadOnlyList<TextualInversionToken> addedTokens)
+        => CreateOverrides(Models.ModelSource.FromFile(textEncoderPath ?? throw new ArgumentNullException(nameof(textEncoderPath))), embeddings, out addedTokens);
+
+    /// <summary>As <see cref="CreateOverrides(string, IReadOnlyList{TextualInversionEmbedding}, out IReadOnlyList{TextualInversionToken})"/>, for a model file or a built graph.</summary>
+    internal static WeightOverrides CreateOverrides(Models.ModelSource textEncoder, IReadOnlyList<TextualInversionEmbedding> embeddings,
+        out IReadOnlyList<TextualInversionToken> addedTokens)
     {
         ArgumentNullException.ThrowIfNull(embeddings);
-        OnnxModelGraph graph = OnnxWeightReader.Read(textEncoderPath);
+        string textEncoderPath = textEncoder.Description;
+        OnnxModelGraph graph = OnnxWeightReader.Read(textEncoder);
         OnnxInitializer table = FindTokenEmbedding(graph);
         long vocabulary = table.Dims[0];
         int width = checked((int)table.Dims[1]);

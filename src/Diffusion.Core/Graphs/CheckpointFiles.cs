@@ -26,6 +26,28 @@ internal static class CheckpointFiles
         throw new ModelLoadException(folder, $"no {stem}.safetensors (nor {stem}.safetensors.index.json, nor their .fp16 variants) in the folder.");
     }
 
+    /// <summary>
+    /// The first of the candidate files that exists (<c>{stem}.safetensors</c>, its index, their <c>.fp16</c> variants),
+    /// without reading it; null when there is none. Says which file a folder's component will be built from.
+    /// </summary>
+    public static string? FindEntry(string folder, string stem)
+    {
+        foreach (string variant in (string[])["", ".fp16"])
+        {
+            foreach (string suffix in (string[])[".safetensors", ".safetensors.index.json"])
+            {
+                string path = Path.Combine(folder, stem + variant + suffix);
+                if (File.Exists(path))
+                    return path;
+            }
+        }
+        return null;
+    }
+
+    /// <summary>Whether <paramref name="path"/> names safetensors weights (a file or a shard index) rather than an ONNX model.</summary>
+    public static bool IsCheckpoint(string path)
+        => path.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase) || path.EndsWith(".safetensors.index.json", StringComparison.OrdinalIgnoreCase);
+
     /// <summary>The distinct shard files of an index's <c>weight_map</c>, in first-use order.</summary>
     private static List<string> ReadIndex(string index, string folder)
     {

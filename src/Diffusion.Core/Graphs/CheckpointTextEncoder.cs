@@ -16,12 +16,14 @@ namespace Diffusion.Core.Graphs;
 /// </remarks>
 internal static class CheckpointTextEncoder
 {
-    private const string FinalNorm = "text_model.final_layer_norm";
-
     /// <summary>Builds and loads the encoder in <paramref name="folder"/>.</summary>
     /// <exception cref="ModelLoadException">The folder has no config or weights, or the config is invalid.</exception>
     /// <exception cref="WeightFileException">A file is malformed or truncated, or a tensor is missing or misshaped (named).</exception>
-    public static TextEncoder Load(string folder, SessionSettings settings)
+    public static TextEncoder Load(string folder, SessionSettings settings) => TextEncoder.Load(Build(folder).ToSource(), settings);
+
+    /// <summary>Builds the encoder's graph over the weights in <paramref name="folder"/> (no session).</summary>
+    /// <inheritdoc cref="Load" path="/exception"/>
+    public static BuiltModel Build(string folder)
     {
         string config = Path.Combine(folder, "config.json");
         if (!File.Exists(config))
@@ -29,8 +31,6 @@ internal static class CheckpointTextEncoder
         using var weights = new SafeTensorsWeightSource(CheckpointFiles.Find(folder, "model"));
         bool projection = weights.Contains("text_projection.weight");
         ClipTextConfig clip = ClipTextConfig.FromJson(config, projection);
-        BuiltModel built = ClipTextModelGraph.Build(clip, weights);
-        FinalLayerNorm norm = FinalLayerNorm.FromWeights(weights.ReadAsFloat32(FinalNorm + ".weight"), weights.ReadAsFloat32(FinalNorm + ".bias"), clip.LayerNormEpsilon);
-        return TextEncoder.Load(built.ToSource(), norm, settings);
+        return ClipTextModelGraph.Build(clip, weights);
     }
 }

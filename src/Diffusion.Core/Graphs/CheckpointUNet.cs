@@ -19,9 +19,14 @@ internal static class CheckpointUNet
     /// <exception cref="ModelLoadException">The config or the weights are missing, or the config is invalid or asks for an unbuilt feature.</exception>
     /// <exception cref="WeightFileException">A file is malformed or truncated, or a tensor is missing or misshaped (named).</exception>
     public static UNet Load(string folder, SessionSettings settings, int textEmbedsWidth = 1280)
+        => UNet.Load(Build(folder, textEmbedsWidth).ToSource(), settings);
+
+    /// <summary>Builds the UNet's graph (no session).</summary>
+    /// <inheritdoc cref="Load" path="/exception"/>
+    public static BuiltModel Build(string folder, int textEmbedsWidth = 1280)
     {
         UNetConfig config = UNetConfig.FromJson(Path.Combine(folder, "config.json"), textEmbedsWidth);
         using var weights = new SafeTensorsWeightSource(CheckpointFiles.Find(folder, WeightStem));
-        return UNet.Load(UNet2DConditionGraph.Build(config, weights).ToSource(), settings);
+        return UNet2DConditionGraph.Build(config, weights);
     }
 }

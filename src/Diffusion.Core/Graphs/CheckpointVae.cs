@@ -15,18 +15,26 @@ internal static class CheckpointVae
 
     /// <exception cref="ModelLoadException">The config or the weights are missing, or the config is invalid.</exception>
     /// <exception cref="WeightFileException">A file is malformed or truncated, or a tensor is missing or misshaped (named).</exception>
-    public static VaeDecoder LoadDecoder(string folder, SessionSettings settings)
-    {
-        AutoencoderKlConfig config = AutoencoderKlConfig.FromJson(Path.Combine(folder, "config.json"));
-        using var weights = new SafeTensorsWeightSource(CheckpointFiles.Find(folder, WeightStem));
-        return VaeDecoder.Load(AutoencoderKlGraph.BuildDecoder(config, weights).ToSource(), settings);
-    }
+    public static VaeDecoder LoadDecoder(string folder, SessionSettings settings) => VaeDecoder.Load(BuildDecoder(folder).ToSource(), settings);
 
     /// <inheritdoc cref="LoadDecoder"/>
-    public static VaeEncoder LoadEncoder(string folder, SessionSettings settings)
+    public static VaeEncoder LoadEncoder(string folder, SessionSettings settings) => VaeEncoder.Load(BuildEncoder(folder).ToSource(), settings);
+
+    /// <summary>Builds the decoder's graph (no session).</summary>
+    /// <inheritdoc cref="LoadDecoder" path="/exception"/>
+    public static BuiltModel BuildDecoder(string folder)
     {
         AutoencoderKlConfig config = AutoencoderKlConfig.FromJson(Path.Combine(folder, "config.json"));
         using var weights = new SafeTensorsWeightSource(CheckpointFiles.Find(folder, WeightStem));
-        return VaeEncoder.Load(AutoencoderKlGraph.BuildEncoder(config, weights).ToSource(), settings);
+        return AutoencoderKlGraph.BuildDecoder(config, weights);
+    }
+
+    /// <summary>Builds the encoder's graph (no session).</summary>
+    /// <inheritdoc cref="LoadDecoder" path="/exception"/>
+    public static BuiltModel BuildEncoder(string folder)
+    {
+        AutoencoderKlConfig config = AutoencoderKlConfig.FromJson(Path.Combine(folder, "config.json"));
+        using var weights = new SafeTensorsWeightSource(CheckpointFiles.Find(folder, WeightStem));
+        return AutoencoderKlGraph.BuildEncoder(config, weights);
     }
 }

@@ -17,12 +17,15 @@ internal static class GraphLayers
     }
 
     /// <summary><c>nn.LayerNorm(features, eps)</c> over the last axis: weights <c>{module}.weight</c>, <c>{module}.bias</c>.</summary>
-    public static GraphValue LayerNorm(this OnnxGraphBuilder graph, GraphValue x, string module, long features, float epsilon)
+    /// <remarks><paramref name="outputName"/> names the output (a graph output the norm produces directly).</remarks>
+    public static GraphValue LayerNorm(this OnnxGraphBuilder graph, GraphValue x, string module, long features, float epsilon, string? outputName = null)
     {
         using IDisposable scope = graph.Scope(LocalName(module));
-        return graph.Node("LayerNormalization",
-            [x, graph.Weight(module + ".weight", features), graph.Weight(module + ".bias", features)],
-            NodeAttribute.Int("axis", -1), NodeAttribute.Float("epsilon", epsilon));
+        GraphValue[] inputs = [x, graph.Weight(module + ".weight", features), graph.Weight(module + ".bias", features)];
+        NodeAttribute[] attributes = [NodeAttribute.Int("axis", -1), NodeAttribute.Float("epsilon", epsilon)];
+        return outputName is null
+            ? graph.Node("LayerNormalization", inputs, attributes)
+            : graph.NamedNode("LayerNormalization", inputs, outputName, attributes);
     }
 
     /// <summary>The module's own name, its scope under its parent's (<c>q_proj</c> of <c>text_model.encoder.layers.0.self_attn.q_proj</c>), as torch's exporter scopes nodes.</summary>

@@ -71,6 +71,22 @@ internal sealed class OnnxGraphBuilder
     /// <summary>Adds a node with one output and returns it.</summary>
     public GraphValue Node(string opType, GraphValue[] inputs, params NodeAttribute[] attributes) => Node(opType, inputs, 1, attributes)[0];
 
+    /// <summary>
+    /// Adds a node whose one output has the given name (a graph output the node produces directly, as an exporter
+    /// names it, so readers that follow the producer of an output find the operator itself).
+    /// </summary>
+    public GraphValue NamedNode(string opType, GraphValue[] inputs, string outputName, params NodeAttribute[] attributes)
+    {
+        Reserve(outputName);
+        var node = new NodeProto { OpType = opType, Name = ScopedName(opType), Output = { outputName } };
+        foreach (GraphValue input in inputs)
+            node.Input.Add(input.Name);
+        foreach (NodeAttribute attribute in attributes)
+            node.Attribute.Add(attribute.ToProto());
+        _graph.Node.Add(node);
+        return new GraphValue(outputName);
+    }
+
     /// <summary>Adds a node with <paramref name="outputCount"/> outputs; an empty input name is an omitted optional input.</summary>
     public GraphValue[] Node(string opType, GraphValue[] inputs, int outputCount, params NodeAttribute[] attributes)
     {

@@ -10,6 +10,13 @@ namespace Diffusion.Core.Models;
 /// <c>scheduler/scheduler_config.json</c>, and a text encoder with its tokenizer: <c>text_encoder/model.onnx</c> with
 /// <c>tokenizer/</c>, <c>text_encoder_2/model.onnx</c> with <c>tokenizer_2/</c> (SDXL), or both (a model family
 /// checks which it needs). Optional: <c>vae_encoder/model.onnx</c> (image-to-image and inpainting need it).
+/// <para>
+/// Each model component may instead be a diffusers / transformers folder of safetensors weights with its
+/// <c>config.json</c>, as <c>save_pretrained</c> writes them (<c>text_encoder/model.safetensors</c>,
+/// <c>unet/diffusion_pytorch_model.safetensors</c>, <c>vae/diffusion_pytorch_model.safetensors</c> for both VAE halves;
+/// <c>.fp16</c> variants and sharded indexes too): the library builds the ONNX graph for them (<see cref="Graphs"/>).
+/// The path properties then name the weight file; an <c>.onnx</c> file wins where both exist.
+/// </para>
 /// </remarks>
 public sealed class StableDiffusionModelFolder
 {
@@ -20,20 +27,31 @@ public sealed class StableDiffusionModelFolder
     {
         Directory = directory;
         ModelIndexPath = Path.Combine(directory, "model_index.json");
-        TextEncoderPath = ExistingFile(directory, "text_encoder");
-        TextEncoder2Path = ExistingFile(directory, "text_encoder_2");
-        UNetPath = Path.Combine(directory, "unet", "model.onnx");
-        VaeDecoderPath = Path.Combine(directory, "vae_decoder", "model.onnx");
+        TextEncoderPath = ExistingFile(directory, "text_encoder") ?? Weights(directory, "text_encoder", TransformersStem);
+        TextEncoder2Path = ExistingFile(directory, "text_encoder_2") ?? Weights(directory, "text_encoder_2", TransformersStem);
+        UNetPath = ExistingFile(directory, "unet") ?? Weights(directory, "unet", DiffusersStem) ?? Path.Combine(directory, "unet", "model.onnx");
+        string? vaeWeights = Weights(directory, "vae", DiffusersStem);
+        VaeDecoderPath = ExistingFile(directory, "vae_decoder") ?? vaeWeights ?? Path.Combine(directory, "vae_decoder", "model.onnx");
         TokenizerDirectory = ExistingDirectory(directory, "tokenizer");
         Tokenizer2Directory = ExistingDirectory(directory, "tokenizer_2");
         SchedulerConfigPath = Path.Combine(directory, "scheduler", "scheduler_config.json");
-        VaeEncoderPath = ExistingFile(directory, "vae_encoder");
+        VaeEncoderPath = ExistingFile(directory, "vae_encoder") ?? vaeWeights;
     }
+
+    private const string TransformersStem = "model";
+    private const string DiffusersStem = "diffusion_pytorch_model";
 
     private static string? ExistingFile(string directory, string component)
     {
         string path = Path.Combine(directory, component, "model.onnx");
         return File.Exists(path) ? path : null;
+    }
+
+    /// <summary>The component's safetensors weights (file or shard index) when it has them and the config they need.</summary>
+    private static string? Weights(string directory, string component, string stem)
+    {
+        string folder = Path.Combine(directory, component);
+        return File.Exists(Path.Combine(folder, "config.json")) ? Graphs.CheckpointFiles.FindEntry(folder, stem) : null;
     }
 
     private static string? ExistingDirectory(string directory, string component)
@@ -48,19 +66,19 @@ public sealed class StableDiffusionModelFolder
     /// <summary><c>model_index.json</c>.</summary>
     public string ModelIndexPath { get; }
 
-    /// <summary><c>text_encoder/model.onnx</c>, or <see langword="null"/> when the folder has none (an SDXL refiner).</summary>
+    /// <summary><c>text_encoder/model.onnx</c> (or its safetensors weights), or <see langword="null"/> when the folder has none (an SDXL refiner).</summary>
     public string? TextEncoderPath { get; }
 
     /// <summary><c>text_encoder_2/model.onnx</c> (SDXL's OpenCLIP bigG encoder), or <see langword="null"/> when the folder has none.</summary>
     public string? TextEncoder2Path { get; }
 
-    /// <summary><c>unet/model.onnx</c>.</summary>
+    /// <summary><c>unet/model.onnx</c>, or the safetensors weights of <c>unet/</c>.</summary>
     public string UNetPath { get; }
 
-    /// <summary><c>vae_decoder/model.onnx</c>.</summary>
+    /// <summary><c>vae_decoder/model.onnx</c>, or the safetensors weights of <c>vae/</c>.</summary>
     public string VaeDecoderPath { get; }
 
-    /// <summary><c>vae_encoder/model.onnx</c>, or <see langword="null"/> when the folder has no VAE encoder.</summary>
+    /// <summary><c>vae_encoder/model.onnx</c> (or the safetensors weights of <c>vae/</c>), or <see langword="null"/> when the folder has no VAE encoder.</summary>
     public string? VaeEncoderPath { get; }
 
     /// <summary>The <c>tokenizer/</c> folder (<c>vocab.json</c>, <c>merges.txt</c>), or <see langword="null"/> when the folder has none.</summary>
@@ -144,9 +162,9 @@ public sealed class StableDiffusionModelFolder
 
         ModelFolderJson.ModelIndex index = ModelFolderJson.ReadModelIndex(layout.ModelIndexPath);
         RequireTextEncoder(layout);
-        RequireFile(layout.UNetPath, "UNet");
-        RequireFile(layout.VaeDecoderPath, "VAE decoder");
-        RequireFile(layout.SchedulerConfigPath, "scheduler configuration");
+        RequireFile(layout.UNetPath, "UNet", " (or unet/config.json with diffusion_pytorch_model.safetensors)");
+        RequireFile(layout.VaeDecoderPath, "VAE decoder", " (or vae/config.json with diffusion_pytorch_model.safetensors)");
+        RequireFile(layout.SchedulerConfigPath, "scheduler configuration", "");
 
         return new StableDiffusionModelFolder(full)
         {
@@ -167,16 +185,16 @@ public sealed class StableDiffusionModelFolder
     {
         string directory = layout.Directory;
         if (layout.TextEncoderPath is null && layout.TextEncoder2Path is null)
-            throw new ModelLoadException(Path.Combine(directory, "text_encoder", "model.onnx"), "required text encoder file is missing (neither text_encoder/ nor text_encoder_2/ has a model.onnx).");
+            throw new ModelLoadException(Path.Combine(directory, "text_encoder", "model.onnx"), "required text encoder file is missing (neither text_encoder/ nor text_encoder_2/ has a model.onnx, or config.json with model.safetensors).");
         if (layout.TextEncoderPath is not null && layout.TokenizerDirectory is null)
             throw new ModelLoadException(Path.Combine(directory, "tokenizer"), "required tokenizer folder is missing.");
         if (layout.TextEncoder2Path is not null && layout.Tokenizer2Directory is null)
             throw new ModelLoadException(Path.Combine(directory, "tokenizer_2"), "required tokenizer folder of text_encoder_2 is missing.");
     }
 
-    private static void RequireFile(string path, string component)
+    private static void RequireFile(string path, string component, string alternative)
     {
         if (!File.Exists(path))
-            throw new ModelLoadException(path, $"required {component} file is missing.");
+            throw new ModelLoadException(path, $"required {component} file is missing{alternative}.");
     }
 }

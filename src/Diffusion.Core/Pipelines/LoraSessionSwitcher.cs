@@ -28,11 +28,11 @@ internal sealed class LoraSessionSwitcher(PipelineModels models, PipelineAdapter
         models.TextEncoder = Switch(adapters.TextEncoder, models.TextEncoder, files);
         if (models.TextEncoder2 is { } second)
             models.TextEncoder2 = Switch(adapters.TextEncoder2, second, files);
-        Func<SessionSettings, SessionSettings>? unetSettings = Replace(adapters.UNet, models.UNet.ModelPath, files);
+        Func<SessionSettings, SessionSettings>? unetSettings = Replace(adapters.UNet, models.UNet.Source, files);
         if (unetSettings is not null)
         {
             UNet old = models.UNet;
-            models.UNet = UNet.Load(old.ModelPath, unetSettings(settings.UNetSettings));
+            models.UNet = UNet.Load(old.Source, unetSettings(settings.UNetSettings));
             old.Dispose();
             adapters.UNet.CommitPending();
         }
@@ -42,19 +42,19 @@ internal sealed class LoraSessionSwitcher(PipelineModels models, PipelineAdapter
     /// <summary>A text encoder with <paramref name="component"/>'s LoRA set for <paramref name="files"/>: a new session when the set changed (the old one disposed), else <paramref name="current"/>.</summary>
     private TextEncoder Switch(PipelineAdapters.ComponentLoras component, TextEncoder current, List<LoraFile> files)
     {
-        if (Replace(component, current.ModelPath, files) is not { } sessionSettings)
+        if (Replace(component, current.Source, files) is not { } sessionSettings)
             return current;
-        TextEncoder replacement = TextEncoder.Load(current.ModelPath, sessionSettings(settings.TextEncoderSettings));
+        TextEncoder replacement = TextEncoder.Load(current.Source, sessionSettings(settings.TextEncoderSettings));
         current.Dispose();
         component.CommitPending();
         return replacement;
     }
 
     /// <summary>Merges <paramref name="loras"/> for <paramref name="component"/> at load time and commits them.</summary>
-    public static void SetInitial(PipelineAdapters adapters, PipelineAdapters.ComponentLoras component, string modelPath, IReadOnlyList<LoraFile> loras)
+    public static void SetInitial(PipelineAdapters adapters, PipelineAdapters.ComponentLoras component, ModelSource model, IReadOnlyList<LoraFile> loras)
     {
         List<LoraFile> selected = adapters.Select(loras, component.Target);
-        (WeightOverrides? overrides, LoraApplicationReport? report) = adapters.Merge(modelPath, component.Target, selected);
+        (WeightOverrides? overrides, LoraApplicationReport? report) = adapters.Merge(model, component.Target, selected);
         component.SetPending(selected, overrides, report);
         component.CommitPending();
     }
@@ -63,12 +63,12 @@ internal sealed class LoraSessionSwitcher(PipelineModels models, PipelineAdapter
     /// When <paramref name="files"/> changes <paramref name="component"/>'s LoRA set: merges the new set (kept pending
     /// until the new session exists) and returns how to make its session settings; else null.
     /// </summary>
-    private Func<SessionSettings, SessionSettings>? Replace(PipelineAdapters.ComponentLoras component, string modelPath, List<LoraFile> files)
+    private Func<SessionSettings, SessionSettings>? Replace(PipelineAdapters.ComponentLoras component, ModelSource model, List<LoraFile> files)
     {
         List<LoraFile> selected = adapters.Select(files, component.Target);
         if (component.Matches(selected))
             return null;
-        (WeightOverrides? overrides, LoraApplicationReport? report) = adapters.Merge(modelPath, component.Target, selected);
+        (WeightOverrides? overrides, LoraApplicationReport? report) = adapters.Merge(model, component.Target, selected);
         component.SetPending(selected, overrides, report);
         return s => adapters.SettingsFor(component, s, pending: true);
     }

@@ -1,3 +1,4 @@
+using Diffusion.Core.Models;
 using Diffusion.Core.Adapters;
 using Diffusion.Core.Execution;
 using Diffusion.Core.Tokenization;
@@ -45,19 +46,19 @@ internal sealed class PipelineAdapters : IDisposable
     }
 
     /// <summary>Loads the embeddings, builds the enlarged token embedding and adds the tokens to <paramref name="tokenizer"/>.</summary>
-    public void AddTextualInversions(IReadOnlyList<string> paths, string textEncoderPath, ClipTokenizer tokenizer)
+    public void AddTextualInversions(IReadOnlyList<string> paths, ModelSource textEncoder, ClipTokenizer tokenizer)
     {
         if (paths.Count == 0)
             return;
         var embeddings = new List<TextualInversionEmbedding>(paths.Count);
         foreach (string path in paths)
             embeddings.Add(TextualInversionEmbedding.Load(path));
-        _textualInversion = TextualInversionEmbedding.CreateOverrides(textEncoderPath, embeddings, out IReadOnlyList<TextualInversionToken> tokens);
+        _textualInversion = TextualInversionEmbedding.CreateOverrides(textEncoder, embeddings, out IReadOnlyList<TextualInversionToken> tokens);
         foreach (TextualInversionToken token in tokens)
         {
             int id = tokenizer.AddToken(token.Token);
             if (id != token.Id)
-                throw new ModelContractException(textEncoderPath, "input_ids",
+                throw new ModelContractException(textEncoder.Description, "input_ids",
                     $"the tokenizer gave textual-inversion token '{token.Token}' id {id}, but the text encoder's embedding row is {token.Id}: tokenizer and text encoder vocabularies differ in size.");
             if (_logger is not null)
                 PipelineLog.TokenAdded(_logger, token.Token, id);
@@ -101,15 +102,15 @@ internal sealed class PipelineAdapters : IDisposable
         return selected;
     }
 
-    /// <summary>Merges <paramref name="files"/> into <paramref name="modelPath"/>; null (and no report) for an empty set.</summary>
-    public (WeightOverrides? Overrides, LoraApplicationReport? Report) Merge(string modelPath, LoraTarget target, List<LoraFile> files)
+    /// <summary>Merges <paramref name="files"/> into <paramref name="model"/>; null (and no report) for an empty set.</summary>
+    public (WeightOverrides? Overrides, LoraApplicationReport? Report) Merge(ModelSource model, LoraTarget target, List<LoraFile> files)
     {
         if (files.Count == 0)
             return (null, null);
         var weights = new List<LoraWeight>(files.Count);
         foreach (LoraFile file in files)
             weights.Add(new LoraWeight(Adapter(file.Path), file.Multiplier));
-        WeightOverrides overrides = LoraMerger.CreateOverrides(modelPath, target, weights, out LoraApplicationReport report);
+        WeightOverrides overrides = LoraMerger.CreateOverrides(model, target, weights, out LoraApplicationReport report);
         if (_logger is not null)
             PipelineLog.LoraApplied(_logger, report);
         return (overrides, report);

@@ -12,20 +12,20 @@ namespace Diffusion.Core.Pipelines;
 /// </summary>
 internal sealed class PipelineModels : IDisposable
 {
-    private readonly string? _vaeEncoderPath;
+    private readonly ModelSource? _vaeEncoderSource;
     private readonly SessionSettings _vaeEncoderSettings;
     private readonly MemoryMode _memoryMode;
     private VaeDecoder? _fallbackDecoder;
 
     public PipelineModels(ClipTokenizer tokenizer, TextEncoder textEncoder, UNet unet, VaeDecoder vaeDecoder, VaeEncoder? vaeEncoder,
-        string? vaeEncoderPath, SessionSettings vaeEncoderSettings, MemoryMode memoryMode)
+        ModelSource? vaeEncoderSource, SessionSettings vaeEncoderSettings, MemoryMode memoryMode)
     {
         Tokenizer = tokenizer;
         TextEncoder = textEncoder;
         UNet = unet;
         VaeDecoder = vaeDecoder;
         VaeEncoder = vaeEncoder;
-        _vaeEncoderPath = vaeEncoderPath;
+        _vaeEncoderSource = vaeEncoderSource;
         _vaeEncoderSettings = vaeEncoderSettings;
         _memoryMode = memoryMode;
     }
@@ -75,16 +75,16 @@ internal sealed class PipelineModels : IDisposable
     /// <summary>The VAE encoder once created (or given), else null.</summary>
     public VaeEncoder? VaeEncoder { get; private set; }
 
-    /// <summary>The VAE encoder, created from the folder's <c>vae_encoder/model.onnx</c> on first use.</summary>
+    /// <summary>The VAE encoder, created from the folder's <c>vae_encoder/model.onnx</c> (or built from <c>vae/</c>) on first use.</summary>
     /// <exception cref="InvalidOptionException">The pipeline has no VAE encoder.</exception>
     public VaeEncoder RequireVaeEncoder()
     {
         if (VaeEncoder is not null)
             return VaeEncoder;
-        if (_vaeEncoderPath is null)
+        if (_vaeEncoderSource is null)
             throw new InvalidOptionException(nameof(GenerationOptions.InitImage),
-                "image-to-image and inpainting need a VAE encoder, and this pipeline has none (no vae_encoder/model.onnx in the model folder).");
-        VaeEncoder = VaeEncoder.Load(_vaeEncoderPath, _vaeEncoderSettings);
+                "image-to-image and inpainting need a VAE encoder, and this pipeline has none (no vae_encoder/model.onnx, nor vae/ weights, in the model folder).");
+        VaeEncoder = VaeEncoder.Load(_vaeEncoderSource, _vaeEncoderSettings);
         return VaeEncoder;
     }
 

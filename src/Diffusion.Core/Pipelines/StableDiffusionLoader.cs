@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Diffusion.Core.Execution;
 using Diffusion.Core.Families;
+using Diffusion.Core.Graphs;
 using Diffusion.Core.Models;
 using Diffusion.Core.Schedulers;
 using Diffusion.Core.TextEncoding;
@@ -27,8 +28,9 @@ internal static class StableDiffusionLoader
         var folder = StableDiffusionModelFolder.Open(modelDirectory);
         if (settings.VaeDecoderFallbackPath is { } fallback && !File.Exists(fallback))
             throw new ModelLoadException(fallback, $"{nameof(PipelineSettings.VaeDecoderFallbackPath)}: no such file.");
-        string unetPath = settings.UNetModelPath ?? folder.UNetPath;
-        ModelFamily family = ResolveFamily(folder, unetPath, settings.Family);
+        // Components given as safetensors get their graphs built here (headers read, shapes checked, no weights loaded).
+        ModelSource unetSource = FolderModelSources.UNet(settings.UNetModelPath ?? folder.UNetPath, folder.Directory);
+        ModelFamily family = ResolveFamily(folder, unetSource, settings.Family);
         bool xl = family != ModelFamily.StableDiffusion;
         if (xl)
             RequireSupportedAdapters(settings, family);
@@ -36,11 +38,15 @@ internal static class StableDiffusionLoader
         IScheduler scheduler = SchedulerCatalog.CreateFromConfig(schedulerConfig);
         (string TokenizerDirectory, string EncoderPath)[] encoderFiles = TextEncoderFiles(folder, family);
         var tokenizers = new ClipTokenizer[encoderFiles.Length];
+        var encoderSources = new ModelSource[encoderFiles.Length];
         for (int k = 0; k < encoderFiles.Length; k++)
         {
             tokenizers[k] = ClipTokenizer.FromDirectory(encoderFiles[k].TokenizerDirectory);
-            TokenEmbeddingTable.RequireFits(tokenizers[k], encoderFiles[k].TokenizerDirectory, encoderFiles[k].EncoderPath);
+            encoderSources[k] = FolderModelSources.TextEncoder(encoderFiles[k].EncoderPath);
+            TokenEmbeddingTable.RequireFits(tokenizers[k], encoderFiles[k].TokenizerDirectory, encoderSources[k]);
         }
+        ModelSource vaeDecoderSource = FolderModelSources.VaeDecoder(folder.VaeDecoderPath);
+        ModelSource? vaeEncoderSource = folder.VaeEncoderPath is { } encoderPath ? FolderModelSources.VaeEncoder(encoderPath) : null;
 
         var encoders = new List<TextEncoder>();
         UNet? unet = null;
@@ -49,26 +55,25 @@ internal static class StableDiffusionLoader
         try
         {
             long start = Stopwatch.GetTimestamp();
-            string firstEncoder = encoderFiles[0].EncoderPath;
-            adapters.AddTextualInversions(settings.TextualInversions, firstEncoder, tokenizers[0]);
-            LoraSessionSwitcher.SetInitial(adapters, adapters.TextEncoder, firstEncoder, settings.Loras);
-            if (encoderFiles.Length > 1)
-                LoraSessionSwitcher.SetInitial(adapters, adapters.TextEncoder2, encoderFiles[1].EncoderPath, settings.Loras);
-            LoraSessionSwitcher.SetInitial(adapters, adapters.UNet, unetPath, settings.Loras);
+            adapters.AddTextualInversions(settings.TextualInversions, encoderSources[0], tokenizers[0]);
+            LoraSessionSwitcher.SetInitial(adapters, adapters.TextEncoder, encoderSources[0], settings.Loras);
+            if (encoderSources.Length > 1)
+                LoraSessionSwitcher.SetInitial(adapters, adapters.TextEncoder2, encoderSources[1], settings.Loras);
+            LoraSessionSwitcher.SetInitial(adapters, adapters.UNet, unetSource, settings.Loras);
             // In Sequential mode each model is released as soon as its contract is read (and a bad model rejected),
             // so loading never holds more than one model's weights either.
             bool sequential = settings.MemoryMode == MemoryMode.Sequential;
             for (int k = 0; k < encoderFiles.Length; k++)
             {
                 SessionSettings session = adapters.SettingsFor(k == 0 ? adapters.TextEncoder : adapters.TextEncoder2, settings.TextEncoderSettings);
-                encoders.Add(TextEncoder.Load(encoderFiles[k].EncoderPath, session));
+                encoders.Add(TextEncoder.Load(encoderSources[k], session));
                 if (sequential)
                     encoders[^1].Unload();
             }
-            unet = UNet.Load(unetPath, adapters.SettingsFor(adapters.UNet, settings.UNetSettings));
+            unet = UNet.Load(unetSource, adapters.SettingsFor(adapters.UNet, settings.UNetSettings));
             if (sequential)
                 unet.Unload();
-            vaeDecoder = VaeDecoder.Load(folder.VaeDecoderPath, settings.VaeDecoderSettings);
+            vaeDecoder = VaeDecoder.Load(vaeDecoderSource, settings.VaeDecoderSettings);
             if (sequential)
                 vaeDecoder.Unload();
             if (settings.Logger is { } logger)
@@ -76,7 +81,7 @@ internal static class StableDiffusionLoader
                 double milliseconds = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
                 PipelineLog.Loaded(logger, folder.Directory, milliseconds, scheduler.GetType().Name);
             }
-            var models = new PipelineModels(tokenizers[0], encoders[0], unet, vaeDecoder, null, folder.VaeEncoderPath, settings.VaeEncoderSettings, settings.MemoryMode)
+            var models = new PipelineModels(tokenizers[0], encoders[0], unet, vaeDecoder, null, vaeEncoderSource, settings.VaeEncoderSettings, settings.MemoryMode)
             {
                 Tokenizer2 = tokenizers.Length > 1 ? tokenizers[1] : null,
                 TextEncoder2 = encoders.Count > 1 ? encoders[1] : null,
@@ -108,11 +113,11 @@ internal static class StableDiffusionLoader
     /// inputs (read from the graph, no session); a family this version does not run is refused by name before any
     /// session exists.
     /// </summary>
-    private static ModelFamily ResolveFamily(StableDiffusionModelFolder folder, string unetPath, ModelFamily? setting)
+    private static ModelFamily ResolveFamily(StableDiffusionModelFolder folder, ModelSource unet, ModelFamily? setting)
     {
         ModelFamily family = setting
             ?? ModelFamilyResolver.FromPipelineClassName(folder.PipelineClassName)
-            ?? ModelFamilyResolver.FromDenoiserInputs(OnnxWeightReader.Read(unetPath).Inputs);
+            ?? ModelFamilyResolver.FromDenoiserInputs(OnnxWeightReader.Read(unet).Inputs);
         if (family.IsRunnable)
             return family;
         string source = setting is not null ? "PipelineSettings.Family"

@@ -99,7 +99,7 @@ public sealed partial class StableDiffusionPipeline : IDiffusionPipeline
         ArgumentNullException.ThrowIfNull(unet);
         ArgumentNullException.ThrowIfNull(vaeDecoder);
         ArgumentNullException.ThrowIfNull(scheduler);
-        return new PipelineModels(tokenizer, textEncoder, unet, vaeDecoder, vaeEncoder, vaeEncoderPath, settings.VaeEncoderSettings, settings.MemoryMode);
+        return new PipelineModels(tokenizer, textEncoder, unet, vaeDecoder, vaeEncoder, vaeEncoderPath is null ? null : ModelSource.FromFile(vaeEncoderPath), settings.VaeEncoderSettings, settings.MemoryMode);
     }
 
     /// <summary>The model family the pipeline runs (Stable Diffusion 1.x/2.x, XL, or the XL refiner).</summary>

@@ -21,29 +21,22 @@ internal sealed class FinalLayerNorm
         Epsilon = epsilon;
     }
 
-    /// <summary>The norm from its weights, for a graph built from a checkpoint (whose tensors are read directly).</summary>
-    public static FinalLayerNorm FromWeights(float[] scale, float[] bias, float epsilon)
-    {
-        if (scale.Length != bias.Length)
-            throw new ArgumentException($"The scale has {scale.Length} values and the bias {bias.Length}.", nameof(bias));
-        return new FinalLayerNorm(scale, bias, epsilon);
-    }
-
     /// <summary>The hidden size the norm's scale has.</summary>
     public int HiddenSize => _scale.Length;
 
     /// <summary>The node's <c>epsilon</c> (ONNX's default 1e-5 when the attribute is absent).</summary>
     public float Epsilon { get; }
 
-    /// <summary>Reads the norm that produces <paramref name="outputName"/> in the model at <paramref name="modelPath"/>.</summary>
+    /// <summary>Reads the norm that produces <paramref name="outputName"/> in the model at <paramref name="source"/>.</summary>
     /// <exception cref="InvalidOptionException">No single LayerNormalization over the last axis with initializer weights
     /// produces the output (e.g. the exporter decomposed it into ReduceMean/Sub/Pow/… nodes); the message says why.</exception>
-    public static FinalLayerNorm Read(string modelPath, string outputName, int clipSkip)
+    public static FinalLayerNorm Read(Models.ModelSource source, string outputName, int clipSkip)
     {
+        string modelPath = source.Description;
         OnnxModelGraph graph;
         try
         {
-            graph = OnnxWeightReader.Read(modelPath);
+            graph = OnnxWeightReader.Read(source);
         }
         catch (DiffusionException ex)
         {
@@ -106,7 +99,7 @@ internal sealed class FinalLayerNorm
 
     private static float[] ReadWeight(OnnxModelGraph graph, OnnxNode node, int inputIndex, string role, string prefix)
     {
-        if (node.Inputs.Length <= inputIndex || !graph.Initializers.TryGetValue(node.Inputs[inputIndex], out OnnxInitializer? initializer))
+        if (node.Inputs.Length <= inputIndex || !graph.TryGetWeight(node.Inputs[inputIndex], out OnnxInitializer? initializer))
         {
             string name = node.Inputs.Length > inputIndex ? node.Inputs[inputIndex] : "(none)";
             throw new InvalidOptionException(OptionName, $"{prefix}; its {role} '{name}' is not an initializer of the graph.");

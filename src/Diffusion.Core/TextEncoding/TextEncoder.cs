@@ -25,9 +25,8 @@ public sealed partial class TextEncoder : OnnxModel
     private int? _hiddenSize;
     private FinalLayerNorm? _finalLayerNorm;
 
-    private TextEncoder(ModelSource source, SessionSettings settings, FinalLayerNorm? finalLayerNorm) : base(source, settings)
+    private TextEncoder(ModelSource source, SessionSettings settings) : base(source, settings)
     {
-        _finalLayerNorm = finalLayerNorm;
         try
         {
             InputIdsInput = FindInput(s_inputIdsNames);
@@ -59,13 +58,10 @@ public sealed partial class TextEncoder : OnnxModel
     /// <exception cref="ModelLoadException">The file is missing or ONNX Runtime cannot load it.</exception>
     /// <exception cref="ModelContractException"><c>input_ids</c> or <c>last_hidden_state</c> is missing, misnamed or of an unsupported type or rank.</exception>
     public static TextEncoder Load(string modelPath, SessionSettings? settings = null)
-        => new(ModelSource.FromFile(modelPath ?? throw new ArgumentNullException(nameof(modelPath))), settings ?? SessionSettings.Default, null);
+        => new(ModelSource.FromFile(modelPath ?? throw new ArgumentNullException(nameof(modelPath))), settings ?? SessionSettings.Default);
 
-    /// <summary>
-    /// Loads a text encoder whose graph was built from a checkpoint. Its final layer norm (for clip skip) comes from the
-    /// checkpoint, as the built graph holds the weights only as references into the file.
-    /// </summary>
-    internal static TextEncoder Load(ModelSource source, FinalLayerNorm finalLayerNorm, SessionSettings settings) => new(source, settings, finalLayerNorm);
+    /// <summary>Loads a graph built from a checkpoint (or any other <see cref="ModelSource"/>).</summary>
+    internal static TextEncoder Load(ModelSource source, SessionSettings settings) => new(source, settings);
 
     /// <summary>The token-id input (<c>input_ids</c>).</summary>
     public TensorSpec InputIdsInput { get; }
@@ -233,7 +229,7 @@ public sealed partial class TextEncoder : OnnxModel
         TensorSpec output = HiddenStateOutputs[HiddenStateOutputs.Count - clipSkip];
         if (output.Rank != 3 || output.ElementKind is not (TensorElementKind.Float32 or TensorElementKind.Float16))
             throw new InvalidOptionException(Option, $"clip skip {clipSkip} reads '{output.Name}' of {ModelPath}, declared {output}; expected float [batch,sequence,hidden].");
-        FinalLayerNorm norm = _finalLayerNorm ??= FinalLayerNorm.Read(ModelPath, LastHiddenStateOutput.Name, clipSkip);
+        FinalLayerNorm norm = _finalLayerNorm ??= FinalLayerNorm.Read(Source, LastHiddenStateOutput.Name, clipSkip);
         if (norm.HiddenSize != GetHiddenSize())
         {
             throw new InvalidOptionException(Option,

@@ -26,7 +26,7 @@ internal static class TokenEmbeddingTable
                     derived.Add(output);
             }
             else if (node.OpType == "Gather" && node.Inputs.Length >= 2 && derived.Contains(node.Inputs[1])
-                     && graph.Initializers.TryGetValue(node.Inputs[0], out OnnxInitializer? table) && table.Dims.Length == 2)
+                     && graph.TryGetWeight(node.Inputs[0], out OnnxInitializer? table) && table.Dims.Length == 2)
             {
                 return table;
             }
@@ -39,12 +39,12 @@ internal static class TokenEmbeddingTable
     /// Gather index error). Encoders whose table cannot be found in the graph are left to run.
     /// </summary>
     /// <exception cref="ModelContractException">The tokenizer's vocabulary is larger than the encoder's table.</exception>
-    public static void RequireFits(ClipTokenizer tokenizer, string tokenizerSource, string textEncoderPath)
+    public static void RequireFits(ClipTokenizer tokenizer, string tokenizerSource, Models.ModelSource textEncoder)
     {
-        OnnxInitializer? table = Find(OnnxWeightReader.Read(textEncoderPath));
+        OnnxInitializer? table = Find(OnnxWeightReader.Read(textEncoder));
         if (table is not null && tokenizer.VocabularySize > table.Dims[0])
         {
-            throw new ModelContractException(textEncoderPath, table.Name,
+            throw new ModelContractException(textEncoder.Description, table.Name,
                 $"the text encoder embeds {table.Dims[0]} token ids, but the tokenizer ({tokenizerSource}) has {tokenizer.VocabularySize}: they come from different models.");
         }
     }

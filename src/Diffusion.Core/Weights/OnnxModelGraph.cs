@@ -10,15 +10,52 @@ namespace Diffusion.Core.Weights;
 /// </summary>
 internal sealed class OnnxModelGraph
 {
-    public OnnxModelGraph(string modelPath, List<OnnxNode> nodes, Dictionary<string, OnnxInitializer> initializers, List<string> inputs)
+    private readonly byte[]? _graphBytes;
+    private readonly string _externalFolder;
+    private Dictionary<string, OnnxNode>? _producers;
+
+    /// <param name="modelPath">The model file, or for a graph held in memory what messages call it.</param>
+    /// <param name="nodes">The graph's nodes.</param>
+    /// <param name="initializers">The initializers by name.</param>
+    /// <param name="inputs">The graph input names.</param>
+    /// <param name="graphBytes">The serialized model when it is held in memory (inline tensor data is read from it).</param>
+    /// <param name="externalFolder">Where external data resolves (default: the model file's folder).</param>
+    public OnnxModelGraph(string modelPath, List<OnnxNode> nodes, Dictionary<string, OnnxInitializer> initializers, List<string> inputs,
+        byte[]? graphBytes = null, string? externalFolder = null)
     {
         ModelPath = modelPath;
         Nodes = nodes;
         Initializers = initializers;
         Inputs = inputs;
+        _graphBytes = graphBytes;
+        _externalFolder = externalFolder ?? Path.GetDirectoryName(Path.GetFullPath(modelPath))!;
     }
 
     public string ModelPath { get; }
+
+    /// <summary>
+    /// The initializer a node input reads: the initializer of that name, or the one a <c>Cast</c> node converts into it
+    /// (a graph built from a float16 or bfloat16 checkpoint keeps each weight in its stored type behind a Cast to float32).
+    /// </summary>
+    public bool TryGetWeight(string valueName, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out OnnxInitializer? initializer)
+    {
+        if (Initializers.TryGetValue(valueName, out initializer))
+            return true;
+        _producers ??= BuildProducers();
+        return _producers.TryGetValue(valueName, out OnnxNode? producer) && producer.OpType == "Cast" && producer.Inputs.Length == 1
+            && Initializers.TryGetValue(producer.Inputs[0], out initializer);
+    }
+
+    private Dictionary<string, OnnxNode> BuildProducers()
+    {
+        var producers = new Dictionary<string, OnnxNode>(StringComparer.Ordinal);
+        foreach (OnnxNode node in Nodes)
+        {
+            foreach (string output in node.Outputs)
+                producers.TryAdd(output, node);
+        }
+        return producers;
+    }
 
     public IReadOnlyList<OnnxNode> Nodes { get; }
 
@@ -44,7 +81,7 @@ internal sealed class OnnxModelGraph
         {
             if (initializer.ElementType != TensorElementType.Float16 && initializer.ElementType != TensorElementType.BFloat16)
                 throw new WeightFileException(ModelPath, initializer.Name, "int32_data holds a non-16-bit float type.");
-            byte[] packed = ReadBytes(ModelPath, initializer, initializer.Offset, initializer.Length);
+            byte[] packed = ReadInline(initializer);
             var halves = new ushort[count];
             int position = 0;
             for (int i = 0; i < count; i++)
@@ -60,7 +97,7 @@ internal sealed class OnnxModelGraph
             string location = initializer.ExternalLocation!;
             if (Path.IsPathRooted(location) || Array.IndexOf(location.Split('/', '\\'), "..") >= 0)
                 throw new WeightFileException(ModelPath, initializer.Name, $"external data location '{location}' must be a path inside the model's folder.");
-            string externalPath = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(ModelPath))!, location);
+            string externalPath = Path.Combine(_externalFolder, location);
             if (!File.Exists(externalPath))
                 throw new WeightFileException(externalPath, initializer.Name, "external data file not found (it must sit next to the model).");
             long length = initializer.Length < 0 ? expected : initializer.Length;
@@ -70,7 +107,7 @@ internal sealed class OnnxModelGraph
         {
             if (initializer.Storage == OnnxDataStorage.FloatData && initializer.ElementType != TensorElementType.Float)
                 throw new WeightFileException(ModelPath, initializer.Name, "float_data holds a non-float32 tensor.");
-            bytes = ReadBytes(ModelPath, initializer, initializer.Offset, initializer.Length);
+            bytes = ReadInline(initializer);
         }
         if (bytes.Length != expected)
             throw new WeightFileException(ModelPath, initializer.Name,
@@ -99,6 +136,16 @@ internal sealed class OnnxModelGraph
             TensorPrimitives.ConvertToSingle(MemoryMarshal.Cast<ushort, Half>(source), destination);
         else
             SafeTensorsFile.BFloat16ToSingle(source, destination);
+    }
+
+    /// <summary>Data stored in the model itself: from the file, or from the bytes of a graph held in memory.</summary>
+    private byte[] ReadInline(OnnxInitializer initializer)
+    {
+        if (_graphBytes is null)
+            return ReadBytes(ModelPath, initializer, initializer.Offset, initializer.Length);
+        if (initializer.Offset < 0 || initializer.Length < 0 || initializer.Offset + initializer.Length > _graphBytes.Length)
+            throw new WeightFileException(ModelPath, initializer.Name, "its data runs past the end of the graph.");
+        return _graphBytes.AsSpan(checked((int)initializer.Offset), checked((int)initializer.Length)).ToArray();
     }
 
     private static byte[] ReadBytes(string path, OnnxInitializer initializer, long offset, long length)

@@ -25,6 +25,22 @@ internal static class OnnxWeightReader
         if (!File.Exists(modelPath))
             throw new ModelLoadException(modelPath, "ONNX model file not found.");
         using var stream = new FileStream(modelPath, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
+        return Read(stream, modelPath, null, null);
+    }
+
+    /// <summary>Reads the graph of a model file or of a graph built in memory (external data resolved in its weights' folder).</summary>
+    /// <exception cref="ModelLoadException">The file is missing or the model is not a well-formed ONNX protobuf.</exception>
+    public static OnnxModelGraph Read(Models.ModelSource source)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        if (source.Graph is not byte[] graph)
+            return Read(source.FilePath!);
+        using var stream = new MemoryStream(graph, writable: false);
+        return Read(stream, source.Description, graph, source.ExternalDataFolder ?? Environment.CurrentDirectory);
+    }
+
+    private static OnnxModelGraph Read(Stream stream, string modelPath, byte[]? graphBytes, string? externalFolder)
+    {
         var reader = new ProtobufStreamReader(stream, modelPath);
         long end = stream.Length;
         var nodes = new List<OnnxNode>();
@@ -45,7 +61,7 @@ internal static class OnnxWeightReader
         }
         if (!sawGraph)
             throw new ModelLoadException(modelPath, "not an ONNX model: no graph found.");
-        return new OnnxModelGraph(modelPath, nodes, initializers, inputs);
+        return new OnnxModelGraph(modelPath, nodes, initializers, inputs, graphBytes, externalFolder);
     }
 
     private static void ReadGraph(ProtobufStreamReader reader, long end, List<OnnxNode> nodes,

@@ -99,4 +99,16 @@ public sealed class UNetGraphTests
         Assert.Equal(config, error.Path);
         Assert.Contains(expected, error.Message, StringComparison.Ordinal);
     }
+
+    [Theory]
+    [InlineData(320)]
+    [InlineData(256)]
+    public void Timestep_frequencies_are_torchs_float32_exp_bit_for_bit(int dim)
+    {
+        float[] expected = Reference($"timestep-frequencies-{dim}");
+        int half = dim / 2;
+        float logPeriod = -(float)Math.Log(10000);
+        for (int i = 0; i < half; i++)
+            Assert.Equal(BitConverter.SingleToInt32Bits(expected[i]), BitConverter.SingleToInt32Bits(UNetBlocks.TorchExp(logPeriod * i / (float)half)));
+    }
 }

@@ -77,9 +77,9 @@ class Layer(nn.Module):
 
 
 class Embeddings(nn.Module):
-    def __init__(self, width):
+    def __init__(self, width, vocab):
         super().__init__()
-        self.token_embedding = nn.Embedding(VOCAB, width)
+        self.token_embedding = nn.Embedding(vocab, width)
         self.position_embedding = nn.Embedding(POSITIONS, width)
 
     def forward(self, ids):
@@ -91,30 +91,33 @@ class Encoder(nn.Module):
         super().__init__()
         self.layers = nn.ModuleList(Layer(width, heads, intermediate, activation) for _ in range(layers))
 
+    def forward(self, x, mask):
+        hidden = [x]
+        for layer in self.layers:
+            x = layer(x, mask)
+            hidden.append(x)
+        return hidden
+
 
 class TextTransformer(nn.Module):
-    def __init__(self, width, layers, heads, intermediate, activation):
+    def __init__(self, width, layers, heads, intermediate, activation, vocab):
         super().__init__()
-        self.embeddings = Embeddings(width)
+        self.embeddings = Embeddings(width, vocab)
         self.encoder = Encoder(width, layers, heads, intermediate, activation)
         self.final_layer_norm = nn.LayerNorm(width)
 
     def forward(self, ids):
         s = ids.shape[1]
         mask = torch.full((s, s), torch.finfo(torch.float32).min).triu(1)
-        x = self.embeddings(ids)
-        hidden = [x]
-        for layer in self.encoder.layers:
-            x = layer(x, mask)
-            hidden.append(x)
-        last = self.final_layer_norm(x)
+        hidden = self.encoder(self.embeddings(ids), mask)
+        last = self.final_layer_norm(hidden[-1])
         return last, last[torch.arange(ids.shape[0]), ids.argmax(-1)], hidden
 
 
 class ClipText(nn.Module):
-    def __init__(self, width, layers, heads, intermediate, activation, projection=None):
+    def __init__(self, width, layers, heads, intermediate, activation, projection=None, vocab=VOCAB):
         super().__init__()
-        self.text_model = TextTransformer(width, layers, heads, intermediate, activation)
+        self.text_model = TextTransformer(width, layers, heads, intermediate, activation, vocab)
         self.text_projection = nn.Linear(width, projection, bias=False) if projection else None
 
     def forward(self, ids):
@@ -171,7 +174,7 @@ def write_sharded(target, state, config):
         json.dump(config, f, indent=2)
 
 
-def config_json(name, width, layers, heads, intermediate, activation, projection):
+def config_json(name, width, layers, heads, intermediate, activation, projection, vocab=VOCAB):
     config = {
         "_name_or_path": name,
         "architectures": ["CLIPTextModelWithProjection" if projection else "CLIPTextModel"],
@@ -179,7 +182,7 @@ def config_json(name, width, layers, heads, intermediate, activation, projection
         "hidden_size": width, "initializer_factor": 1.0, "initializer_range": 0.02, "intermediate_size": intermediate,
         "layer_norm_eps": 1e-05, "max_position_embeddings": POSITIONS, "model_type": "clip_text_model",
         "num_attention_heads": heads, "num_hidden_layers": layers, "pad_token_id": 1, "torch_dtype": "float32",
-        "transformers_version": "4.36.2", "vocab_size": VOCAB,
+        "transformers_version": "4.36.2", "vocab_size": vocab,
     }
     if projection:
         config["projection_dim"] = projection

@@ -12,8 +12,10 @@ Writes (config.json as diffusers saves it, diffusion_pytorch_model.safetensors w
   unet-sdxl/  SDXL-like: DownBlock2D + 2 CrossAttnDownBlock2D, linear projections, 1/1/2 transformer layers,
               text_time added conditioning (6 time ids of 8 features, 12-wide text_embeds), cross 20
   reference/  per folder: <folder>.sample.f32 [2,4,8,8], <folder>.timestep.f32 [1], <folder>.context.f32 [2,7,cross],
-              (sdxl) <folder>.text_embeds.f32 [2,12], <folder>.time_ids.f32 [2,6]; <folder>.out.f32 the UNet's output
+              (sdxl) <folder>.text_embeds.f32 [2,12], <folder>.time_ids.f32 [2,6]; <folder>.out.f32 the UNet's output;
+              timestep-frequencies-<dim>.f32: torch's float32 exp(-ln(10000) * i / (dim/2)) for SD's 320 and SDXL's 256
 """
+import math
 import json
 import os
 import sys
@@ -46,6 +48,10 @@ CONFIGS = {
 
 def main():
     os.makedirs(os.path.join(OUT, "reference"), exist_ok=True)
+    for dim in (320, 256):
+        half = dim // 2
+        exponent = -math.log(10000) * torch.arange(0, half, dtype=torch.float32) / half
+        save(os.path.join(OUT, "reference", f"timestep-frequencies-{dim}.f32"), torch.exp(exponent))
     for seed, (name, kwargs) in enumerate(CONFIGS.items(), start=41):
         torch.manual_seed(seed)
         unet = UNet2DConditionModel(**kwargs).eval()

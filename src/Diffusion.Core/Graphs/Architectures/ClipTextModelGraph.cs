@@ -24,7 +24,7 @@ internal static class ClipTextModelGraph
         int width = config.HiddenSize;
         GraphValue ids = graph.Input("input_ids", DataType.Int32, "batch_size", "sequence_length");
 
-        GraphValue hidden;
+        GraphValue hidden, last;
         GraphValue sequence, rows, attentionShape, outputShape;
         GraphValue mask;
         GraphValue[] states = new GraphValue[config.Layers + 1];
@@ -66,7 +66,9 @@ internal static class ClipTextModelGraph
                     states[layer + 1] = hidden;
                 }
             }
-            hidden = graph.LayerNorm(hidden, "text_model.final_layer_norm", width, config.LayerNormEpsilon);
+            // The final norm writes last_hidden_state itself, as in an export: clip skip reads its weights from that node.
+            last = graph.LayerNorm(graph.Node("Reshape", [hidden, outputShape]), "text_model.final_layer_norm", width, config.LayerNormEpsilon, "last_hidden_state");
+            hidden = graph.Node("Reshape", [last, graph.Int64s([-1, width])]);
         }
 
         // The pooled state: each row's state at its highest token id, picked from the flat [batch·S, width] states.
@@ -75,7 +77,6 @@ internal static class ClipTextModelGraph
         GraphValue eos = graph.Node("ArgMax", [ids], NodeAttribute.Int("axis", 1), NodeAttribute.Int("keepdims", 0));
         GraphValue pooled = graph.Node("Gather", [hidden, graph.Node("Add", [rowStart, eos])], NodeAttribute.Int("axis", 0));
 
-        GraphValue last = graph.Node("Reshape", [hidden, outputShape]);
         if (config.ProjectionDim is int projection)
         {
             graph.Output(graph.Linear(pooled, "text_projection", width, projection, bias: false), "text_embeds", DataType.Float, "batch_size", (long)projection);

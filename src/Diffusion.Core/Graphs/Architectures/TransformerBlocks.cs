@@ -47,17 +47,19 @@ internal sealed class TransformerBlocks(OnnxGraphBuilder graph, GraphValue batch
         return graph.Node("Add", [FeedForward(normed, module + ".ff", width), tokens]);
     }
 
-    /// <summary>diffusers' <c>Attention</c>: q from the tokens, k and v from <paramref name="context"/> (biasless), softmax(q·kᵀ/√d)·v, <c>to_out.0</c>.</summary>
+    /// <summary>diffusers' <c>Attention</c>: q from the tokens, k and v from <paramref name="context"/> (biasless), softmax(q·kᵀ·1/√d)·v, <c>to_out.0</c>.</summary>
     private GraphValue Attention(GraphValue x, GraphValue context, long contextWidth, string module, long width, int heads)
     {
         using IDisposable scope = graph.Scope(GraphLayers.LocalName(module));
         long head = width / heads;
         GraphValue headShape = HeadShape(heads, head);
         GraphValue Split(GraphValue rows, params long[] perm) => graph.Node("Transpose", [graph.Node("Reshape", [rows, headShape])], NodeAttribute.Ints("perm", perm));
-        GraphValue query = Split(graph.Node("Mul", [graph.Linear(x, module + ".to_q", width, width, bias: false), graph.Scalar(1f / MathF.Sqrt(head))]), 0, 2, 1, 3);
+        GraphValue query = Split(graph.Linear(x, module + ".to_q", width, width, bias: false), 0, 2, 1, 3);
         GraphValue keyT = Split(graph.Linear(context, module + ".to_k", contextWidth, width, bias: false), 0, 2, 3, 1);
         GraphValue value = Split(graph.Linear(context, module + ".to_v", contextWidth, width, bias: false), 0, 2, 1, 3);
-        GraphValue probabilities = graph.Node("Softmax", [graph.Node("MatMul", [query, keyT])], NodeAttribute.Int("axis", -1));
+        // The scale multiplies the product, as diffusers' processors (baddbmm's alpha, scaled_dot_product_attention) apply it.
+        GraphValue scores = graph.Node("Mul", [graph.Node("MatMul", [query, keyT]), graph.Scalar(1f / MathF.Sqrt(head))]);
+        GraphValue probabilities = graph.Node("Softmax", [scores], NodeAttribute.Int("axis", -1));
         GraphValue merged = graph.Node("Transpose", [graph.Node("MatMul", [probabilities, value])], NodeAttribute.Ints("perm", 0, 2, 1, 3));
         return graph.Linear(graph.Node("Reshape", [merged, graph.Int64s([-1, width])]), module + ".to_out.0", width, width);
     }

@@ -50,10 +50,11 @@ internal static class VaeBlocks
         GraphValue tokens = graph.Node("Transpose", [graph.Node("Reshape", [normed, graph.Int64s([0, channels, -1])])], NodeAttribute.Ints("perm", 0, 2, 1));
         GraphValue rows = graph.Node("Reshape", [tokens, graph.Int64s([-1, channels])]);
         GraphValue Project(string current, string old) => graph.Node("Reshape", [graph.Linear(rows, Name(current, old), channels, channels), tokens3d]);
-        GraphValue query = graph.Node("Mul", [Project("to_q", "query"), graph.Scalar(1f / MathF.Sqrt(channels))]);
+        GraphValue query = Project("to_q", "query");
         GraphValue key = Project("to_k", "key");
         GraphValue value = Project("to_v", "value");
-        GraphValue scores = graph.Node("MatMul", [query, graph.Node("Transpose", [key], NodeAttribute.Ints("perm", 0, 2, 1))]);
+        GraphValue product = graph.Node("MatMul", [query, graph.Node("Transpose", [key], NodeAttribute.Ints("perm", 0, 2, 1))]);
+        GraphValue scores = graph.Node("Mul", [product, graph.Scalar(1f / MathF.Sqrt(channels))]);
         GraphValue context = graph.Node("MatMul", [graph.Node("Softmax", [scores], NodeAttribute.Int("axis", -1)), value]);
         GraphValue projected = graph.Linear(graph.Node("Reshape", [context, graph.Int64s([-1, channels])]), Name("to_out.0", "proj_attn"), channels, channels);
         // Back to [N, C, H, W]: [N·H·W, C] → [N, H·W, C] → [N, C, H·W] → the input's shape.

@@ -1,0 +1,48 @@
+using System.Text.Json;
+using Diffusion.Core.Models;
+
+namespace Diffusion.Core.Graphs;
+
+/// <summary>
+/// Turns the component files a <see cref="StableDiffusionModelFolder"/> found into model sources: an <c>.onnx</c> file
+/// as it is, safetensors weights (diffusers / transformers layout, with the component's <c>config.json</c>) as a graph
+/// built for them. A folder may mix the two per component.
+/// </summary>
+internal static class FolderModelSources
+{
+    /// <summary>A CLIP text encoder: <c>text_encoder/model.onnx</c>, or the graph built over <c>text_encoder/model.safetensors</c>.</summary>
+    public static ModelSource TextEncoder(string path)
+        => CheckpointFiles.IsCheckpoint(path) ? CheckpointTextEncoder.Build(Folder(path)).ToSource() : ModelSource.FromFile(path);
+
+    /// <summary>
+    /// The UNet; an SDXL UNet built from safetensors takes <c>text_embeds</c> as wide as <c>text_encoder_2</c>'s projection
+    /// (its <c>config.json</c>'s <c>projection_dim</c>, else SDXL's 1280).
+    /// </summary>
+    public static ModelSource UNet(string path, string modelDirectory)
+        => CheckpointFiles.IsCheckpoint(path) ? CheckpointUNet.Build(Folder(path), PooledWidth(modelDirectory)).ToSource() : ModelSource.FromFile(path);
+
+    /// <summary>The VAE decoder: <c>vae_decoder/model.onnx</c>, or the decoder half built over <c>vae/</c>.</summary>
+    public static ModelSource VaeDecoder(string path)
+        => CheckpointFiles.IsCheckpoint(path) ? CheckpointVae.BuildDecoder(Folder(path)).ToSource() : ModelSource.FromFile(path);
+
+    /// <summary>The VAE encoder: <c>vae_encoder/model.onnx</c>, or the encoder half built over <c>vae/</c>.</summary>
+    public static ModelSource VaeEncoder(string path)
+        => CheckpointFiles.IsCheckpoint(path) ? CheckpointVae.BuildEncoder(Folder(path)).ToSource() : ModelSource.FromFile(path);
+
+    private static string Folder(string path) => Path.GetDirectoryName(Path.GetFullPath(path))!;
+
+    private static int PooledWidth(string modelDirectory)
+    {
+        string config = Path.Combine(modelDirectory, "text_encoder_2", "config.json");
+        if (!File.Exists(config))
+            return 1280;
+        using JsonDocument document = ModelFolderJson.ParseJson(config);
+        if (document.RootElement.ValueKind == JsonValueKind.Object && document.RootElement.TryGetProperty("projection_dim", out JsonElement width))
+        {
+            if (!width.TryGetInt32(out int value) || value is < 1 or > 16384)
+                throw new ModelLoadException(config, $"projection_dim must be an integer from 1 to 16384, was {width.GetRawText()}.");
+            return value;
+        }
+        return 1280;
+    }
+}

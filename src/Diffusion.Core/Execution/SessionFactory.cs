@@ -83,6 +83,8 @@ public static class SessionFactory
             {
                 if (source.ExternalDataFolder is string folder)
                     options.AddSessionConfigEntry(ExternalDataFolderEntry, folder);
+                if (settings.WeightOverrides is { Count: > 0 } overrides)
+                    graph = Graphs.OverridableWeights.Expose(graph, overrides.SelectMany(o => o.Names));
                 session = new InferenceSession(graph, options);
             }
             else

@@ -11,9 +11,9 @@ internal static class GraphLayers
     public static GraphValue Linear(this OnnxGraphBuilder graph, GraphValue x, string module, long inFeatures, long outFeatures, bool bias = true)
     {
         using IDisposable scope = graph.Scope(LocalName(module));
-        GraphValue weight = graph.Weight(module + ".weight", outFeatures, inFeatures);
+        GraphValue weight = graph.LinearWeight(module + ".weight", outFeatures, inFeatures, out bool storedInOut);
         GraphValue[] inputs = bias ? [x, weight, graph.Weight(module + ".bias", outFeatures)] : [x, weight];
-        return graph.Node("Gemm", inputs, NodeAttribute.Int("transB", 1));
+        return graph.Node("Gemm", inputs, NodeAttribute.Int("transB", storedInOut ? 0 : 1));
     }
 
     /// <summary><c>nn.LayerNorm(features, eps)</c> over the last axis: weights <c>{module}.weight</c>, <c>{module}.bias</c>.</summary>

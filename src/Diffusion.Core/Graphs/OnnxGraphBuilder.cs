@@ -25,6 +25,7 @@ internal sealed class OnnxGraphBuilder
     private readonly IWeightSource _weights;
     private readonly HashSet<string> _names = new(StringComparer.Ordinal);
     private readonly Dictionary<string, GraphValue> _weightValues = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _transposed = new(StringComparer.Ordinal);
     private readonly Stack<string> _scope = new();
     private readonly Dictionary<string, int> _opCounts = new(StringComparer.Ordinal);
     private string? _dataFolder;
@@ -136,15 +137,32 @@ internal sealed class OnnxGraphBuilder
     /// (ONNX Runtime folds the cast once when the session is created). The same name asked twice gives the same value.
     /// </summary>
     /// <exception cref="WeightFileException">The tensor is missing or its shape is not <paramref name="expectedShape"/>.</exception>
-    public GraphValue Weight(string name, params long[] expectedShape)
+    public GraphValue Weight(string name, params long[] expectedShape) => Weight(name, expectedShape, allowTransposed: false).Value;
+
+    /// <summary>
+    /// An <c>nn.Linear</c> weight [<paramref name="outFeatures"/>, <paramref name="inFeatures"/>], or the same matrix stored
+    /// [in, out] by a checkpoint layout that keeps it so (<paramref name="storedInOut"/> then tells the caller to multiply
+    /// without transposing).
+    /// </summary>
+    public GraphValue LinearWeight(string name, long outFeatures, long inFeatures, out bool storedInOut)
+    {
+        (GraphValue value, storedInOut) = Weight(name, [outFeatures, inFeatures], allowTransposed: true);
+        return value;
+    }
+
+    private (GraphValue Value, bool Transposed) Weight(string name, long[] expectedShape, bool allowTransposed)
     {
         if (_weightValues.TryGetValue(name, out GraphValue existing))
-            return existing;
+            return (existing, _transposed.Contains(name));
         WeightReference reference = _weights.Find(name, expectedShape)
             ?? throw new WeightFileException(_weights.Description, name, $"missing: the {_graph.Name} architecture needs it, shaped [{string.Join(", ", expectedShape)}].");
-        if (!reference.Shape.AsSpan().SequenceEqual(expectedShape))
-            throw new WeightFileException(reference.FilePath, name,
-                $"has shape [{string.Join(", ", reference.Shape)}]; the {_graph.Name} architecture expects [{string.Join(", ", expectedShape)}].");
+        long[] stored = reference.StoredTransposed && expectedShape.Length == 2 ? [expectedShape[1], expectedShape[0]] : expectedShape;
+        if (reference.StoredTransposed && !allowTransposed)
+            throw new WeightFileException(reference.FilePath, reference.Name, $"is stored transposed, which the {_graph.Name} architecture cannot use for '{name}'.");
+        if (!reference.Shape.AsSpan().SequenceEqual(stored))
+            throw new WeightFileException(reference.FilePath, reference.Name,
+                $"has shape [{string.Join(", ", reference.Shape)}]; the {_graph.Name} architecture expects [{string.Join(", ", stored)}]" +
+                (reference.Name == name ? "." : $" (for {name})."));
         string folder = Path.GetDirectoryName(Path.GetFullPath(reference.FilePath)) ?? ".";
         _dataFolder ??= folder;
         if (!string.Equals(folder, _dataFolder, StringComparison.Ordinal))
@@ -162,7 +180,7 @@ internal sealed class OnnxGraphBuilder
             }),
             DataLocation = TensorProto.Types.DataLocation.External,
         };
-        tensor.Dims.AddRange(reference.Shape);
+        tensor.Dims.AddRange(stored);
         tensor.ExternalData.Add(new StringStringEntryProto { Key = "location", Value = Path.GetFileName(reference.FilePath) });
         tensor.ExternalData.Add(new StringStringEntryProto { Key = "offset", Value = reference.Offset.ToString(System.Globalization.CultureInfo.InvariantCulture) });
         tensor.ExternalData.Add(new StringStringEntryProto { Key = "length", Value = reference.Length.ToString(System.Globalization.CultureInfo.InvariantCulture) });
@@ -173,7 +191,9 @@ internal sealed class OnnxGraphBuilder
             ? new GraphValue(name)
             : Node("Cast", [new GraphValue(name)], NodeAttribute.Int("to", (long)TensorProto.Types.DataType.Float));
         _weightValues[name] = value;
-        return value;
+        if (reference.StoredTransposed)
+            _transposed.Add(name);
+        return (value, reference.StoredTransposed);
     }
 
     /// <summary>Whether the weight source has a tensor named <paramref name="name"/> (to pick between naming conventions).</summary>

@@ -10,7 +10,12 @@ namespace Diffusion.Core.Graphs;
 /// <param name="Shape">The stored shape.</param>
 /// <param name="Offset">Byte offset of the first element in the file.</param>
 /// <param name="Length">Byte length.</param>
-internal sealed record WeightReference(string Name, string FilePath, WeightElementType ElementType, long[] Shape, long Offset, long Length)
+/// <param name="StoredTransposed">
+/// A linear weight stored [in, out] (OpenCLIP's <c>text_projection</c>, used as <c>x @ P</c>) where the architecture
+/// names the [out, in] weight of an <c>nn.Linear</c>; <see cref="Shape"/> is then the stored [in, out].
+/// </param>
+internal sealed record WeightReference(string Name, string FilePath, WeightElementType ElementType, long[] Shape, long Offset, long Length,
+    bool StoredTransposed = false)
 {
     /// <summary>Elements in the tensor.</summary>
     public long ElementCount

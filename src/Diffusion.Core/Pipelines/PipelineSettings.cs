@@ -80,6 +80,29 @@ public sealed record PipelineSettings
     /// </summary>
     public Families.ModelFamily? Family { get; init; }
 
+    /// <summary>
+    /// The scheduler's <c>prediction_type</c> (<c>epsilon</c>, <c>v_prediction</c> or <c>sample</c>), overriding the model's
+    /// scheduler config: for a single-file SD 2.x checkpoint, which cannot say whether it is a 768-v or a 512 epsilon model
+    /// (docs/single-file.md), or a folder whose config is wrong. Null keeps the model's.
+    /// </summary>
+    public string? PredictionType { get; init; }
+
+    /// <summary>
+    /// For a single-file checkpoint: a diffusers-layout folder giving what the file does not hold, as diffusers'
+    /// <c>from_single_file(config=…)</c> takes it: <c>tokenizer/</c> (and <c>tokenizer_2/</c> for SDXL), and optionally
+    /// <c>scheduler/scheduler_config.json</c> and each component's <c>config.json</c> (<c>unet/</c>, <c>vae/</c>,
+    /// <c>text_encoder/</c>, <c>text_encoder_2/</c>). Components without a config get the detected family's published
+    /// one (SD 1.5, SD 2.1, SDXL base or refiner). Null looks for <c>tokenizer/</c> beside the checkpoint file.
+    /// </summary>
+    public string? ConfigDirectory { get; init; }
+
+    /// <summary>
+    /// For a single-file checkpoint: a separate VAE file (<c>.safetensors</c>, original LDM or diffusers names, with or
+    /// without the <c>first_stage_model.</c> prefix) that replaces the VAE embedded in the checkpoint, as the web UIs'
+    /// VAE setting does. Null uses the embedded one.
+    /// </summary>
+    public string? VaePath { get; init; }
+
     internal SessionSettings TextEncoderSettings => ForMemoryMode(TextEncoderSession ?? Session);
 
     internal SessionSettings UNetSettings => ForMemoryMode(UNetSession ?? Session);

@@ -40,12 +40,13 @@ class Attention(nn.Module):
     def __init__(self, width, heads):
         super().__init__()
         self.heads = heads
+        self.scale = (width // heads) ** -0.5  # a Python float, as transformers' CLIPAttention.scale
         self.q_proj, self.k_proj, self.v_proj, self.out_proj = (nn.Linear(width, width) for _ in range(4))
 
     def forward(self, h, mask):
         b, s, w = h.shape
         d = w // self.heads
-        q = (self.q_proj(h) * d ** -0.5).view(b, s, self.heads, d).transpose(1, 2)
+        q = (self.q_proj(h) * self.scale).view(b, s, self.heads, d).transpose(1, 2)
         k, v = (p(h).view(b, s, self.heads, d).transpose(1, 2) for p in (self.k_proj, self.v_proj))
         scores = q @ k.transpose(-1, -2) + mask
         return self.out_proj((scores.softmax(-1) @ v).transpose(1, 2).reshape(b, s, w))
@@ -139,10 +140,11 @@ def randomise(model, seed):
                 p.copy_(noise / math.sqrt(p.shape[-1]))
 
 
-def write_safetensors(path, tensors, dtype):
+def write_safetensors(path, tensors, dtype, metadata=None):
     """The safetensors format: 8-byte little-endian header length, JSON header (padded with spaces), raw data."""
-    header, blobs, offset = {"__metadata__": {"format": "pt"}}, [], 0
+    header, blobs, offset = {"__metadata__": {"format": "pt"} | (metadata or {})}, [], 0
     for name, t in tensors.items():
+        t = t.contiguous()
         if dtype == "F32":
             raw = t.float().numpy().astype("<f4").tobytes()
         elif dtype == "F16":

@@ -1,225 +1,124 @@
 #!/usr/bin/python3
-"""The same tiny SD-like and SDXL-like weights twice: as a diffusers folder of safetensors (what the graph builder reads)
-and as an ONNX folder exported by torch.onnx.export from the same torch modules (diffusers' own UNet2DConditionModel
-and AutoencoderKL; the CLIP text encoders are generate_clip_checkpoints.py's torch CLIP).
+"""Tiny SD 1.x, SD 2.x and SDXL pipelines, each as the same torch modules in up to three forms: a single-file
+checkpoint in the original LDM / SGM layout (written by diffusers' own conversion functions,
+scripts/convert_diffusers_to_original_stable_diffusion.py and convert_diffusers_to_original_sdxl.py), a diffusers folder
+of safetensors (or only the configs a single file needs beside it), and an ONNX folder made by torch.onnx.export of
+diffusers' classes (tiny_pipeline_exports.py), which the library's built graphs must equal.
 
 Usage:
   /usr/bin/python3 generate_tiny_pipelines.py <diffusers src> <diffusers-reference tools> [out]
 
-Writes into out (default tests/Diffusion.Core.Tests/TestData/graphs):
-  sd-safetensors/    StableDiffusionPipeline: text_encoder/ (config.json, model.safetensors), unet/, vae/
-                     (config.json, diffusion_pytorch_model.safetensors), tokenizer/, scheduler/, model_index.json
-  sd-onnx/           OnnxStableDiffusionPipeline: text_encoder/model.onnx (input_ids int32 -> last_hidden_state,
-                     pooler_output, hidden_states.*), unet/model.onnx, vae_decoder/, vae_encoder/ (latent_parameters)
-  sdxl-safetensors/  StableDiffusionXLPipeline: text_encoder/, text_encoder_2/ (with text_projection), unet/ (text_time),
-                     vae/ (force_upcast, scaling 0.13025), tokenizer/, tokenizer_2/ (pad "!")
-  sdxl-onnx/         ORTStableDiffusionXLPipeline: the optimum layout of the same weights
-  sd-adapters/       lora.safetensors (kohya keys on sd's text encoder and UNet), cat-toy.safetensors (A1111 embedding)
-Exports are made on the modules themselves (their class swapped for the contract's forward), so node names are
-optimum's (/text_model/…, /down_blocks.N/…).
-The tokenizers are the tiny ones of TestData/sdxl/tiny-sdxl (2,515 ids), copied.
+  diffusers src   a diffusers checkout's src/ (checked with commit 58eb52c); its scripts/ folder sits beside it
+  out             default tests/Diffusion.Core.Tests/TestData/graphs
+
+The UNets and VAEs have the real block structure the conversion scripts hard-code (SD 1.x/2.x: 4 levels of 2 ResNets,
+attention on the first 3; SDXL: 3 levels, attention on the last 2; VAE: 4 levels of 2 ResNets) at tiny widths.
+Writes, per family (sd1, sd2, xl for SDXL), plus sd1-adapters/ (a kohya LoRA on sd1's text encoder and UNet, an A1111
+embedding):
+  <family>.safetensors  the single file (model.diffusion_model.*, first_stage_model.*, cond_stage_model.* or
+                        conditioner.embedders.*), float16 for sd1 and sd2 (all weights rounded to float16 before the
+                        export too), float32 for xl; sd2's OpenCLIP holds one layer more than is used (as SD 2.x's 24 of
+                        which diffusers keeps 23); xl's __metadata__ says modelspec.prediction_type epsilon
+  <family>-safetensors/ the diffusers folder of the same weights, float32 (it also serves as the single file's
+                        config folder)
+  sd2-config/           model_index.json, scheduler/, tokenizer/, unet/ and vae/ config.json, no weights and no text
+                        encoder config: that comes from the file's shapes (and the SD 2.x rule of one layer fewer)
+  <family>-onnx/        the same modules exported (optimum's layout), for the pipeline comparison
+  vae-ldm.safetensors   sd1's VAE alone with other weights, under LDM names without prefix (a separate VAE file)
+  vae-ldm-onnx/         that VAE exported (vae_decoder/, vae_encoder/)
 """
 import json
 import os
-import shutil
 import sys
 
 DIFFUSERS_SRC, REFERENCE_TOOLS = sys.argv[1:3]
 HERE = os.path.dirname(os.path.abspath(__file__))
-TEST_DATA = os.path.join(HERE, "..", "..", "..", "tests", "Diffusion.Core.Tests", "TestData")
-OUT = sys.argv[3] if len(sys.argv) > 3 else os.path.join(TEST_DATA, "graphs")
-sys.path.insert(0, REFERENCE_TOOLS)
-import stand_ins  # noqa: E402,F401  (before diffusers)
-sys.path.insert(0, DIFFUSERS_SRC)
-sys.path.insert(0, HERE)
+OUT = sys.argv[3] if len(sys.argv) > 3 else os.path.join(HERE, "..", "..", "..", "tests", "Diffusion.Core.Tests", "TestData", "graphs")
+sys.argv = sys.argv[:1] + [DIFFUSERS_SRC, REFERENCE_TOOLS, OUT]
+import tiny_pipeline_exports as pipelines  # noqa: E402  (imports stand_ins and diffusers)
+sys.path.insert(0, os.path.join(DIFFUSERS_SRC, "..", "scripts"))
 import torch  # noqa: E402
-from torch import nn  # noqa: E402
-from diffusers.models.unets.unet_2d_condition import UNet2DConditionModel  # noqa: E402
 from diffusers.models.autoencoders.autoencoder_kl import AutoencoderKL  # noqa: E402
-from generate_clip_checkpoints import ClipText, config_json, write_safetensors  # noqa: E402
+import convert_diffusers_to_original_stable_diffusion as sd_script  # noqa: E402
+import convert_diffusers_to_original_sdxl as sdxl_script  # noqa: E402
+from generate_clip_checkpoints import ClipText, write_safetensors  # noqa: E402
 from generate_clip_checkpoints import randomise as randomise_clip  # noqa: E402
 from generate_vae_checkpoints import randomise  # noqa: E402
 
-VOCAB = 2515
-TOKENIZERS = os.path.join(TEST_DATA, "sdxl", "tiny-sdxl")
-SCHEDULER = {
-    "_class_name": "EulerDiscreteScheduler", "_diffusers_version": "0.36.0", "beta_end": 0.012, "beta_schedule": "scaled_linear",
-    "beta_start": 0.00085, "clip_sample": False, "interpolation_type": "linear", "num_train_timesteps": 1000,
-    "prediction_type": "epsilon", "sample_max_value": 1.0, "set_alpha_to_one": False, "skip_prk_steps": True, "steps_offset": 1,
-    "timestep_spacing": "leading", "trained_betas": None, "use_karras_sigmas": False,
-}
+VAE = dict(block_out_channels=(8, 8, 16, 16), layers_per_block=2, norm_num_groups=4, sample_size=64,
+           down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4)
+SD_UNET = dict(sample_size=8, block_out_channels=(8, 8, 16, 16), layers_per_block=2, norm_num_groups=4,
+               down_block_types=("CrossAttnDownBlock2D",) * 3 + ("DownBlock2D",),
+               up_block_types=("UpBlock2D",) + ("CrossAttnUpBlock2D",) * 3)
 
 
-class TextEncoderContract(ClipText):
-    """optimum's outputs (last_hidden_state, pooler_output, or text_embeds first; hidden_states.0..N) on the model
-    itself, so node names start at /text_model/… as optimum's do (LoRA keys resolve the same way)."""
-
-    def forward(self, input_ids):
-        last, pooled, hidden = super().forward(input_ids.long())
-        first = (pooled, last) if self.text_projection is not None else (last, pooled)
-        return (*first, *hidden)
-
-
-class UNetContract(UNet2DConditionModel):
-    """optimum's UNet contract on the UNet itself, so node names start at /down_blocks.N (as optimum's do)."""
-
-    def forward(self, sample, timestep, encoder_hidden_states, text_embeds=None, time_ids=None):
-        added = None if text_embeds is None else {"text_embeds": text_embeds, "time_ids": time_ids}
-        return super().forward(sample, timestep, encoder_hidden_states=encoder_hidden_states, added_cond_kwargs=added).sample
-
-
-def as_contract(model, contract):
-    """The same module and weights, with the contract's forward (the class swapped, as for export)."""
-    model.__class__ = contract
-    return model
-
-
-class VaeDecoderContract(nn.Module):
-    def __init__(self, vae):
-        super().__init__()
-        self.vae = vae
-
-    def forward(self, latent_sample):
-        return self.vae.decode(latent_sample).sample
-
-
-class VaeEncoderContract(nn.Module):
-    def __init__(self, vae):
-        super().__init__()
-        self.vae = vae
-
-    def forward(self, sample):
-        return self.vae.quant_conv(self.vae.encoder(sample))
-
-
-def diffusers_config(model, class_name, extra=None):
-    config = {k: (list(v) if isinstance(v, tuple) else v) for k, v in dict(model.config).items() if not k.startswith("_")}
-    return {"_class_name": class_name, "_diffusers_version": "0.36.0"} | config | (extra or {})
-
-
-def dump(path, value):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w") as f:
-        json.dump(value, f, indent=2)
-
-
-def export(module, args, path, inputs, outputs, axes):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    torch.onnx.export(module.eval(), args, path, input_names=inputs, output_names=outputs, opset_version=17,
-                      do_constant_folding=True, dynamic_axes=axes)
-
-
-def make_pair(name, encoders, unet_kwargs, vae_kwargs, vae_extra, index_class, onnx_class, pooled):
-    st_dir, onnx_dir = os.path.join(OUT, f"{name}-safetensors"), os.path.join(OUT, f"{name}-onnx")
-    for d in (st_dir, onnx_dir):
-        shutil.rmtree(d, ignore_errors=True)
-        os.makedirs(os.path.join(d, "scheduler"))
-        dump(os.path.join(d, "scheduler", "scheduler_config.json"), SCHEDULER)
-    st_index = {"_class_name": index_class, "_diffusers_version": "0.36.0", "scheduler": ["diffusers", "EulerDiscreteScheduler"]}
-    onnx_index = {"_class_name": onnx_class, "_diffusers_version": "0.36.0", "scheduler": ["diffusers", "EulerDiscreteScheduler"]}
-    ids = torch.tensor([[2513] + [2514] * 76], dtype=torch.int32)
-    for component, tokenizer, model, spec in encoders:
-        for d in (st_dir, onnx_dir):
-            shutil.copytree(os.path.join(TOKENIZERS, tokenizer), os.path.join(d, tokenizer))
-        os.makedirs(os.path.join(st_dir, component))
-        write_safetensors(os.path.join(st_dir, component, "model.safetensors"), model.state_dict(), "F32")
-        dump(os.path.join(st_dir, component, "config.json"), config_json(component, *spec, vocab=VOCAB))
-        layers = len(model.text_model.encoder.layers)
-        names = (["text_embeds", "last_hidden_state"] if model.text_projection is not None else ["last_hidden_state", "pooler_output"])
-        names += [f"hidden_states.{i}" for i in range(layers + 1)]
-        axes = {"input_ids": {0: "batch_size", 1: "sequence_length"}}
-        axes |= {n: ({0: "batch_size"} if n in ("text_embeds", "pooler_output") else {0: "batch_size", 1: "sequence_length"}) for n in names}
-        export(as_contract(model, TextEncoderContract), (ids,), os.path.join(onnx_dir, component, "model.onnx"), ["input_ids"], names, axes)
-        model.__class__ = ClipText
-        st_index[component] = ["transformers", "CLIPTextModelWithProjection" if model.text_projection is not None else "CLIPTextModel"]
-        st_index[tokenizer] = onnx_index[tokenizer] = ["transformers", "CLIPTokenizer"]
-        onnx_index[component] = ["optimum", "ORTModel"]
-
-    unet = UNet2DConditionModel(**unet_kwargs).eval()
-    randomise(unet, 7)
-    os.makedirs(os.path.join(st_dir, "unet"))
-    write_safetensors(os.path.join(st_dir, "unet", "diffusion_pytorch_model.safetensors"), unet.state_dict(), "F32")
-    dump(os.path.join(st_dir, "unet", "config.json"), diffusers_config(unet, "UNet2DConditionModel"))
-    dump(os.path.join(onnx_dir, "unet", "config.json"), diffusers_config(unet, "UNet2DConditionModel"))
-    cross = unet_kwargs["cross_attention_dim"]
-    args = [torch.randn(2, 4, 8, 8), torch.tensor([999.0]), torch.randn(2, 77, cross)]
-    inputs = ["sample", "timestep", "encoder_hidden_states"]
-    axes = {"sample": {0: "batch_size", 2: "height", 3: "width"}, "encoder_hidden_states": {0: "batch_size", 1: "sequence_length"},
-            "out_sample": {0: "batch_size", 2: "height", 3: "width"}}
-    if pooled:
-        args += [torch.randn(2, pooled), torch.randn(2, 6)]
-        inputs += ["text_embeds", "time_ids"]
-        axes |= {"text_embeds": {0: "batch_size"}, "time_ids": {0: "batch_size"}}
-    export(as_contract(unet, UNetContract), tuple(args), os.path.join(onnx_dir, "unet", "model.onnx"), inputs, ["out_sample"], axes)
-    unet.__class__ = UNet2DConditionModel
-    if name == "sd":
-        write_adapters(os.path.join(OUT, "sd-adapters"), encoders[0][2], unet)
-    st_index["unet"], onnx_index["unet"] = ["diffusers", "UNet2DConditionModel"], ["optimum", "ORTModel"]
-
-    vae = AutoencoderKL(**vae_kwargs).eval()
-    randomise(vae, 8)
-    os.makedirs(os.path.join(st_dir, "vae"))
-    write_safetensors(os.path.join(st_dir, "vae", "diffusion_pytorch_model.safetensors"), vae.state_dict(), "F32")
-    dump(os.path.join(st_dir, "vae", "config.json"), diffusers_config(vae, "AutoencoderKL", vae_extra))
-    for half, contract, arg, inp, out in (("vae_decoder", VaeDecoderContract, torch.randn(1, 4, 8, 8), "latent_sample", "sample"),
-                                          ("vae_encoder", VaeEncoderContract, torch.randn(1, 3, 64, 64), "sample", "latent_parameters")):
-        export(contract(vae), (arg,), os.path.join(onnx_dir, half, "model.onnx"), [inp], [out],
-               {inp: {0: "batch_size", 2: "height", 3: "width"}, out: {0: "batch_size", 2: "height_out", 3: "width_out"}})
-        dump(os.path.join(onnx_dir, half, "config.json"), diffusers_config(vae, "AutoencoderKL", vae_extra))
-        onnx_index[half] = ["optimum", "ORTModel"]
-    st_index["vae"] = ["diffusers", "AutoencoderKL"]
-    if pooled:
-        st_index["force_zeros_for_empty_prompt"] = onnx_index["force_zeros_for_empty_prompt"] = True
-    dump(os.path.join(st_dir, "model_index.json"), st_index)
-    dump(os.path.join(onnx_dir, "model_index.json"), onnx_index)
-
-
-def write_adapters(folder, text_encoder, unet):
-    """A kohya LoRA on both components' linear layers (rank 2, alpha 1) and an A1111 textual-inversion embedding."""
-    import numpy as np
-    shutil.rmtree(folder, ignore_errors=True)
-    os.makedirs(folder)
-    g = torch.Generator().manual_seed(61)
-    lora = {}
-    for model, prefix, path in ((text_encoder, "lora_te_", "text_model.encoder.layers.0.self_attn.q_proj"),
-                                (text_encoder, "lora_te_", "text_model.encoder.layers.1.mlp.fc1"),
-                                (unet, "lora_unet_", "down_blocks.0.attentions.0.transformer_blocks.0.attn1.to_q"),
-                                (unet, "lora_unet_", "down_blocks.0.attentions.0.transformer_blocks.0.attn2.to_k"),
-                                (unet, "lora_unet_", "up_blocks.1.attentions.0.transformer_blocks.0.ff.net.2")):
-        layer = model.get_submodule(path)
-        key = prefix + path.replace(".", "_")
-        lora[key + ".lora_down.weight"] = torch.randn(2, layer.in_features, generator=g) * 0.5
-        lora[key + ".lora_up.weight"] = torch.randn(layer.out_features, 2, generator=g) * 0.5
-        lora[key + ".alpha"] = torch.tensor(1.0)
-    write_safetensors(os.path.join(folder, "lora.safetensors"), lora, "F32")
-    write_safetensors(os.path.join(folder, "cat-toy.safetensors"), {"emb_params": torch.randn(2, 32, generator=g) * 0.5}, "F32")
-
-
-def clip(seed, spec, projection=None):
-    width, layers, heads, intermediate, activation = spec[:5]
+def clip(seed, width, layers, heads, activation, projection=None):
     torch.manual_seed(seed)
-    model = ClipText(width, layers, heads, intermediate, activation, projection, vocab=VOCAB).eval()
+    model = ClipText(width, layers, heads, 2 * width, activation, projection, vocab=pipelines.VOCAB).eval()
     randomise_clip(model, seed)
     return model
 
 
+def spec(model, activation, projection=None):
+    t = model.text_model
+    width = t.embeddings.token_embedding.weight.shape[1]
+    return (width, len(t.encoder.layers), t.encoder.layers[0].self_attn.heads, t.encoder.layers[0].mlp.fc1.out_features, activation, projection)
+
+
+def unet_and_vae(unet, vae):
+    unet_sd = {"model.diffusion_model." + k: v for k, v in sd_script.convert_unet_state_dict(unet.state_dict()).items()}
+    vae_sd = {"first_stage_model." + k: v for k, v in sd_script.convert_vae_state_dict(vae.state_dict()).items()}
+    return unet_sd | vae_sd
+
+
 def main():
-    vae_kwargs = dict(block_out_channels=(8, 16, 32, 32), layers_per_block=1, norm_num_groups=8, sample_size=64,
-                      down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4)
-    sd_spec = (32, 2, 2, 64, "quick_gelu", None)
-    make_pair("sd", [("text_encoder", "tokenizer", clip(51, sd_spec), sd_spec)],
-              dict(sample_size=8, block_out_channels=(16, 32), layers_per_block=1, norm_num_groups=8, cross_attention_dim=32,
-                   down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"), up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
-                   attention_head_dim=2),
-              vae_kwargs, {"scaling_factor": 0.18215}, "StableDiffusionPipeline", "OnnxStableDiffusionPipeline", 0)
-    spec_1, spec_2 = (16, 2, 2, 32, "quick_gelu", None), (24, 2, 2, 48, "gelu", 12)
-    make_pair("sdxl", [("text_encoder", "tokenizer", clip(52, spec_1), spec_1),
-                       ("text_encoder_2", "tokenizer_2", clip(53, spec_2, projection=12), spec_2)],
-              dict(sample_size=8, block_out_channels=(16, 32), layers_per_block=1, norm_num_groups=8, cross_attention_dim=40,
-                   down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"), up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
-                   attention_head_dim=(2, 4), transformer_layers_per_block=(1, 2), use_linear_projection=True,
-                   addition_embed_type="text_time", addition_time_embed_dim=8, projection_class_embeddings_input_dim=12 + 6 * 8),
-              vae_kwargs, {"scaling_factor": 0.13025, "force_upcast": True}, "StableDiffusionXLPipeline", "ORTStableDiffusionXLPipeline", 12)
+    # SD 1.x: OpenAI CLIP (64 wide: one 64-wide head, as shapes infer it), 8 heads per UNet level, cross 64.
+    te = clip(71, 64, 2, 1, "quick_gelu")
+    unet, vae = pipelines.make_pair("sd1", [("text_encoder", "tokenizer", te, spec(te, "quick_gelu"))],
+                                    SD_UNET | dict(cross_attention_dim=64, attention_head_dim=8), VAE, {"scaling_factor": 0.18215},
+                                    "StableDiffusionPipeline", "OnnxStableDiffusionPipeline", 0, float16=True)
+    text = {"cond_stage_model.transformer." + k: v for k, v in sd_script.convert_text_enc_state_dict(te.state_dict()).items()}
+    write_safetensors(os.path.join(OUT, "sd1.safetensors"), unet_and_vae(unet, vae) | text, "F16")
+
+    # SD 2.x: OpenCLIP (gelu) stored with one layer more than the pipeline uses; linear projections; heads per level.
+    stored = clip(72, 64, 3, 1, "gelu")
+    pipelines.round_to_float16(stored)
+    used = clip(72, 64, 2, 1, "gelu")
+    used.load_state_dict({k: v for k, v in stored.state_dict().items() if k in used.state_dict()})
+    unet, vae = pipelines.make_pair("sd2", [("text_encoder", "tokenizer", used, spec(used, "gelu"))],
+                                    SD_UNET | dict(cross_attention_dim=64, attention_head_dim=(2, 2, 4, 4), use_linear_projection=True),
+                                    VAE, {"scaling_factor": 0.18215}, "StableDiffusionPipeline", "OnnxStableDiffusionPipeline", 0, weights=False,
+                                    encoder_configs=False, float16=True)
+    text = {"transformer." + k: v for k, v in stored.state_dict().items()}
+    text = {"cond_stage_model.model." + k: v for k, v in sd_script.convert_text_enc_state_dict_v20(text).items()}
+    write_safetensors(os.path.join(OUT, "sd2.safetensors"), unet_and_vae(unet, vae) | text, "F16")
+
+    # SDXL: CLIP-L-like (32) + bigG-like (48, projection 32), their configs given (heads not 64 wide); the SDXL
+    # script's UNet map (3 levels, attention on the last 2). Stored float32.
+    te1, te2 = clip(73, 32, 2, 2, "quick_gelu"), clip(74, 48, 2, 2, "gelu", projection=32)
+    unet, vae = pipelines.make_pair(
+        "xl", [("text_encoder", "tokenizer", te1, spec(te1, "quick_gelu")), ("text_encoder_2", "tokenizer_2", te2, spec(te2, "gelu", 32))],
+        dict(sample_size=8, block_out_channels=(8, 16, 16), layers_per_block=2, norm_num_groups=4, cross_attention_dim=80,
+             down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
+             up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"), attention_head_dim=(2, 2, 4),
+             transformer_layers_per_block=(1, 1, 2), use_linear_projection=True, addition_embed_type="text_time",
+             addition_time_embed_dim=8, projection_class_embeddings_input_dim=32 + 6 * 8),
+        VAE, {"scaling_factor": 0.13025, "force_upcast": True}, "StableDiffusionXLPipeline", "ORTStableDiffusionXLPipeline", 32)
+    state = {"model.diffusion_model." + k: v for k, v in sdxl_script.convert_unet_state_dict(unet.state_dict()).items()}
+    state |= {"first_stage_model." + k: v for k, v in sdxl_script.convert_vae_state_dict(vae.state_dict()).items()}
+    state |= {"conditioner.embedders.0.transformer." + k: v for k, v in sdxl_script.convert_openai_text_enc_state_dict(te1.state_dict()).items()}
+    second = {"conditioner.embedders.1.model." + k: v for k, v in sdxl_script.convert_openclip_text_enc_state_dict(te2.state_dict()).items()}
+    second["conditioner.embedders.1.model.text_projection"] = second.pop("conditioner.embedders.1.model.text_projection.weight").T.contiguous()
+    write_safetensors(os.path.join(OUT, "xl.safetensors"), state | second, "F32", metadata={"modelspec.prediction_type": "epsilon"})
+
+    # A separate VAE (other weights) under bare LDM names, and its export.
+    separate = AutoencoderKL(**VAE).eval()
+    randomise(separate, 75)
+    write_safetensors(os.path.join(OUT, "vae-ldm.safetensors"), sd_script.convert_vae_state_dict(separate.state_dict()), "F32")
+    for half, contract, arg, inp, out in (("vae_decoder", pipelines.VaeDecoderContract, torch.randn(1, 4, 8, 8), "latent_sample", "sample"),
+                                          ("vae_encoder", pipelines.VaeEncoderContract, torch.randn(1, 3, 64, 64), "sample", "latent_parameters")):
+        pipelines.export(contract(separate), (arg,), os.path.join(OUT, "vae-ldm-onnx", half, "model.onnx"), [inp], [out],
+                         {inp: {0: "batch_size", 2: "height", 3: "width"}, out: {0: "batch_size", 2: "height_out", 3: "width_out"}})
 
 
 if __name__ == "__main__":

@@ -26,6 +26,35 @@ internal sealed record ClipTextConfig(int VocabSize, int HiddenSize, int Layers,
     public int HeadSize => HiddenSize / Heads;
 
     /// <summary>
+    /// The config a checkpoint's tensor shapes give: vocabulary, width and positions from the embeddings, layers by
+    /// count, MLP width from <c>fc1</c>, the projection from <c>text_projection</c>; heads at CLIP's 64 per head (ViT-L 12,
+    /// ViT-H 16, bigG 20), as shapes cannot tell them. <paramref name="dropLastLayer"/> builds one layer fewer than stored.
+    /// </summary>
+    /// <exception cref="WeightFileException">An embedding is missing, or the width is not a multiple of 64.</exception>
+    public static ClipTextConfig FromWeights(IWeightSource weights, string activation, bool dropLastLayer)
+    {
+        long[] Shape(string name) => weights.Find(name, [])?.Shape
+            ?? throw new WeightFileException(weights.Description, name, "missing: a CLIP text encoder has it.");
+        long[] tokens = Shape("text_model.embeddings.token_embedding.weight");
+        long[] positions = Shape("text_model.embeddings.position_embedding.weight");
+        int width = checked((int)tokens[^1]);
+        if (tokens.Length != 2 || positions.Length != 2 || width % 64 != 0)
+            throw new WeightFileException(weights.Description, "text_model.embeddings.token_embedding.weight",
+                $"has shape [{string.Join(", ", tokens)}]; inferring the heads needs a width that is a multiple of 64 (give the text encoder's config.json instead).");
+        int layers = 0;
+        while (weights.Find($"text_model.encoder.layers.{layers}.layer_norm1.weight", []) is not null)
+            layers++;
+        if (dropLastLayer)
+            layers--;
+        if (layers < 1)
+            throw new WeightFileException(weights.Description, "text_model.encoder.layers.0.layer_norm1.weight", "missing: a CLIP text encoder has at least one layer.");
+        int intermediate = checked((int)Shape("text_model.encoder.layers.0.mlp.fc1.weight")[0]);
+        WeightReference? projection = weights.Find("text_projection.weight", []);
+        int? projectionDim = projection is null ? null : checked((int)(projection.StoredTransposed ? projection.Shape[^1] : projection.Shape[0]));
+        return new ClipTextConfig(checked((int)tokens[0]), width, layers, width / 64, intermediate, checked((int)positions[0]), activation, projectionDim);
+    }
+
+    /// <summary>
     /// Reads a transformers <c>config.json</c> (<c>CLIPTextConfig</c>: <c>vocab_size</c>, <c>hidden_size</c>,
     /// <c>num_hidden_layers</c>, <c>num_attention_heads</c>, <c>intermediate_size</c>, <c>max_position_embeddings</c>,
     /// <c>hidden_act</c>, <c>layer_norm_eps</c>, and <c>projection_dim</c> when <paramref name="withProjection"/>).

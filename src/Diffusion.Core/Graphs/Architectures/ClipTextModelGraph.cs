@@ -92,6 +92,12 @@ internal static class ClipTextModelGraph
         return new BuiltModel($"{name} built from {weights.Description}", graph.ToBytes(), graph.ExternalDataFolder, graph.ParameterCount);
     }
 
+    /// <summary>
+    /// head^-0.5 as transformers and diffusers compute it (<c>head_dim ** -0.5</c> in Python's double, rounded to float32
+    /// when it multiplies a tensor); float32 1/√head can differ in the last bit.
+    /// </summary>
+    internal static float AttentionScale(long head) => (float)Math.Pow(head, -0.5);
+
     /// <summary>transformers' <c>CLIPAttention</c> on the 2-D state: q·k^T/√d with the causal mask, softmax, ·v, out_proj.</summary>
     private static GraphValue SelfAttention(OnnxGraphBuilder graph, ClipTextConfig config, GraphValue x, string module, GraphValue attentionShape, GraphValue mask)
     {
@@ -99,7 +105,7 @@ internal static class ClipTextModelGraph
         using IDisposable scope = graph.Scope("self_attn");
         GraphValue Heads(GraphValue projected) // [-1·S, width] → [batch, heads, S, head]
             => graph.Node("Transpose", [graph.Node("Reshape", [projected, attentionShape])], NodeAttribute.Ints("perm", 0, 2, 1, 3));
-        GraphValue query = Heads(graph.Node("Mul", [graph.Linear(x, module + ".q_proj", width, width), graph.Scalar(1f / MathF.Sqrt(config.HeadSize))]));
+        GraphValue query = Heads(graph.Node("Mul", [graph.Linear(x, module + ".q_proj", width, width), graph.Scalar(AttentionScale(config.HeadSize))]));
         GraphValue keyT = graph.Node("Transpose", [graph.Node("Reshape", [graph.Linear(x, module + ".k_proj", width, width), attentionShape])], NodeAttribute.Ints("perm", 0, 2, 3, 1));
         GraphValue value = Heads(graph.Linear(x, module + ".v_proj", width, width));
         GraphValue scores = graph.Node("Add", [graph.Node("MatMul", [query, keyT]), mask]);

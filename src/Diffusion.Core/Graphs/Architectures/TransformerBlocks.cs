@@ -58,7 +58,7 @@ internal sealed class TransformerBlocks(OnnxGraphBuilder graph, GraphValue batch
         GraphValue keyT = Split(graph.Linear(context, module + ".to_k", contextWidth, width, bias: false), 0, 2, 3, 1);
         GraphValue value = Split(graph.Linear(context, module + ".to_v", contextWidth, width, bias: false), 0, 2, 1, 3);
         // The scale multiplies the product, as diffusers' processors (baddbmm's alpha, scaled_dot_product_attention) apply it.
-        GraphValue scores = graph.Node("Mul", [graph.Node("MatMul", [query, keyT]), graph.Scalar(1f / MathF.Sqrt(head))]);
+        GraphValue scores = graph.Node("Mul", [graph.Node("MatMul", [query, keyT]), graph.Scalar(ClipTextModelGraph.AttentionScale(head))]);
         GraphValue probabilities = graph.Node("Softmax", [scores], NodeAttribute.Int("axis", -1));
         GraphValue merged = graph.Node("Transpose", [graph.Node("MatMul", [probabilities, value])], NodeAttribute.Ints("perm", 0, 2, 1, 3));
         return graph.Linear(graph.Node("Reshape", [merged, graph.Int64s([-1, width])]), module + ".to_out.0", width, width);

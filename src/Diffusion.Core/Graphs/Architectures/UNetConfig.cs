@@ -26,6 +26,10 @@ internal sealed record UNetConfig(int InChannels, int OutChannels, int[] BlockOu
     public static UNetConfig StableDiffusionXL { get; } = new(4, 4, [320, 640, 1280], [false, true, true], 2,
         [1, 2, 10], [5, 10, 20], 2048, true, AddTimeIds: 6, TextEmbedsWidth: 1280);
 
+    /// <summary>SDXL refiner: four levels (384 … 1536), four transformer layers, 5 time ids (aesthetic score), cross 1280.</summary>
+    public static UNetConfig StableDiffusionXLRefiner { get; } = new(4, 4, [384, 768, 1536, 1536], [false, true, true, false], 2,
+        [4, 4, 4, 4], [6, 12, 24, 24], 1280, true, AddTimeIds: 5, TextEmbedsWidth: 1280);
+
     /// <summary>
     /// Reads a diffusers <c>unet/config.json</c>. <paramref name="textEmbedsWidth"/> is the pooled width an SDXL UNet's
     /// <c>text_embeds</c> has (the text encoder's projection, 1280 for SDXL); the rest of

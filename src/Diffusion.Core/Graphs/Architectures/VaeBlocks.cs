@@ -54,7 +54,7 @@ internal static class VaeBlocks
         GraphValue key = Project("to_k", "key");
         GraphValue value = Project("to_v", "value");
         GraphValue product = graph.Node("MatMul", [query, graph.Node("Transpose", [key], NodeAttribute.Ints("perm", 0, 2, 1))]);
-        GraphValue scores = graph.Node("Mul", [product, graph.Scalar(1f / MathF.Sqrt(channels))]);
+        GraphValue scores = graph.Node("Mul", [product, graph.Scalar(ClipTextModelGraph.AttentionScale(channels))]);
         GraphValue context = graph.Node("MatMul", [graph.Node("Softmax", [scores], NodeAttribute.Int("axis", -1)), value]);
         GraphValue projected = graph.Linear(graph.Node("Reshape", [context, graph.Int64s([-1, channels])]), Name("to_out.0", "proj_attn"), channels, channels);
         // Back to [N, C, H, W]: [N·H·W, C] → [N, H·W, C] → [N, C, H·W] → the input's shape.

@@ -1,0 +1,69 @@
+using Diffusion.Core.Families;
+using Diffusion.Core.Graphs;
+using Diffusion.Core.Models;
+using Diffusion.Core.Schedulers;
+using Diffusion.Core.Weights;
+
+namespace Diffusion.Core.Pipelines;
+
+/// <summary>
+/// Resolves a diffusers folder (ONNX exports, safetensors weights, or a mix) into <see cref="PipelineComponents"/>: the
+/// family from the setting, <c>model_index.json</c> or the UNet's inputs, the family's text encoders, and a model source
+/// per component (graphs built for safetensors).
+/// </summary>
+internal static class FolderComponents
+{
+    public static PipelineComponents Resolve(string modelDirectory, PipelineSettings settings)
+    {
+        var folder = StableDiffusionModelFolder.Open(modelDirectory);
+        // Components given as safetensors get their graphs built here (headers read, shapes checked, no weights loaded).
+        ModelSource unet = FolderModelSources.UNet(settings.UNetModelPath ?? folder.UNetPath, folder.Directory);
+        ModelFamily family = ResolveFamily(folder, unet, settings.Family);
+        SchedulerConfig scheduler = SchedulerConfig.FromJsonFile(folder.SchedulerConfigPath, settings.Logger);
+        var encoders = TextEncoderFiles(folder, family)
+            .Select(files => (files.TokenizerDirectory, FolderModelSources.TextEncoder(files.EncoderPath)))
+            .ToArray();
+        return new PipelineComponents(folder.Directory, family, scheduler, encoders, unet,
+            FolderModelSources.VaeDecoder(folder.VaeDecoderPath),
+            folder.VaeEncoderPath is { } encoderPath ? FolderModelSources.VaeEncoder(encoderPath) : null,
+            folder.VaeScalingFactor, folder.DefaultImageSize, folder.ImageSizeMultiple, folder.VaeForceUpcast,
+            folder.ForceZerosForEmptyPrompt, folder.RequiresAestheticsScore);
+    }
+
+    /// <summary>
+    /// The folder's family, from the setting, else <c>model_index.json</c>'s <c>_class_name</c>, else the UNet's declared
+    /// inputs (read from the graph, no session); a family this version does not run is refused by name before any
+    /// session exists.
+    /// </summary>
+    private static ModelFamily ResolveFamily(StableDiffusionModelFolder folder, ModelSource unet, ModelFamily? setting)
+    {
+        ModelFamily family = setting
+            ?? ModelFamilyResolver.FromPipelineClassName(folder.PipelineClassName)
+            ?? ModelFamilyResolver.FromDenoiserInputs(OnnxWeightReader.Read(unet).Inputs);
+        if (family.IsRunnable)
+            return family;
+        string source = setting is not null ? "PipelineSettings.Family"
+            : ModelFamilyResolver.FromPipelineClassName(folder.PipelineClassName) is not null ? $"_class_name {folder.PipelineClassName}"
+            : $"the UNet's inputs {string.Join(", ", family.ExtraDenoiserInputs)}";
+        string runnable = string.Join(", ", ModelFamily.Known.Where(f => f.IsRunnable).Select(f => f.Name));
+        throw new ModelLoadException(folder.Directory, $"is a {family.Name} model ({source}); this version runs {runnable}.");
+    }
+
+    /// <summary>The family's tokenizer and text-encoder files in conditioning order; a missing one is named.</summary>
+    private static (string TokenizerDirectory, string EncoderPath)[] TextEncoderFiles(StableDiffusionModelFolder folder, ModelFamily family)
+    {
+        string first = Path.Combine(folder.Directory, "text_encoder");
+        string second = Path.Combine(folder.Directory, "text_encoder_2");
+        (string, string) One() => (folder.TokenizerDirectory ?? throw Missing(Path.Combine(folder.Directory, "tokenizer"), "tokenizer folder"),
+            folder.TextEncoderPath ?? throw Missing(Path.Combine(first, "model.onnx"), "text encoder file"));
+        (string, string) Two() => (folder.Tokenizer2Directory ?? throw Missing(Path.Combine(folder.Directory, "tokenizer_2"), "tokenizer folder of text_encoder_2"),
+            folder.TextEncoder2Path ?? throw Missing(Path.Combine(second, "model.onnx"), "text encoder file (text_encoder_2)"));
+        if (family == ModelFamily.StableDiffusionXLRefiner)
+            return [Two()];
+        if (family == ModelFamily.StableDiffusionXL)
+            return [One(), Two()];
+        return [One()];
+
+        ModelLoadException Missing(string path, string what) => new(path, $"required {what} is missing; a {family.Name} folder has it.");
+    }
+}

@@ -59,6 +59,9 @@ internal static class SampleRunner
             {
                 Session = session,
                 UNetModelPath = arguments.UNet,
+                ConfigDirectory = arguments.ConfigDirectory,
+                VaePath = arguments.Vae,
+                PredictionType = arguments.PredictionType,
                 Loras = arguments.Loras,
                 LoraDirectory = arguments.LoraDirectory,
             });

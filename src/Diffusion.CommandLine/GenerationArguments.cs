@@ -9,11 +9,20 @@ namespace Diffusion.CommandLine;
 /// </summary>
 public sealed record GenerationArguments
 {
-    /// <summary>The model folder (--model).</summary>
+    /// <summary>The model folder or single-file checkpoint (--model).</summary>
     public string Model { get; init; } = "models/demo-shapes";
 
     /// <summary>A UNet .onnx used instead of the folder's (--unet).</summary>
     public string? UNet { get; init; }
+
+    /// <summary>A single file's config folder: tokenizers, scheduler, component configs (--config).</summary>
+    public string? ConfigDirectory { get; init; }
+
+    /// <summary>A separate VAE file for a single-file checkpoint (--vae).</summary>
+    public string? Vae { get; init; }
+
+    /// <summary>The scheduler prediction type overriding the model's (--prediction-type).</summary>
+    public string? PredictionType { get; init; }
 
     /// <summary>The prompt (--prompt).</summary>
     public string Prompt { get; init; } = string.Empty;

@@ -24,8 +24,22 @@ public sealed class GenerationCommandLine
     {
         ArgumentNullException.ThrowIfNull(defaults);
         Defaults = defaults;
-        Model = Add(new Option<string>("--model") { Description = "diffusers ONNX model folder", DefaultValueFactory = _ => defaults.Model });
+        Model = Add(new Option<string>("--model")
+        {
+            Description = "diffusers model folder (ONNX or safetensors), or a single-file .safetensors checkpoint (SD 1.x/2.x/XL)",
+            DefaultValueFactory = _ => defaults.Model,
+        });
         UNet = Add(new Option<string?>("--unet") { Description = "UNet .onnx to use instead of the folder's (e.g. an fp16 or int64-timestep export)" });
+        Config = Add(new Option<string?>("--config")
+        {
+            Description = "for a single-file checkpoint: a diffusers-layout folder with tokenizer/ (and tokenizer_2/), optionally scheduler/ and component configs",
+        });
+        Vae = Add(new Option<string?>("--vae") { Description = "for a single-file checkpoint: a separate VAE .safetensors replacing the embedded one" });
+        PredictionType = Add(new Option<string?>("--prediction-type")
+        {
+            Description = "the scheduler's prediction type, overriding the model's: epsilon, v_prediction or sample (SD 2.x single files default to v_prediction)",
+        });
+        PredictionType.AcceptOnlyFromAmong("epsilon", "v_prediction", "sample");
         Prompt = Add(new Option<string>("--prompt") { Description = "prompt", DefaultValueFactory = _ => defaults.Prompt });
         Negative = Add(new Option<string>("--negative") { Description = "negative prompt", DefaultValueFactory = _ => defaults.NegativePrompt });
         Weighted = Add(new Option<bool>("--weighted") { Description = "read prompts with A1111 syntax: (word:1.3), [word], BREAK, any length" });
@@ -119,6 +133,9 @@ public sealed class GenerationCommandLine
 #pragma warning disable CS1591 // the options are documented by their Description
     public Option<string> Model { get; }
     public Option<string?> UNet { get; }
+    public Option<string?> Config { get; }
+    public Option<string?> Vae { get; }
+    public Option<string?> PredictionType { get; }
     public Option<string> Prompt { get; }
     public Option<string> Negative { get; }
     public Option<bool> Weighted { get; }
@@ -160,6 +177,9 @@ public sealed class GenerationCommandLine
         {
             Model = result.GetValue(Model)!,
             UNet = result.GetValue(UNet),
+            ConfigDirectory = result.GetValue(Config),
+            Vae = result.GetValue(Vae),
+            PredictionType = result.GetValue(PredictionType),
             Prompt = result.GetValue(Prompt) ?? string.Empty,
             NegativePrompt = result.GetValue(Negative) ?? string.Empty,
             Weighted = result.GetValue(Weighted),

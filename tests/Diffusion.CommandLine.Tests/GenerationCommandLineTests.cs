@@ -116,4 +116,16 @@ public sealed class GenerationCommandLineTests
                 options.Bind(result);
         });
     }
+
+    [Fact]
+    public void Single_file_options_bind_and_a_prediction_type_is_checked()
+    {
+        (GenerationCommandLine options, ParseResult result) = Parse("--model", "x.safetensors", "--config", "cfg", "--vae", "v.safetensors", "--prediction-type", "v_prediction");
+        Assert.Empty(result.Errors);
+        GenerationArguments arguments = options.Bind(result);
+        Assert.Equal(("x.safetensors", "cfg", "v.safetensors", "v_prediction"), (arguments.Model, arguments.ConfigDirectory, arguments.Vae, arguments.PredictionType));
+
+        (_, ParseResult bad) = Parse("--prediction-type", "v");
+        Assert.Contains("'v'", Assert.Single(bad.Errors).Message, StringComparison.Ordinal);
+    }
 }

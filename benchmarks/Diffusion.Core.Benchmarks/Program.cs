@@ -7,10 +7,14 @@ using Diffusion.Core.Benchmarks;
 //    or: ... -- memory [--model DIR] [--threads 2] [--size 512] [--steps 20] [--memory-mode keep|sequential]
 //               [--tile 64] [--overlap 16] [--component NAME]
 //    or: ... -- allocations   (managed bytes allocated by scheduler steps, per scheduler)
+//    or: ... -- built-unet load --checkpoint F.safetensors | --export unet/model.onnx [--optimized DIR] [--threads 2]
+//        ... -- built-unet steps --checkpoint F.safetensors --export unet/model.onnx [--runs 5]   (real-size UNet built in C# vs torch's export)
 // The model options reach the benchmark processes through environment variables (BenchmarkSettings).
 string[] remaining = BenchmarkSettings.ApplyCommandLine(args);
 if (remaining is ["allocations"])
     return StepAllocationCheck.Run();
+if (remaining.Length > 0 && remaining[0] == "built-unet")
+    return BuiltUNetHarness.Run(remaining.AsSpan(1));
 if (remaining.Length > 0 && remaining[0] is "overhead" or "memory")
 {
     try

@@ -66,7 +66,10 @@ public static class SessionFactory
     /// <c>session.model_external_initializers_file_folder_path</c> set to its weights' folder, so its external data
     /// (offsets into the checkpoint) resolves there rather than against the working directory.
     /// </summary>
-    internal static InferenceSession Create(ModelSource source, SessionSettings settings)
+    internal static InferenceSession Create(ModelSource source, SessionSettings settings) => Create(source, settings, null);
+
+    /// <summary>As <see cref="Create(ModelSource, SessionSettings)"/>, with a last say on the options (benchmarks dump the optimised graph).</summary>
+    internal static InferenceSession Create(ModelSource source, SessionSettings settings, Action<SessionOptions>? configure)
     {
         ArgumentNullException.ThrowIfNull(source);
         ArgumentNullException.ThrowIfNull(settings);
@@ -74,6 +77,7 @@ public static class SessionFactory
         EnsureAvailable(settings.Provider);
 
         using SessionOptions options = CreateSessionOptions(settings);
+        configure?.Invoke(options);
         if (source.FilePath is string path && !File.Exists(path))
             throw new ModelLoadException(path, "model file not found.");
         InferenceSession session;

@@ -17,20 +17,21 @@ internal sealed class TransformerBlocks(OnnxGraphBuilder graph, GraphValue batch
     public GraphValue Transformer2D(GraphValue x, string module, long channels, int heads, int layers, bool linearProjection)
     {
         using IDisposable scope = graph.Scope(GraphLayers.LocalName(module));
-        GraphValue shape = graph.Node("Shape", [x]);
+        // [N, C, H, W] → [N, H, W, C] → [N·H·W, C], as diffusers permutes and reshapes (after a conv, ONNX Runtime turns
+        // this transpose into its channels-last reorder); the way back goes through [N, H, W, C] too.
+        GraphValue channelsLast = graph.Node("Concat", [graph.Node("Gather", [graph.Node("Shape", [x]), graph.Int64s([0, 2, 3])], NodeAttribute.Int("axis", 0)),
+            graph.Int64s([channels])], NodeAttribute.Int("axis", 0));
         GraphValue h = graph.GroupNorm(x, module + ".norm", groups, channels, 1e-6f);
         if (!linearProjection)
             h = graph.Conv2d(h, module + ".proj_in", channels, channels, 1);
-        GraphValue tokens = graph.Node("Reshape", [graph.Node("Transpose", [graph.Node("Reshape", [h, graph.Int64s([0, channels, -1])])], NodeAttribute.Ints("perm", 0, 2, 1)),
-            graph.Int64s([-1, channels])]);
+        GraphValue tokens = graph.Node("Reshape", [graph.Node("Transpose", [h], NodeAttribute.Ints("perm", 0, 2, 3, 1)), graph.Int64s([-1, channels])]);
         if (linearProjection)
             tokens = graph.Linear(tokens, module + ".proj_in", channels, channels);
         for (int i = 0; i < layers; i++)
             tokens = BasicBlock(tokens, $"{module}.transformer_blocks.{i}", channels, heads);
         if (linearProjection)
             tokens = graph.Linear(tokens, module + ".proj_out", channels, channels);
-        GraphValue perBatch = graph.Node("Concat", [batch, graph.Int64s([-1, channels])], NodeAttribute.Int("axis", 0));
-        GraphValue back = graph.Node("Reshape", [graph.Node("Transpose", [graph.Node("Reshape", [tokens, perBatch])], NodeAttribute.Ints("perm", 0, 2, 1)), shape]);
+        GraphValue back = graph.Node("Transpose", [graph.Node("Reshape", [tokens, channelsLast])], NodeAttribute.Ints("perm", 0, 3, 1, 2));
         if (!linearProjection)
             back = graph.Conv2d(back, module + ".proj_out", channels, channels, 1);
         return graph.Node("Add", [back, x]);
@@ -70,8 +71,11 @@ internal sealed class TransformerBlocks(OnnxGraphBuilder graph, GraphValue batch
         using IDisposable scope = graph.Scope(GraphLayers.LocalName(module));
         long inner = 4 * width;
         GraphValue projected = graph.Linear(x, module + ".net.0.proj", width, 2 * inner);
-        GraphValue[] halves = graph.Node("Split", [projected, graph.Int64s([inner, inner])], 2, NodeAttribute.Int("axis", 1));
-        GraphValue gated = graph.Node("Mul", [halves[0], graph.Activation(halves[1], "gelu")]);
+        // chunk(2, dim=-1) as two Slices, as torch's exporter writes it.
+        GraphValue axis = graph.Int64s([1]);
+        GraphValue hidden = graph.Node("Slice", [projected, graph.Int64s([0]), graph.Int64s([inner]), axis]);
+        GraphValue gate = graph.Node("Slice", [projected, graph.Int64s([inner]), graph.Int64s([2 * inner]), axis]);
+        GraphValue gated = graph.Node("Mul", [hidden, graph.Activation(gate, "gelu")]);
         return graph.Linear(gated, module + ".net.2", inner, width);
     }
 

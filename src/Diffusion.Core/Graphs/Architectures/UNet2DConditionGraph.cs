@@ -20,7 +20,7 @@ internal static class UNet2DConditionGraph
         GraphValue sample = graph.Input("sample", DataType.Float, "batch_size", (long)config.InChannels, "height", "width");
         GraphValue timestep = graph.Input("timestep", DataType.Float, "steps");
         GraphValue context = graph.Input("encoder_hidden_states", DataType.Float, "batch_size", "sequence_length", (long)config.CrossAttentionDim);
-        GraphValue batch = graph.Node("Slice", [graph.Node("Shape", [sample]), graph.Int64s([0]), graph.Int64s([1])]);
+        GraphValue batch = graph.Node("Gather", [graph.Node("Shape", [sample]), graph.Int64s([0])], NodeAttribute.Int("axis", 0));
 
         // Time embedding (+ SDXL's text_time embedding of the pooled text and the time ids).
         GraphValue steps = graph.Node("Expand", [timestep, batch]);

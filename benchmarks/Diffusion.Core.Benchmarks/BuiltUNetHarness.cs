@@ -1,0 +1,135 @@
+using System.Diagnostics;
+using Diffusion.Core.Execution;
+using Diffusion.Core.Graphs;
+using Diffusion.Core.Graphs.Architectures;
+using Diffusion.Core.Graphs.SingleFile;
+using Diffusion.Core.Models;
+using Diffusion.Core.Weights;
+using Microsoft.ML.OnnxRuntime;
+
+namespace Diffusion.Core.Benchmarks;
+
+/// <summary>
+/// The real-size SD 1.5 UNet built in C# from a single-file checkpoint against torch's export of the same weights
+/// (../shared/tools/realsize/: make_random_sd15.py, export_unet_onnx.py):
+/// <c>load</c> (one model per process: build time, session creation, peak RSS, operator counts after ORT's ALL-level
+/// optimisation), <c>steps</c> (both sessions, interleaved batch-2 64×64 runs, median of each).
+/// </summary>
+/// <remarks>
+/// Usage: <c>built-unet load --checkpoint F.safetensors | --export unet/model.onnx [--optimized DIR] [--threads 2]</c>,
+/// <c>built-unet steps --checkpoint F --export M [--runs 5] [--threads 2]</c>.
+/// </remarks>
+public static class BuiltUNetHarness
+{
+    public static int Run(ReadOnlySpan<string> args)
+    {
+        string mode = args.Length > 0 ? args[0] : "";
+        string? checkpoint = null, export = null, optimized = null;
+        int threads = 2, runs = 5;
+        for (int i = 1; i < args.Length - 1; i += 2)
+        {
+            switch (args[i])
+            {
+                case "--checkpoint": checkpoint = args[i + 1]; break;
+                case "--export": export = args[i + 1]; break;
+                case "--optimized": optimized = args[i + 1]; break;
+                case "--threads": threads = int.Parse(args[i + 1], System.Globalization.CultureInfo.InvariantCulture); break;
+                case "--runs": runs = int.Parse(args[i + 1], System.Globalization.CultureInfo.InvariantCulture); break;
+                default: throw new ArgumentException($"unknown option {args[i]}");
+            }
+        }
+        Console.WriteLine(MachineDescription.Describe());
+        var settings = new SessionSettings { IntraOpThreads = threads };
+        switch (mode)
+        {
+            case "load" when checkpoint is not null ^ export is not null:
+                Load(checkpoint, export, optimized, settings);
+                return 0;
+            case "steps" when checkpoint is not null && export is not null:
+                Steps(checkpoint, export, runs, settings);
+                return 0;
+            default:
+                throw new ArgumentException("built-unet load --checkpoint F | --export M [--optimized DIR], or built-unet steps --checkpoint F --export M [--runs N]");
+        }
+    }
+
+    private static ModelSource Built(string checkpoint, out double buildMilliseconds)
+    {
+        long start = Stopwatch.GetTimestamp();
+        using SingleFileCheckpoint file = SingleFileCheckpoint.Open(checkpoint);
+        BuiltModel built = file.BuildUNet(UNetConfig.StableDiffusion15(file.UNetInChannels));
+        buildMilliseconds = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+        Console.WriteLine($"built {built.Name}: {built.ParameterCount:N0} parameters, graph {built.Graph.Length / 1024.0:F0} KiB, in {buildMilliseconds:F0} ms");
+        return built.ToSource();
+    }
+
+    private static void Load(string? checkpoint, string? export, string? optimizedFolder, SessionSettings settings)
+    {
+        ModelSource source = checkpoint is not null ? Built(checkpoint, out _) : ModelSource.FromFile(export!);
+        string? optimized = null;
+        if (optimizedFolder is not null)
+        {
+            Directory.CreateDirectory(optimizedFolder);
+            optimized = Path.Combine(optimizedFolder, checkpoint is not null ? "built.onnx" : "export.onnx");
+            // A >2 GB optimised model keeps its initializers outside the protobuf.
+            settings = settings with
+            {
+                SessionConfigEntries = new Dictionary<string, string>
+                {
+                    ["session.optimized_model_external_initializers_file_name"] = Path.GetFileName(optimized) + ".data",
+                    ["session.optimized_model_external_initializers_min_size_in_bytes"] = "1024",
+                },
+            };
+        }
+        long start = Stopwatch.GetTimestamp();
+        using (InferenceSession session = SessionFactory.Create(source, settings, options =>
+        {
+            if (optimized is not null)
+                options.OptimizedModelFilePath = optimized;
+        }))
+        {
+            Console.WriteLine($"session created in {Stopwatch.GetElapsedTime(start).TotalSeconds:F1} s; RSS {ProcessMemory.ResidentMiB():F0} MiB, peak {ProcessMemory.PeakResidentMiB():F0} MiB");
+        }
+        if (optimized is not null)
+        {
+            var counts = OnnxWeightReader.Read(optimized).Nodes.GroupBy(n => n.OpType).OrderByDescending(g => g.Count()).ThenBy(g => g.Key, StringComparer.Ordinal);
+            Console.WriteLine($"operators after optimisation ({optimized}): " + string.Join(", ", counts.Select(g => $"{g.Key} {g.Count()}")));
+        }
+    }
+
+    private static void Steps(string checkpoint, string export, int runs, SessionSettings settings)
+    {
+        ModelSource built = Built(checkpoint, out _);
+        using InferenceSession a = SessionFactory.Create(built, settings);
+        using InferenceSession b = SessionFactory.Create(export, settings);
+        var random = new Random(1);
+        float[] sample = Enumerable.Range(0, 2 * 4 * 64 * 64).Select(_ => (float)random.NextDouble()).ToArray();
+        float[] context = Enumerable.Range(0, 2 * 77 * 768).Select(_ => (float)random.NextDouble() - 0.5f).ToArray();
+        double Step(InferenceSession session, string timestepName, long[] timestepShape)
+        {
+            using var x = OrtValue.CreateTensorValueFromMemory(sample, [2, 4, 64, 64]);
+            using var t = OrtValue.CreateTensorValueFromMemory(timestepShape.Length == 1 && timestepShape[0] == 2 ? [500f, 500f] : new[] { 500f }, timestepShape);
+            using var c = OrtValue.CreateTensorValueFromMemory(context, [2, 77, 768]);
+            long start = Stopwatch.GetTimestamp();
+            using var output = session.Run(new RunOptions(), ["sample", timestepName, "encoder_hidden_states"], [x, t, c], [session.OutputNames[0]]);
+            return Stopwatch.GetElapsedTime(start).TotalSeconds;
+        }
+        string exportTimestep = b.InputNames.Single(n => n.Contains("timestep", StringComparison.Ordinal));
+        // Two warm-up calls each (the first batch-2 runs are slow under every option, docs/performance.md).
+        for (int i = 0; i < 2; i++)
+        {
+            Step(a, "timestep", [1]);
+            Step(b, exportTimestep, [2]);
+        }
+        var builtTimes = new List<double>();
+        var exportTimes = new List<double>();
+        for (int i = 0; i < runs; i++)
+        {
+            builtTimes.Add(Step(a, "timestep", [1]));
+            exportTimes.Add(Step(b, exportTimestep, [2]));
+            Console.WriteLine($"run {i + 1}: built {builtTimes[^1]:F2} s, export {exportTimes[^1]:F2} s");
+        }
+        double Median(List<double> values) => values.Order().ElementAt(values.Count / 2);
+        Console.WriteLine($"median batch-2 step: built {Median(builtTimes):F2} s, export {Median(exportTimes):F2} s, ratio {Median(builtTimes) / Median(exportTimes):F3}; peak RSS {ProcessMemory.PeakResidentMiB():F0} MiB");
+    }
+}

@@ -27,7 +27,26 @@ internal static class FolderComponents
             FolderModelSources.VaeDecoder(folder.VaeDecoderPath),
             folder.VaeEncoderPath is { } encoderPath ? FolderModelSources.VaeEncoder(encoderPath) : null,
             folder.VaeScalingFactor, folder.DefaultImageSize, folder.ImageSizeMultiple, folder.VaeForceUpcast,
-            folder.ForceZerosForEmptyPrompt, folder.RequiresAestheticsScore);
+            folder.ForceZerosForEmptyPrompt, folder.RequiresAestheticsScore, ReadConfigs(folder));
+    }
+
+    /// <summary>The scheduler, UNet and VAE configs the folder has, as text (for an export).</summary>
+    private static Dictionary<string, string> ReadConfigs(StableDiffusionModelFolder folder)
+    {
+        var configs = new Dictionary<string, string> { ["scheduler"] = File.ReadAllText(folder.SchedulerConfigPath) };
+        foreach ((string key, string[] candidates) in (ReadOnlySpan<(string, string[])>)[("unet", ["unet"]), ("vae", ["vae", "vae_decoder"])])
+        {
+            foreach (string component in candidates)
+            {
+                string path = Path.Combine(folder.Directory, component, "config.json");
+                if (File.Exists(path))
+                {
+                    configs[key] = File.ReadAllText(path);
+                    break;
+                }
+            }
+        }
+        return configs;
     }
 
     /// <summary>

@@ -76,12 +76,18 @@ internal static class SingleFileComponents
                     $"missing: the checkpoint has no VAE (a pruned file); give one with {nameof(PipelineSettings.VaePath)}.");
 
         string schedulerPath = configs is null ? "" : Path.Combine(configs, "scheduler", "scheduler_config.json");
-        SchedulerConfig scheduler = File.Exists(schedulerPath)
-            ? SchedulerConfig.FromJsonFile(schedulerPath, settings.Logger)
-            : SingleFileDefaults.Scheduler(kind, checkpoint.MetadataPredictionType);
+        string schedulerJson = File.Exists(schedulerPath) ? File.ReadAllText(schedulerPath) : SingleFileDefaults.SchedulerJson(kind, checkpoint.MetadataPredictionType);
+        SchedulerConfig scheduler = SchedulerConfig.FromJson(schedulerJson, File.Exists(schedulerPath) ? schedulerPath : $"the published {kind} scheduler config", settings.Logger);
         int imageSize = Config("unet") is not null ? ModelFolderJson.ReadDefaultImageSize(configs!) : SingleFileDefaults.ImageSize(kind);
+        var configJson = new Dictionary<string, string>
+        {
+            ["scheduler"] = schedulerJson,
+            ["unet"] = Config("unet") is { } unetFile ? File.ReadAllText(unetFile) : unet.ToDiffusersJson(imageSize / 8),
+            ["vae"] = Config("vae") is { } vaeFile ? File.ReadAllText(vaeFile) : vae.ToDiffusersJson(scaling, upcast),
+        };
         return new PipelineComponents(full, family, scheduler, encoders, unetSource, decoder.ToSource(), encoder.ToSource(),
-            scaling, imageSize, 8 << (unet.BlockOutChannels.Length - 1), upcast, ForceZerosForEmptyPrompt: !refiner, RequiresAestheticsScore: refiner);
+            scaling, imageSize, 8 << (unet.BlockOutChannels.Length - 1), upcast, ForceZerosForEmptyPrompt: !refiner, RequiresAestheticsScore: refiner,
+            configJson);
     }
 
     /// <summary>The tokenizer folder: the config folder's, else one beside the checkpoint; a single file holds none.</summary>

@@ -37,6 +37,28 @@ internal sealed record AutoencoderKlConfig(int InChannels, int OutChannels, int 
             fields.Bool("use_quant_conv", true), fields.Bool("use_post_quant_conv", true));
     }
 
+    /// <summary>This config as diffusers writes <c>vae/config.json</c>, with the scaling the pipeline applies.</summary>
+    public string ToDiffusersJson(float scalingFactor, bool forceUpcast)
+    {
+        var config = new System.Text.Json.Nodes.JsonObject
+        {
+            ["_class_name"] = "AutoencoderKL",
+            ["in_channels"] = InChannels,
+            ["out_channels"] = OutChannels,
+            ["latent_channels"] = LatentChannels,
+            ["down_block_types"] = new System.Text.Json.Nodes.JsonArray([.. BlockOutChannels.Select(_ => (System.Text.Json.Nodes.JsonNode?)"DownEncoderBlock2D")]),
+            ["up_block_types"] = new System.Text.Json.Nodes.JsonArray([.. BlockOutChannels.Select(_ => (System.Text.Json.Nodes.JsonNode?)"UpDecoderBlock2D")]),
+            ["block_out_channels"] = new System.Text.Json.Nodes.JsonArray([.. BlockOutChannels.Select(c => (System.Text.Json.Nodes.JsonNode?)c)]),
+            ["layers_per_block"] = LayersPerBlock,
+            ["norm_num_groups"] = NormGroups,
+            ["act_fn"] = "silu",
+            ["mid_block_add_attention"] = MidBlockAttention,
+            ["scaling_factor"] = scalingFactor,
+            ["force_upcast"] = forceUpcast,
+        };
+        return config.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true });
+    }
+
     private static void RequireBlocks(ConfigFields fields, string name, string expected, int count)
     {
         string[] types = fields.Strings(name, 8, Enumerable.Repeat(expected, count).ToArray());

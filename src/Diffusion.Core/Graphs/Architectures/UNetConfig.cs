@@ -120,6 +120,41 @@ internal sealed record UNetConfig(int InChannels, int OutChannels, int[] BlockOu
             fields.Float("norm_eps", 0, 1, 1e-5f), fields.Bool("flip_sin_to_cos", true), fields.Int("freq_shift", 0, 1, 0), addTimeIds, addTimeDim, textWidth);
     }
 
+    /// <summary>This config as diffusers writes <c>unet/config.json</c> (what an exported folder's loader reads).</summary>
+    public string ToDiffusersJson(int sampleSize)
+    {
+        var config = new System.Text.Json.Nodes.JsonObject
+        {
+            ["_class_name"] = "UNet2DConditionModel",
+            ["sample_size"] = sampleSize,
+            ["in_channels"] = InChannels,
+            ["out_channels"] = OutChannels,
+            ["flip_sin_to_cos"] = FlipSinToCos,
+            ["freq_shift"] = FreqShift,
+            ["down_block_types"] = Array(CrossAttention.Select(c => c ? "CrossAttnDownBlock2D" : "DownBlock2D")),
+            ["mid_block_type"] = "UNetMidBlock2DCrossAttn",
+            ["up_block_types"] = Array(CrossAttention.Reverse().Select(c => c ? "CrossAttnUpBlock2D" : "UpBlock2D")),
+            ["block_out_channels"] = Array(BlockOutChannels),
+            ["layers_per_block"] = LayersPerBlock,
+            ["transformer_layers_per_block"] = Array(TransformerLayers),
+            ["attention_head_dim"] = Array(Heads),
+            ["cross_attention_dim"] = CrossAttentionDim,
+            ["use_linear_projection"] = LinearProjection,
+            ["norm_num_groups"] = NormGroups,
+            ["norm_eps"] = NormEpsilon,
+            ["act_fn"] = "silu",
+        };
+        if (AddTimeIds > 0)
+        {
+            config["addition_embed_type"] = "text_time";
+            config["addition_time_embed_dim"] = AddTimeEmbedDim;
+            config["projection_class_embeddings_input_dim"] = TextEmbedsWidth + AddTimeIds * AddTimeEmbedDim;
+        }
+        return config.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true });
+
+        static System.Text.Json.Nodes.JsonArray Array<T>(IEnumerable<T> values) => new([.. values.Select(v => System.Text.Json.Nodes.JsonValue.Create(v))]);
+    }
+
     private static void RequireDefault(ConfigFields fields, string name, string expected)
     {
         string value = fields.String(name, expected);

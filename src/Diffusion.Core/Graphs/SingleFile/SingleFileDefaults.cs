@@ -1,5 +1,4 @@
 using Diffusion.Core.Graphs.Architectures;
-using Diffusion.Core.Schedulers;
 
 namespace Diffusion.Core.Graphs.SingleFile;
 
@@ -35,7 +34,7 @@ internal static class SingleFileDefaults
     /// The published scheduler config: PNDM (SD 1.5), DDIM with v-prediction (SD 2.1 768-v, diffusers' single-file default
     /// for SD 2.x), Euler (SDXL). <paramref name="predictionType"/> (from the file's metadata) replaces the prediction type.
     /// </summary>
-    public static SchedulerConfig Scheduler(SingleFileKind kind, string? predictionType)
+    public static string SchedulerJson(SingleFileKind kind, string? predictionType)
     {
         string json = kind switch
         {
@@ -43,7 +42,10 @@ internal static class SingleFileDefaults
             SingleFileKind.StableDiffusion2 => """{"_class_name":"DDIMScheduler","beta_end":0.012,"beta_schedule":"scaled_linear","beta_start":0.00085,"clip_sample":false,"num_train_timesteps":1000,"prediction_type":"v_prediction","set_alpha_to_one":false,"skip_prk_steps":true,"steps_offset":1,"trained_betas":null}""",
             _ => """{"_class_name":"EulerDiscreteScheduler","beta_end":0.012,"beta_schedule":"scaled_linear","beta_start":0.00085,"clip_sample":false,"interpolation_type":"linear","num_train_timesteps":1000,"prediction_type":"epsilon","sample_max_value":1.0,"set_alpha_to_one":false,"skip_prk_steps":true,"steps_offset":1,"timestep_spacing":"leading","trained_betas":null,"use_karras_sigmas":false}""",
         };
-        SchedulerConfig config = SchedulerConfig.FromJson(json, $"the published {kind} scheduler config");
-        return predictionType is null ? config : config with { PredictionType = predictionType };
+        if (predictionType is null)
+            return json;
+        var node = System.Text.Json.Nodes.JsonNode.Parse(json)!.AsObject();
+        node["prediction_type"] = predictionType;
+        return node.ToJsonString();
     }
 }

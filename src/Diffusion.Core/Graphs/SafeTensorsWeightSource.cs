@@ -10,6 +10,7 @@ internal sealed class SafeTensorsWeightSource : IWeightSource, IDisposable
 {
     private readonly List<SafeTensorsFile> _files = [];
     private readonly Dictionary<string, (SafeTensorsFile File, SafeTensorInfo Info)> _tensors = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _used = new(StringComparer.Ordinal);
 
     /// <summary>Opens every file's header; a tensor name in two files is an error.</summary>
     /// <exception cref="WeightFileException">A file is missing, malformed or truncated, or two files hold the same tensor.</exception>
@@ -53,10 +54,18 @@ internal sealed class SafeTensorsWeightSource : IWeightSource, IDisposable
         return entry.File.ReadAsFloat32(name);
     }
 
+    /// <summary>The tensors no graph has asked for so far (EMA copies, buffers such as <c>position_ids</c>, unused layers).</summary>
+    public IEnumerable<string> Unused => _tensors.Keys.Where(name => !_used.Contains(name));
+
+    /// <summary>The element type the files mostly store (for reports).</summary>
+    public string MainDType => _tensors.Values.GroupBy(t => t.Info.DType).OrderByDescending(g => g.Count()).FirstOrDefault()?.Key ?? "none";
+
     public WeightReference? Find(string name, long[] expectedShape)
     {
         if (!_tensors.TryGetValue(name, out (SafeTensorsFile File, SafeTensorInfo Info) entry))
             return null;
+        if (expectedShape.Length > 0) // a lookup without a shape is a probe (a layer count, a naming check), not a use
+            _used.Add(name);
         SafeTensorInfo info = entry.Info;
         WeightElementType type = info.DType switch
         {

@@ -18,6 +18,9 @@ internal static partial class PipelineLog
     [LoggerMessage(EventId = 4, Level = LogLevel.Information, Message = "LoRA: {Report}")]
     public static partial void LoraApplied(ILogger logger, LoraApplicationReport report);
 
+    [LoggerMessage(EventId = 6, Level = LogLevel.Information, Message = "Single-file checkpoint {Path}: {Report}")]
+    public static partial void SingleFileDetected(ILogger logger, string path, string report);
+
     [LoggerMessage(EventId = 5, Level = LogLevel.Information, Message = "Textual inversion: token '{Token}' added as id {Id}")]
     public static partial void TokenAdded(ILogger logger, string token, int id);
 }

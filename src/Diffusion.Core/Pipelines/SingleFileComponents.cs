@@ -78,6 +78,11 @@ internal static class SingleFileComponents
         string schedulerPath = configs is null ? "" : Path.Combine(configs, "scheduler", "scheduler_config.json");
         string schedulerJson = File.Exists(schedulerPath) ? File.ReadAllText(schedulerPath) : SingleFileDefaults.SchedulerJson(kind, checkpoint.MetadataPredictionType);
         SchedulerConfig scheduler = SchedulerConfig.FromJson(schedulerJson, File.Exists(schedulerPath) ? schedulerPath : $"the published {kind} scheduler config", settings.Logger);
+        if (settings.Logger is { } logger && logger.IsEnabled(Microsoft.Extensions.Logging.LogLevel.Information))
+        {
+            string report = checkpoint.Report() + (settings.VaePath is { } separate ? $"; VAE from {separate}" : "");
+            PipelineLog.SingleFileDetected(logger, full, report);
+        }
         int imageSize = Config("unet") is not null ? ModelFolderJson.ReadDefaultImageSize(configs!) : SingleFileDefaults.ImageSize(kind);
         var configJson = new Dictionary<string, string>
         {

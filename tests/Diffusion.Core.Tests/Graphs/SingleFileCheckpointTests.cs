@@ -181,4 +181,17 @@ public sealed class SingleFileCheckpointTests
         foreach (string file in Directory.GetFiles(source))
             File.Copy(file, Path.Combine(target, Path.GetFileName(file)));
     }
+
+    [Fact]
+    public void Loading_reports_what_was_found_and_what_was_left_unused()
+    {
+        using SingleFileCheckpoint sd2 = SingleFileCheckpoint.Open(ClipTextGraphTests.Fixture("sd2.safetensors"));
+        sd2.BuildTextEncoder(0, null);
+        sd2.BuildUNet(UNetConfig.FromJson(ClipTextGraphTests.Fixture("sd2-config", "unet", "config.json")));
+        sd2.BuildVae(AutoencoderKlConfig.FromJson(ClipTextGraphTests.Fixture("sd2-config", "vae", "config.json")));
+        string report = sd2.Report();
+        Assert.StartsWith("StableDiffusion2, F16, UNet conv_in 4 channels, VAE embedded;", report, StringComparison.Ordinal);
+        // The one stored text layer SD 2.x does not use is all that is left.
+        Assert.EndsWith("unused: cond_stage_model.model.transformer.* (12)", report, StringComparison.Ordinal);
+    }
 }

@@ -89,5 +89,19 @@ internal sealed class SingleFileCheckpoint : IDisposable
         };
     }
 
+    /// <summary>
+    /// What was found: the family, the stored type, how many tensors the built graphs use, and the key prefixes of
+    /// those they do not (an EMA copy, <c>position_ids</c> buffers, SD 2.x's unused last text layer…).
+    /// </summary>
+    public string Report()
+    {
+        string[] unused = _file.Unused.ToArray();
+        int total = _file.Names.Count();
+        string left = unused.Length == 0 ? "none" : string.Join(", ", unused
+            .GroupBy(n => string.Join('.', n.Split('.').Take(3))).OrderByDescending(g => g.Count()).Take(5).Select(g => $"{g.Key}.* ({g.Count()})"));
+        return $"{Layout.Kind}, {_file.MainDType}, UNet conv_in {UNetInChannels} channels, VAE {(HasVae ? "embedded" : "absent")}; "
+            + $"{total - unused.Length} of {total} tensors used; unused: {left}";
+    }
+
     public void Dispose() => _file.Dispose();
 }

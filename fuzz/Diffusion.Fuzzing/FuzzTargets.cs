@@ -31,6 +31,10 @@ internal static class FuzzTargets
             [typeof(ModelLoadException), typeof(InvalidOptionException)], SchedulerConfigJson),
         new("model-index", "model_index.json, unet/config.json and vae/config.json of a model folder",
             [typeof(ModelLoadException), typeof(InvalidOptionException)], ModelIndex),
+        new("single-file", "a single-file checkpoint: layout detection, the text encoders' configs from shapes and their graphs, the report",
+            [typeof(WeightFileException), typeof(ModelLoadException)], SingleFile),
+        new("graph-config", "unet/, vae/ and text_encoder/ config.json for the graph builder (split at 0x00 bytes)",
+            [typeof(ModelLoadException)], GraphConfigs),
         new("image", "SkiaImageCodec.Decode: PNG, JPEG, WebP, BMP, GIF, ICO (native decoders; no coverage guidance there)",
             [typeof(ImageFormatException)], bytes => SkiaImageCodec.Decode(bytes)),
     ];
@@ -90,6 +94,31 @@ internal static class FuzzTargets
         if (parts.Length > 2)
             File.WriteAllText(Path.Combine(folder, "vae_decoder", "config.json"), parts[2]);
         StableDiffusionModelFolder.Open(folder);
+    }
+
+    private static void SingleFile(byte[] bytes)
+    {
+        using var checkpoint = Diffusion.Core.Graphs.SingleFile.SingleFileCheckpoint.Open(WriteScratch("checkpoint.safetensors", bytes));
+        for (int i = 0; i < checkpoint.Layout.TextEncoders.Count; i++)
+            checkpoint.BuildTextEncoder(i, null);
+        _ = checkpoint.Report();
+    }
+
+    private static void GraphConfigs(byte[] bytes)
+    {
+        string[] parts = Text(bytes).Split('\0');
+        string folder = Directory.CreateDirectory(Path.Combine(s_scratch, "configs")).FullName;
+        string Write(string name, string text)
+        {
+            string path = Path.Combine(folder, name);
+            File.WriteAllText(path, text);
+            return path;
+        }
+        Diffusion.Core.Graphs.Architectures.UNetConfig.FromJson(Write("unet.json", parts[0]));
+        if (parts.Length > 1)
+            Diffusion.Core.Graphs.Architectures.AutoencoderKlConfig.FromJson(Write("vae.json", parts[1]));
+        if (parts.Length > 2)
+            Diffusion.Core.Graphs.Architectures.ClipTextConfig.FromJson(Write("text.json", parts[2]), withProjection: parts[2].Contains("projection_dim", StringComparison.Ordinal));
     }
 
     /// <summary>A path under ../shared beside the repository (DIFFUSION_SHARED overrides).</summary>

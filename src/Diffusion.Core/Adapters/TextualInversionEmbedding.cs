@@ -54,12 +54,23 @@ public sealed class TextualInversionEmbedding
     /// <param name="token">The token to use; null for the file's own (single diffusers key) or the file name.</param>
     /// <exception cref="WeightFileException">Not a valid safetensors file, no embedding key found, several candidate
     /// keys (e.g. SD-XL's <c>clip_l</c>/<c>clip_g</c>), or a tensor that is not [n, width] or [width].</exception>
-    public static TextualInversionEmbedding Load(string path, string? token = null)
+    public static TextualInversionEmbedding Load(string path, string? token = null) => Load(path, token, null);
+
+    /// <summary>
+    /// Reads the embedding stored under <paramref name="tensorName"/> (an SDXL embedding holds <c>clip_l</c> for the first
+    /// text encoder and <c>clip_g</c> for the second), or, when null, as <see cref="Load(string, string?)"/> finds it.
+    /// </summary>
+    internal static TextualInversionEmbedding Load(string path, string? token, string? tensorName)
     {
         using SafeTensorsFile file = SafeTensorsFile.Open(path);
         SafeTensorInfo? chosen = null;
         bool tokenFromKey = false;
-        foreach (SafeTensorInfo tensor in file.Tensors)
+        if (tensorName is not null && !file.TryGetTensor(tensorName, out chosen))
+        {
+            throw new WeightFileException(path, tensorName,
+                $"missing: an SDXL textual-inversion file holds clip_l (the first text encoder's vectors) and clip_g (the second's); this one has {string.Join(", ", file.Tensors.Select(t => t.Name))}.");
+        }
+        foreach (SafeTensorInfo tensor in chosen is null ? file.Tensors : [])
         {
             if (tensor.Name is "emb_params" or "learned_embeds" || tensor.Name.StartsWith("string_to_param", StringComparison.Ordinal))
             {

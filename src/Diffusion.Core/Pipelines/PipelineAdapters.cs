@@ -15,7 +15,7 @@ internal sealed class PipelineAdapters : IDisposable
 {
     private readonly Dictionary<string, LoraAdapter> _adapters = new(StringComparer.Ordinal);
     private readonly ILogger? _logger;
-    private WeightOverrides? _textualInversion;
+    private readonly WeightOverrides?[] _textualInversions = new WeightOverrides?[2];
     private IReadOnlyList<TextualInversionEmbedding> _embeddings = [];
 
     public PipelineAdapters(ILogger? logger) => _logger = logger;
@@ -45,15 +45,36 @@ internal sealed class PipelineAdapters : IDisposable
         }
     }
 
-    /// <summary>Loads the embeddings, builds the enlarged token embedding and adds the tokens to <paramref name="tokenizer"/>.</summary>
-    public void AddTextualInversions(IReadOnlyList<string> paths, ModelSource textEncoder, ClipTokenizer tokenizer)
+    /// <summary>
+    /// Loads the embeddings for each conditioning text encoder (<c>TensorName</c>: the file's tensor for that
+    /// encoder, SDXL's <c>clip_l</c> / <c>clip_g</c>; null for SD's single one), builds its enlarged token embedding and
+    /// adds the tokens to its tokenizer. Every encoder gets the same tokens, with as many vectors each.
+    /// </summary>
+    /// <exception cref="WeightFileException">A file lacks an encoder's tensor, or its encoders' vector counts differ.</exception>
+    public void AddTextualInversions(IReadOnlyList<string> paths, IReadOnlyList<(ModelSource Encoder, ClipTokenizer Tokenizer, string? TensorName)> encoders)
     {
         if (paths.Count == 0)
             return;
-        var embeddings = new List<TextualInversionEmbedding>(paths.Count);
-        foreach (string path in paths)
-            embeddings.Add(TextualInversionEmbedding.Load(path));
-        _textualInversion = TextualInversionEmbedding.CreateOverrides(textEncoder, embeddings, out IReadOnlyList<TextualInversionToken> tokens);
+        for (int k = 0; k < encoders.Count; k++)
+        {
+            (ModelSource encoder, ClipTokenizer tokenizer, string? tensorName) = encoders[k];
+            var embeddings = new List<TextualInversionEmbedding>(paths.Count);
+            foreach (string path in paths)
+            {
+                TextualInversionEmbedding embedding = TextualInversionEmbedding.Load(path, null, tensorName);
+                if (k > 0 && embedding.VectorCount != _embeddings[embeddings.Count].VectorCount)
+                    throw new WeightFileException(path, tensorName, $"has {embedding.VectorCount} vectors and {encoders[0].TensorName} {_embeddings[embeddings.Count].VectorCount}; an embedding spans as many tokens in each text encoder.");
+                embeddings.Add(embedding);
+            }
+            AddTextualInversions(embeddings, k, encoder, tokenizer);
+            if (k == 0)
+                _embeddings = embeddings;
+        }
+    }
+
+    private void AddTextualInversions(List<TextualInversionEmbedding> embeddings, int encoderIndex, ModelSource textEncoder, ClipTokenizer tokenizer)
+    {
+        _textualInversions[encoderIndex] = TextualInversionEmbedding.CreateOverrides(textEncoder, embeddings, out IReadOnlyList<TextualInversionToken> tokens);
         foreach (TextualInversionToken token in tokens)
         {
             int id = tokenizer.AddToken(token.Token);
@@ -63,7 +84,6 @@ internal sealed class PipelineAdapters : IDisposable
             if (_logger is not null)
                 PipelineLog.TokenAdded(_logger, token.Token, id);
         }
-        _embeddings = embeddings;
     }
 
     /// <summary>diffusers' <c>maybe_convert_prompt</c>: a multi-vector token becomes <c>token token_1 … token_{n−1}</c>.</summary>
@@ -84,8 +104,14 @@ internal sealed class PipelineAdapters : IDisposable
         WeightOverrides? lora = pending ? component.PendingOverrides : component.Overrides;
         if (lora is not null)
             overrides.Add(lora);
-        if (component.Target == LoraTarget.TextEncoder && _textualInversion is not null)
-            overrides.Add(_textualInversion);
+        WeightOverrides? textualInversion = component.Target switch
+        {
+            LoraTarget.TextEncoder => _textualInversions[0],
+            LoraTarget.TextEncoder2 => _textualInversions[1],
+            _ => null,
+        };
+        if (textualInversion is not null)
+            overrides.Add(textualInversion);
         return overrides.Count == 0 ? settings : settings with { WeightOverrides = overrides };
     }
 
@@ -121,7 +147,8 @@ internal sealed class PipelineAdapters : IDisposable
         UNet.Dispose();
         TextEncoder.Dispose();
         TextEncoder2.Dispose();
-        _textualInversion?.Dispose();
+        foreach (WeightOverrides? overrides in _textualInversions)
+            overrides?.Dispose();
     }
 
     private LoraAdapter Adapter(string path)

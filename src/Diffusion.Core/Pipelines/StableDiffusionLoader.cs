@@ -57,7 +57,11 @@ internal static class StableDiffusionLoader
         try
         {
             long start = Stopwatch.GetTimestamp();
-            adapters.AddTextualInversions(settings.TextualInversions, encoderSources[0], tokenizers[0]);
+            // SDXL embeddings hold clip_l for text_encoder and clip_g for text_encoder_2 (a refiner has only the latter).
+            string?[] tensorNames = family == ModelFamily.StableDiffusionXL ? ["clip_l", "clip_g"]
+                : family == ModelFamily.StableDiffusionXLRefiner ? ["clip_g"]
+                : [null];
+            adapters.AddTextualInversions(settings.TextualInversions, [.. encoderSources.Select((source, k) => (source, tokenizers[k], tensorNames[k]))]);
             LoraSessionSwitcher.SetInitial(adapters, adapters.TextEncoder, encoderSources[0], settings.Loras);
             if (encoderSources.Length > 1)
                 LoraSessionSwitcher.SetInitial(adapters, adapters.TextEncoder2, encoderSources[1], settings.Loras);
@@ -111,13 +115,11 @@ internal static class StableDiffusionLoader
     }
 
     /// <summary>
-    /// SDXL base models take LoRAs (kohya keys in diffusers naming, diffusers/PEFT keys) on the UNet and both text
-    /// encoders; textual inversion, and LoRAs on the refiner, are refused by option name for now.
+    /// SDXL base models take LoRAs (kohya keys in diffusers or Stability naming, diffusers/PEFT keys) on the UNet and both
+    /// text encoders, and textual inversions (clip_l/clip_g); LoRAs on the refiner are refused by option name for now.
     /// </summary>
     private static void RequireSupportedAdapters(PipelineSettings settings, ModelFamily family)
     {
-        if (settings.TextualInversions.Count > 0)
-            throw new InvalidOptionException(nameof(PipelineSettings.TextualInversions), $"textual-inversion files are applied to {ModelFamily.StableDiffusion.Name} models only in this version; this folder is {family.Name}.");
         if (family != ModelFamily.StableDiffusionXLRefiner)
             return;
         string? option = settings.Loras.Count > 0 ? nameof(PipelineSettings.Loras)

@@ -14,7 +14,7 @@ Usage:
 The UNets and VAEs have the real block structure the conversion scripts hard-code (SD 1.x/2.x: 4 levels of 2 ResNets,
 attention on the first 3; SDXL: 3 levels, attention on the last 2; VAE: 4 levels of 2 ResNets) at tiny widths.
 Writes, per family (sd1, sd2, xl for SDXL), plus sd1-adapters/ (a kohya LoRA on sd1's text encoder and UNet, an A1111
-embedding):
+embedding) and xl-adapters/cat-toy.safetensors (an SDXL embedding: clip_l and clip_g):
   <family>.safetensors  the single file (model.diffusion_model.*, first_stage_model.*, cond_stage_model.* or
                         conditioner.embedders.*), float16 for sd1 and sd2 (all weights rounded to float16 before the
                         export too), float32 for xl; sd2's OpenCLIP holds one layer more than is used (as SD 2.x's 24 of
@@ -110,6 +110,11 @@ def main():
     second = {"conditioner.embedders.1.model." + k: v for k, v in sdxl_script.convert_openclip_text_enc_state_dict(te2.state_dict()).items()}
     second["conditioner.embedders.1.model.text_projection"] = second.pop("conditioner.embedders.1.model.text_projection.weight").T.contiguous()
     write_safetensors(os.path.join(OUT, "xl.safetensors"), state | second, "F32", metadata={"modelspec.prediction_type": "epsilon"})
+    # An SDXL textual-inversion embedding: clip_l for text_encoder, clip_g for text_encoder_2 (2 vectors each).
+    g = torch.Generator().manual_seed(76)
+    os.makedirs(os.path.join(OUT, "xl-adapters"), exist_ok=True)
+    write_safetensors(os.path.join(OUT, "xl-adapters", "cat-toy.safetensors"),
+                      {"clip_l": torch.randn(2, 32, generator=g) * 0.5, "clip_g": torch.randn(2, 48, generator=g) * 0.5}, "F32")
 
     # A separate VAE (other weights) under bare LDM names, and its export.
     separate = AutoencoderKL(**VAE).eval()

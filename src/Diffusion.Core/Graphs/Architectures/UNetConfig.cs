@@ -133,7 +133,7 @@ internal sealed record UNetConfig(int InChannels, int OutChannels, int[] BlockOu
             ["freq_shift"] = FreqShift,
             ["down_block_types"] = Array(CrossAttention.Select(c => c ? "CrossAttnDownBlock2D" : "DownBlock2D")),
             ["mid_block_type"] = "UNetMidBlock2DCrossAttn",
-            ["up_block_types"] = Array(CrossAttention.Reverse().Select(c => c ? "CrossAttnUpBlock2D" : "UpBlock2D")),
+            ["up_block_types"] = Array(CrossAttention.AsEnumerable().Reverse().Select(c => c ? "CrossAttnUpBlock2D" : "UpBlock2D")),
             ["block_out_channels"] = Array(BlockOutChannels),
             ["layers_per_block"] = LayersPerBlock,
             ["transformer_layers_per_block"] = Array(TransformerLayers),

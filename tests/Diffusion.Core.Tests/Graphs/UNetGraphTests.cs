@@ -21,6 +21,8 @@ public sealed class UNetGraphTests
         Assert.Equal(859_535_364L, UNet2DConditionGraph.Build(UNetConfig.StableDiffusion15(inChannels: 9), new ShapeOnlyWeightSource()).ParameterCount);
         Assert.Equal(865_910_724L, UNet2DConditionGraph.Build(UNetConfig.StableDiffusion21, new ShapeOnlyWeightSource()).ParameterCount);
         Assert.Equal(2_567_463_684L, UNet2DConditionGraph.Build(UNetConfig.StableDiffusionXL, new ShapeOnlyWeightSource()).ParameterCount);
+        // The refiner's published config through diffusers' own class (sum of its parameters' numel).
+        Assert.Equal(2_259_526_660L, UNet2DConditionGraph.Build(UNetConfig.StableDiffusionXLRefiner, new ShapeOnlyWeightSource()).ParameterCount);
     }
 
     private static readonly SessionSettings s_session = new() { IntraOpThreads = 1 };

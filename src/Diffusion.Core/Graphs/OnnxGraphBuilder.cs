@@ -53,7 +53,7 @@ internal sealed class OnnxGraphBuilder
     public GraphValue Input(string name, TensorProto.Types.DataType type, params object[] dimensions)
     {
         Reserve(name);
-        _graph.Input.Add(ValueInfo(name, type, dimensions));
+        _graph.Input.Add(GraphValueInfo.Create(name, type, dimensions));
         return new GraphValue(name);
     }
 
@@ -66,7 +66,7 @@ internal sealed class OnnxGraphBuilder
             var identity = new NodeProto { OpType = "Identity", Name = ScopedName("Identity"), Input = { value.Name }, Output = { name } };
             _graph.Node.Add(identity);
         }
-        _graph.Output.Add(ValueInfo(name, type, dimensions));
+        _graph.Output.Add(GraphValueInfo.Create(name, type, dimensions));
     }
 
     /// <summary>Adds a node with one output and returns it.</summary>
@@ -234,26 +234,6 @@ internal sealed class OnnxGraphBuilder
     {
         if (!_names.Add(name))
             throw new InvalidOperationException($"The graph already has a value named '{name}'.");
-    }
-
-    private static ValueInfoProto ValueInfo(string name, TensorProto.Types.DataType type, object[] dimensions)
-    {
-        var shape = new TensorShapeProto();
-        foreach (object dimension in dimensions)
-        {
-            shape.Dim.Add(dimension switch
-            {
-                string symbol => new TensorShapeProto.Types.Dimension { DimParam = symbol },
-                int size => new TensorShapeProto.Types.Dimension { DimValue = size },
-                long size => new TensorShapeProto.Types.Dimension { DimValue = size },
-                _ => throw new ArgumentException($"A dimension is a size or a symbolic name, got {dimension}.", nameof(dimensions)),
-            });
-        }
-        return new ValueInfoProto
-        {
-            Name = name,
-            Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = (int)type, Shape = shape } },
-        };
     }
 
     private sealed class ScopeExit(Stack<string> scope) : IDisposable

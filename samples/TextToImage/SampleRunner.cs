@@ -90,7 +90,10 @@ internal static class SampleRunner
         }
         catch (DiffusionException ex)
         {
-            Console.Error.WriteLine($"error: {ex.Message}");
+            string hint = ex is InvalidOptionException { OptionName: { } name } && GenerationCommandLine.CommandLineName(name) is { } option
+                ? $" (command line: {option})"
+                : "";
+            Console.Error.WriteLine($"error: {ex.Message}{hint}");
             return 1;
         }
         catch (IOException ex)

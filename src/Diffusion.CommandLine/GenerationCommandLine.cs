@@ -167,6 +167,29 @@ public sealed class GenerationCommandLine
             command.Options.Add(option);
     }
 
+    /// <summary>
+    /// The command-line option that sets a library setting or option an <see cref="Core.InvalidOptionException"/> names
+    /// (<c>ConfigDirectory</c> → <c>--config</c>), so a front end can say what to change; null when none does.
+    /// </summary>
+    public static string? CommandLineName(string optionName) => optionName switch
+    {
+        "ConfigDirectory" => "--config",
+        "VaePath" => "--vae",
+        "PredictionType" => "--prediction-type",
+        "UNetModelPath" => "--unet",
+        "Loras" => "--lora",
+        "LoraDirectory" => "--lora-dir",
+        "GuidanceScale" => "--guidance",
+        "Steps" => "--steps",
+        "Strength" => "--strength",
+        "Width" => "--width",
+        "Height" => "--height",
+        "InitImage" => "--image",
+        "Mask" => "--mask",
+        "MaskBlur" => "--mask-blur",
+        _ => null,
+    };
+
     /// <summary>The arguments a parse without errors holds.</summary>
     public GenerationArguments Bind(ParseResult result)
     {

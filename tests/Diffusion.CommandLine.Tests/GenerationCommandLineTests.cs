@@ -128,4 +128,20 @@ public sealed class GenerationCommandLineTests
         (_, ParseResult bad) = Parse("--prediction-type", "v");
         Assert.Contains("'v'", Assert.Single(bad.Errors).Message, StringComparison.Ordinal);
     }
+
+    [Theory]
+    [InlineData("ConfigDirectory", "--config")]
+    [InlineData("VaePath", "--vae")]
+    [InlineData("PredictionType", "--prediction-type")]
+    [InlineData("Strength", "--strength")]
+    [InlineData("Logger", null)]
+    public void Library_option_names_map_to_the_command_line_options_that_set_them(string name, string? option)
+    {
+        Assert.Equal(option, GenerationCommandLine.CommandLineName(name));
+        if (option is not null)
+        {
+            (GenerationCommandLine options, _) = Parse();
+            Assert.Contains(option, options.Options.Select(o => o.Name));
+        }
+    }
 }

@@ -15,6 +15,12 @@ internal static class FolderComponents
 {
     public static PipelineComponents Resolve(string modelDirectory, PipelineSettings settings)
     {
+        // These say what a single file cannot; a folder says it itself, so setting them for a folder is a mistake to report.
+        foreach ((string option, object? value) in (ReadOnlySpan<(string, object?)>)[(nameof(PipelineSettings.ConfigDirectory), settings.ConfigDirectory), (nameof(PipelineSettings.VaePath), settings.VaePath)])
+        {
+            if (value is not null)
+                throw new InvalidOptionException(option, $"applies to single-file checkpoints; {Path.GetFullPath(modelDirectory)} is a model folder (it has its own configs and VAE).");
+        }
         var folder = StableDiffusionModelFolder.Open(modelDirectory);
         // Components given as safetensors get their graphs built here (headers read, shapes checked, no weights loaded).
         ModelSource unet = FolderModelSources.UNet(settings.UNetModelPath ?? folder.UNetPath, folder.Directory);

@@ -58,7 +58,10 @@ internal static class SingleFileComponents
         UNetConfig unet = Config("unet") is { } unetConfig
             ? UNetConfig.FromJson(unetConfig, pooledWidth)
             : SingleFileDefaults.UNet(kind, checkpoint.UNetInChannels);
-        ModelSource unetSource = checkpoint.BuildUNet(unet).ToSource();
+        // PipelineSettings.UNetModelPath replaces the file's UNet, as it replaces a folder's.
+        ModelSource unetSource = settings.UNetModelPath is { } unetPath
+            ? FolderModelSources.UNet(unetPath, configs ?? Path.GetDirectoryName(full)!)
+            : checkpoint.BuildUNet(unet).ToSource();
 
         (float scaling, bool upcast) = SingleFileDefaults.Vae(kind);
         AutoencoderKlConfig vae = AutoencoderKlConfig.StableDiffusion;

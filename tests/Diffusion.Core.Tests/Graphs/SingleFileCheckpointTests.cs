@@ -194,4 +194,27 @@ public sealed class SingleFileCheckpointTests
         // The one stored text layer SD 2.x does not use is all that is left.
         Assert.EndsWith("956 of 968 tensors used; unused: cond_stage_model.model.transformer.* (12)", report, StringComparison.Ordinal);
     }
+
+    [Theory]
+    [InlineData("ConfigDirectory")]
+    [InlineData("VaePath")]
+    public void Single_file_options_given_for_a_folder_are_refused_not_ignored(string option)
+    {
+        PipelineSettings settings = option == "ConfigDirectory"
+            ? new PipelineSettings { Session = s_session, ConfigDirectory = ClipTextGraphTests.Fixture("sd1-safetensors") }
+            : new PipelineSettings { Session = s_session, VaePath = ClipTextGraphTests.Fixture("vae-ldm.safetensors") };
+        var error = Assert.Throws<InvalidOptionException>(() => StableDiffusionPipeline.Load(ClipTextGraphTests.Fixture("sd1-onnx"), settings));
+        Assert.Equal(option, error.OptionName);
+    }
+
+    [Fact]
+    public void A_unet_path_replaces_the_single_files_unet()
+    {
+        var options = new GenerationOptions { Prompt = "a cat", Steps = 2, Seed = 2 };
+        using StableDiffusionPipeline single = StableDiffusionPipeline.Load(ClipTextGraphTests.Fixture("sd1.safetensors"),
+            Settings("sd1-safetensors") with { UNetModelPath = ClipTextGraphTests.Fixture("sd1-onnx", "unet", "model.onnx") });
+        Assert.EndsWith("model.onnx", single.UNet.ModelPath, StringComparison.Ordinal);
+        using StableDiffusionPipeline exported = StableDiffusionPipeline.Load(ClipTextGraphTests.Fixture("sd1-onnx"), new PipelineSettings { Session = s_session });
+        Assert.InRange(ReferenceTensors.MaxAbsDifference(single.Generate(options).Latents, exported.Generate(options).Latents), 0f, 1e-5f);
+    }
 }

@@ -1,4 +1,3 @@
-using System.Buffers.Binary;
 using Diffusion.Core.Execution;
 using Diffusion.Core.Graphs;
 using Diffusion.Core.Graphs.Architectures;
@@ -15,14 +14,6 @@ public sealed class AutoencoderKlGraphTests
 {
     private static readonly SessionSettings s_session = new() { IntraOpThreads = 1 };
 
-    private static float[] Reference(string name)
-    {
-        byte[] bytes = File.ReadAllBytes(ClipTextGraphTests.Fixture("reference", name + ".f32"));
-        var values = new float[bytes.Length / 4];
-        for (int i = 0; i < values.Length; i++)
-            values[i] = BinaryPrimitives.ReadSingleLittleEndian(bytes.AsSpan(i * 4));
-        return values;
-    }
 
     [Theory]
     [InlineData("vae")]
@@ -30,10 +21,10 @@ public sealed class AutoencoderKlGraphTests
     [InlineData("vae-legacy")]
     public void Built_decoder_matches_diffusers(string folder)
     {
-        using VaeDecoder decoder = CheckpointVae.LoadDecoder(ClipTextGraphTests.Fixture(folder), s_session);
+        using VaeDecoder decoder = CheckpointVae.LoadDecoder(GraphFixtures.Fixture(folder), s_session);
         var image = new float[2 * 3 * 32 * 32];
-        decoder.Decode(Reference("vae.latent"), 2, 4, 4, image);
-        Assert.InRange(ReferenceTensors.MaxAbsDifference(image, Reference(folder + ".decoded")), 0f, 1e-4f);
+        decoder.Decode(GraphFixtures.Reference("vae.latent"), 2, 4, 4, image);
+        Assert.InRange(ReferenceTensors.MaxAbsDifference(image, GraphFixtures.Reference(folder + ".decoded")), 0f, 1e-4f);
     }
 
     [Theory]
@@ -42,12 +33,12 @@ public sealed class AutoencoderKlGraphTests
     [InlineData("vae-legacy")]
     public void Built_encoder_gives_diffusers_distribution_parameters(string folder)
     {
-        using VaeEncoder encoder = CheckpointVae.LoadEncoder(ClipTextGraphTests.Fixture(folder), s_session);
+        using VaeEncoder encoder = CheckpointVae.LoadEncoder(GraphFixtures.Fixture(folder), s_session);
         Assert.Equal("latent_parameters", encoder.Outputs.Single().Name);
         // With no random source the encoder returns the distribution's mean: the first 4 of the 8 parameter channels.
         var mean = new float[2 * 4 * 4 * 4];
-        encoder.Encode(Reference("vae.image"), 2, 32, 32, mean);
-        float[] parameters = Reference(folder + ".parameters");
+        encoder.Encode(GraphFixtures.Reference("vae.image"), 2, 32, 32, mean);
+        float[] parameters = GraphFixtures.Reference(folder + ".parameters");
         var expectedMean = new float[mean.Length];
         for (int b = 0; b < 2; b++)
             parameters.AsSpan(b * 128, 64).CopyTo(expectedMean.AsSpan(b * 64));
@@ -57,8 +48,8 @@ public sealed class AutoencoderKlGraphTests
     [Fact]
     public void Node_names_follow_torchs_module_scopes()
     {
-        using var weights = new SafeTensorsWeightSource([ClipTextGraphTests.Fixture("vae", "diffusion_pytorch_model.safetensors")]);
-        BuiltModel built = AutoencoderKlGraph.BuildDecoder(AutoencoderKlConfig.FromJson(ClipTextGraphTests.Fixture("vae", "config.json")), weights);
+        using var weights = new SafeTensorsWeightSource([GraphFixtures.Fixture("vae", "diffusion_pytorch_model.safetensors")]);
+        BuiltModel built = AutoencoderKlGraph.BuildDecoder(AutoencoderKlConfig.FromJson(GraphFixtures.Fixture("vae", "config.json")), weights);
         var nodes = Diffusion.Core.Graphs.Proto.ModelProto.Parser.ParseFrom(built.Graph).Graph.Node.Select(n => n.Name).ToHashSet();
         Assert.Contains("/decoder/mid_block/attentions.0/to_q/Gemm", nodes);
         Assert.Contains("/decoder/up_blocks.0/resnets.1/conv1/Conv", nodes);
@@ -80,7 +71,7 @@ public sealed class AutoencoderKlGraphTests
     [InlineData("\"_class_name\": \"AutoencoderKL\"", "\"_class_name\": \"AutoencoderTiny\"", "AutoencoderTiny")]
     public void An_unsupported_config_is_named_before_anything_is_built(string from, string to, string expected)
     {
-        string folder = ClipTextGraphTests.CopyFixture("vae");
+        string folder = GraphFixtures.CopyFolder("vae");
         string config = Path.Combine(folder, "config.json");
         string text = File.ReadAllText(config);
         Assert.Contains(from, text, StringComparison.Ordinal);
@@ -93,7 +84,7 @@ public sealed class AutoencoderKlGraphTests
     [Fact]
     public void A_config_that_does_not_fit_the_weights_names_the_tensor()
     {
-        string folder = ClipTextGraphTests.CopyFixture("vae");
+        string folder = GraphFixtures.CopyFolder("vae");
         string config = Path.Combine(folder, "config.json");
         File.WriteAllText(config, File.ReadAllText(config).Replace("\"latent_channels\": 4", "\"latent_channels\": 16"));
         long before = SessionFactory.SessionsCreatedOnCurrentThread;

@@ -17,15 +17,15 @@ public sealed class OnnxFolderExportTests
     [InlineData("xl-safetensors", null)]
     public void An_exported_folder_loads_as_onnx_and_generates_the_same_latents(string model, string? configs)
     {
-        var settings = new PipelineSettings { Session = s_session, ConfigDirectory = configs is null ? null : ClipTextGraphTests.Fixture(configs) };
+        var settings = new PipelineSettings { Session = s_session, ConfigDirectory = configs is null ? null : GraphFixtures.Fixture(configs) };
         string target = NewTarget();
-        OnnxFolderExport.Export(ClipTextGraphTests.Fixture(model), target, settings);
+        OnnxFolderExport.Export(GraphFixtures.Fixture(model), target, settings);
 
         Assert.True(File.Exists(Path.Combine(target, "unet", "model.onnx")));
         Assert.True(File.Exists(Path.Combine(target, "unet", "model.onnx_data")));
         Assert.Empty(Directory.GetFiles(Path.GetDirectoryName(target)!, "*.partial-*"));
         var options = new GenerationOptions { Prompt = "a photo of a cat", Steps = 3, Seed = 9 };
-        using StableDiffusionPipeline source = StableDiffusionPipeline.Load(ClipTextGraphTests.Fixture(model), settings);
+        using StableDiffusionPipeline source = StableDiffusionPipeline.Load(GraphFixtures.Fixture(model), settings);
         using StableDiffusionPipeline exported = StableDiffusionPipeline.Load(target, new PipelineSettings { Session = s_session });
         Assert.Equal(source.Family, exported.Family);
         Assert.Equal(source.Scheduler.Config.ClassName, exported.Scheduler.Config.ClassName);
@@ -37,7 +37,7 @@ public sealed class OnnxFolderExportTests
     {
         string target = NewTarget();
         Directory.CreateDirectory(target);
-        var error = Assert.Throws<InvalidOptionException>(() => OnnxFolderExport.Export(ClipTextGraphTests.Fixture("xl-safetensors"), target));
+        var error = Assert.Throws<InvalidOptionException>(() => OnnxFolderExport.Export(GraphFixtures.Fixture("xl-safetensors"), target));
         Assert.Equal("outputDirectory", error.OptionName);
         Assert.Empty(Directory.GetFileSystemEntries(target));
     }
@@ -45,7 +45,7 @@ public sealed class OnnxFolderExportTests
     [Fact]
     public void A_truncated_checkpoint_fails_before_anything_is_written()
     {
-        string folder = SafetensorsFolderPipelineTests.CopyFolder("xl-safetensors");
+        string folder = GraphFixtures.CopyFolder("xl-safetensors");
         string unet = Path.Combine(folder, "unet", "diffusion_pytorch_model.safetensors");
         string target = NewTarget();
         var settings = new PipelineSettings { Session = s_session };

@@ -28,8 +28,8 @@ public sealed class SafetensorsFolderPipelineTests
     public void Text_to_image_equals_the_torch_export(string family)
     {
         var options = new GenerationOptions { Prompt = "a photo of a cat", NegativePrompt = "blurry", Steps = 4, Seed = 7 };
-        using StableDiffusionPipeline built = StableDiffusionPipeline.Load(ClipTextGraphTests.Fixture($"{family}-safetensors"), Settings);
-        using StableDiffusionPipeline exported = StableDiffusionPipeline.Load(ClipTextGraphTests.Fixture($"{family}-onnx"), Settings);
+        using StableDiffusionPipeline built = StableDiffusionPipeline.Load(GraphFixtures.Fixture($"{family}-safetensors"), Settings);
+        using StableDiffusionPipeline exported = StableDiffusionPipeline.Load(GraphFixtures.Fixture($"{family}-onnx"), Settings);
         Assert.Equal(exported.Family, built.Family);
         GenerationResult a = built.Generate(options);
         GenerationResult b = exported.Generate(options);
@@ -44,8 +44,8 @@ public sealed class SafetensorsFolderPipelineTests
     public void Image_to_image_uses_the_built_vae_encoder(string family)
     {
         var options = new GenerationOptions { Prompt = "an oil painting", Steps = 4, Seed = 11, InitImage = Photo(), Strength = 0.6 };
-        using StableDiffusionPipeline built = StableDiffusionPipeline.Load(ClipTextGraphTests.Fixture($"{family}-safetensors"), Settings);
-        using StableDiffusionPipeline exported = StableDiffusionPipeline.Load(ClipTextGraphTests.Fixture($"{family}-onnx"), Settings);
+        using StableDiffusionPipeline built = StableDiffusionPipeline.Load(GraphFixtures.Fixture($"{family}-safetensors"), Settings);
+        using StableDiffusionPipeline exported = StableDiffusionPipeline.Load(GraphFixtures.Fixture($"{family}-onnx"), Settings);
         GenerationResult a = built.Generate(options);
         GenerationResult b = exported.Generate(options);
         Assert.InRange(ReferenceTensors.MaxAbsDifference(a.Latents, b.Latents), 0f, 1e-5f);
@@ -55,23 +55,23 @@ public sealed class SafetensorsFolderPipelineTests
     public void Clip_skip_reads_the_final_norm_of_the_built_encoder()
     {
         var options = new GenerationOptions { Prompt = "a photo of a cat", Steps = 2, Seed = 3, ClipSkip = 2 };
-        using StableDiffusionPipeline built = StableDiffusionPipeline.Load(ClipTextGraphTests.Fixture("sd1-safetensors"), Settings);
-        using StableDiffusionPipeline exported = StableDiffusionPipeline.Load(ClipTextGraphTests.Fixture("sd1-onnx"), Settings);
+        using StableDiffusionPipeline built = StableDiffusionPipeline.Load(GraphFixtures.Fixture("sd1-safetensors"), Settings);
+        using StableDiffusionPipeline exported = StableDiffusionPipeline.Load(GraphFixtures.Fixture("sd1-onnx"), Settings);
         Assert.InRange(ReferenceTensors.MaxAbsDifference(built.Generate(options).Latents, exported.Generate(options).Latents), 0f, 1e-5f);
     }
 
     [Fact]
     public void Lora_and_textual_inversion_apply_to_built_models_as_to_exported_ones()
     {
-        string adapters = ClipTextGraphTests.Fixture("sd1-adapters");
+        string adapters = GraphFixtures.Fixture("sd1-adapters");
         PipelineSettings settings = Settings with
         {
             Loras = [new LoraFile(Path.Combine(adapters, "lora.safetensors"), 0.8f)],
             TextualInversions = [Path.Combine(adapters, "cat-toy.safetensors")],
         };
         var options = new GenerationOptions { Prompt = "a photo of cat-toy", Steps = 3, Seed = 5 };
-        using StableDiffusionPipeline built = StableDiffusionPipeline.Load(ClipTextGraphTests.Fixture("sd1-safetensors"), settings);
-        using StableDiffusionPipeline exported = StableDiffusionPipeline.Load(ClipTextGraphTests.Fixture("sd1-onnx"), settings);
+        using StableDiffusionPipeline built = StableDiffusionPipeline.Load(GraphFixtures.Fixture("sd1-safetensors"), settings);
+        using StableDiffusionPipeline exported = StableDiffusionPipeline.Load(GraphFixtures.Fixture("sd1-onnx"), settings);
         GenerationResult a = built.Generate(options);
         GenerationResult b = exported.Generate(options);
         Assert.Equal(5, a.LoraReports.Sum(r => r.MatchedModules.Count));
@@ -79,14 +79,14 @@ public sealed class SafetensorsFolderPipelineTests
         Assert.InRange(ReferenceTensors.MaxAbsDifference(a.Latents, b.Latents), 0f, 1e-5f);
 
         // The adapters change the result (so the equality above is not two unadapted runs).
-        using StableDiffusionPipeline plain = StableDiffusionPipeline.Load(ClipTextGraphTests.Fixture("sd1-safetensors"), Settings);
+        using StableDiffusionPipeline plain = StableDiffusionPipeline.Load(GraphFixtures.Fixture("sd1-safetensors"), Settings);
         Assert.True(ReferenceTensors.MaxAbsDifference(plain.Generate(options).Latents, a.Latents) > 1e-2f);
     }
 
     [Fact]
     public void A_folder_missing_the_unet_weights_says_what_it_looks_for()
     {
-        string folder = CopyFolder("sd1-safetensors");
+        string folder = GraphFixtures.CopyFolder("sd1-safetensors");
         File.Delete(Path.Combine(folder, "unet", "diffusion_pytorch_model.safetensors"));
         var error = Assert.Throws<ModelLoadException>(() => StableDiffusionPipeline.Load(folder, Settings));
         Assert.Contains("diffusion_pytorch_model.safetensors", error.Message, StringComparison.Ordinal);
@@ -95,7 +95,7 @@ public sealed class SafetensorsFolderPipelineTests
     [Fact]
     public void A_truncated_unet_fails_before_any_session_naming_the_file()
     {
-        string folder = CopyFolder("sd1-safetensors");
+        string folder = GraphFixtures.CopyFolder("sd1-safetensors");
         string file = Path.Combine(folder, "unet", "diffusion_pytorch_model.safetensors");
         byte[] bytes = File.ReadAllBytes(file);
         File.WriteAllBytes(file, bytes[..(bytes.Length / 2)]);
@@ -113,16 +113,4 @@ public sealed class SafetensorsFolderPipelineTests
         return max;
     }
 
-    internal static string CopyFolder(string name)
-    {
-        string source = ClipTextGraphTests.Fixture(name);
-        string target = Directory.CreateTempSubdirectory("diffusion-core-folder-").FullName;
-        foreach (string file in Directory.GetFiles(source, "*", SearchOption.AllDirectories))
-        {
-            string destination = Path.Combine(target, Path.GetRelativePath(source, file));
-            Directory.CreateDirectory(Path.GetDirectoryName(destination)!);
-            File.Copy(file, destination);
-        }
-        return target;
-    }
 }

@@ -1,4 +1,3 @@
-using System.Buffers.Binary;
 using Diffusion.Core.Execution;
 using Diffusion.Core.Graphs;
 using Diffusion.Core.Graphs.Architectures;
@@ -27,39 +26,31 @@ public sealed class UNetGraphTests
 
     private static readonly SessionSettings s_session = new() { IntraOpThreads = 1 };
 
-    private static float[] Reference(string name)
-    {
-        byte[] bytes = File.ReadAllBytes(ClipTextGraphTests.Fixture("reference", name + ".f32"));
-        var values = new float[bytes.Length / 4];
-        for (int i = 0; i < values.Length; i++)
-            values[i] = BinaryPrimitives.ReadSingleLittleEndian(bytes.AsSpan(i * 4));
-        return values;
-    }
 
     [Theory]
     [InlineData("unet-sd", 24, 1280)]
     [InlineData("unet-sdxl", 20, 12)]
     public void Built_unet_matches_diffusers(string folder, int cross, int textEmbedsWidth)
     {
-        UNetConfig config = UNetConfig.FromJson(ClipTextGraphTests.Fixture(folder, "config.json"), textEmbedsWidth);
-        using var weights = new SafeTensorsWeightSource([ClipTextGraphTests.Fixture(folder, "diffusion_pytorch_model.safetensors")]);
+        UNetConfig config = UNetConfig.FromJson(GraphFixtures.Fixture(folder, "config.json"), textEmbedsWidth);
+        using var weights = new SafeTensorsWeightSource([GraphFixtures.Fixture(folder, "diffusion_pytorch_model.safetensors")]);
         BuiltModel built = UNet2DConditionGraph.Build(config, weights);
         using var session = SessionFactory.Create(built.ToSource(), s_session);
         var inputs = new List<(string Name, OrtValue Value)>
         {
-            ("sample", OrtValue.CreateTensorValueFromMemory(Reference(folder + ".sample"), [2, 4, 8, 8])),
-            ("timestep", OrtValue.CreateTensorValueFromMemory(Reference(folder + ".timestep"), [1])),
-            ("encoder_hidden_states", OrtValue.CreateTensorValueFromMemory(Reference(folder + ".context"), [2, 7, cross])),
+            ("sample", OrtValue.CreateTensorValueFromMemory(GraphFixtures.Reference(folder + ".sample"), [2, 4, 8, 8])),
+            ("timestep", OrtValue.CreateTensorValueFromMemory(GraphFixtures.Reference(folder + ".timestep"), [1])),
+            ("encoder_hidden_states", OrtValue.CreateTensorValueFromMemory(GraphFixtures.Reference(folder + ".context"), [2, 7, cross])),
         };
         if (config.AddTimeIds > 0)
         {
-            inputs.Add(("text_embeds", OrtValue.CreateTensorValueFromMemory(Reference(folder + ".text_embeds"), [2, 12])));
-            inputs.Add(("time_ids", OrtValue.CreateTensorValueFromMemory(Reference(folder + ".time_ids"), [2, 6])));
+            inputs.Add(("text_embeds", OrtValue.CreateTensorValueFromMemory(GraphFixtures.Reference(folder + ".text_embeds"), [2, 12])));
+            inputs.Add(("time_ids", OrtValue.CreateTensorValueFromMemory(GraphFixtures.Reference(folder + ".time_ids"), [2, 6])));
         }
         try
         {
             using var outputs = session.Run(new RunOptions(), inputs.Select(i => i.Name).ToArray(), inputs.Select(i => i.Value).ToArray(), ["out_sample"]);
-            Assert.InRange(ReferenceTensors.MaxAbsDifference(outputs[0].GetTensorDataAsSpan<float>(), Reference(folder + ".out")), 0f, 1e-4f);
+            Assert.InRange(ReferenceTensors.MaxAbsDifference(outputs[0].GetTensorDataAsSpan<float>(), GraphFixtures.Reference(folder + ".out")), 0f, 1e-4f);
         }
         finally
         {
@@ -71,7 +62,7 @@ public sealed class UNetGraphTests
     [Fact]
     public void Built_sdxl_unet_has_optimums_contract()
     {
-        using UNet unet = CheckpointUNet.Load(ClipTextGraphTests.Fixture("unet-sdxl"), s_session, textEmbedsWidth: 12);
+        using UNet unet = CheckpointUNet.Load(GraphFixtures.Fixture("unet-sdxl"), s_session, textEmbedsWidth: 12);
         Assert.Equal(["sample", "timestep", "encoder_hidden_states", "text_embeds", "time_ids"], unet.Inputs.Select(i => i.Name));
         Assert.Equal("out_sample", unet.Outputs.Single().Name);
         Assert.Contains("unet built from", unet.ModelPath, StringComparison.Ordinal);
@@ -80,7 +71,7 @@ public sealed class UNetGraphTests
     [Fact]
     public void A_pooled_width_that_does_not_divide_the_added_embedding_is_refused()
     {
-        var error = Assert.Throws<ModelLoadException>(() => CheckpointUNet.Load(ClipTextGraphTests.Fixture("unet-sdxl"), s_session, textEmbedsWidth: 13));
+        var error = Assert.Throws<ModelLoadException>(() => CheckpointUNet.Load(GraphFixtures.Fixture("unet-sdxl"), s_session, textEmbedsWidth: 13));
         Assert.Contains("projection_class_embeddings_input_dim 60", error.Message, StringComparison.Ordinal);
     }
 
@@ -92,7 +83,7 @@ public sealed class UNetGraphTests
     [InlineData("\"CrossAttnUpBlock2D\",\n    \"UpBlock2D\"", "\"UpBlock2D\",\n    \"UpBlock2D\"", "mirroring down_block_types[1]")]
     public void An_unsupported_or_malformed_config_is_named(string from, string to, string expected)
     {
-        string folder = ClipTextGraphTests.CopyFixture("unet-sdxl");
+        string folder = GraphFixtures.CopyFolder("unet-sdxl");
         string config = Path.Combine(folder, "config.json");
         string text = File.ReadAllText(config);
         Assert.Contains(from, text, StringComparison.Ordinal);
@@ -107,7 +98,7 @@ public sealed class UNetGraphTests
     [InlineData(256)]
     public void Timestep_frequencies_are_torchs_float32_exp_bit_for_bit(int dim)
     {
-        float[] expected = Reference($"timestep-frequencies-{dim}");
+        float[] expected = GraphFixtures.Reference($"timestep-frequencies-{dim}");
         int half = dim / 2;
         float logPeriod = -(float)Math.Log(10000);
         for (int i = 0; i < half; i++)

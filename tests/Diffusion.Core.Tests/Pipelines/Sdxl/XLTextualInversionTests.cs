@@ -16,14 +16,14 @@ public sealed class XLTextualInversionTests
     [Fact]
     public void An_sdxl_embedding_extends_both_encoders_as_in_the_export()
     {
-        string embedding = ClipTextGraphTests.Fixture("xl-adapters", "cat-toy.safetensors");
+        string embedding = GraphFixtures.Fixture("xl-adapters", "cat-toy.safetensors");
         var options = new GenerationOptions { Prompt = "a photo of cat-toy", Steps = 3, Seed = 4 };
-        using StableDiffusionPipeline built = StableDiffusionPipeline.Load(ClipTextGraphTests.Fixture("xl-safetensors"), WithEmbedding(embedding));
-        using StableDiffusionPipeline exported = StableDiffusionPipeline.Load(ClipTextGraphTests.Fixture("xl-onnx"), WithEmbedding(embedding));
+        using StableDiffusionPipeline built = StableDiffusionPipeline.Load(GraphFixtures.Fixture("xl-safetensors"), WithEmbedding(embedding));
+        using StableDiffusionPipeline exported = StableDiffusionPipeline.Load(GraphFixtures.Fixture("xl-onnx"), WithEmbedding(embedding));
         GenerationResult a = built.Generate(options);
         Assert.InRange(ReferenceTensors.MaxAbsDifference(a.Latents, exported.Generate(options).Latents), 0f, 1e-5f);
 
-        using StableDiffusionPipeline plain = StableDiffusionPipeline.Load(ClipTextGraphTests.Fixture("xl-onnx"), new PipelineSettings { Session = s_session });
+        using StableDiffusionPipeline plain = StableDiffusionPipeline.Load(GraphFixtures.Fixture("xl-onnx"), new PipelineSettings { Session = s_session });
         Assert.True(ReferenceTensors.MaxAbsDifference(plain.Generate(options).Latents, a.Latents) > 1e-2f);
     }
 
@@ -33,7 +33,7 @@ public sealed class XLTextualInversionTests
         // An SD 1.x-style embedding (emb_params) given to an SDXL model.
         string path = SafeTensorsTestFile.Write("sd15-style.safetensors",
             """{"emb_params":{"dtype":"F32","shape":[1,4],"data_offsets":[0,16]}}""", SafeTensorsTestFile.Floats(1, 2, 3, 4));
-        var error = Assert.Throws<WeightFileException>(() => StableDiffusionPipeline.Load(ClipTextGraphTests.Fixture("xl-onnx"), WithEmbedding(path)));
+        var error = Assert.Throws<WeightFileException>(() => StableDiffusionPipeline.Load(GraphFixtures.Fixture("xl-onnx"), WithEmbedding(path)));
         Assert.Equal("clip_l", error.Key);
         Assert.Contains("clip_g", error.Message, StringComparison.Ordinal);
     }
@@ -45,7 +45,7 @@ public sealed class XLTextualInversionTests
         string path = SafeTensorsTestFile.Write("swapped.safetensors",
             """{"clip_l":{"dtype":"F32","shape":[1,48],"data_offsets":[0,192]},"clip_g":{"dtype":"F32","shape":[1,32],"data_offsets":[192,320]}}""",
             new byte[320]);
-        var error = Assert.Throws<WeightFileException>(() => StableDiffusionPipeline.Load(ClipTextGraphTests.Fixture("xl-onnx"), WithEmbedding(path)));
+        var error = Assert.Throws<WeightFileException>(() => StableDiffusionPipeline.Load(GraphFixtures.Fixture("xl-onnx"), WithEmbedding(path)));
         Assert.Contains("width 48", error.Message, StringComparison.Ordinal);
     }
 }

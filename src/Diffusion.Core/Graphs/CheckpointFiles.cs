@@ -13,18 +13,12 @@ internal static class CheckpointFiles
     /// <summary>The weight files of <paramref name="stem"/> in <paramref name="folder"/>.</summary>
     /// <exception cref="ModelLoadException">None is there, or the index is malformed or names a file outside the folder or missing.</exception>
     public static IReadOnlyList<string> Find(string folder, string stem)
-    {
-        foreach (string variant in (string[])["", ".fp16"])
+        => FindEntry(folder, stem) switch
         {
-            string single = Path.Combine(folder, $"{stem}{variant}.safetensors");
-            if (File.Exists(single))
-                return [single];
-            string index = single + ".index.json";
-            if (File.Exists(index))
-                return ReadIndex(index, folder);
-        }
-        throw new ModelLoadException(folder, $"no {stem}.safetensors (nor {stem}.safetensors.index.json, nor their .fp16 variants) in the folder.");
-    }
+            null => throw new ModelLoadException(folder, $"no {stem}.safetensors (nor {stem}.safetensors.index.json, nor their .fp16 variants) in the folder."),
+            string index when index.EndsWith(".index.json", StringComparison.Ordinal) => ReadIndex(index, folder),
+            string single => [single],
+        };
 
     /// <summary>
     /// The first of the candidate files that exists (<c>{stem}.safetensors</c>, its index, their <c>.fp16</c> variants),

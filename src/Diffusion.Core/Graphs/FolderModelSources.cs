@@ -1,4 +1,3 @@
-using System.Text.Json;
 using Diffusion.Core.Models;
 
 namespace Diffusion.Core.Graphs;
@@ -36,13 +35,7 @@ internal static class FolderModelSources
         string config = Path.Combine(modelDirectory, "text_encoder_2", "config.json");
         if (!File.Exists(config))
             return 1280;
-        using JsonDocument document = ModelFolderJson.ParseJson(config);
-        if (document.RootElement.ValueKind == JsonValueKind.Object && document.RootElement.TryGetProperty("projection_dim", out JsonElement width))
-        {
-            if (!width.TryGetInt32(out int value) || value is < 1 or > 16384)
-                throw new ModelLoadException(config, $"projection_dim must be an integer from 1 to 16384, was {width.GetRawText()}.");
-            return value;
-        }
-        return 1280;
+        using Architectures.ConfigFields fields = Architectures.ConfigFields.Read(config);
+        return fields.Int("projection_dim", 1, 16384, 1280);
     }
 }

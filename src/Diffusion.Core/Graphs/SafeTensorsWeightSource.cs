@@ -39,6 +39,9 @@ internal sealed class SafeTensorsWeightSource : IWeightSource, IDisposable
 
     public string Description { get; }
 
+    /// <summary>The first file's <c>__metadata__</c> map (a single-file checkpoint's model-spec entries).</summary>
+    public IReadOnlyDictionary<string, string> Metadata => _files[0].Metadata;
+
     /// <summary>Every tensor name the files hold.</summary>
     public IEnumerable<string> Names => _tensors.Keys;
 

@@ -15,12 +15,10 @@ namespace Diffusion.Core.Pipelines;
 /// </summary>
 internal static class SingleFileComponents
 {
-    private static readonly string[] s_pickleExtensions = [".ckpt", ".pt", ".pth", ".bin", ".pkl", ".pickle"];
-
     /// <summary>Whether <paramref name="path"/> names a checkpoint file (safetensors or a refused pickle) rather than a folder.</summary>
     public static bool IsSingleFile(string path)
         => File.Exists(path) && (path.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase)
-                                 || s_pickleExtensions.Any(e => path.EndsWith(e, StringComparison.OrdinalIgnoreCase)));
+                                 || Weights.PickleCheckpointGuard.HasPickleExtension(path));
 
     public static PipelineComponents Resolve(string path, PipelineSettings settings)
     {
@@ -49,9 +47,10 @@ internal static class SingleFileComponents
         {
             string? config = Config(components[i]);
             bool projection = components[i] == "text_encoder_2";
-            BuiltModel built = checkpoint.BuildTextEncoder(i, config is null ? null : ClipTextConfig.FromJson(config, projection));
-            if (projection && config is not null)
-                pooledWidth = ClipTextConfig.FromJson(config, true).ProjectionDim ?? pooledWidth;
+            ClipTextConfig clip = config is null ? checkpoint.TextEncoderConfig(i) : ClipTextConfig.FromJson(config, projection);
+            BuiltModel built = checkpoint.BuildTextEncoder(i, clip);
+            if (clip.ProjectionDim is int width)
+                pooledWidth = width; // SDXL's text_embeds are as wide as text_encoder_2's projection
             encoders[i] = (Tokenizer(full, configs, components[i] == "text_encoder" ? "tokenizer" : "tokenizer_2"), built.ToSource());
         }
 

@@ -13,15 +13,23 @@ internal static class PickleCheckpointGuard
         "it is a PyTorch pickle checkpoint; loading one executes code stored in the file, so Diffusion.Core refuses it. " +
         "Convert it to .safetensors (e.g. with the safetensors 'convert' tool or kohya's scripts) and load that.";
 
-    /// <summary>Throws when <paramref name="path"/>'s extension names a pickle format.</summary>
-    public static void ThrowIfPickleExtension(string path)
+    /// <summary>Whether <paramref name="path"/>'s extension names a pickle format.</summary>
+    public static bool HasPickleExtension(string path)
     {
         string extension = Path.GetExtension(path);
         foreach (string pickle in s_pickleExtensions)
         {
             if (string.Equals(extension, pickle, StringComparison.OrdinalIgnoreCase))
-                throw new WeightFileException(path, null, Advice);
+                return true;
         }
+        return false;
+    }
+
+    /// <summary>Throws when <paramref name="path"/>'s extension names a pickle format.</summary>
+    public static void ThrowIfPickleExtension(string path)
+    {
+        if (HasPickleExtension(path))
+            throw new WeightFileException(path, null, Advice);
     }
 
     /// <summary>

@@ -1,4 +1,3 @@
-using System.Text.Json;
 using Diffusion.Core.Models;
 
 namespace Diffusion.Core.Graphs.Architectures;
@@ -62,22 +61,13 @@ internal sealed record ClipTextConfig(int VocabSize, int HiddenSize, int Layers,
     /// <exception cref="ModelLoadException">A field is missing or out of range.</exception>
     public static ClipTextConfig FromJson(string path, bool withProjection)
     {
-        using JsonDocument document = ModelFolderJson.ParseJson(path);
-        JsonElement root = document.RootElement;
-        int Int(string field, int max)
-        {
-            if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty(field, out JsonElement value)
-                || !value.TryGetInt32(out int result) || result < 1 || result > max)
-                throw new ModelLoadException(path, $"{field} must be an integer from 1 to {max}.");
-            return result;
-        }
-        string activation = root.TryGetProperty("hidden_act", out JsonElement act) && act.ValueKind == JsonValueKind.String ? act.GetString()! : "quick_gelu";
+        using ConfigFields fields = ConfigFields.Read(path);
+        string activation = fields.String("hidden_act", "quick_gelu");
         if (activation is not ("quick_gelu" or "gelu"))
             throw new ModelLoadException(path, $"hidden_act '{activation}' is not supported (quick_gelu or gelu).");
-        float epsilon = root.TryGetProperty("layer_norm_eps", out JsonElement eps) && eps.TryGetDouble(out double e) && e > 0 && e < 1 ? (float)e : 1e-5f;
-        var config = new ClipTextConfig(Int("vocab_size", 1 << 20), Int("hidden_size", 16384), Int("num_hidden_layers", 256),
-            Int("num_attention_heads", 1024), Int("intermediate_size", 65536), Int("max_position_embeddings", 4096), activation,
-            withProjection ? Int("projection_dim", 16384) : null, epsilon);
+        var config = new ClipTextConfig(fields.Int("vocab_size", 1, 1 << 20), fields.Int("hidden_size", 1, 16384), fields.Int("num_hidden_layers", 1, 256),
+            fields.Int("num_attention_heads", 1, 1024), fields.Int("intermediate_size", 1, 65536), fields.Int("max_position_embeddings", 1, 4096), activation,
+            withProjection ? fields.Int("projection_dim", 1, 16384) : null, fields.Float("layer_norm_eps", 0, 1, 1e-5f));
         if (config.HiddenSize % config.Heads != 0)
             throw new ModelLoadException(path, $"hidden_size {config.HiddenSize} is not a multiple of num_attention_heads {config.Heads}.");
         return config;

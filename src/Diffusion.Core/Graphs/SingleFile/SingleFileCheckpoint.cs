@@ -33,7 +33,7 @@ internal sealed class SingleFileCheckpoint : IDisposable
         var file = new SafeTensorsWeightSource([path]);
         try
         {
-            return new SingleFileCheckpoint(path, file, SingleFileLayout.Detect(file)) { MetadataPredictionType = ReadPredictionType(path) };
+            return new SingleFileCheckpoint(path, file, SingleFileLayout.Detect(file)) { MetadataPredictionType = ReadPredictionType(path, file.Metadata) };
         }
         catch
         {
@@ -67,19 +67,27 @@ internal sealed class SingleFileCheckpoint : IDisposable
 
     /// <summary>The text encoder at <paramref name="index"/> in conditioning order; its config from the file's shapes unless given.</summary>
     public BuiltModel BuildTextEncoder(int index, ClipTextConfig? config)
+        => ClipTextModelGraph.Build(config ?? TextEncoderConfig(index), TextEncoderView(index),
+            index == 0 && Layout.Kind != SingleFileKind.StableDiffusionXLRefiner ? "text_encoder" : "text_encoder_2");
+
+    /// <summary>The config the text encoder at <paramref name="index"/> has by its tensors' shapes.</summary>
+    public ClipTextConfig TextEncoderConfig(int index)
     {
-        (string prefix, bool openClip) = Layout.TextEncoders[index];
-        var view = new MappedWeightSource(_file, openClip ? "OpenCLIP text encoder" : "CLIP text encoder",
-            openClip ? LdmClipNames.OpenClip(prefix) : LdmClipNames.OpenAi(prefix));
+        bool openClip = Layout.TextEncoders[index].OpenClip;
         // SD 2.x conditions on OpenCLIP ViT-H's penultimate layer: diffusers' conversion keeps 23 of its 24 layers.
-        config ??= ClipTextConfig.FromWeights(view, openClip ? "gelu" : "quick_gelu", dropLastLayer: Layout.Kind == SingleFileKind.StableDiffusion2);
-        return ClipTextModelGraph.Build(config, view, index == 0 && Layout.Kind != SingleFileKind.StableDiffusionXLRefiner ? "text_encoder" : "text_encoder_2");
+        return ClipTextConfig.FromWeights(TextEncoderView(index), openClip ? "gelu" : "quick_gelu", dropLastLayer: Layout.Kind == SingleFileKind.StableDiffusion2);
     }
 
-    private static string? ReadPredictionType(string path)
+    private MappedWeightSource TextEncoderView(int index)
     {
-        using var file = Weights.SafeTensorsFile.Open(path);
-        if (!file.Metadata.TryGetValue("modelspec.prediction_type", out string? value))
+        (string prefix, bool openClip) = Layout.TextEncoders[index];
+        return new MappedWeightSource(_file, openClip ? "OpenCLIP text encoder" : "CLIP text encoder",
+            openClip ? LdmClipNames.OpenClip(prefix) : LdmClipNames.OpenAi(prefix));
+    }
+
+    private static string? ReadPredictionType(string path, IReadOnlyDictionary<string, string> metadata)
+    {
+        if (!metadata.TryGetValue("modelspec.prediction_type", out string? value))
             return null;
         return value switch
         {

@@ -27,7 +27,7 @@ internal static class FuzzTargets
             [typeof(InvalidOptionException)], bytes => PromptParser.Parse(Text(bytes))),
         new("tokenizer", "ClipTokenizer: ftfy cleanup, CLIP's pre-tokenizer and BPE over CLIP's real vocabulary",
             [], bytes => s_tokenizer.Value.Encode(Text(bytes))),
-        new("scheduler-config", "scheduler_config.json: JSON reader and validation, then the scheduler it names at 1..50 steps",
+        new("scheduler-config", "scheduler_config.json: JSON reader and validation, then the scheduler it names at 1..50 steps (flow matching with mu)",
             [typeof(ModelLoadException), typeof(InvalidOptionException)], SchedulerConfigJson),
         new("model-index", "model_index.json, unet/config.json and vae/config.json of a model folder",
             [typeof(ModelLoadException), typeof(InvalidOptionException)], ModelIndex),
@@ -76,6 +76,13 @@ internal static class FuzzTargets
         SchedulerConfig config = SchedulerConfig.FromJson(Text(bytes), "scheduler_config.json");
         IScheduler scheduler = SchedulerCatalog.CreateFromConfig(config);
         int steps = 1 + (bytes.Length % 50);
+        if (scheduler is FlowMatchEulerDiscreteScheduler { Config.UseDynamicShifting: true } flow)
+        {
+            // As FLUX.1's pipeline calls it: its default custom sigmas and mu from an image sequence length.
+            int imageSequenceLength = 1 + (bytes.Length * 37 % 8192);
+            flow.SetTimesteps(steps, FlowMatchSigmas.FluxDefaultSigmas(steps), FlowMatchSigmas.CalculateShift(imageSequenceLength, config));
+            return;
+        }
         scheduler.SetTimesteps(Math.Min(steps, config.NumTrainTimesteps));
     }
 

@@ -37,10 +37,16 @@ public static class SchedulerCatalog
         "EulerAncestralDiscreteScheduler", "HeunDiscreteScheduler", "KDPM2DiscreteScheduler",
         "KDPM2AncestralDiscreteScheduler", "DPMSolverMultistepScheduler", "DPMSolverSinglestepScheduler",
         "UniPCMultistepScheduler", "DEISMultistepScheduler", "LCMScheduler", "TCDScheduler",
+        "FlowMatchEulerDiscreteScheduler", "FlowMatchHeunDiscreteScheduler",
     ];
 
     private static readonly Dictionary<string, Entry> s_entries = BuildEntries();
     private static readonly string[] s_names = BuildNames();
+    private static readonly Dictionary<string, Entry> s_flowEntries = FlowDefinitions().ToDictionary(d => Normalize(d.Name), d => d.Entry, StringComparer.Ordinal);
+    private static readonly string[] s_flowNames = [.. FlowDefinitions().Select(d => d.Name)];
+
+    /// <summary>The names <see cref="Create"/> accepts for a flow-matching model (SD3/3.5, FLUX.1), in a stable order.</summary>
+    public static IReadOnlyList<string> FlowMatchingNames => s_flowNames;
 
     /// <summary>Every name <see cref="Create"/> accepts, in a stable order (diffusers classes, A1111, ComfyUI).</summary>
     public static IReadOnlyList<string> Names => s_names;
@@ -57,11 +63,7 @@ public static class SchedulerCatalog
     {
         ArgumentNullException.ThrowIfNull(name);
         ArgumentNullException.ThrowIfNull(baseConfig);
-        if (!s_entries.TryGetValue(Normalize(name), out Entry? entry))
-        {
-            throw new InvalidOptionException("Scheduler",
-                $"'{name}' is not a known scheduler name. Known names: {string.Join(", ", s_names)}.");
-        }
+        Entry entry = Resolve(name, baseConfig);
 
         // Complete the file's config with the target class's defaults first (diffusers' from_config), then mark it
         // fully specified so the overrides survive the constructor's own default filling.
@@ -85,6 +87,40 @@ public static class SchedulerCatalog
         }
 
         return Construct(config with { ClassName = className }); // each constructor fills the file's missing keys
+    }
+
+    /// <summary>True for the configs of rectified-flow models (SD3/3.5, FLUX.1): their <c>_class_name</c> is a FlowMatch scheduler.</summary>
+    public static bool IsFlowMatching(SchedulerConfig config)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        return config.ClassName is { } className && className.StartsWith("FlowMatch", StringComparison.OrdinalIgnoreCase);
+    }
+
+    // A flow-matching model reads A1111/ComfyUI names through its own table; the two kinds of schedule never mix
+    // (a diffusion sampler on a velocity-predicting model, or the reverse, denoises into garbage without an error).
+    private static Entry Resolve(string name, SchedulerConfig baseConfig)
+    {
+        string key = Normalize(name);
+        bool flowModel = IsFlowMatching(baseConfig);
+        if (flowModel && s_flowEntries.TryGetValue(key, out Entry? flowEntry))
+            return flowEntry;
+        if (!s_entries.TryGetValue(key, out Entry? entry))
+        {
+            throw new InvalidOptionException("Scheduler",
+                $"'{name}' is not a known scheduler name. Known names: {string.Join(", ", s_names)}.");
+        }
+        bool flowScheduler = entry.ClassName.StartsWith("FlowMatch", StringComparison.Ordinal);
+        if (flowModel && !flowScheduler)
+        {
+            throw new InvalidOptionException("Scheduler",
+                $"'{name}' is a diffusion sampler, but this model is a flow-matching one ({baseConfig.ClassName}). Names for it: {string.Join(", ", s_flowNames)}.");
+        }
+        if (!flowModel && flowScheduler)
+        {
+            throw new InvalidOptionException("Scheduler",
+                $"'{name}' is a flow-matching scheduler (SD3, FLUX.1), but this model's scheduler config is {baseConfig.ClassName ?? "a diffusion one"}.");
+        }
+        return entry;
     }
 
     private static string? CanonicalClassName(string className)
@@ -118,6 +154,8 @@ public static class SchedulerCatalog
         "DEISMultistepScheduler" => new DeisMultistepScheduler(config),
         "LCMScheduler" => new LcmScheduler(config),
         "TCDScheduler" => new TcdScheduler(config),
+        "FlowMatchEulerDiscreteScheduler" => new FlowMatchEulerDiscreteScheduler(config),
+        "FlowMatchHeunDiscreteScheduler" => new FlowMatchHeunDiscreteScheduler(config),
         _ => throw new InvalidOptionException(SchedulerConfigJsonReader.DefaultSource + ": _class_name", $"'{config.ClassName}' is not a supported scheduler class."),
     };
 
@@ -139,6 +177,8 @@ public static class SchedulerCatalog
         "DEISMultistepScheduler" => DeisMultistepScheduler.DiffusersDefaults,
         "LCMScheduler" => LcmScheduler.DiffusersDefaults,
         "TCDScheduler" => TcdScheduler.DiffusersDefaults,
+        "FlowMatchEulerDiscreteScheduler" => FlowMatchEulerDiscreteScheduler.DiffusersDefaults,
+        "FlowMatchHeunDiscreteScheduler" => FlowMatchHeunDiscreteScheduler.DiffusersDefaults,
         _ => throw new InvalidOptionException(SchedulerConfigJsonReader.DefaultSource + ": _class_name", $"'{className}' is not a supported scheduler class."),
     };
 
@@ -256,6 +296,31 @@ public static class SchedulerCatalog
             }
         }
 
+        return list;
+    }
+
+    /// <summary>The A1111 / ComfyUI names a flow-matching model accepts, and what each selects.</summary>
+    private static List<(string Name, Entry Entry)> FlowDefinitions()
+    {
+        const string euler = "FlowMatchEulerDiscreteScheduler";
+        const string heun = "FlowMatchHeunDiscreteScheduler";
+        var list = new List<(string, Entry)>
+        {
+            (euler, new Entry(euler, Same)),
+            (heun, new Entry(heun, Same)),
+            ("Euler", new Entry(euler, Same)),
+            ("Euler Karras", new Entry(euler, Karras)),
+            ("Heun", new Entry(heun, Same)),
+        };
+        // ComfyUI: the model's own (shifted) schedule for normal/simple/sgm_uniform; Euler re-spaces by the sigma kinds.
+        foreach (string schedule in new[] { "normal", "simple", "sgm_uniform" })
+        {
+            list.Add(($"euler+{schedule}", new Entry(euler, Same)));
+            list.Add(($"heun+{schedule}", new Entry(heun, Same)));
+        }
+        list.Add(("euler+karras", new Entry(euler, Karras)));
+        list.Add(("euler+exponential", new Entry(euler, c => c with { UseExponentialSigmas = true, UseKarrasSigmas = false, UseBetaSigmas = false })));
+        list.Add(("euler+beta", new Entry(euler, c => c with { UseBetaSigmas = true, UseKarrasSigmas = false, UseExponentialSigmas = false })));
         return list;
     }
 

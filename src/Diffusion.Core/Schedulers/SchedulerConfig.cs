@@ -129,6 +129,36 @@ public sealed record SchedulerConfig
     /// <summary><c>eta</c> for DDIM (0 = deterministic DDIM); not a diffusers config field but a <c>step</c> argument there.</summary>
     public float Eta { get; init; }
 
+    /// <summary><c>shift</c> (flow matching): the static timestep shift σ' = s·σ/(1 + (s−1)·σ); SD3/3.5 use 3.</summary>
+    public double Shift { get; init; } = 1.0;
+
+    /// <summary><c>use_dynamic_shifting</c> (flow matching): shift by the image size through <c>mu</c> (FLUX.1-dev) instead of <see cref="Shift"/>.</summary>
+    public bool UseDynamicShifting { get; init; }
+
+    /// <summary><c>base_shift</c> (flow matching): mu at <see cref="BaseImageSeqLen"/> image tokens.</summary>
+    public double BaseShift { get; init; } = 0.5;
+
+    /// <summary><c>max_shift</c> (flow matching): mu at <see cref="MaxImageSeqLen"/> image tokens.</summary>
+    public double MaxShift { get; init; } = 1.15;
+
+    /// <summary><c>base_image_seq_len</c> (flow matching).</summary>
+    public int BaseImageSeqLen { get; init; } = 256;
+
+    /// <summary><c>max_image_seq_len</c> (flow matching).</summary>
+    public int MaxImageSeqLen { get; init; } = 4096;
+
+    /// <summary><c>invert_sigmas</c> (flow matching): σ → 1 − σ, ending at 1 (Mochi).</summary>
+    public bool InvertSigmas { get; init; }
+
+    /// <summary><c>shift_terminal</c> (flow matching): stretch the shifted schedule so its last sigma is this value (LTX-Video); null = no stretch.</summary>
+    public double? ShiftTerminal { get; init; }
+
+    /// <summary><c>time_shift_type</c> (flow matching): <c>exponential</c> (e^mu/(e^mu + 1/σ − 1)) or <c>linear</c> (mu/(mu + 1/σ − 1)).</summary>
+    public string TimeShiftType { get; init; } = "exponential";
+
+    /// <summary><c>stochastic_sampling</c> (flow-matching Euler): re-noise the predicted x0 to the next sigma with fresh noise instead of an Euler step.</summary>
+    public bool StochasticSampling { get; init; }
+
     /// <summary>
     /// The diffusers keys the JSON file set (minus those listed in its <c>_use_default_values</c>), or null for a
     /// config built in code, which counts as fully specified. Schedulers give the fields a file left out their own

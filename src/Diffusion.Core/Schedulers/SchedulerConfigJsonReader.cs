@@ -56,6 +56,16 @@ internal static class SchedulerConfigJsonReader
         ["original_inference_steps"] = static (target, source) => target with { OriginalInferenceSteps = source.OriginalInferenceSteps },
         ["timestep_scaling"] = static (target, source) => target with { TimestepScaling = source.TimestepScaling },
         ["eta"] = static (target, source) => target with { Eta = source.Eta },
+        ["shift"] = static (target, source) => target with { Shift = source.Shift },
+        ["use_dynamic_shifting"] = static (target, source) => target with { UseDynamicShifting = source.UseDynamicShifting },
+        ["base_shift"] = static (target, source) => target with { BaseShift = source.BaseShift },
+        ["max_shift"] = static (target, source) => target with { MaxShift = source.MaxShift },
+        ["base_image_seq_len"] = static (target, source) => target with { BaseImageSeqLen = source.BaseImageSeqLen },
+        ["max_image_seq_len"] = static (target, source) => target with { MaxImageSeqLen = source.MaxImageSeqLen },
+        ["invert_sigmas"] = static (target, source) => target with { InvertSigmas = source.InvertSigmas },
+        ["shift_terminal"] = static (target, source) => target with { ShiftTerminal = source.ShiftTerminal },
+        ["time_shift_type"] = static (target, source) => target with { TimeShiftType = source.TimeShiftType },
+        ["stochastic_sampling"] = static (target, source) => target with { StochasticSampling = source.StochasticSampling },
     };
 
     /// <summary>
@@ -161,6 +171,16 @@ internal static class SchedulerConfigJsonReader
                     case "original_inference_steps": config = config with { OriginalInferenceSteps = GetInt(value, option) }; break;
                     case "timestep_scaling": config = config with { TimestepScaling = GetDouble(value, option) }; break;
                     case "eta": config = config with { Eta = (float)GetDouble(value, option) }; break;
+                    case "shift": config = config with { Shift = GetDouble(value, option) }; break;
+                    case "use_dynamic_shifting": config = config with { UseDynamicShifting = GetBool(value, option) }; break;
+                    case "base_shift": config = config with { BaseShift = GetDouble(value, option) }; break;
+                    case "max_shift": config = config with { MaxShift = GetDouble(value, option) }; break;
+                    case "base_image_seq_len": config = config with { BaseImageSeqLen = GetInt(value, option) }; break;
+                    case "max_image_seq_len": config = config with { MaxImageSeqLen = GetInt(value, option) }; break;
+                    case "invert_sigmas": config = config with { InvertSigmas = GetBool(value, option) }; break;
+                    case "shift_terminal": config = config with { ShiftTerminal = GetDouble(value, option) }; break;
+                    case "time_shift_type": config = config with { TimeShiftType = GetString(value, option) }; break;
+                    case "stochastic_sampling": config = config with { StochasticSampling = GetBool(value, option) }; break;
                     default:
                         if (key.StartsWith('_'))
                             break; // diffusers bookkeeping such as _use_default_values
@@ -294,6 +314,25 @@ internal static class SchedulerConfigJsonReader
             throw new InvalidOptionException(prefix + "eta", $"must be a finite value >= 0, got {config.Eta}.");
         if (config.OriginalInferenceSteps < 1)
             throw new InvalidOptionException(prefix + "original_inference_steps", $"must be at least 1, got {config.OriginalInferenceSteps}.");
+        ValidateFlowMatching(config, prefix);
+    }
+
+    /// <summary>The flow-matching fields (their defaults pass, so configs of other classes are unaffected).</summary>
+    private static void ValidateFlowMatching(SchedulerConfig config, string prefix)
+    {
+        if (!(config.Shift > 0 && double.IsFinite(config.Shift)))
+            throw new InvalidOptionException(prefix + "shift", $"must be positive and finite, got {config.Shift}.");
+        RequireFinite(config.BaseShift, prefix + "base_shift");
+        RequireFinite(config.MaxShift, prefix + "max_shift");
+        if (config.BaseImageSeqLen < 1)
+            throw new InvalidOptionException(prefix + "base_image_seq_len", $"must be at least 1, got {config.BaseImageSeqLen}.");
+        // calculate_shift divides by their difference.
+        if (config.MaxImageSeqLen <= config.BaseImageSeqLen)
+            throw new InvalidOptionException(prefix + "max_image_seq_len", $"must be larger than base_image_seq_len ({config.BaseImageSeqLen}), got {config.MaxImageSeqLen}.");
+        // Stretching to a terminal of 1 (or more) divides by zero or flips the schedule; 0 means "off" in diffusers.
+        if (config.ShiftTerminal is double terminal && terminal != 0 && !(terminal > 0 && terminal < 1))
+            throw new InvalidOptionException(prefix + "shift_terminal", $"must lie in (0, 1) (the last sigma of the stretched schedule), got {terminal}.");
+        RequireOneOf(config.TimeShiftType, prefix + "time_shift_type", "exponential", "linear");
     }
 
     private static void RequireFinite(double value, string option)

@@ -14,7 +14,10 @@ public sealed class AddNoiseAliasingTests
     [MemberData(nameof(ClassNames))]
     public void Destination_may_alias_the_original_sample_or_the_noise(string className)
     {
-        IScheduler scheduler = SchedulerCatalog.Create(className, SchedulerConfig.StableDiffusion15);
+        SchedulerConfig config = className.StartsWith("FlowMatch", StringComparison.Ordinal)
+            ? new SchedulerConfig { ClassName = "FlowMatchEulerDiscreteScheduler", Shift = 3.0 }
+            : SchedulerConfig.StableDiffusion15;
+        IScheduler scheduler = SchedulerCatalog.Create(className, config);
         scheduler.SetTimesteps(10);
         float[] original = Enumerable.Range(0, 37).Select(i => MathF.Sin(i * 0.7f) * 0.9f).ToArray();
         float[] noise = Enumerable.Range(0, 37).Select(i => MathF.Cos(i * 1.3f) * 1.1f).ToArray();

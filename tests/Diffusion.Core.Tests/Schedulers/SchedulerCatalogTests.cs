@@ -133,7 +133,11 @@ public sealed class SchedulerCatalogTests
         Assert.Equal(names.Count, names.Select(n => n.ToLowerInvariant()).Distinct().Count());
         foreach (string name in names)
         {
-            Assert.NotNull(SchedulerCatalog.Create(name, SchedulerConfig.StableDiffusion15));
+            // The flow-matching classes are created on a flow-matching model's config (SD3/FLUX); the rest on SD 1.5's.
+            SchedulerConfig config = name.StartsWith("FlowMatch", StringComparison.Ordinal)
+                ? new SchedulerConfig { ClassName = "FlowMatchEulerDiscreteScheduler", Shift = 3.0 }
+                : SchedulerConfig.StableDiffusion15;
+            Assert.NotNull(SchedulerCatalog.Create(name, config));
         }
     }
 

@@ -82,12 +82,12 @@ internal sealed class TrajectoryFixture
         return result;
     }
 
-    public static string PathOf(string fileName) => Path.Combine(AppContext.BaseDirectory, "TestData", "schedulers-b", fileName + ".gz");
+    public static string PathOf(string fileName, string folder = "schedulers-b") => Path.Combine(AppContext.BaseDirectory, "TestData", folder, fileName + ".gz");
 
-    /// <summary>The JSON text of a fixture (stored gzip-compressed to keep the repository small).</summary>
-    public static string ReadText(string fileName)
+    /// <summary>The JSON text of a fixture (stored gzip-compressed to keep the repository small) in TestData/<paramref name="folder"/>.</summary>
+    public static string ReadText(string fileName, string folder = "schedulers-b")
     {
-        using FileStream file = File.OpenRead(PathOf(fileName));
+        using FileStream file = File.OpenRead(PathOf(fileName, folder));
         using var gzip = new System.IO.Compression.GZipStream(file, System.IO.Compression.CompressionMode.Decompress);
         using var reader = new StreamReader(gzip);
         return reader.ReadToEnd();
@@ -162,6 +162,16 @@ internal sealed class TrajectoryFixture
                 "disable_corrector" => config with { DisableCorrector = v.EnumerateArray().Select(x => x.GetInt32()).ToArray() },
                 "original_inference_steps" => config with { OriginalInferenceSteps = v.GetInt32() },
                 "timestep_scaling" => config with { TimestepScaling = v.GetDouble() },
+                "shift" => config with { Shift = v.GetDouble() },
+                "use_dynamic_shifting" => config with { UseDynamicShifting = v.GetBoolean() },
+                "base_shift" => config with { BaseShift = v.GetDouble() },
+                "max_shift" => config with { MaxShift = v.GetDouble() },
+                "base_image_seq_len" => config with { BaseImageSeqLen = v.GetInt32() },
+                "max_image_seq_len" => config with { MaxImageSeqLen = v.GetInt32() },
+                "invert_sigmas" => config with { InvertSigmas = v.GetBoolean() },
+                "shift_terminal" => config with { ShiftTerminal = v.GetDouble() },
+                "time_shift_type" => config with { TimeShiftType = v.GetString()! },
+                "stochastic_sampling" => config with { StochasticSampling = v.GetBoolean() },
                 _ => config,
             };
         }

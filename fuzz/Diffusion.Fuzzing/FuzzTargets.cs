@@ -29,6 +29,8 @@ internal static class FuzzTargets
             [], bytes => s_tokenizer.Value.Encode(Text(bytes))),
         new("scheduler-config", "scheduler_config.json: JSON reader and validation, then the scheduler it names at 1..50 steps (flow matching with mu)",
             [typeof(ModelLoadException), typeof(InvalidOptionException)], SchedulerConfigJson),
+        new("sentencepiece", "SentencePieceModel: a spiece.model's protobuf, pieces, normalizer charsmap trie; then a few prompts encoded",
+            [typeof(ModelLoadException)], SentencePiece),
         new("model-index", "model_index.json, unet/config.json and vae/config.json of a model folder",
             [typeof(ModelLoadException), typeof(InvalidOptionException)], ModelIndex),
         new("single-file", "a single-file checkpoint: layout detection, the text encoders' configs from shapes and their graphs, the report",
@@ -84,6 +86,15 @@ internal static class FuzzTargets
             return;
         }
         scheduler.SetTimesteps(Math.Min(steps, config.NumTrainTimesteps));
+    }
+
+    private static readonly string[] s_sentencePiecePrompts = ["a photo of a cat", "  Ｃafé\t猫 🐱 </s>\u0007 ", "x"];
+
+    private static void SentencePiece(byte[] bytes)
+    {
+        SentencePieceModel model = SentencePieceModel.FromBytes(bytes, "spiece.model");
+        foreach (string prompt in s_sentencePiecePrompts)
+            model.Encode(prompt);
     }
 
     private static void ModelIndex(byte[] bytes)

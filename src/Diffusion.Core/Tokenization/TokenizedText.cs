@@ -1,8 +1,8 @@
 namespace Diffusion.Core.Tokenization;
 
 /// <summary>
-/// A prompt encoded for the text encoder: <c>&lt;|startoftext|&gt;</c>, the prompt's tokens, <c>&lt;|endoftext|&gt;</c>,
-/// then padding up to the tokenizer's maximum length. When the prompt does not fit, its first tokens are kept and
+/// A prompt encoded for a text encoder: for CLIP <c>&lt;|startoftext|&gt;</c>, the prompt's tokens,
+/// <c>&lt;|endoftext|&gt;</c>; for T5 the prompt's tokens and <c>&lt;/s&gt;</c>; then padding up to the maximum length. When the prompt does not fit, its first tokens are kept and
 /// <see cref="Truncated"/> says so: the text encoder never sees the rest.
 /// </summary>
 public sealed class TokenizedText
@@ -18,7 +18,7 @@ public sealed class TokenizedText
         DroppedTokenCount = droppedTokenCount;
     }
 
-    /// <summary>The padded token ids; their count is the tokenizer's <see cref="ClipTokenizer.MaxLength"/>.</summary>
+    /// <summary>The padded token ids; their count is the tokenizer's maximum length (<see cref="ClipTokenizer.MaxLength"/>, or T5's <c>max_sequence_length</c>).</summary>
     public int[] Ids { get; }
 
     /// <summary>How many of <see cref="Ids"/> are not padding: start and end tokens included, after truncation.</summary>

@@ -28,6 +28,18 @@ internal static class GraphLayers
             : graph.NamedNode("LayerNormalization", inputs, outputName, attributes);
     }
 
+    /// <summary>
+    /// T5's <c>T5LayerNorm</c> (an RMS norm) over the last axis: x·rsqrt(mean(x²) + ε)·w, no mean subtraction, no bias;
+    /// weight <c>{module}.weight</c>.
+    /// </summary>
+    public static GraphValue RmsNorm(this OnnxGraphBuilder graph, GraphValue x, string module, long features, float epsilon)
+    {
+        using IDisposable scope = graph.Scope(LocalName(module));
+        GraphValue variance = graph.Node("ReduceMean", [graph.Node("Mul", [x, x])], NodeAttribute.Ints("axes", -1), NodeAttribute.Int("keepdims", 1));
+        GraphValue inverse = graph.Node("Reciprocal", [graph.Node("Sqrt", [graph.Node("Add", [variance, graph.Scalar(epsilon)])])]);
+        return graph.Node("Mul", [graph.Weight(module + ".weight", features), graph.Node("Mul", [x, inverse])]);
+    }
+
     /// <summary>The module's own name, its scope under its parent's (<c>q_proj</c> of <c>text_model.encoder.layers.0.self_attn.q_proj</c>), as torch's exporter scopes nodes.</summary>
     /// <remarks>A list item keeps its list's name (<c>to_out.0</c>, <c>attentions.0</c>), as torch's scopes do.</remarks>
     internal static string LocalName(string module)

@@ -46,6 +46,25 @@ public sealed class AutoencoderKlGraphTests
     }
 
     [Fact]
+    public void Sixteen_channel_vae_without_quant_convs_matches_diffusers()
+    {
+        // SD3/3.5 and FLUX.1's layout: 16 latent channels, use_quant_conv and use_post_quant_conv false.
+        using VaeDecoder decoder = CheckpointVae.LoadDecoder(GraphFixtures.Fixture("vae-16"), s_session);
+        var image = new float[2 * 3 * 32 * 32];
+        decoder.Decode(GraphFixtures.Reference("vae-16.latent"), 2, 4, 4, image);
+        Assert.InRange(ReferenceTensors.MaxAbsDifference(image, GraphFixtures.Reference("vae-16.decoded")), 0f, 1e-4f);
+
+        using VaeEncoder encoder = CheckpointVae.LoadEncoder(GraphFixtures.Fixture("vae-16"), s_session);
+        var mean = new float[2 * 16 * 4 * 4];
+        encoder.Encode(GraphFixtures.Reference("vae.image"), 2, 32, 32, mean);
+        float[] parameters = GraphFixtures.Reference("vae-16.parameters");
+        var expectedMean = new float[mean.Length];
+        for (int b = 0; b < 2; b++)
+            parameters.AsSpan(b * 512, 256).CopyTo(expectedMean.AsSpan(b * 256));
+        Assert.InRange(ReferenceTensors.MaxAbsDifference(mean, expectedMean), 0f, 1e-4f);
+    }
+
+    [Fact]
     public void Node_names_follow_torchs_module_scopes()
     {
         using var weights = new SafeTensorsWeightSource([GraphFixtures.Fixture("vae", "diffusion_pytorch_model.safetensors")]);
@@ -62,6 +81,9 @@ public sealed class AutoencoderKlGraphTests
     {
         Assert.Equal(34_163_664L, AutoencoderKlGraph.BuildEncoder(AutoencoderKlConfig.StableDiffusion, new ShapeOnlyWeightSource()).ParameterCount);
         Assert.Equal(49_490_199L, AutoencoderKlGraph.BuildDecoder(AutoencoderKlConfig.StableDiffusion, new ShapeOnlyWeightSource()).ParameterCount);
+        // SD3/3.5 and FLUX.1: 16 latent channels, no quant convs (the 83,819,683).
+        Assert.Equal(83_819_683L, AutoencoderKlGraph.BuildEncoder(AutoencoderKlConfig.SixteenChannel, new ShapeOnlyWeightSource()).ParameterCount
+            + AutoencoderKlGraph.BuildDecoder(AutoencoderKlConfig.SixteenChannel, new ShapeOnlyWeightSource()).ParameterCount);
     }
 
     [Theory]

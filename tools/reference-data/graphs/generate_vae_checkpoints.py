@@ -15,6 +15,10 @@ Writes (config.json as diffusers saves it, diffusion_pytorch_model.safetensors w
   reference/     vae.image.f32 [2,3,32,32] in [-1,1]; vae.latent.f32 [2,4,4,4];
                  <folder>.parameters.f32 = quant_conv(encoder(image)) [2,8,4,4];
                  <folder>.decoded.f32 = decoder(post_quant_conv(latent)) [2,3,32,32]
+  vae-16/        SD3/FLUX.1's VAE shape in small: 16 latent channels, no quant convs (use_quant_conv and
+                 use_post_quant_conv false), shift_factor/scaling_factor in its config; references
+                 vae-16.latent.f32 [2,16,4,4], vae-16.parameters.f32 = encoder(image) [2,32,4,4],
+                 vae-16.decoded.f32 = decoder(latent) [2,3,32,32] (on vae.image)
 """
 import json
 import os
@@ -87,6 +91,27 @@ def main():
             save(os.path.join(OUT, "reference", name + ".parameters.f32"), vae.quant_conv(vae.encoder(image)))
             save(os.path.join(OUT, "reference", name + ".decoded.f32"), vae.decode(latent).sample)
         vae.load_state_dict(state)
+    sixteen_channels(image)
+
+
+def sixteen_channels(image):
+    torch.manual_seed(33)
+    vae = AutoencoderKL(in_channels=3, out_channels=3, latent_channels=16, block_out_channels=(8, 16, 32, 32), layers_per_block=2,
+                        norm_num_groups=8, down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4,
+                        sample_size=32, use_quant_conv=False, use_post_quant_conv=False, shift_factor=0.1159, scaling_factor=0.3611).eval()
+    randomise(vae, 33)
+    config = {k: (list(v) if isinstance(v, tuple) else v) for k, v in dict(vae.config).items() if not k.startswith("_")}
+    config = {"_class_name": "AutoencoderKL", "_diffusers_version": "0.36.0"} | config
+    target = os.path.join(OUT, "vae-16")
+    os.makedirs(target, exist_ok=True)
+    write_safetensors(os.path.join(target, "diffusion_pytorch_model.safetensors"), vae.state_dict(), "F32")
+    with open(os.path.join(target, "config.json"), "w") as f:
+        json.dump(config, f, indent=2)
+    latent = torch.randn(2, 16, 4, 4, generator=torch.Generator().manual_seed(34))
+    save(os.path.join(OUT, "reference", "vae-16.latent.f32"), latent)
+    with torch.no_grad():
+        save(os.path.join(OUT, "reference", "vae-16.parameters.f32"), vae.encoder(image))
+        save(os.path.join(OUT, "reference", "vae-16.decoded.f32"), vae.decode(latent).sample)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,9 @@ internal sealed record AutoencoderKlConfig(int InChannels, int OutChannels, int 
     /// <summary>The SD 1.x / 2.x / SDXL VAE: 83,653,863 parameters.</summary>
     public static AutoencoderKlConfig StableDiffusion { get; } = new(3, 3, 4, [128, 256, 512, 512], 2, 32);
 
+    /// <summary>The 16-channel VAE of SD3/3.5 and FLUX.1 (no quant convs): 83,819,683 parameters.</summary>
+    public static AutoencoderKlConfig SixteenChannel { get; } = new(3, 3, 16, [128, 256, 512, 512], 2, 32, QuantConv: false, PostQuantConv: false);
+
     /// <summary>Reads a diffusers <c>vae/config.json</c> (<c>_class_name</c> AutoencoderKL).</summary>
     /// <exception cref="ModelLoadException">A field is missing, out of range, or names a block or activation this builder does not know.</exception>
     public static AutoencoderKlConfig FromJson(string path)
@@ -53,6 +56,8 @@ internal sealed record AutoencoderKlConfig(int InChannels, int OutChannels, int 
             ["norm_num_groups"] = NormGroups,
             ["act_fn"] = "silu",
             ["mid_block_add_attention"] = MidBlockAttention,
+            ["use_quant_conv"] = QuantConv,
+            ["use_post_quant_conv"] = PostQuantConv,
             ["scaling_factor"] = scalingFactor,
             ["force_upcast"] = forceUpcast,
         };

@@ -50,7 +50,7 @@ internal static class GraphLayers
         return module[(last + 1)..];
     }
 
-    /// <summary>The activation named as transformers' configs name it: <c>quick_gelu</c> (x·σ(1.702x), OpenAI CLIP) or <c>gelu</c> (exact, erf).</summary>
+    /// <summary>The activation named as transformers' configs name it: <c>quick_gelu</c> (x·σ(1.702x), OpenAI CLIP), <c>gelu</c> (exact, erf) or <c>gelu_tanh</c> (the tanh approximation).</summary>
     public static GraphValue Activation(this OnnxGraphBuilder graph, GraphValue x, string name)
     {
         switch (name)
@@ -61,8 +61,15 @@ internal static class GraphLayers
                 // 0.5·x·(1 + erf(x / √2)), torch's default GELU.
                 GraphValue erf = graph.Node("Erf", [graph.Node("Div", [x, graph.Scalar(MathF.Sqrt(2f))])]);
                 return graph.Node("Mul", [graph.Node("Mul", [x, graph.Node("Add", [erf, graph.Scalar(1f)])]), graph.Scalar(0.5f)]);
+            case "gelu_tanh":
+                // torch's GELU(approximate="tanh") and transformers' gelu_new: 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))),
+                // x³ as x·x·x as torch computes it.
+                GraphValue cube = graph.Node("Mul", [graph.Node("Mul", [x, x]), x]);
+                GraphValue inner = graph.Node("Mul", [graph.Node("Add", [x, graph.Node("Mul", [cube, graph.Scalar(0.044715f)])]), graph.Scalar((float)Math.Sqrt(2.0 / Math.PI))]);
+                GraphValue gate = graph.Node("Add", [graph.Node("Tanh", [inner]), graph.Scalar(1f)]);
+                return graph.Node("Mul", [graph.Node("Mul", [x, graph.Scalar(0.5f)]), gate]);
             default:
-                throw new ArgumentException($"Unknown activation '{name}' (quick_gelu or gelu).", nameof(name));
+                throw new ArgumentException($"Unknown activation '{name}' (quick_gelu, gelu or gelu_tanh).", nameof(name));
         }
     }
 }

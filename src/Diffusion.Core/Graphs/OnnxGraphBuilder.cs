@@ -140,6 +140,12 @@ internal sealed class OnnxGraphBuilder
     public GraphValue Weight(string name, params long[] expectedShape) => Weight(name, expectedShape, allowTransposed: false).Value;
 
     /// <summary>
+    /// A stored buffer (torch's <c>register_buffer</c>, e.g. SD3's sin-cos position table): read as <see cref="Weight(string, long[])"/>
+    /// reads a tensor, but not counted in <see cref="ParameterCount"/>, as torch's parameter count leaves buffers out.
+    /// </summary>
+    public GraphValue Buffer(string name, params long[] expectedShape) => Weight(name, expectedShape, allowTransposed: false, isParameter: false).Value;
+
+    /// <summary>
     /// An <c>nn.Linear</c> weight [<paramref name="outFeatures"/>, <paramref name="inFeatures"/>], or the same matrix stored
     /// [in, out] by a checkpoint layout that keeps it so (<paramref name="storedInOut"/> then tells the caller to multiply
     /// without transposing).
@@ -150,7 +156,7 @@ internal sealed class OnnxGraphBuilder
         return value;
     }
 
-    private (GraphValue Value, bool Transposed) Weight(string name, long[] expectedShape, bool allowTransposed)
+    private (GraphValue Value, bool Transposed) Weight(string name, long[] expectedShape, bool allowTransposed, bool isParameter = true)
     {
         if (_weightValues.TryGetValue(name, out GraphValue existing))
             return (existing, _transposed.Contains(name));
@@ -185,7 +191,8 @@ internal sealed class OnnxGraphBuilder
         tensor.ExternalData.Add(new StringStringEntryProto { Key = "offset", Value = reference.Offset.ToString(System.Globalization.CultureInfo.InvariantCulture) });
         tensor.ExternalData.Add(new StringStringEntryProto { Key = "length", Value = reference.Length.ToString(System.Globalization.CultureInfo.InvariantCulture) });
         _graph.Initializer.Add(tensor);
-        ParameterCount += reference.ElementCount;
+        if (isParameter)
+            ParameterCount += reference.ElementCount;
 
         GraphValue value = reference.ElementType == WeightElementType.Float32
             ? new GraphValue(name)

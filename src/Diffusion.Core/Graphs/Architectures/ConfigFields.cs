@@ -46,13 +46,14 @@ internal sealed class ConfigFields : IDisposable
         return result;
     }
 
-    /// <summary>A list of 1 to <paramref name="maxCount"/> integers, each from <paramref name="min"/> to <paramref name="max"/>.</summary>
-    public int[] Ints(string name, int maxCount, int min, int max, int[]? fallback = null)
+    /// <summary>A list of 1 (0 with <paramref name="allowEmpty"/>) to <paramref name="maxCount"/> integers, each from <paramref name="min"/> to <paramref name="max"/>.</summary>
+    public int[] Ints(string name, int maxCount, int min, int max, int[]? fallback = null, bool allowEmpty = false)
     {
         if (Field(name) is not JsonElement value)
             return fallback ?? throw new ModelLoadException(Path, $"{name} is missing.");
-        if (value.ValueKind != JsonValueKind.Array || value.GetArrayLength() is 0 || value.GetArrayLength() > maxCount)
-            throw new ModelLoadException(Path, $"{name} must be a list of 1 to {maxCount} integers, was {Shorten(value)}.");
+        int least = allowEmpty ? 0 : 1;
+        if (value.ValueKind != JsonValueKind.Array || value.GetArrayLength() < least || value.GetArrayLength() > maxCount)
+            throw new ModelLoadException(Path, $"{name} must be a list of {least} to {maxCount} integers, was {Shorten(value)}.");
         var result = new int[value.GetArrayLength()];
         int i = 0;
         foreach (JsonElement item in value.EnumerateArray())

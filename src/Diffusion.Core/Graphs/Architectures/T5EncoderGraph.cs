@@ -91,17 +91,8 @@ internal static class T5EncoderGraph
         using IDisposable scope = graph.Scope("DenseReluDense");
         int width = config.DModel, inner = config.DFf;
         GraphValue up = config.FeedForward == "gated-gelu"
-            ? graph.Node("Mul", [TanhGelu(graph, graph.Linear(x, module + ".wi_0", width, inner, bias: false)), graph.Linear(x, module + ".wi_1", width, inner, bias: false)])
+            ? graph.Node("Mul", [graph.Activation(graph.Linear(x, module + ".wi_0", width, inner, bias: false), "gelu_tanh"), graph.Linear(x, module + ".wi_1", width, inner, bias: false)])
             : graph.Node("Relu", [graph.Linear(x, module + ".wi", width, inner, bias: false)]);
         return graph.Linear(up, module + ".wo", inner, width, bias: false);
-    }
-
-    /// <summary>transformers' NewGELUActivation: 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))), x³ as x·x·x as torch computes pow(x, 3).</summary>
-    private static GraphValue TanhGelu(OnnxGraphBuilder graph, GraphValue x)
-    {
-        GraphValue cube = graph.Node("Mul", [graph.Node("Mul", [x, x]), x]);
-        GraphValue inner = graph.Node("Mul", [graph.Node("Add", [x, graph.Node("Mul", [cube, graph.Scalar(0.044715f)])]), graph.Scalar((float)Math.Sqrt(2.0 / Math.PI))]);
-        GraphValue gate = graph.Node("Add", [graph.Node("Tanh", [inner]), graph.Scalar(1f)]);
-        return graph.Node("Mul", [graph.Node("Mul", [x, graph.Scalar(0.5f)]), gate]);
     }
 }

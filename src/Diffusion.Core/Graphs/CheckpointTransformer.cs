@@ -17,7 +17,19 @@ internal static class CheckpointTransformer
         string config = Path.Combine(folder, "config.json");
         if (!File.Exists(config))
             throw new ModelLoadException(folder, "no config.json: a diffusers transformer folder holds config.json beside its safetensors weights.");
+        string className = ClassName(config);
         using var weights = new SafeTensorsWeightSource(CheckpointFiles.Find(folder, "diffusion_pytorch_model"));
-        return Sd3TransformerGraph.Build(Sd3TransformerConfig.FromJson(config), weights);
+        return className switch
+        {
+            "SD3Transformer2DModel" => Sd3TransformerGraph.Build(Sd3TransformerConfig.FromJson(config), weights),
+            "FluxTransformer2DModel" => FluxTransformerGraph.Build(FluxTransformerConfig.FromJson(config), weights),
+            _ => throw new ModelLoadException(config, $"_class_name '{className}' is not a transformer this builder knows (SD3Transformer2DModel, FluxTransformer2DModel)."),
+        };
+    }
+
+    private static string ClassName(string configPath)
+    {
+        using ConfigFields fields = ConfigFields.Read(configPath);
+        return fields.String("_class_name", "(missing)");
     }
 }

@@ -121,6 +121,15 @@ internal sealed class OnnxGraphBuilder
     /// <summary>A scalar float32 constant.</summary>
     public GraphValue Scalar(float value) => Constant([value]);
 
+    /// <summary>A 1-D float64 constant tensor (RoPE frequencies, computed in float64 as diffusers does).</summary>
+    public GraphValue Doubles(double[] values)
+    {
+        var tensor = new TensorProto { DataType = (int)TensorProto.Types.DataType.Double, Name = ScopedName("Constant") };
+        tensor.Dims.Add(values.Length);
+        tensor.DoubleData.AddRange(values);
+        return AddInitializer(tensor);
+    }
+
     /// <summary>An int64 constant tensor (shapes, axes, indices); 1-D unless <paramref name="scalar"/>.</summary>
     public GraphValue Int64s(long[] values, bool scalar = false)
     {

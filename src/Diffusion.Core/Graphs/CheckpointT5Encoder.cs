@@ -1,4 +1,6 @@
+using Diffusion.Core.Execution;
 using Diffusion.Core.Graphs.Architectures;
+using Diffusion.Core.TextEncoding;
 
 namespace Diffusion.Core.Graphs;
 
@@ -9,6 +11,13 @@ namespace Diffusion.Core.Graphs;
 /// </summary>
 internal static class CheckpointT5Encoder
 {
+    /// <summary>
+    /// Builds and loads the encoder in <paramref name="folder"/> as a <see cref="TextEncoder"/> (the contract of an optimum
+    /// T5 export: int64 <c>input_ids</c>, <c>last_hidden_state</c>; callers pass int32 ids, as to CLIP).
+    /// </summary>
+    /// <inheritdoc cref="Build" path="/exception"/>
+    public static TextEncoder Load(string folder, SessionSettings settings) => TextEncoder.Load(Build(folder).ToSource(), settings);
+
     /// <summary>Builds the encoder's graph over the weights in <paramref name="folder"/> (no session).</summary>
     /// <exception cref="ModelLoadException">The folder has no config or weights, or the config is invalid.</exception>
     /// <exception cref="WeightFileException">A file is malformed or truncated, or a tensor is missing or misshaped (named).</exception>

@@ -3,6 +3,7 @@ using System.Text.Json;
 using Diffusion.Core.Execution;
 using Diffusion.Core.Graphs;
 using Diffusion.Core.Graphs.Architectures;
+using Diffusion.Core.Models;
 using Diffusion.Core.Tests.Models;
 using Microsoft.ML.OnnxRuntime;
 
@@ -44,6 +45,18 @@ public sealed class T5EncoderGraphTests
     {
         float[] actual = Run(CheckpointT5Encoder.Build(GraphFixtures.Fixture(folder)), Ids(), Batch, Sequence);
         Assert.InRange(ReferenceTensors.MaxAbsDifference(actual, GraphFixtures.Reference(folder + ".t5")), 0f, 1e-4f);
+    }
+
+    [Fact]
+    public void Built_encoder_loads_as_a_text_encoder_that_takes_int32_ids()
+    {
+        using Diffusion.Core.TextEncoding.TextEncoder encoder = CheckpointT5Encoder.Load(GraphFixtures.Fixture("t5"), new SessionSettings { IntraOpThreads = 1 });
+        Assert.Equal(TensorElementKind.Int64, encoder.InputIdsElementKind);
+        Assert.Equal(Width, encoder.GetHiddenSize());
+        int[] ids = Ids().Select(id => (int)id).ToArray();
+        var hidden = new float[Batch * Sequence * Width];
+        encoder.Encode(ids, Batch, Sequence, hidden);
+        Assert.InRange(ReferenceTensors.MaxAbsDifference(hidden, GraphFixtures.Reference("t5.t5")), 0f, 1e-4f);
     }
 
     [Fact]

@@ -15,6 +15,9 @@ Writes (config.json as diffusers saves it, diffusion_pytorch_model.safetensors w
                              [2,10], flux.timestep.f32 [2] (1.0 and 0.25: the pipeline's t/1000), flux.guidance.f32 [2]
                              (3.5, 1.5), flux.img_ids.f32 [6,3] (0, row, column), flux.txt_ids.f32 [5,3] (zeros);
                              <folder>.out.f32 = the sample [2,6,8]
+                             flux.pack.latents.f32 [2,16,4,6], flux.pack.packed.f32 = _pack_latents of it [2,6,64],
+                             flux.pack.ids.f32 = _prepare_latent_image_ids for 2x3 tokens [6,3] (FluxPipeline's
+                             functions, transcribed: the pipeline module needs transformers)
 """
 import json
 import os
@@ -66,5 +69,26 @@ def main():
         save(os.path.join(OUT, "reference", folder + ".out.f32"), out)
 
 
+def pack_latents(latents, batch_size, num_channels_latents, height, width):
+    latents = latents.view(batch_size, num_channels_latents, height // 2, 2, width // 2, 2)
+    latents = latents.permute(0, 2, 4, 1, 3, 5)
+    return latents.reshape(batch_size, (height // 2) * (width // 2), num_channels_latents * 4)
+
+
+def prepare_latent_image_ids(height, width):
+    latent_image_ids = torch.zeros(height, width, 3)
+    latent_image_ids[..., 1] = latent_image_ids[..., 1] + torch.arange(height)[:, None]
+    latent_image_ids[..., 2] = latent_image_ids[..., 2] + torch.arange(width)[None, :]
+    return latent_image_ids.reshape(height * width, 3)
+
+
+def packing():
+    latents = torch.randn(2, 16, 4, 6, generator=torch.Generator().manual_seed(54))
+    save(os.path.join(OUT, "reference", "flux.pack.latents.f32"), latents)
+    save(os.path.join(OUT, "reference", "flux.pack.packed.f32"), pack_latents(latents, 2, 16, 4, 6))
+    save(os.path.join(OUT, "reference", "flux.pack.ids.f32"), prepare_latent_image_ids(2, 3))
+
+
 if __name__ == "__main__":
+    packing()
     main()

@@ -1,6 +1,7 @@
 using Diffusion.Core.Execution;
 using Diffusion.Core.Graphs;
 using Diffusion.Core.Graphs.Architectures;
+using Diffusion.Core.Graphs.SingleFile;
 using Diffusion.Core.Tests.Models;
 using Microsoft.ML.OnnxRuntime;
 
@@ -16,8 +17,35 @@ public sealed class FluxTransformerGraphTests
     [InlineData("flux-dev-transformer", true)]
     [InlineData("flux-schnell-transformer", false)]
     public void Built_transformer_matches_diffusers(string folder, bool guidance)
+        => AssertMatchesDiffusers(CheckpointTransformer.Build(GraphFixtures.Fixture(folder)), folder, guidance);
+
+    [Theory]
+    [InlineData("flux-dev-bfl.safetensors", "flux-dev-transformer", true)]
+    [InlineData("flux-schnell-bfl.safetensors", "flux-schnell-transformer", false)]
+    public void Black_forest_labs_single_file_builds_the_same_model(string file, string folder, bool guidance)
     {
-        BuiltModel built = CheckpointTransformer.Build(GraphFixtures.Fixture(folder));
+        // The tiny heads (8 wide) need the config's RoPE axes; FLUX.1's own 128-wide heads are read from the shapes alone.
+        FluxTransformerConfig config = FluxTransformerConfig.FromJson(GraphFixtures.Fixture(folder, "config.json"));
+        AssertMatchesDiffusers(BflFluxCheckpoint.Build(GraphFixtures.Fixture(file), config), folder, guidance);
+    }
+
+    [Fact]
+    public void Black_forest_labs_file_with_unknown_head_width_asks_for_a_config()
+    {
+        var error = Assert.Throws<ModelLoadException>(() => BflFluxCheckpoint.Build(GraphFixtures.Fixture("flux-dev-bfl.safetensors")));
+        Assert.Contains("RoPE", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_file_of_another_layout_is_not_taken_for_flux()
+    {
+        using var file = new SafeTensorsWeightSource([GraphFixtures.Fixture("sd1.safetensors")]);
+        Assert.False(BflFluxCheckpoint.IsBflFlux(file));
+        Assert.Throws<WeightFileException>(() => BflFluxCheckpoint.Build(GraphFixtures.Fixture("sd1.safetensors")));
+    }
+
+    private static void AssertMatchesDiffusers(BuiltModel built, string folder, bool guidance)
+    {
         using InferenceSession session = SessionFactory.Create(built.ToSource(), new SessionSettings { IntraOpThreads = 1 });
         var names = new List<string> { "hidden_states", "encoder_hidden_states", "pooled_projections", "timestep", "img_ids", "txt_ids" };
         var values = new List<OrtValue>

@@ -18,6 +18,11 @@ Writes (config.json as diffusers saves it, diffusion_pytorch_model.safetensors w
                              flux.pack.latents.f32 [2,16,4,6], flux.pack.packed.f32 = _pack_latents of it [2,6,64],
                              flux.pack.ids.f32 = _prepare_latent_image_ids for 2x3 tokens [6,3] (FluxPipeline's
                              functions, transcribed: the pipeline module needs transformers)
+  flux-dev-bfl.safetensors       the flux-dev-transformer weights in Black Forest Labs' single-file layout with
+                                 ComfyUI's model.diffusion_model. prefix (fused qkv, linear1 = q|k|v|mlp, final
+                                 modulation as (shift, scale)): the inverse of diffusers'
+                                 convert_flux_transformer_checkpoint_to_diffusers
+  flux-schnell-bfl.safetensors   the same for flux-schnell-transformer, without a prefix
 """
 import json
 import os
@@ -67,6 +72,56 @@ def main():
                         timestep=tensors["timestep"], img_ids=tensors["img_ids"], txt_ids=tensors["txt_ids"],
                         guidance=tensors["guidance"] if guidance else None).sample
         save(os.path.join(OUT, "reference", folder + ".out.f32"), out)
+        bfl_name = folder.replace("-transformer", "-bfl.safetensors")
+        write_safetensors(os.path.join(OUT, bfl_name), to_bfl(model.state_dict(), "model.diffusion_model." if guidance else ""), "F32")
+
+
+def to_bfl(state, prefix):
+    """The inverse of diffusers' convert_flux_transformer_checkpoint_to_diffusers (single_file_utils.py)."""
+    s = dict(state)
+    out = {}
+    renames = {"time_text_embed.timestep_embedder.linear_1": "time_in.in_layer", "time_text_embed.timestep_embedder.linear_2": "time_in.out_layer",
+               "time_text_embed.guidance_embedder.linear_1": "guidance_in.in_layer", "time_text_embed.guidance_embedder.linear_2": "guidance_in.out_layer",
+               "time_text_embed.text_embedder.linear_1": "vector_in.in_layer", "time_text_embed.text_embedder.linear_2": "vector_in.out_layer",
+               "context_embedder": "txt_in", "x_embedder": "img_in", "proj_out": "final_layer.linear"}
+    for new, old in renames.items():
+        for kind in ("weight", "bias"):
+            if f"{new}.{kind}" in s:
+                out[f"{old}.{kind}"] = s.pop(f"{new}.{kind}")
+    for kind in ("weight", "bias"):
+        scale, shift = s.pop(f"norm_out.linear.{kind}").chunk(2, dim=0)
+        out[f"final_layer.adaLN_modulation.1.{kind}"] = torch.cat([shift, scale], dim=0)
+    i = 0
+    while f"transformer_blocks.{i}.norm1.linear.weight" in s:
+        p, b = f"transformer_blocks.{i}.", f"double_blocks.{i}."
+        for kind in ("weight", "bias"):
+            out[f"{b}img_mod.lin.{kind}"] = s.pop(f"{p}norm1.linear.{kind}")
+            out[f"{b}txt_mod.lin.{kind}"] = s.pop(f"{p}norm1_context.linear.{kind}")
+            out[f"{b}img_attn.qkv.{kind}"] = torch.cat([s.pop(f"{p}attn.to_{x}.{kind}") for x in "qkv"])
+            out[f"{b}txt_attn.qkv.{kind}"] = torch.cat([s.pop(f"{p}attn.add_{x}_proj.{kind}") for x in "qkv"])
+            out[f"{b}img_attn.proj.{kind}"] = s.pop(f"{p}attn.to_out.0.{kind}")
+            out[f"{b}txt_attn.proj.{kind}"] = s.pop(f"{p}attn.to_add_out.{kind}")
+            out[f"{b}img_mlp.0.{kind}"] = s.pop(f"{p}ff.net.0.proj.{kind}")
+            out[f"{b}img_mlp.2.{kind}"] = s.pop(f"{p}ff.net.2.{kind}")
+            out[f"{b}txt_mlp.0.{kind}"] = s.pop(f"{p}ff_context.net.0.proj.{kind}")
+            out[f"{b}txt_mlp.2.{kind}"] = s.pop(f"{p}ff_context.net.2.{kind}")
+        out[f"{b}img_attn.norm.query_norm.scale"] = s.pop(f"{p}attn.norm_q.weight")
+        out[f"{b}img_attn.norm.key_norm.scale"] = s.pop(f"{p}attn.norm_k.weight")
+        out[f"{b}txt_attn.norm.query_norm.scale"] = s.pop(f"{p}attn.norm_added_q.weight")
+        out[f"{b}txt_attn.norm.key_norm.scale"] = s.pop(f"{p}attn.norm_added_k.weight")
+        i += 1
+    i = 0
+    while f"single_transformer_blocks.{i}.norm.linear.weight" in s:
+        p, b = f"single_transformer_blocks.{i}.", f"single_blocks.{i}."
+        for kind in ("weight", "bias"):
+            out[f"{b}modulation.lin.{kind}"] = s.pop(f"{p}norm.linear.{kind}")
+            out[f"{b}linear1.{kind}"] = torch.cat([s.pop(f"{p}attn.to_{x}.{kind}") for x in "qkv"] + [s.pop(f"{p}proj_mlp.{kind}")])
+            out[f"{b}linear2.{kind}"] = s.pop(f"{p}proj_out.{kind}")
+        out[f"{b}norm.query_norm.scale"] = s.pop(f"{p}attn.norm_q.weight")
+        out[f"{b}norm.key_norm.scale"] = s.pop(f"{p}attn.norm_k.weight")
+        i += 1
+    assert not s, f"unmapped: {sorted(s)}"
+    return {prefix + k: v for k, v in out.items()}
 
 
 def pack_latents(latents, batch_size, num_channels_latents, height, width):

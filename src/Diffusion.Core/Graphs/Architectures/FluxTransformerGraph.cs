@@ -20,7 +20,11 @@ internal static class FluxTransformerGraph
 {
     private const double RopeTheta = 10000;
 
-    public static BuiltModel Build(FluxTransformerConfig config, IWeightSource weights, string name = "transformer")
+    /// <param name="config">The architecture.</param>
+    /// <param name="weights">Its parameters by diffusers name.</param>
+    /// <param name="name">The component's name in the built model's description.</param>
+    /// <param name="normOutShiftFirst">The final modulation's rows are (shift, scale), as Black Forest Labs' checkpoints store them, instead of diffusers' (scale, shift).</param>
+    public static BuiltModel Build(FluxTransformerConfig config, IWeightSource weights, string name = "transformer", bool normOutShiftFirst = false)
     {
         var graph = new OnnxGraphBuilder("FluxTransformer2DModel", weights);
         int width = config.InnerDim;
@@ -56,8 +60,9 @@ internal static class FluxTransformerGraph
         }
         hidden = dit.Tokens(joint, textTokens, null);
 
-        GraphValue[] outModulation = dit.Modulation(activatedTemb, "norm_out", width, 2, width); // scale, shift
-        hidden = dit.Modulate(dit.PlainLayerNorm(hidden, width), outModulation[1], outModulation[0]);
+        GraphValue[] outModulation = dit.Modulation(activatedTemb, "norm_out", width, 2, width);
+        (GraphValue shift, GraphValue scale) = normOutShiftFirst ? (outModulation[0], outModulation[1]) : (outModulation[1], outModulation[0]);
+        hidden = dit.Modulate(dit.PlainLayerNorm(hidden, width), shift, scale);
         long outWidth = (long)config.PatchSize * config.PatchSize * config.OutChannels;
         graph.Output(dit.Linear(hidden, "proj_out", width, outWidth), "out_hidden_states", DataType.Float, "batch_size", "image_tokens", outWidth);
         return new BuiltModel($"{name} built from {weights.Description}", graph.ToBytes(), graph.ExternalDataFolder, graph.ParameterCount);

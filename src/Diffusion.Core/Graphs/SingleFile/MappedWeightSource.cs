@@ -5,7 +5,9 @@ namespace Diffusion.Core.Graphs.SingleFile;
 /// <param name="Part">For a fused tensor (OpenCLIP's <c>in_proj_weight</c> = q, k, v stacked on rows): which row block.</param>
 /// <param name="Parts">How many row blocks the tensor stacks (1: the whole tensor).</param>
 /// <param name="Transposed">The checkpoint stores the linear weight [in, out] (OpenCLIP's <c>text_projection</c>).</param>
-internal readonly record struct CheckpointTensor(string Name, int Part = 0, int Parts = 1, bool Transposed = false);
+/// <param name="FirstRow">With <paramref name="RowCount"/>: a row range of unequal blocks (BFL's FLUX <c>linear1</c> = q, k, v, MLP).</param>
+/// <param name="RowCount">How many rows from <paramref name="FirstRow"/> (0: not a row range).</param>
+internal readonly record struct CheckpointTensor(string Name, int Part = 0, int Parts = 1, bool Transposed = false, long FirstRow = 0, long RowCount = 0);
 
 /// <summary>
 /// A view of one component inside a checkpoint of another layout (a single-file LDM checkpoint): each parameter the
@@ -25,6 +27,13 @@ internal sealed class MappedWeightSource(SafeTensorsWeightSource file, string co
         if (stored is null)
             return null;
         long[] shape = stored.Shape;
+        if (target.RowCount > 0)
+        {
+            if (shape.Length == 0 || target.FirstRow + target.RowCount > shape[0])
+                throw new WeightFileException(stored.FilePath, stored.Name, $"has shape [{string.Join(", ", shape)}]; rows {target.FirstRow}..{target.FirstRow + target.RowCount} are asked for (for {name}).");
+            long rowLength = stored.Length / shape[0];
+            return stored with { Shape = [target.RowCount, .. shape[1..]], Offset = stored.Offset + target.FirstRow * rowLength, Length = target.RowCount * rowLength };
+        }
         if (target.Parts > 1)
         {
             if (shape.Length == 0 || shape[0] % target.Parts != 0)

@@ -1,6 +1,7 @@
 using Diffusion.Core.Execution;
 using Diffusion.Core.Graphs;
 using Diffusion.Core.Graphs.Architectures;
+using Diffusion.Core.Graphs.SingleFile;
 using Diffusion.Core.Tests.Models;
 using Microsoft.ML.OnnxRuntime;
 
@@ -16,8 +17,31 @@ public sealed class Sd3TransformerGraphTests
     [InlineData("sd3-transformer")]
     [InlineData("sd35-transformer")]
     public void Built_transformer_matches_diffusers(string folder)
+        => AssertMatchesDiffusers(CheckpointTransformer.Build(GraphFixtures.Fixture(folder)), folder);
+
+    [Fact]
+    public void Stability_single_file_builds_the_same_model()
     {
-        BuiltModel built = CheckpointTransformer.Build(GraphFixtures.Fixture(folder));
+        // SD3.5-like: QK norms give the head width, so the whole architecture comes from the tensors.
+        AssertMatchesDiffusers(SaiSd3Checkpoint.Build(GraphFixtures.Fixture("sd35-sai.safetensors")), "sd35-transformer");
+        // SD3.0-like without QK norm: the tiny 8-wide heads are not SD3's 64, so the config is given.
+        AssertMatchesDiffusers(SaiSd3Checkpoint.Build(GraphFixtures.Fixture("sd3-sai.safetensors"),
+            Sd3TransformerConfig.FromJson(GraphFixtures.Fixture("sd3-transformer", "config.json"))), "sd3-transformer");
+    }
+
+    [Fact]
+    public void Architecture_read_from_a_stability_file_equals_the_diffusers_config()
+    {
+        using var file = new SafeTensorsWeightSource([GraphFixtures.Fixture("sd35-sai.safetensors")]);
+        Assert.True(SaiSd3Checkpoint.IsSaiSd3(file));
+        Sd3TransformerConfig read = SaiSd3Checkpoint.ConfigFromShapes(file, "model.diffusion_model.", "sd35-sai.safetensors");
+        Sd3TransformerConfig expected = Sd3TransformerConfig.FromJson(GraphFixtures.Fixture("sd35-transformer", "config.json"));
+        Assert.Equal(expected.DualAttentionLayers, read.DualAttentionLayers);
+        Assert.Equal(expected with { DualAttentionLayers = [], SampleSize = 0 }, read with { DualAttentionLayers = [], SampleSize = 0 });
+    }
+
+    private static void AssertMatchesDiffusers(BuiltModel built, string folder)
+    {
         using InferenceSession session = SessionFactory.Create(built.ToSource(), new SessionSettings { IntraOpThreads = 1 });
         using OrtValue hidden = OrtValue.CreateTensorValueFromMemory(GraphFixtures.Reference("sd3.hidden"), [2, 4, 8, 6]);
         using OrtValue context = OrtValue.CreateTensorValueFromMemory(GraphFixtures.Reference("sd3.context"), [2, 5, 12]);

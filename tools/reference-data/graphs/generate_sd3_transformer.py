@@ -13,6 +13,9 @@ pos_embed.pos_embed buffer included):
   sd35-transformer/   SD3.5-medium-like: the same plus qk_norm rms_norm and dual attention in layers 0 and 1
   reference/          sd3.hidden.f32 [2,4,8,6] (a non-square 4x3-patch latent), sd3.context.f32 [2,5,12],
                       sd3.pooled.f32 [2,10], sd3.timestep.f32 [2] (999.5 and 10); <folder>.out.f32 = the sample [2,4,8,6]
+  sd3-sai.safetensors, sd35-sai.safetensors
+                      the same weights in Stability AI's single-file layout under model.diffusion_model. (fused qkv,
+                      continuous norms as (shift, scale)): the inverse of diffusers' convert_sd3_transformer_checkpoint_to_diffusers
 """
 import json
 import os
@@ -74,6 +77,50 @@ def main():
         with torch.no_grad():
             out = model(hidden_states=hidden, encoder_hidden_states=context, pooled_projections=pooled, timestep=timestep).sample
         save(os.path.join(OUT, "reference", folder + ".out.f32"), out)
+        write_safetensors(os.path.join(OUT, folder.replace("-transformer", "-sai.safetensors")), to_sai(model.state_dict(), 3), "F32")
+
+
+def swap(t):
+    a, b = t.chunk(2, dim=0)
+    return torch.cat([b, a], dim=0)
+
+
+def to_sai(state, layers):
+    """The inverse of diffusers' convert_sd3_transformer_checkpoint_to_diffusers (single_file_utils.py)."""
+    s = dict(state)
+    out = {"pos_embed": s.pop("pos_embed.pos_embed")}
+    renames = {"pos_embed.proj": "x_embedder.proj", "time_text_embed.timestep_embedder.linear_1": "t_embedder.mlp.0",
+               "time_text_embed.timestep_embedder.linear_2": "t_embedder.mlp.2", "time_text_embed.text_embedder.linear_1": "y_embedder.mlp.0",
+               "time_text_embed.text_embedder.linear_2": "y_embedder.mlp.2", "context_embedder": "context_embedder", "proj_out": "final_layer.linear"}
+    for kind in ("weight", "bias"):
+        for new, old in renames.items():
+            out[f"{old}.{kind}"] = s.pop(f"{new}.{kind}")
+        out[f"final_layer.adaLN_modulation.1.{kind}"] = swap(s.pop(f"norm_out.linear.{kind}"))
+    for i in range(layers):
+        p, b = f"transformer_blocks.{i}.", f"joint_blocks.{i}."
+        last = i == layers - 1
+        for kind in ("weight", "bias"):
+            out[f"{b}x_block.attn.qkv.{kind}"] = torch.cat([s.pop(f"{p}attn.to_{x}.{kind}") for x in "qkv"])
+            out[f"{b}context_block.attn.qkv.{kind}"] = torch.cat([s.pop(f"{p}attn.add_{x}_proj.{kind}") for x in "qkv"])
+            out[f"{b}x_block.attn.proj.{kind}"] = s.pop(f"{p}attn.to_out.0.{kind}")
+            out[f"{b}x_block.adaLN_modulation.1.{kind}"] = s.pop(f"{p}norm1.linear.{kind}")
+            context_mod = s.pop(f"{p}norm1_context.linear.{kind}")
+            out[f"{b}context_block.adaLN_modulation.1.{kind}"] = swap(context_mod) if last else context_mod
+            out[f"{b}x_block.mlp.fc1.{kind}"] = s.pop(f"{p}ff.net.0.proj.{kind}")
+            out[f"{b}x_block.mlp.fc2.{kind}"] = s.pop(f"{p}ff.net.2.{kind}")
+            if not last:
+                out[f"{b}context_block.attn.proj.{kind}"] = s.pop(f"{p}attn.to_add_out.{kind}")
+                out[f"{b}context_block.mlp.fc1.{kind}"] = s.pop(f"{p}ff_context.net.0.proj.{kind}")
+                out[f"{b}context_block.mlp.fc2.{kind}"] = s.pop(f"{p}ff_context.net.2.{kind}")
+            if f"{p}attn2.to_q.{kind}" in s:
+                out[f"{b}x_block.attn2.qkv.{kind}"] = torch.cat([s.pop(f"{p}attn2.to_{x}.{kind}") for x in "qkv"])
+                out[f"{b}x_block.attn2.proj.{kind}"] = s.pop(f"{p}attn2.to_out.0.{kind}")
+        for new, old in (("attn.norm_q", "x_block.attn.ln_q"), ("attn.norm_k", "x_block.attn.ln_k"), ("attn.norm_added_q", "context_block.attn.ln_q"),
+                         ("attn.norm_added_k", "context_block.attn.ln_k"), ("attn2.norm_q", "x_block.attn2.ln_q"), ("attn2.norm_k", "x_block.attn2.ln_k")):
+            if f"{p}{new}.weight" in s:
+                out[f"{b}{old}.weight"] = s.pop(f"{p}{new}.weight")
+    assert not s, f"unmapped: {sorted(s)}"
+    return {"model.diffusion_model." + k: v for k, v in out.items()}
 
 
 if __name__ == "__main__":

@@ -17,7 +17,11 @@ namespace Diffusion.Core.Graphs.Architectures;
 /// </remarks>
 internal static class Sd3TransformerGraph
 {
-    public static BuiltModel Build(Sd3TransformerConfig config, IWeightSource weights, string name = "transformer")
+    /// <param name="config">The architecture.</param>
+    /// <param name="weights">Its parameters by diffusers name.</param>
+    /// <param name="name">The component's name in the built model's description.</param>
+    /// <param name="continuousNormsShiftFirst">The AdaLayerNormContinuous rows (the final norm, the last block's context norm) are (shift, scale), as Stability AI's checkpoints store them, instead of diffusers' (scale, shift).</param>
+    public static BuiltModel Build(Sd3TransformerConfig config, IWeightSource weights, string name = "transformer", bool continuousNormsShiftFirst = false)
     {
         var graph = new OnnxGraphBuilder("SD3Transformer2DModel", weights);
         int width = config.InnerDim, patch = config.PatchSize;
@@ -41,11 +45,11 @@ internal static class Sd3TransformerGraph
         {
             using IDisposable scope = graph.Scope($"transformer_blocks.{layer}");
             (hidden, context) = JointBlock(graph, dit, config, $"transformer_blocks.{layer}", hidden, context, activatedTemb,
-                contextPreOnly: layer == config.Layers - 1, dualAttention: config.DualAttentionLayers.Contains(layer));
+                contextPreOnly: layer == config.Layers - 1, dualAttention: config.DualAttentionLayers.Contains(layer), continuousNormsShiftFirst);
         }
 
-        GraphValue[] outModulation = dit.Modulation(activatedTemb, "norm_out", width, 2, width); // scale, shift
-        hidden = dit.Modulate(dit.PlainLayerNorm(hidden, width), outModulation[1], outModulation[0]);
+        GraphValue[] outModulation = dit.Modulation(activatedTemb, "norm_out", width, 2, width);
+        hidden = ContinuousNorm(dit, hidden, outModulation, width, continuousNormsShiftFirst);
         hidden = dit.Linear(hidden, "proj_out", width, (long)patch * patch * config.OutChannels);
 
         // [B, h·w, p·p·C] → [B, h, w, p, p, C] → [B, C, h, p, w, p] → [B, C, h·p, w·p].
@@ -91,7 +95,7 @@ internal static class Sd3TransformerGraph
 
     /// <summary><c>JointTransformerBlock</c>; returns the new image tokens and (unless <paramref name="contextPreOnly"/>) caption tokens.</summary>
     private static (GraphValue Hidden, GraphValue Context) JointBlock(OnnxGraphBuilder graph, DitBlocks dit, Sd3TransformerConfig config, string module,
-        GraphValue hidden, GraphValue context, GraphValue activatedTemb, bool contextPreOnly, bool dualAttention)
+        GraphValue hidden, GraphValue context, GraphValue activatedTemb, bool contextPreOnly, bool dualAttention, bool continuousNormsShiftFirst)
     {
         int width = config.InnerDim;
         // norm1: AdaLayerNormZero (shift, scale, gate msa; shift, scale, gate mlp) or SD3.5's X variant (+ shift, scale, gate msa2).
@@ -100,7 +104,7 @@ internal static class Sd3TransformerGraph
         GraphValue normHidden = dit.Modulate(normed, m[0], m[1]);
         GraphValue[] c = dit.Modulation(activatedTemb, module + ".norm1_context", width, contextPreOnly ? 2 : 6, width);
         GraphValue normContext = contextPreOnly
-            ? dit.Modulate(dit.PlainLayerNorm(context, width), c[1], c[0]) // AdaLayerNormContinuous: scale, shift
+            ? ContinuousNorm(dit, context, c, width, continuousNormsShiftFirst)
             : dit.Modulate(dit.PlainLayerNorm(context, width), c[0], c[1]);
 
         (GraphValue attnHidden, GraphValue? attnContext) = JointAttention(graph, dit, config, module + ".attn", normHidden, normContext, contextPreOnly);
@@ -121,6 +125,12 @@ internal static class Sd3TransformerGraph
         context = graph.Node("Add", [context, graph.Node("Mul", [c[5], dit.FeedForward(contextFfInput, module + ".ff_context", width)])]);
         return (hidden, context);
     }
+
+    /// <summary>AdaLayerNormContinuous: diffusers' linear gives (scale, shift); Stability AI's checkpoints store (shift, scale).</summary>
+    private static GraphValue ContinuousNorm(DitBlocks dit, GraphValue x, GraphValue[] modulation, int width, bool shiftFirst)
+        => shiftFirst
+            ? dit.Modulate(dit.PlainLayerNorm(x, width), modulation[0], modulation[1])
+            : dit.Modulate(dit.PlainLayerNorm(x, width), modulation[1], modulation[0]);
 
     /// <summary>JointAttnProcessor2_0: image and caption q/k/v (QK-normed when configured) attend together, image tokens first.</summary>
     private static (GraphValue Hidden, GraphValue? Context) JointAttention(OnnxGraphBuilder graph, DitBlocks dit, Sd3TransformerConfig config, string module,

@@ -22,54 +22,39 @@ public static class FluxLatents
     /// </summary>
     /// <exception cref="ArgumentException">The spans do not hold batch·C·h·w values or a side is odd.</exception>
     public static void Pack(ReadOnlySpan<float> latents, int batch, int channels, int height, int width, Span<float> packed)
-    {
-        RequireEven(height, width);
-        RequireLength(latents.Length, batch, channels, height, width, nameof(latents));
-        RequireLength(packed.Length, batch, channels, height, width, nameof(packed));
-        int rows = height / 2, columns = width / 2;
-        int target = 0;
-        for (int b = 0; b < batch; b++)
-        {
-            for (int r = 0; r < rows; r++)
-            {
-                for (int col = 0; col < columns; col++)
-                {
-                    for (int c = 0; c < channels; c++)
-                    {
-                        int plane = (b * channels + c) * height * width;
-                        for (int dy = 0; dy < 2; dy++)
-                        {
-                            for (int dx = 0; dx < 2; dx++)
-                                packed[target++] = latents[plane + (2 * r + dy) * width + 2 * col + dx];
-                        }
-                    }
-                }
-            }
-        }
-    }
+        => Permute(latents, packed, batch, channels, height, width, pack: true);
 
     /// <summary><c>_unpack_latents</c>: the inverse of <see cref="Pack"/>.</summary>
     /// <exception cref="ArgumentException">The spans do not hold batch·C·h·w values or a side is odd.</exception>
     public static void Unpack(ReadOnlySpan<float> packed, int batch, int channels, int height, int width, Span<float> latents)
+        => Permute(packed, latents, batch, channels, height, width, pack: false);
+
+    /// <summary>Walks the packed order (batch, patch row, patch column, channel, dy, dx) and copies between the layouts.</summary>
+    private static void Permute(ReadOnlySpan<float> source, Span<float> destination, int batch, int channels, int height, int width, bool pack)
     {
         RequireEven(height, width);
-        RequireLength(packed.Length, batch, channels, height, width, nameof(packed));
-        RequireLength(latents.Length, batch, channels, height, width, nameof(latents));
-        int rows = height / 2, columns = width / 2;
-        int source = 0;
+        RequireLength(source.Length, batch, channels, height, width, nameof(source));
+        RequireLength(destination.Length, batch, channels, height, width, nameof(destination));
+        int packedIndex = 0;
         for (int b = 0; b < batch; b++)
         {
-            for (int r = 0; r < rows; r++)
+            for (int r = 0; r < height / 2; r++)
             {
-                for (int col = 0; col < columns; col++)
+                for (int col = 0; col < width / 2; col++)
                 {
                     for (int c = 0; c < channels; c++)
                     {
                         int plane = (b * channels + c) * height * width;
                         for (int dy = 0; dy < 2; dy++)
                         {
-                            for (int dx = 0; dx < 2; dx++)
-                                latents[plane + (2 * r + dy) * width + 2 * col + dx] = packed[source++];
+                            for (int dx = 0; dx < 2; dx++, packedIndex++)
+                            {
+                                int latentIndex = plane + (2 * r + dy) * width + 2 * col + dx;
+                                if (pack)
+                                    destination[packedIndex] = source[latentIndex];
+                                else
+                                    destination[latentIndex] = source[packedIndex];
+                            }
                         }
                     }
                 }

@@ -91,6 +91,22 @@ internal static class DiscreteSigmas
     }
 
     /// <summary>
+    /// <c>torch.cat([x[:1], x[1:].repeat_interleave(2)])</c> (2·n − 1 values): Heun's timesteps, and its sigmas before the
+    /// final one is appended.
+    /// </summary>
+    public static float[] RepeatAfterFirst(ReadOnlySpan<float> values, int extra = 0)
+    {
+        var result = new float[2 * values.Length - 1 + extra];
+        result[0] = values[0];
+        for (int i = 1; i < values.Length; i++)
+        {
+            result[2 * i - 1] = values[i];
+            result[2 * i] = values[i];
+        }
+        return result;
+    }
+
+    /// <summary>
     /// diffusers' <c>init_noise_sigma</c> for sigma schedulers: max σ for linspace/trailing spacing, else √(max σ² + 1)
     /// (float32). Before <c>SetTimesteps</c> the schedulers pass their training sigmas, whose maximum is what diffusers'
     /// constructors leave in place.

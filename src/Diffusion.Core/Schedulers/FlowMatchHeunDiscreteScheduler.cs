@@ -83,16 +83,9 @@ public sealed class FlowMatchHeunDiscreteScheduler : FlowMatchSchedulerBase
         SchedulerConfig own = DiffusersDefaults with { NumTrainTimesteps = Config.NumTrainTimesteps, Shift = Config.Shift };
         float[] schedule = FlowMatchSigmas.Schedule(own, _trainingBounds, inferenceSteps, null, null, null);
         (float[] timesteps, float[] sigmas) = WithTerminal(schedule, invert: false);
-        // timesteps[:1] then timesteps[1:] twice; sigmas[:1], sigmas[1:-1] twice, sigmas[-1:].
-        var interleavedTimesteps = new float[2 * timesteps.Length - 1];
-        var interleavedSigmas = new float[2 * sigmas.Length - 2];
-        interleavedTimesteps[0] = timesteps[0];
-        interleavedSigmas[0] = sigmas[0];
-        for (int i = 1; i < timesteps.Length; i++)
-        {
-            interleavedTimesteps[2 * i - 1] = interleavedTimesteps[2 * i] = timesteps[i];
-            interleavedSigmas[2 * i - 1] = interleavedSigmas[2 * i] = sigmas[i];
-        }
+        // timesteps[:1] then timesteps[1:] twice; sigmas[:1], sigmas[1:-1] twice, sigmas[-1:] (the final 0).
+        float[] interleavedTimesteps = DiscreteSigmas.RepeatAfterFirst(timesteps);
+        float[] interleavedSigmas = DiscreteSigmas.RepeatAfterFirst(sigmas.AsSpan(0, sigmas.Length - 1), extra: 1);
         interleavedSigmas[^1] = sigmas[^1];
         SetSchedule(inferenceSteps, interleavedTimesteps, interleavedSigmas);
     }

@@ -13,8 +13,7 @@ public abstract class FlowMatchSchedulerBase : IScheduler
 {
     private float[] _timesteps = [];
     private float[] _sigmas = [];
-    private float[]?[] _scratch = [];
-    private int _scratchLength = -1;
+    private readonly ScratchBuffers _scratch = new();
 
     /// <summary>Completes <paramref name="config"/> with <paramref name="classDefaults"/> for the fields its file left out (diffusers' <c>from_config</c>) and validates it.</summary>
     /// <exception cref="InvalidOptionException">A config value is out of range or unsupported.</exception>
@@ -65,7 +64,7 @@ public abstract class FlowMatchSchedulerBase : IScheduler
     public void ScaleModelInput(ReadOnlySpan<float> sample, int stepIndex, Span<float> destination)
     {
         ValidateStepIndex(stepIndex);
-        RequireSameLength(sample.Length, destination.Length, nameof(destination));
+        StepArguments.RequireSameLength(sample.Length, destination.Length, nameof(destination));
         sample.CopyTo(destination);
     }
 
@@ -79,8 +78,8 @@ public abstract class FlowMatchSchedulerBase : IScheduler
     public void AddNoise(ReadOnlySpan<float> originalSample, ReadOnlySpan<float> noise, int stepIndex, Span<float> destination)
     {
         ValidateStepIndex(stepIndex);
-        RequireSameLength(originalSample.Length, noise.Length, nameof(noise));
-        RequireSameLength(originalSample.Length, destination.Length, nameof(destination));
+        StepArguments.RequireSameLength(originalSample.Length, noise.Length, nameof(noise));
+        StepArguments.RequireSameLength(originalSample.Length, destination.Length, nameof(destination));
         float sigma = _sigmas[stepIndex];
         Span<float> scaledNoise = Scratch(0, originalSample.Length);
         TensorPrimitives.Multiply(noise, sigma, scaledNoise);
@@ -89,39 +88,20 @@ public abstract class FlowMatchSchedulerBase : IScheduler
     }
 
     /// <summary>Throws unless a schedule is set and <paramref name="stepIndex"/> indexes <see cref="Timesteps"/>.</summary>
-    protected void ValidateStepIndex(int stepIndex)
-    {
-        if (_timesteps.Length == 0)
-            throw new InvalidOperationException($"{GetType().Name}: call SetTimesteps before stepping.");
-        if ((uint)stepIndex >= (uint)_timesteps.Length)
-            throw new ArgumentOutOfRangeException(nameof(stepIndex), stepIndex, $"must be in 0..{_timesteps.Length - 1}.");
-    }
+    protected void ValidateStepIndex(int stepIndex) => StepArguments.RequireIndex(this, _timesteps.Length, stepIndex);
 
     /// <summary>Checks the step index and that the model output and sample have the same, non-zero length.</summary>
     protected void ValidateStep(ReadOnlySpan<float> modelOutput, int stepIndex, Span<float> sample)
     {
         ValidateStepIndex(stepIndex);
-        if (sample.IsEmpty)
-            throw new ArgumentException("The sample is empty.", nameof(sample));
-        RequireSameLength(sample.Length, modelOutput.Length, nameof(modelOutput));
+        StepArguments.RequireStepBuffers(modelOutput, sample);
     }
 
     /// <summary>Returns <paramref name="random"/> or throws for stochastic steps called without one.</summary>
-    protected IRandomSource RequireRandom(IRandomSource? random)
-        => random ?? throw new ArgumentNullException(nameof(random), $"{GetType().Name} draws noise in this step; pass an IRandomSource.");
+    protected IRandomSource RequireRandom(IRandomSource? random) => StepArguments.RequireRandom(this, random);
 
     /// <summary>A scratch buffer of <paramref name="length"/> floats for <paramref name="slot"/>, kept while the sample length stays the same.</summary>
-    protected Span<float> Scratch(int slot, int length)
-    {
-        if (length != _scratchLength)
-        {
-            Array.Clear(_scratch);
-            _scratchLength = length;
-        }
-        if (slot >= _scratch.Length)
-            Array.Resize(ref _scratch, slot + 1);
-        return _scratch[slot] ??= new float[length];
-    }
+    protected Span<float> Scratch(int slot, int length) => _scratch.Get(slot, length);
 
     /// <summary>Appends the terminal sigma and derives timesteps = σ·N in float32 (diffusers' steps 5–6), with σ → 1 − σ first when <paramref name="invert"/>.</summary>
     protected (float[] Timesteps, float[] Sigmas) WithTerminal(float[] sigmas, bool invert)
@@ -137,11 +117,5 @@ public abstract class FlowMatchSchedulerBase : IScheduler
         }
         withTerminal[^1] = invert ? 1f : 0f;
         return (timesteps, withTerminal);
-    }
-
-    private static void RequireSameLength(int expected, int actual, string parameterName)
-    {
-        if (expected != actual)
-            throw new ArgumentException($"has {actual} elements but the sample has {expected}.", parameterName);
     }
 }

@@ -51,26 +51,11 @@ public sealed class HeunDiscreteScheduler : SchedulerBase
         double[] timesteps = DiscreteSigmas.SpacedTimesteps(Config, inferenceSteps);
         double[] sigmas = DiscreteSigmas.Interpolate(Schedule.Sigmas, timesteps);
         DiscreteSigmas.ApplySigmaKind(Config, Schedule.LogSigmas, inferenceSteps, useConfigBounds: false, roundKarrasTimesteps: false, ref timesteps, ref sigmas);
-        // torch.cat([σ[:1], σ[1:-1].repeat_interleave(2), σ[-1:]]) over the sigmas with the final 0 appended.
-        float[] withFinal = DiscreteSigmas.AppendAndRound(sigmas, 0.0);
-        _sigmas = new float[2 * withFinal.Length - 2];
-        _sigmas[0] = withFinal[0];
-        for (int i = 1; i < withFinal.Length - 1; i++)
-        {
-            _sigmas[2 * i - 1] = withFinal[i];
-            _sigmas[2 * i] = withFinal[i];
-        }
-        _sigmas[^1] = withFinal[^1];
-        _pendingPredictionIndex = -1;
+        // torch.cat([σ[:1], σ[1:-1].repeat_interleave(2), σ[-1:]]) over the sigmas with the final 0 appended;
         // timesteps[:1] then timesteps[1:] each repeated twice.
-        var result = new float[2 * timesteps.Length - 1];
-        result[0] = (float)timesteps[0];
-        for (int i = 1; i < timesteps.Length; i++)
-        {
-            result[2 * i - 1] = (float)timesteps[i];
-            result[2 * i] = (float)timesteps[i];
-        }
-        return result;
+        _sigmas = DiscreteSigmas.RepeatAfterFirst(DiscreteSigmas.ToSingle(sigmas), extra: 1); // the final 0 stays 0
+        _pendingPredictionIndex = -1;
+        return DiscreteSigmas.RepeatAfterFirst(DiscreteSigmas.ToSingle(timesteps));
     }
 
     /// <inheritdoc />

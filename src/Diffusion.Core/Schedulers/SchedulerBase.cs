@@ -15,8 +15,7 @@ namespace Diffusion.Core.Schedulers;
 public abstract class SchedulerBase : IScheduler
 {
     private float[] _timesteps = [];
-    private float[]?[] _scratch = [];
-    private int _scratchLength = -1;
+    private readonly ScratchBuffers _scratch = new();
     private float[] _thresholdSorted = [];
     private int _sampleCount = 1;
 
@@ -111,50 +110,26 @@ public abstract class SchedulerBase : IScheduler
     public abstract void AddNoise(ReadOnlySpan<float> originalSample, ReadOnlySpan<float> noise, int stepIndex, Span<float> destination);
 
     /// <summary>Throws unless <see cref="SetTimesteps"/> was called and <paramref name="stepIndex"/> indexes <see cref="Timesteps"/>.</summary>
-    protected void ValidateStepIndex(int stepIndex)
-    {
-        if (_timesteps.Length == 0)
-            throw new InvalidOperationException($"{GetType().Name}: call SetTimesteps before stepping.");
-        if ((uint)stepIndex >= (uint)_timesteps.Length)
-            throw new ArgumentOutOfRangeException(nameof(stepIndex), stepIndex, $"must be in 0..{_timesteps.Length - 1}.");
-    }
+    protected void ValidateStepIndex(int stepIndex) => StepArguments.RequireIndex(this, _timesteps.Length, stepIndex);
 
     /// <summary>Checks the step index and that the model output and sample have the same, non-zero length.</summary>
     protected void ValidateStep(ReadOnlySpan<float> modelOutput, int stepIndex, Span<float> sample)
     {
         ValidateStepIndex(stepIndex);
-        if (sample.IsEmpty)
-            throw new ArgumentException("The sample is empty.", nameof(sample));
-        RequireSameLength(sample.Length, modelOutput.Length, nameof(modelOutput));
+        StepArguments.RequireStepBuffers(modelOutput, sample);
     }
 
     /// <summary>Throws <see cref="ArgumentException"/> when two buffers that must match differ in length.</summary>
-    protected static void RequireSameLength(int expected, int actual, string parameterName)
-    {
-        if (expected != actual)
-            throw new ArgumentException($"has {actual} elements but the sample has {expected}.", parameterName);
-    }
+    protected static void RequireSameLength(int expected, int actual, string parameterName) => StepArguments.RequireSameLength(expected, actual, parameterName);
 
     /// <summary>Returns <paramref name="random"/> or throws for stochastic steps called without one.</summary>
-    protected IRandomSource RequireRandom(IRandomSource? random)
-        => random ?? throw new ArgumentNullException(nameof(random), $"{GetType().Name} draws noise in this step; pass an IRandomSource.");
+    protected IRandomSource RequireRandom(IRandomSource? random) => StepArguments.RequireRandom(this, random);
 
     /// <summary>
-    /// A scratch buffer of exactly <paramref name="length"/> floats for slot <paramref name="slot"/>. Buffers are
-    /// allocated the first time a slot is used at a sample length and kept until the length changes (which
-    /// drops every slot), so steadily stepping one sample size never allocates.
+    /// A scratch buffer of exactly <paramref name="length"/> floats for slot <paramref name="slot"/> (see <see cref="ScratchBuffers"/>):
+    /// steadily stepping one sample size never allocates.
     /// </summary>
-    protected Span<float> Scratch(int slot, int length)
-    {
-        if (length != _scratchLength)
-        {
-            Array.Clear(_scratch);
-            _scratchLength = length;
-        }
-        if (slot >= _scratch.Length)
-            Array.Resize(ref _scratch, slot + 1);
-        return _scratch[slot] ??= new float[length];
-    }
+    protected Span<float> Scratch(int slot, int length) => _scratch.Get(slot, length);
 
     /// <summary>Allocates scratch slots 0..<paramref name="slotCount"/>-1 at <paramref name="length"/> up front, so multistep history slots first used in later steps do not allocate then.</summary>
     protected void ReserveScratch(int slotCount, int length)
@@ -164,8 +139,7 @@ public abstract class SchedulerBase : IScheduler
     }
 
     /// <summary>True when slot <paramref name="slot"/> already holds a buffer of <paramref name="length"/> floats.</summary>
-    protected bool HasScratch(int slot, int length)
-        => length == _scratchLength && slot < _scratch.Length && _scratch[slot] is not null;
+    protected bool HasScratch(int slot, int length) => _scratch.Has(slot, length);
 
     /// <summary>
     /// x0 from the model output with alpha-parameterised formulas (DDIM/DDPM), float32 as torch:

@@ -43,14 +43,14 @@ public sealed class T5EncoderGraphTests
     [InlineData("t5-relu")]
     public void Built_encoder_matches_torch(string folder)
     {
-        float[] actual = Run(CheckpointT5Encoder.Build(GraphFixtures.Fixture(folder)), Ids(), Batch, Sequence);
+        float[] actual = Run(CheckpointTextEncoder.Build(GraphFixtures.Fixture(folder)), Ids(), Batch, Sequence);
         Assert.InRange(ReferenceTensors.MaxAbsDifference(actual, GraphFixtures.Reference(folder + ".t5")), 0f, 1e-4f);
     }
 
     [Fact]
     public void Built_encoder_loads_as_a_text_encoder_that_takes_int32_ids()
     {
-        using Diffusion.Core.TextEncoding.TextEncoder encoder = CheckpointT5Encoder.Load(GraphFixtures.Fixture("t5"), new SessionSettings { IntraOpThreads = 1 });
+        using Diffusion.Core.TextEncoding.TextEncoder encoder = CheckpointTextEncoder.Load(GraphFixtures.Fixture("t5"), new SessionSettings { IntraOpThreads = 1 });
         Assert.Equal(TensorElementKind.Int64, encoder.InputIdsElementKind);
         Assert.Equal(Width, encoder.GetHiddenSize());
         int[] ids = Ids().Select(id => (int)id).ToArray();
@@ -64,7 +64,7 @@ public sealed class T5EncoderGraphTests
     {
         // t5-relu reaches 20 positions: 40 tokens need the clamped buckets, 3 tokens only exact ones; each row must
         // equal its own run alone (no cross-row leakage) and the reference's first row for the full length.
-        BuiltModel built = CheckpointT5Encoder.Build(GraphFixtures.Fixture("t5-relu"));
+        BuiltModel built = CheckpointTextEncoder.Build(GraphFixtures.Fixture("t5-relu"));
         long[] ids = Ids();
         float[] first = Run(built, ids[..Sequence], 1, Sequence);
         Assert.InRange(ReferenceTensors.MaxAbsDifference(first, GraphFixtures.Reference("t5-relu.t5").AsSpan(0, Sequence * Width)), 0f, 1e-4f);
@@ -103,7 +103,7 @@ public sealed class T5EncoderGraphTests
         {
             string config = Path.Combine(folder, "config.json");
             File.WriteAllText(config, File.ReadAllText(config).Replace("\"gated-gelu\"", "\"gated-silu\"", StringComparison.Ordinal));
-            Assert.Contains("gated-silu", Assert.Throws<ModelLoadException>(() => CheckpointT5Encoder.Build(folder)).Message, StringComparison.Ordinal);
+            Assert.Contains("gated-silu", Assert.Throws<ModelLoadException>(() => CheckpointTextEncoder.Build(folder)).Message, StringComparison.Ordinal);
         }
         finally
         {
@@ -120,7 +120,7 @@ public sealed class T5EncoderGraphTests
             string config = Path.Combine(folder, "config.json");
             // Claim more buckets than the checkpoint's table has.
             File.WriteAllText(config, File.ReadAllText(config).Replace("\"relative_attention_num_buckets\": 16", "\"relative_attention_num_buckets\": 32", StringComparison.Ordinal));
-            var error = Assert.Throws<WeightFileException>(() => CheckpointT5Encoder.Build(folder));
+            var error = Assert.Throws<WeightFileException>(() => CheckpointTextEncoder.Build(folder));
             Assert.Contains("relative_attention_bias", error.Message, StringComparison.Ordinal);
         }
         finally

@@ -28,27 +28,10 @@ sys.path.insert(0, REFERENCE_TOOLS)
 import stand_ins  # noqa: E402,F401  (before diffusers)
 sys.path.insert(0, DIFFUSERS_SRC)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from diffusers.models.transformers.transformer_sd3 import SD3Transformer2DModel  # noqa: E402
 from generate_clip_checkpoints import write_safetensors  # noqa: E402
-
-
-def randomise(model, seed):
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            noise = torch.randn(p.shape, generator=g)
-            if "norm" in name and name.endswith("weight"):
-                p.copy_(1 + 0.2 * noise)
-            elif p.dim() == 1:
-                p.copy_(0.1 * noise)
-            else:
-                p.copy_(noise / np.sqrt(p[0].numel()))
-
-
-def save(path, tensor):
-    np.ascontiguousarray(tensor.detach().numpy().astype("<f4")).tofile(path)
+from generate_vae_checkpoints import randomise, save  # noqa: E402  (the same weight randomisation and writer)
 
 
 def main():

@@ -28,15 +28,7 @@ internal static class BflFluxCheckpoint
         return FluxTransformerGraph.Build(config, weights, normOutShiftFirst: true);
     }
 
-    private static string? Prefix(SafeTensorsWeightSource file)
-    {
-        foreach (string prefix in s_prefixes)
-        {
-            if (file.Contains(prefix + BflFluxNames.Marker))
-                return prefix;
-        }
-        return null;
-    }
+    private static string? Prefix(SafeTensorsWeightSource file) => KeyPrefix.Find(file, BflFluxNames.Marker, s_prefixes);
 
     /// <summary>The architecture the tensors imply: widths from the embedders, block counts by key, heads from the norms' width.</summary>
     private static FluxTransformerConfig ConfigFromShapes(SafeTensorsWeightSource file, string prefix, string path)

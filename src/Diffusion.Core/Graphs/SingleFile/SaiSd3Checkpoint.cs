@@ -27,15 +27,7 @@ internal static class SaiSd3Checkpoint
         return Sd3TransformerGraph.Build(config, weights, continuousNormsShiftFirst: true);
     }
 
-    private static string? Prefix(SafeTensorsWeightSource file)
-    {
-        foreach (string prefix in s_prefixes)
-        {
-            if (file.Contains(prefix + SaiSd3Names.Marker))
-                return prefix;
-        }
-        return null;
-    }
+    private static string? Prefix(SafeTensorsWeightSource file) => KeyPrefix.Find(file, SaiSd3Names.Marker, s_prefixes);
 
     /// <summary>The architecture the tensors imply (heads 64 wide unless QK norms give their width, as in every SD3 release).</summary>
     internal static Sd3TransformerConfig ConfigFromShapes(SafeTensorsWeightSource file, string prefix, string path)

@@ -17,7 +17,9 @@ namespace Diffusion.Core.Benchmarks;
 /// </summary>
 /// <remarks>
 /// Usage: <c>built-unet load --checkpoint F.safetensors | --export unet/model.onnx [--optimized DIR] [--threads 2]</c>,
-/// <c>built-unet steps --checkpoint F --export M [--runs 5] [--threads 2]</c>.
+/// <c>built-unet steps --checkpoint F --export M [--runs 5] [--threads 2]</c>,
+/// <c>built-unet attention --checkpoint F [--unfused] [--runs 3]</c> (one process per variant: session creation, each of
+/// the first two batch-2 runs, the steady runs' median, peak RSS; fused vs unfused attention).
 /// </remarks>
 public static class BuiltUNetHarness
 {
@@ -26,8 +28,15 @@ public static class BuiltUNetHarness
         string mode = args.Length > 0 ? args[0] : "";
         string? checkpoint = null, export = null, optimized = null;
         int threads = 2, runs = 5;
-        for (int i = 1; i < args.Length - 1; i += 2)
+        bool fused = true;
+        for (int i = 1; i < args.Length; i += 2)
         {
+            if (args[i] == "--unfused")
+            {
+                fused = false;
+                i--;
+                continue;
+            }
             switch (args[i])
             {
                 case "--checkpoint": checkpoint = args[i + 1]; break;
@@ -45,6 +54,9 @@ public static class BuiltUNetHarness
             case "load" when checkpoint is not null ^ export is not null:
                 Load(checkpoint, export, optimized, settings);
                 return 0;
+            case "attention" when checkpoint is not null:
+                Attention(checkpoint, fused, runs, settings);
+                return 0;
             case "steps" when checkpoint is not null && export is not null:
                 Steps(checkpoint, export, runs, settings);
                 return 0;
@@ -53,11 +65,11 @@ public static class BuiltUNetHarness
         }
     }
 
-    private static ModelSource Built(string checkpoint, out double buildMilliseconds)
+    private static ModelSource Built(string checkpoint, out double buildMilliseconds, bool fusedAttention = true)
     {
         long start = Stopwatch.GetTimestamp();
         using SingleFileCheckpoint file = SingleFileCheckpoint.Open(checkpoint);
-        BuiltModel built = file.BuildUNet(UNetConfig.StableDiffusion15(file.UNetInChannels));
+        BuiltModel built = file.BuildUNet(UNetConfig.StableDiffusion15(file.UNetInChannels), fusedAttention);
         buildMilliseconds = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
         Console.WriteLine($"built {built.Name}: {built.ParameterCount:N0} parameters, graph {built.Graph.Length / 1024.0:F0} KiB, in {buildMilliseconds:F0} ms");
         return built.ToSource();
@@ -131,5 +143,29 @@ public static class BuiltUNetHarness
         }
         double Median(List<double> values) => values.Order().ElementAt(values.Count / 2);
         Console.WriteLine($"median batch-2 step: built {Median(builtTimes):F2} s, export {Median(exportTimes):F2} s, ratio {Median(builtTimes) / Median(exportTimes):F3}; peak RSS {ProcessMemory.PeakResidentMiB():F0} MiB");
+    }
+
+    private static void Attention(string checkpoint, bool fused, int runs, SessionSettings settings)
+    {
+        ModelSource built = Built(checkpoint, out _, fused);
+        long start = Stopwatch.GetTimestamp();
+        using InferenceSession session = SessionFactory.Create(built, settings);
+        Console.WriteLine($"{(fused ? "fused" : "unfused")} attention: session created in {Stopwatch.GetElapsedTime(start).TotalSeconds:F1} s, peak RSS {ProcessMemory.PeakResidentMiB():F0} MiB");
+        var random = new Random(1);
+        float[] sample = Enumerable.Range(0, 2 * 4 * 64 * 64).Select(_ => (float)random.NextDouble()).ToArray();
+        float[] context = Enumerable.Range(0, 2 * 77 * 768).Select(_ => (float)random.NextDouble() - 0.5f).ToArray();
+        var times = new List<double>();
+        for (int i = 0; i < runs + 2; i++)
+        {
+            using var x = OrtValue.CreateTensorValueFromMemory(sample, [2, 4, 64, 64]);
+            using var t = OrtValue.CreateTensorValueFromMemory(new[] { 500f }, [1]);
+            using var c = OrtValue.CreateTensorValueFromMemory(context, [2, 77, 768]);
+            long runStart = Stopwatch.GetTimestamp();
+            using var output = session.Run(new RunOptions(), ["sample", "timestep", "encoder_hidden_states"], [x, t, c], [session.OutputNames[0]]);
+            times.Add(Stopwatch.GetElapsedTime(runStart).TotalSeconds);
+            Console.WriteLine($"run {i + 1}: {times[^1]:F2} s, peak RSS {ProcessMemory.PeakResidentMiB():F0} MiB");
+        }
+        double steady = times.Skip(2).Order().ElementAt((times.Count - 2) / 2);
+        Console.WriteLine($"{(fused ? "fused" : "unfused")}: first {times[0]:F2} s, second {times[1]:F2} s, steady median {steady:F2} s, first/steady {times[0] / steady:F2}; peak RSS {ProcessMemory.PeakResidentMiB():F0} MiB");
     }
 }

@@ -40,6 +40,33 @@ internal static class GraphLayers
         return graph.Node("Mul", [graph.Weight(module + ".weight", features), graph.Node("Mul", [x, inverse])]);
     }
 
+    /// <summary>
+    /// softmax(q·kᵀ·<paramref name="scale"/> [+ <paramref name="attentionBias"/>])·v over <paramref name="heads"/> heads, on
+    /// [batch, tokens, width] q and [batch, kvTokens, width] k/v; the result is [batch, tokens, width] with the heads
+    /// merged. One <c>com.microsoft.MultiHeadAttention</c> node when the builder fuses attention (see
+    /// <see cref="OnnxGraphBuilder.FusedAttention"/>), else the chain torch exports.
+    /// </summary>
+    /// <remarks><paramref name="attentionBias"/> is an additive [1 or batch, heads, tokens, kvTokens] bias (T5's position bias, CLIP's causal mask), or null.</remarks>
+    public static GraphValue MultiHeadAttention(this OnnxGraphBuilder graph, GraphValue query, GraphValue key, GraphValue value, int heads, long width,
+        float scale, GraphValue? attentionBias = null)
+    {
+        if (graph.FusedAttention)
+        {
+            GraphValue none = new(string.Empty);
+            GraphValue[] inputs = attentionBias is GraphValue bias ? [query, key, value, none, none, bias] : [query, key, value];
+            return graph.ContribNode("MultiHeadAttention", inputs, NodeAttribute.Int("num_heads", heads), NodeAttribute.Float("scale", scale));
+        }
+        long head = width / heads;
+        GraphValue headShape = graph.Int64s([0, -1, heads, head]);
+        GraphValue Split(GraphValue x, params long[] perm) => graph.Node("Transpose", [graph.Node("Reshape", [x, headShape])], NodeAttribute.Ints("perm", perm));
+        // The scale multiplies the product, as diffusers' processors (baddbmm's alpha, scaled_dot_product_attention) apply it.
+        GraphValue scores = graph.Node("Mul", [graph.Node("MatMul", [Split(query, 0, 2, 1, 3), Split(key, 0, 2, 3, 1)]), graph.Scalar(scale)]);
+        if (attentionBias is GraphValue additive)
+            scores = graph.Node("Add", [scores, additive]);
+        GraphValue context = graph.Node("MatMul", [graph.Node("Softmax", [scores], NodeAttribute.Int("axis", -1)), Split(value, 0, 2, 1, 3)]);
+        return graph.Node("Reshape", [graph.Node("Transpose", [context], NodeAttribute.Ints("perm", 0, 2, 1, 3)), graph.Int64s([0, -1, width])]);
+    }
+
     /// <summary>The module's own name, its scope under its parent's (<c>q_proj</c> of <c>text_model.encoder.layers.0.self_attn.q_proj</c>), as torch's exporter scopes nodes.</summary>
     /// <remarks>A list item keeps its list's name (<c>to_out.0</c>, <c>attentions.0</c>), as torch's scopes do.</remarks>
     internal static string LocalName(string module)

@@ -28,13 +28,21 @@ public sealed class UNetGraphTests
 
 
     [Theory]
-    [InlineData("unet-sd", 24, 1280)]
-    [InlineData("unet-sdxl", 20, 12)]
-    public void Built_unet_matches_diffusers(string folder, int cross, int textEmbedsWidth)
+    [InlineData("unet-sd", 24, 1280, true)]
+    [InlineData("unet-sdxl", 20, 12, true)]
+    [InlineData("unet-sd", 24, 1280, false)]
+    [InlineData("unet-sdxl", 20, 12, false)]
+    public void Built_unet_matches_diffusers(string folder, int cross, int textEmbedsWidth, bool fusedAttention)
     {
         UNetConfig config = UNetConfig.FromJson(GraphFixtures.Fixture(folder, "config.json"), textEmbedsWidth);
         using var weights = new SafeTensorsWeightSource([GraphFixtures.Fixture(folder, "diffusion_pytorch_model.safetensors")]);
-        BuiltModel built = UNet2DConditionGraph.Build(config, weights);
+        BuiltModel built = UNet2DConditionGraph.Build(config, weights, fusedAttention);
+        var model = Diffusion.Core.Graphs.Proto.ModelProto.Parser.ParseFrom(built.Graph);
+        int fused = model.Graph.Node.Count(n => n.OpType == "MultiHeadAttention" && n.Domain == OnnxGraphBuilder.ContribDomain);
+        // One fused node per attention (self and cross in every transformer block), or none and no contrib import.
+        Assert.Equal(fusedAttention, fused > 0 && fused % 2 == 0);
+        Assert.Equal(fusedAttention, model.OpsetImport.Any(o => o.Domain == OnnxGraphBuilder.ContribDomain));
+        Assert.Equal(!fusedAttention, model.Graph.Node.Any(n => n.OpType == "Softmax"));
         using var session = SessionFactory.Create(built.ToSource(), s_session);
         var inputs = new List<(string Name, OrtValue Value)>
         {

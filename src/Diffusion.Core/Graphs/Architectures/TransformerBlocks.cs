@@ -7,11 +7,11 @@ namespace Diffusion.Core.Graphs.Architectures;
 /// </summary>
 /// <remarks>
 /// Tokens stay 2-D [batch·tokens, width] so every linear layer is a Gemm over the checkpoint's [out, in] weight; the
-/// attention reshapes to [batch, heads, tokens, head] around its two MatMuls.
+/// attention works on the [batch, tokens, width] view (fused, or reshaped to heads around its two MatMuls).
 /// </remarks>
 internal sealed class TransformerBlocks(OnnxGraphBuilder graph, GraphValue batch, GraphValue contextRows, long contextWidth, int groups)
 {
-    private readonly Dictionary<(long, long), GraphValue> _headShapes = [];
+    private readonly Dictionary<long, GraphValue> _tokenShapes = [];
 
     /// <summary><c>Transformer2DModel</c> on <paramref name="x"/> [N, C, H, W] with <paramref name="layers"/> blocks.</summary>
     public GraphValue Transformer2D(GraphValue x, string module, long channels, int heads, int layers, bool linearProjection)
@@ -52,17 +52,12 @@ internal sealed class TransformerBlocks(OnnxGraphBuilder graph, GraphValue batch
     private GraphValue Attention(GraphValue x, GraphValue context, long contextWidth, string module, long width, int heads)
     {
         using IDisposable scope = graph.Scope(GraphLayers.LocalName(module));
-        long head = width / heads;
-        GraphValue headShape = HeadShape(heads, head);
-        GraphValue Split(GraphValue rows, params long[] perm) => graph.Node("Transpose", [graph.Node("Reshape", [rows, headShape])], NodeAttribute.Ints("perm", perm));
-        GraphValue query = Split(graph.Linear(x, module + ".to_q", width, width, bias: false), 0, 2, 1, 3);
-        GraphValue keyT = Split(graph.Linear(context, module + ".to_k", contextWidth, width, bias: false), 0, 2, 3, 1);
-        GraphValue value = Split(graph.Linear(context, module + ".to_v", contextWidth, width, bias: false), 0, 2, 1, 3);
-        // The scale multiplies the product, as diffusers' processors (baddbmm's alpha, scaled_dot_product_attention) apply it.
-        GraphValue scores = graph.Node("Mul", [graph.Node("MatMul", [query, keyT]), graph.Scalar(ClipTextModelGraph.AttentionScale(head))]);
-        GraphValue probabilities = graph.Node("Softmax", [scores], NodeAttribute.Int("axis", -1));
-        GraphValue merged = graph.Node("Transpose", [graph.Node("MatMul", [probabilities, value])], NodeAttribute.Ints("perm", 0, 2, 1, 3));
-        return graph.Linear(graph.Node("Reshape", [merged, graph.Int64s([-1, width])]), module + ".to_out.0", width, width);
+        GraphValue tokens = TokensShape(width);
+        GraphValue Project(GraphValue rows, string projection, long inWidth)
+            => graph.Node("Reshape", [graph.Linear(rows, $"{module}.{projection}", inWidth, width, bias: false), tokens]);
+        GraphValue attended = graph.MultiHeadAttention(Project(x, "to_q", width), Project(context, "to_k", contextWidth), Project(context, "to_v", contextWidth),
+            heads, width, ClipTextModelGraph.AttentionScale(width / heads));
+        return graph.Linear(graph.Node("Reshape", [attended, graph.Int64s([-1, width])]), module + ".to_out.0", width, width);
     }
 
     /// <summary><c>FeedForward</c> with GEGLU: <c>net.0.proj</c> to 2·4·width, the first half times GELU of the second, <c>net.2</c>.</summary>
@@ -79,13 +74,13 @@ internal sealed class TransformerBlocks(OnnxGraphBuilder graph, GraphValue batch
         return graph.Linear(gated, module + ".net.2", inner, width);
     }
 
-    /// <summary>[batch, -1, heads, head]: the 4-D view of a token matrix (one Concat per head layout).</summary>
-    private GraphValue HeadShape(long heads, long head)
+    /// <summary>[batch, −1, width], the token view attention works on (one per width).</summary>
+    private GraphValue TokensShape(long width)
     {
-        if (!_headShapes.TryGetValue((heads, head), out GraphValue shape))
+        if (!_tokenShapes.TryGetValue(width, out GraphValue shape))
         {
-            shape = graph.Node("Concat", [batch, graph.Int64s([-1, heads, head])], NodeAttribute.Int("axis", 0));
-            _headShapes[(heads, head)] = shape;
+            shape = graph.Node("Concat", [batch, graph.Int64s([-1, width])], NodeAttribute.Int("axis", 0));
+            _tokenShapes[width] = shape;
         }
         return shape;
     }

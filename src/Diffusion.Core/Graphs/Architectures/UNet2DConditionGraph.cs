@@ -11,9 +11,12 @@ namespace Diffusion.Core.Graphs.Architectures;
 /// </summary>
 internal static class UNet2DConditionGraph
 {
-    public static BuiltModel Build(UNetConfig config, IWeightSource weights)
+    /// <param name="config">The architecture.</param>
+    /// <param name="weights">Its parameters by diffusers name.</param>
+    /// <param name="fusedAttention">Attention as one fused ONNX Runtime node (default) or as torch's exported chain (see <see cref="OnnxGraphBuilder.FusedAttention"/>).</param>
+    public static BuiltModel Build(UNetConfig config, IWeightSource weights, bool fusedAttention = true)
     {
-        var graph = new OnnxGraphBuilder("UNet2DConditionModel", weights);
+        var graph = new OnnxGraphBuilder("UNet2DConditionModel", weights) { FusedAttention = fusedAttention };
         int[] blocks = config.BlockOutChannels;
         int levels = blocks.Length;
         long embed = config.TimeEmbedDim;

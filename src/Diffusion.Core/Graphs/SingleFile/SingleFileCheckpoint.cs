@@ -47,12 +47,12 @@ internal sealed class SingleFileCheckpoint : IDisposable
 
     public bool HasVae => SingleFileLayout.HasVae(_file, Layout.VaePrefix);
 
-    public BuiltModel BuildUNet(UNetConfig config)
+    public BuiltModel BuildUNet(UNetConfig config, bool fusedAttention = true)
     {
         var names = new LdmUNetNames(config);
         string prefix = Layout.UNetPrefix;
         var view = new MappedWeightSource(_file, "unet", name => names.ToLdm(name) is string ldm ? new CheckpointTensor(prefix + ldm) : null);
-        return UNet2DConditionGraph.Build(config, view);
+        return UNet2DConditionGraph.Build(config, view, fusedAttention);
     }
 
     public (BuiltModel Decoder, BuiltModel Encoder) BuildVae(AutoencoderKlConfig config) => BuildVae(_file, Layout.VaePrefix, config);

@@ -21,7 +21,7 @@ public abstract class FlowMatchSchedulerBase : IScheduler
     {
         ArgumentNullException.ThrowIfNull(config);
         Config = config.WithDefaultsFrom(classDefaults);
-        SchedulerConfigJsonReader.Validate(Config);
+        SchedulerConfigValidator.Validate(Config);
     }
 
     /// <inheritdoc />

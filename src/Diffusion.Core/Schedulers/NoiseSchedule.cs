@@ -20,7 +20,7 @@ public sealed class NoiseSchedule
     public NoiseSchedule(SchedulerConfig config)
     {
         ArgumentNullException.ThrowIfNull(config);
-        SchedulerConfigJsonReader.Validate(config);
+        SchedulerConfigValidator.Validate(config);
         int n = config.NumTrainTimesteps;
         _betas = config.TrainedBetas is { } trained ? [.. trained] : config.BetaSchedule switch
         {

@@ -58,13 +58,25 @@ internal static class GraphLayers
         }
         long head = width / heads;
         GraphValue headShape = graph.Int64s([0, -1, heads, head]);
-        GraphValue Split(GraphValue x, params long[] perm) => graph.Node("Transpose", [graph.Node("Reshape", [x, headShape])], NodeAttribute.Ints("perm", perm));
-        // The scale multiplies the product, as diffusers' processors (baddbmm's alpha, scaled_dot_product_attention) apply it.
-        GraphValue scores = graph.Node("Mul", [graph.Node("MatMul", [Split(query, 0, 2, 1, 3), Split(key, 0, 2, 3, 1)]), graph.Scalar(scale)]);
+        GraphValue Split(GraphValue x) => graph.Node("Transpose", [graph.Node("Reshape", [x, headShape])], NodeAttribute.Ints("perm", 0, 2, 1, 3));
+        GraphValue context = graph.AttentionOnHeads(Split(query), Split(key), Split(value), scale, attentionBias);
+        return graph.Node("Reshape", [graph.Node("Transpose", [context], NodeAttribute.Ints("perm", 0, 2, 1, 3)), graph.Int64s([0, -1, width])]);
+    }
+
+    /// <summary>
+    /// The attention core as torch exports it, on [batch, heads, tokens, head] q, k, v: softmax(q·kᵀ [·scale] [+ bias])·v,
+    /// the scale multiplying the product as diffusers' processors (baddbmm's alpha, scaled_dot_product_attention) apply it;
+    /// a null <paramref name="scale"/> is T5's unscaled product.
+    /// </summary>
+    public static GraphValue AttentionOnHeads(this OnnxGraphBuilder graph, GraphValue query, GraphValue key, GraphValue value, float? scale,
+        GraphValue? attentionBias = null)
+    {
+        GraphValue scores = graph.Node("MatMul", [query, graph.Node("Transpose", [key], NodeAttribute.Ints("perm", 0, 1, 3, 2))]);
+        if (scale is float factor)
+            scores = graph.Node("Mul", [scores, graph.Scalar(factor)]);
         if (attentionBias is GraphValue additive)
             scores = graph.Node("Add", [scores, additive]);
-        GraphValue context = graph.Node("MatMul", [graph.Node("Softmax", [scores], NodeAttribute.Int("axis", -1)), Split(value, 0, 2, 1, 3)]);
-        return graph.Node("Reshape", [graph.Node("Transpose", [context], NodeAttribute.Ints("perm", 0, 2, 1, 3)), graph.Int64s([0, -1, width])]);
+        return graph.Node("MatMul", [graph.Node("Softmax", [scores], NodeAttribute.Int("axis", -1)), value]);
     }
 
     /// <summary>The module's own name, its scope under its parent's (<c>q_proj</c> of <c>text_model.encoder.layers.0.self_attn.q_proj</c>), as torch's exporter scopes nodes.</summary>

@@ -10,6 +10,7 @@ internal sealed class DitBlocks
 {
     private readonly OnnxGraphBuilder _graph;
     private readonly GraphValue _batch; // [1] int64
+    private readonly Dictionary<long, GraphValue> _ones = [];
 
     public DitBlocks(OnnxGraphBuilder graph, GraphValue batch)
     {
@@ -45,8 +46,12 @@ internal sealed class DitBlocks
 
     /// <summary><c>nn.LayerNorm(width, elementwise_affine=False, eps)</c> over the last axis.</summary>
     public GraphValue PlainLayerNorm(GraphValue x, long width, float epsilon = 1e-6f)
-        => _graph.Node("LayerNormalization", [x, _graph.Constant(Enumerable.Repeat(1f, (int)width).ToArray(), width)],
-            NodeAttribute.Int("axis", -1), NodeAttribute.Float("epsilon", epsilon));
+    {
+        // One scale of ones per width for the whole graph (ONNX's LayerNormalization requires a scale input).
+        if (!_ones.TryGetValue(width, out GraphValue ones))
+            _ones[width] = ones = _graph.Constant(Enumerable.Repeat(1f, (int)width).ToArray(), width);
+        return _graph.Node("LayerNormalization", [x, ones], NodeAttribute.Int("axis", -1), NodeAttribute.Float("epsilon", epsilon));
+    }
 
     /// <summary>x·(1 + scale) + shift, as the adaptive norms compute it.</summary>
     public GraphValue Modulate(GraphValue x, GraphValue shift, GraphValue scale)
@@ -66,11 +71,7 @@ internal sealed class DitBlocks
 
     /// <summary>softmax(q·kᵀ/√head)·v over [batch, heads, tokens, head] (torch's scaled_dot_product_attention without a mask).</summary>
     public GraphValue Attention(GraphValue query, GraphValue key, GraphValue value, int headDim)
-    {
-        GraphValue keyT = _graph.Node("Transpose", [key], NodeAttribute.Ints("perm", 0, 1, 3, 2));
-        GraphValue scores = _graph.Node("Mul", [_graph.Node("MatMul", [query, keyT]), _graph.Scalar((float)(1.0 / Math.Sqrt(headDim)))]);
-        return _graph.Node("MatMul", [_graph.Node("Softmax", [scores], NodeAttribute.Int("axis", -1)), value]);
-    }
+        => _graph.AttentionOnHeads(query, key, value, (float)(1.0 / Math.Sqrt(headDim)));
 
     /// <summary>diffusers' <c>FeedForward(activation_fn="gelu-approximate")</c>: <c>net.0.proj</c>, tanh GELU, <c>net.2</c>; 4× width inside.</summary>
     public GraphValue FeedForward(GraphValue x, string module, long width, long? innerWidth = null)

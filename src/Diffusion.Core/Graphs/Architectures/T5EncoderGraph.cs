@@ -76,11 +76,8 @@ internal static class T5EncoderGraph
         using IDisposable scope = graph.Scope("SelfAttention");
         int width = config.DModel, inner = config.InnerDim;
         GraphValue Project(string projection) => graph.Node("Reshape", [graph.Linear(x, $"{module}.{projection}", width, inner, bias: false), headsShape]);
-        GraphValue query = graph.Node("Transpose", [Project("q")], NodeAttribute.Ints("perm", 0, 2, 1, 3));
-        GraphValue keyT = graph.Node("Transpose", [Project("k")], NodeAttribute.Ints("perm", 0, 2, 3, 1));
-        GraphValue value = graph.Node("Transpose", [Project("v")], NodeAttribute.Ints("perm", 0, 2, 1, 3));
-        GraphValue scores = graph.Node("Add", [graph.Node("MatMul", [query, keyT]), positionBias]);
-        GraphValue context = graph.Node("MatMul", [graph.Node("Softmax", [scores], NodeAttribute.Int("axis", -1)), value]);
+        GraphValue Heads(string projection) => graph.Node("Transpose", [Project(projection)], NodeAttribute.Ints("perm", 0, 2, 1, 3));
+        GraphValue context = graph.AttentionOnHeads(Heads("q"), Heads("k"), Heads("v"), scale: null, positionBias);
         GraphValue merged = graph.Node("Reshape", [graph.Node("Transpose", [context], NodeAttribute.Ints("perm", 0, 2, 1, 3)), graph.Int64s([-1, inner])]);
         return graph.Linear(merged, module + ".o", inner, width, bias: false);
     }

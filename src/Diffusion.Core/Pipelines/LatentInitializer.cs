@@ -57,7 +57,7 @@ internal sealed class LatentInitializer(PipelineModels models, float vaeScalingF
             random.NextStandardNormal(latents);
             TensorPrimitives.Multiply(latents, scheduler.InitNoiseSigma, latents);
             models.ReleaseIfSequential(models.VaeEncoder); // loaded by an earlier image-to-image call
-            return new Result { Latents = latents, Loop = new DenoisingLoop(models.UNet) { EndIndex = endIndex }, StartIndex = 0, EndIndex = endIndex };
+            return new Result { Latents = latents, Loop = new DenoisingLoop() { EndIndex = endIndex }, StartIndex = 0, EndIndex = endIndex };
         }
         if (options.InitLatents is { } initLatents)
         {
@@ -66,7 +66,7 @@ internal sealed class LatentInitializer(PipelineModels models, float vaeScalingF
             for (int offset = 0; offset < given.Length; offset += initLatents.Values.Length)
                 initLatents.Values.CopyTo(given, offset);
             Noise(start0, given, scheduler, options.DenoisingStart is null);
-            return new Result { Latents = latents, Loop = new DenoisingLoop(models.UNet) { EndIndex = endIndex }, StartIndex = startIndex, EndIndex = endIndex };
+            return new Result { Latents = latents, Loop = new DenoisingLoop() { EndIndex = endIndex }, StartIndex = startIndex, EndIndex = endIndex };
         }
 
         long f0 = Stopwatch.GetTimestamp();
@@ -101,7 +101,7 @@ internal sealed class LatentInitializer(PipelineModels models, float vaeScalingF
     {
         float[] imageLatents = EncodeImage(start, image, null);
         Noise(start, imageLatents, scheduler, addNoise);
-        return new DenoisingLoop(models.UNet);
+        return new DenoisingLoop();
     }
 
     /// <summary>
@@ -159,7 +159,7 @@ internal sealed class LatentInitializer(PipelineModels models, float vaeScalingF
             float[] extra = new float[5 * plane];
             latentMask.CopyTo(extra, 0);
             EncodeSingle(start, imageTensor, image.Width, image.Height, extra.AsSpan(plane));
-            return new DenoisingLoop(models.UNet) { ExtraChannels = extra };
+            return new DenoisingLoop() { ExtraChannels = extra };
         }
 
         // diffusers encodes the masked image for 4-channel UNets too (and ignores it): a sampling encoder draws its
@@ -167,7 +167,7 @@ internal sealed class LatentInitializer(PipelineModels models, float vaeScalingF
         if (models.RequireVaeEncoder().OutputsDistributionParameters)
             start.Random.NextStandardNormal(new float[4 * plane]);
         float[] known = new float[start.Latents.Length];
-        return new DenoisingLoop(models.UNet)
+        return new DenoisingLoop()
         {
             AfterStep = (i, latents) =>
             {

@@ -32,11 +32,12 @@ public sealed partial class StableDiffusionPipeline
         LatentInitializer.Result latentStart = new LatentInitializer(_models, VaeScalingFactor, Family).Start(options, width, height, call.Scheduler, call.Random, runOptions);
         long setupSchedulerTicks = Stopwatch.GetTimestamp() - s0 - latentStart.EncoderTicks - latentStart.ImagePreparationTicks;
         DenoisingLoop loop = latentStart.Loop;
-        loop.ControlNet = ControlNetConditioner.Create(UNet, options.ControlNets, width, height, call.ImagesPerCall);
-        loop.AddedConditioning = conditioning.Added;
+        var denoiser = new UNetDenoiser(UNet, conditioning.Embeddings, conditioning.SequenceLength, call.Guided ? 2 * call.Batch : call.Batch,
+            call.ImagesPerCall, height / 8, width / 8, conditioning.Added,
+            ControlNetConditioner.Create(UNet, options.ControlNets, width, height, call.ImagesPerCall));
         try
         {
-            loop.Run(latentStart.Latents, call.Batch, height / 8, width / 8, conditioning.Embeddings, conditioning.SequenceLength,
+            loop.Run(denoiser, latentStart.Latents, call.Batch,
                 call.Guided ? options.GuidanceScale!.Value : 1f, call.ImagesPerCall, call.Scheduler, latentStart.StartIndex, call.Random, runOptions,
                 progress, call.StartTimestamp, cancellationToken);
         }
@@ -57,7 +58,7 @@ public sealed partial class StableDiffusionPipeline
         {
             Tokenizer = Stopwatch.GetElapsedTime(0, tokenizerTicks),
             TextEncoder = Stopwatch.GetElapsedTime(0, stages.Conditioning.EncoderTicks),
-            UNet = Stopwatch.GetElapsedTime(0, stages.Loop.UNetTicks),
+            UNet = Stopwatch.GetElapsedTime(0, stages.Loop.DenoiserTicks),
             Scheduler = Stopwatch.GetElapsedTime(0, stages.Loop.SchedulerTicks + stages.SetupSchedulerTicks),
             VaeEncoder = Stopwatch.GetElapsedTime(0, latentStart.EncoderTicks),
             VaeDecoder = Stopwatch.GetElapsedTime(0, decoderTicks),

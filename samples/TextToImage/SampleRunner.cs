@@ -3,6 +3,7 @@ using System.Diagnostics;
 using Diffusion.CommandLine;
 using Diffusion.Core;
 using Diffusion.Core.Execution;
+using Diffusion.Core.Families;
 using Diffusion.Core.Pipelines;
 using Diffusion.Core.Schedulers;
 using Diffusion.Imaging.Skia;
@@ -55,7 +56,7 @@ internal static class SampleRunner
         try
         {
             var loadWatch = Stopwatch.StartNew();
-            using var pipeline = StableDiffusionPipeline.Load(arguments.Model, new PipelineSettings
+            var settings = new PipelineSettings
             {
                 Session = session,
                 UNetModelPath = arguments.UNet,
@@ -64,12 +65,17 @@ internal static class SampleRunner
                 PredictionType = arguments.PredictionType,
                 Loras = arguments.Loras,
                 LoraDirectory = arguments.LoraDirectory,
-            });
+            };
+            // SD3/FLUX.1 folders load in the flow-matching pipeline; it refuses the UNet-only options by name if given.
+            using IDiffusionPipeline pipeline = ModelFamilyResolver.FromModelFolder(arguments.Model) is { IsFlowMatchingTransformer: true }
+                ? FlowMatchingPipeline.Load(arguments.Model, settings)
+                : StableDiffusionPipeline.Load(arguments.Model, settings);
             Console.WriteLine($"Loaded {arguments.Model} in {loadWatch.Elapsed.TotalSeconds:F2} s");
 
-            IScheduler? scheduler = arguments.Scheduler is null ? null : SchedulerCatalog.Create(arguments.Scheduler, pipeline.Scheduler.Config);
+            IScheduler defaultScheduler = pipeline is FlowMatchingPipeline flow ? flow.Scheduler : ((StableDiffusionPipeline)pipeline).Scheduler;
+            IScheduler? scheduler = arguments.Scheduler is null ? null : SchedulerCatalog.Create(arguments.Scheduler, defaultScheduler.Config);
             options = options with { Scheduler = scheduler };
-            Console.WriteLine($"Scheduler: {(scheduler ?? pipeline.Scheduler).GetType().Name}, random source: {options.RandomSource}");
+            Console.WriteLine($"Scheduler: {(scheduler ?? defaultScheduler).GetType().Name}, random source: {options.RandomSource}");
 
             GenerationResult result = pipeline.Generate(options, new ConsoleProgress());
             Console.WriteLine();

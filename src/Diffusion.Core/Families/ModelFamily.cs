@@ -39,6 +39,15 @@ public sealed record ModelFamily
     /// <summary>Whether this version's pipeline runs the family (others are recognised and refused by name).</summary>
     public bool IsRunnable { get; init; }
 
+    /// <summary>
+    /// Whether the denoiser is a flow-matching transformer (SD3/3.5, FLUX.1), run by <c>FlowMatchingPipeline</c>; the
+    /// UNet families run in <c>StableDiffusionPipeline</c>.
+    /// </summary>
+    public bool IsFlowMatchingTransformer { get; init; }
+
+    /// <summary>The T5 <c>max_sequence_length</c> when a call gives none: diffusers' pipeline default (256 for SD3, 512 for FLUX.1); 0 without T5.</summary>
+    public int DefaultMaxSequenceLength { get; init; }
+
     /// <summary>Stable Diffusion 1.x and 2.x (incl. v-prediction, inpainting, SD-Turbo): one CLIP text encoder, a 4-channel UNet.</summary>
     public static ModelFamily StableDiffusion { get; } = new()
     {
@@ -74,6 +83,46 @@ public sealed record ModelFamily
         IsRunnable = true,
     };
 
+    /// <summary>
+    /// Stable Diffusion 3 and 3.5 (MMDiT): CLIP-L and CLIP-G (penultimate hidden states and projections) and T5, a
+    /// 16-channel VAE with a shift, classifier-free guidance (diffusers' default 7).
+    /// </summary>
+    public static ModelFamily StableDiffusion3 { get; } = new()
+    {
+        Name = "Stable Diffusion 3/3.5",
+        PipelineClassNames = ["StableDiffusion3Pipeline", "StableDiffusion3Img2ImgPipeline", "StableDiffusion3InpaintPipeline"],
+        TextEncoderCount = 3,
+        ExtraDenoiserInputs = ["pooled_projections"],
+        LatentChannels = 16,
+        DefaultImageSize = 1024,
+        DefaultGuidanceScale = 7f,
+        DefaultImageToImageStrength = 0.6,
+        DefaultInpaintingStrength = 0.6,
+        DefaultMaxSequenceLength = 256,
+        IsRunnable = true,
+        IsFlowMatchingTransformer = true,
+    };
+
+    /// <summary>
+    /// FLUX.1 (schnell, dev): CLIP-L's pooled output and T5's tokens, latents packed into 2×2 patches with RoPE position ids,
+    /// no classifier-free guidance; dev embeds the guidance scale (diffusers' default 3.5).
+    /// </summary>
+    public static ModelFamily Flux { get; } = new()
+    {
+        Name = "FLUX.1",
+        PipelineClassNames = ["FluxPipeline", "FluxImg2ImgPipeline", "FluxInpaintPipeline"],
+        TextEncoderCount = 2,
+        ExtraDenoiserInputs = ["pooled_projections", "img_ids", "txt_ids", "guidance"],
+        LatentChannels = 16,
+        DefaultImageSize = 1024,
+        DefaultGuidanceScale = 3.5f,
+        DefaultImageToImageStrength = 0.6,
+        DefaultInpaintingStrength = 0.6,
+        DefaultMaxSequenceLength = 512,
+        IsRunnable = true,
+        IsFlowMatchingTransformer = true,
+    };
+
     /// <summary>Every family this version recognises.</summary>
-    public static IReadOnlyList<ModelFamily> Known { get; } = [StableDiffusion, StableDiffusionXL, StableDiffusionXLRefiner];
+    public static IReadOnlyList<ModelFamily> Known { get; } = [StableDiffusion, StableDiffusionXL, StableDiffusionXLRefiner, StableDiffusion3, Flux];
 }

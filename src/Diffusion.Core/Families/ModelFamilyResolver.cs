@@ -29,6 +29,22 @@ public static class ModelFamilyResolver
     }
 
     /// <summary>
+    /// The family a diffusers model folder names in its <c>model_index.json</c> (<c>_class_name</c>), or null when the path is
+    /// not a folder, has no <c>model_index.json</c>, or names a class this version does not know. Use it to pick the
+    /// pipeline: <see cref="ModelFamily.IsFlowMatchingTransformer"/> families load in <c>FlowMatchingPipeline</c>, the
+    /// others in <c>StableDiffusionPipeline</c>.
+    /// </summary>
+    /// <exception cref="ModelLoadException"><c>model_index.json</c> exists but is not valid JSON.</exception>
+    public static ModelFamily? FromModelFolder(string path)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        string index = Path.Combine(path, "model_index.json");
+        return Directory.Exists(path) && File.Exists(index)
+            ? FromPipelineClassName(Models.ModelFolderJson.ReadModelIndex(index).PipelineClass)
+            : null;
+    }
+
+    /// <summary>
     /// The family a denoiser's declared inputs imply: <c>text_embeds</c> and <c>time_ids</c> mean Stable Diffusion XL
     /// (base and refiner declare the same names; the refiner is told apart by its class name), none of them
     /// Stable Diffusion 1.x/2.x.

@@ -47,11 +47,27 @@ internal static class ModelFolderJson
 
     /// <summary>The VAE's <c>scaling_factor</c> (see <see cref="StableDiffusionModelFolder.VaeScalingFactor"/>).</summary>
     public static float ReadVaeScalingFactor(string directory)
+        => ReadVaeScalingFactor(directory, StableDiffusionModelFolder.DefaultVaeScalingFactor);
+
+    /// <summary>
+    /// The VAE's <c>shift_factor</c> (SD3's 0.0609, FLUX.1's 0.1159: latents are (x − shift) · scaling), or
+    /// <paramref name="fallback"/> when no config gives one; null in the config means none (0).
+    /// </summary>
+    public static float ReadVaeShiftFactor(string directory, float fallback)
+        => ReadVaeSetting(directory, "shift_factor", static (factor, path) =>
+            factor.ValueKind == JsonValueKind.Null ? 0f
+            : factor.ValueKind == JsonValueKind.Number && factor.TryGetDouble(out double value) && double.IsFinite(value) && Math.Abs(value) < 1e3
+                ? (float)value
+                : throw new ModelLoadException(path, $"shift_factor must be a finite number or null, was {factor.GetRawText()}."),
+            fallback);
+
+    /// <summary>The VAE's <c>scaling_factor</c>, or <paramref name="fallback"/> when no config gives one.</summary>
+    public static float ReadVaeScalingFactor(string directory, float fallback)
         => ReadVaeSetting(directory, "scaling_factor", static (factor, path) =>
             factor.ValueKind == JsonValueKind.Number && factor.TryGetDouble(out double value) && value > 0 && !double.IsInfinity(value)
                 ? (float)value
                 : throw new ModelLoadException(path, $"scaling_factor must be a positive number, was {factor.GetRawText()}."),
-            StableDiffusionModelFolder.DefaultVaeScalingFactor);
+            fallback);
 
     /// <summary>A setting of the first VAE config (<c>vae_decoder/</c>, then <c>vae/</c>) that has it, parsed; else <paramref name="fallback"/>.</summary>
     private static T ReadVaeSetting<T>(string directory, string property, Func<JsonElement, string, T> parse, T fallback)

@@ -41,6 +41,13 @@ public sealed class StableDiffusionModelFolder
     private const string TransformersStem = "model";
     private const string DiffusersStem = "diffusion_pytorch_model";
 
+    /// <summary>
+    /// A component's model: <c>&lt;component&gt;/model.onnx</c>, else its safetensors weights beside a <c>config.json</c>
+    /// (<c>model</c> for transformers' encoders, <c>diffusion_pytorch_model</c> for diffusers' models), else null.
+    /// </summary>
+    internal static string? ComponentPath(string directory, string component, bool diffusersWeights)
+        => ExistingFile(directory, component) ?? Weights(directory, component, diffusersWeights ? DiffusersStem : TransformersStem);
+
     private static string? ExistingFile(string directory, string component)
     {
         string path = Path.Combine(directory, component, "model.onnx");

@@ -21,6 +21,7 @@ internal static class FolderComponents
             if (value is not null)
                 throw new InvalidOptionException(option, $"applies to single-file checkpoints; {Path.GetFullPath(modelDirectory)} is a model folder (it has its own configs and VAE).");
         }
+        RequireUNetFamily(modelDirectory, settings.Family);
         var folder = StableDiffusionModelFolder.Open(modelDirectory);
         // Components given as safetensors get their graphs built here (headers read, shapes checked, no weights loaded).
         ModelSource unet = FolderModelSources.UNet(settings.UNetModelPath ?? folder.UNetPath, folder.Directory);
@@ -34,6 +35,15 @@ internal static class FolderComponents
             folder.VaeEncoderPath is { } encoderPath ? FolderModelSources.VaeEncoder(encoderPath) : null,
             folder.VaeScalingFactor, folder.DefaultImageSize, folder.ImageSizeMultiple, folder.VaeForceUpcast,
             folder.ForceZerosForEmptyPrompt, folder.RequiresAestheticsScore, ReadConfigs(folder));
+    }
+
+    /// <summary>A transformer model folder (SD3, FLUX.1) is named as one before the UNet folder's files are looked for.</summary>
+    private static void RequireUNetFamily(string modelDirectory, ModelFamily? setting)
+    {
+        string index = Path.Combine(Path.GetFullPath(modelDirectory), "model_index.json");
+        ModelFamily? family = setting ?? (File.Exists(index) ? ModelFamilyResolver.FromPipelineClassName(ModelFolderJson.ReadModelIndex(index).PipelineClass) : null);
+        if (family is { IsFlowMatchingTransformer: true })
+            throw new ModelLoadException(Path.GetFullPath(modelDirectory), $"is a {family.Name} model (a flow-matching transformer); load it with FlowMatchingPipeline.Load.");
     }
 
     /// <summary>The scheduler, UNet and VAE configs the folder has, as text (for an export).</summary>

@@ -2,6 +2,7 @@ using Diffusion.Core.Imaging;
 using Diffusion.Core.Randomness;
 using Diffusion.Core.Schedulers;
 using Diffusion.Core.TextEncoding;
+using Diffusion.Core.Tokenization;
 
 namespace Diffusion.Core.Pipelines;
 
@@ -159,6 +160,12 @@ public sealed record GenerationOptions
     /// <summary>SDXL refiner: the aesthetic score of the negative prompt's <c>time_ids</c> (diffusers' default 2.5).</summary>
     public float NegativeAestheticScore { get; init; } = 2.5f;
 
+    /// <summary>
+    /// SD3/FLUX.1: the T5 prompt length in tokens (diffusers' <c>max_sequence_length</c>); null for the family's default
+    /// (256 for SD3, 512 for FLUX.1). Longer prompts are truncated (reported in <see cref="GenerationResult.PromptTruncated"/>).
+    /// </summary>
+    public int? MaxSequenceLength { get; init; }
+
     /// <summary>Checks every option and throws <see cref="InvalidOptionException"/> naming the first bad one.</summary>
     public void Validate()
     {
@@ -206,6 +213,8 @@ public sealed record GenerationOptions
             throw new InvalidOptionException(nameof(PreserveUnmaskedPixels), "applies only to inpainting (give a Mask).");
         if (MaskBlur < 0 || MaskBlur > 256)
             throw new InvalidOptionException(nameof(MaskBlur), $"must be between 0 and 256 pixels, got {MaskBlur}.");
+        if (MaxSequenceLength is int tokens && (tokens < 1 || tokens > T5Tokenizer.MaxSequenceLengthLimit))
+            throw new InvalidOptionException(nameof(MaxSequenceLength), $"must be between 1 and {T5Tokenizer.MaxSequenceLengthLimit} tokens, got {tokens}.");
     }
 
     private void ValidateSchedule()

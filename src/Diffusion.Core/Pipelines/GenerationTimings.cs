@@ -10,7 +10,7 @@ public sealed record GenerationTimings
     /// <summary>Time encoding the prompts: tokenizing, the text encoder's runs and (weighted syntax) applying the weights.</summary>
     public TimeSpan TextEncoder { get; init; }
 
-    /// <summary>Time inside the UNet's runs, all steps together.</summary>
+    /// <summary>Time inside the denoiser's runs (the UNet's, or an SD3/FLUX.1 transformer's), all steps together.</summary>
     public TimeSpan UNet { get; init; }
 
     /// <summary>Time inside the VAE decoder's runs.</summary>

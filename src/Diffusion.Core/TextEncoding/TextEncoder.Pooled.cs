@@ -86,6 +86,33 @@ public sealed partial class TextEncoder
     }
 
     /// <summary>
+    /// Encodes token ids into the pooled output alone (FLUX.1 conditions on CLIP's <c>pooler_output</c> only).
+    /// </summary>
+    /// <param name="tokenIds">Token ids, <c>[batch, sequenceLength]</c>.</param>
+    /// <param name="batch">Number of prompts.</param>
+    /// <param name="sequenceLength">Tokens per prompt.</param>
+    /// <param name="pooled">Receives float32 <c>[batch, pooled width]</c>.</param>
+    /// <param name="runOptions">Run options; set <see cref="RunOptions.Terminate"/> from another thread to cancel.</param>
+    /// <exception cref="ModelContractException">The model has no pooled output.</exception>
+    /// <exception cref="ArgumentException">A buffer length does not match the shapes.</exception>
+    /// <exception cref="OperationCanceledException">The run was terminated through <paramref name="runOptions"/>.</exception>
+    /// <exception cref="DiffusionException">ONNX Runtime failed during the run.</exception>
+    public void EncodePooled(ReadOnlyMemory<int> tokenIds, int batch, int sequenceLength, Memory<float> pooled, RunOptions? runOptions = null)
+    {
+        ThrowIfDisposed();
+        ArgumentOutOfRangeException.ThrowIfLessThan(batch, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(sequenceLength, 1);
+        long[] idsShape = [batch, sequenceLength];
+        TensorShape.RequireLength(tokenIds.Length, idsShape, InputIdsInput.Name, nameof(tokenIds));
+        RequireShapeFits(InputIdsInput, idsShape, nameof(tokenIds));
+        TensorSpec pooledOutput = PooledOutput
+            ?? throw new ModelContractException(ModelPath, s_pooledNames[0], $"the model has no pooled output ('text_embeds' or 'pooler_output'); its outputs are {DescribeOutputs()}.");
+        long[] pooledShape = [batch, GetPooledWidth()];
+        TensorShape.RequireLength(pooled.Length, pooledShape, pooledOutput.Name, nameof(pooled));
+        RunOutputs(tokenIds, idsShape, [new RequestedOutput(pooledOutput, pooledShape, pooled)], runOptions);
+    }
+
+    /// <summary>
     /// Checks that the model gives the raw hidden state <paramref name="layerFromEnd"/> layers from the end (an export
     /// made with <c>output_hidden_states</c>, as optimum makes SDXL's text encoders).
     /// </summary>

@@ -1,0 +1,166 @@
+using System.Diagnostics;
+using Diffusion.Core.Execution;
+using Diffusion.Core.Families;
+using Diffusion.Core.Graphs;
+using Diffusion.Core.Models;
+using Diffusion.Core.Schedulers;
+using Diffusion.Core.TextEncoding;
+using Diffusion.Core.Tokenization;
+
+namespace Diffusion.Core.Pipelines;
+
+/// <summary>
+/// Loads a diffusers SD3/3.5 or FLUX.1 folder into a <see cref="FlowMatchingPipeline"/>: providers checked first, the
+/// family from <c>model_index.json</c> (or the setting), each component as an ONNX export (<c>&lt;component&gt;/model.onnx</c>)
+/// or built from its safetensors (<c>config.json</c> beside the weights), the components checked against each other
+/// before any session exists, then the sessions. On any failure everything created so far is disposed.
+/// </summary>
+internal static class FlowMatchingLoader
+{
+    public static FlowMatchingPipeline Load(string modelDirectory, PipelineSettings settings)
+    {
+        SessionFactory.EnsureAvailable(settings.TextEncoderSettings.Provider);
+        SessionFactory.EnsureAvailable(settings.UNetSettings.Provider);
+        SessionFactory.EnsureAvailable(settings.VaeDecoderSettings.Provider);
+        RequireApplicableSettings(settings);
+        string directory = Path.GetFullPath(modelDirectory);
+        if (!Directory.Exists(directory))
+            throw new ModelLoadException(directory, "model folder not found.");
+        string indexPath = Path.Combine(directory, "model_index.json");
+        if (!File.Exists(indexPath))
+            throw new ModelLoadException(indexPath, "not found; a diffusers model folder starts with model_index.json.");
+        ModelFolderJson.ModelIndex index = ModelFolderJson.ReadModelIndex(indexPath);
+        ModelFamily family = settings.Family ?? ModelFamilyResolver.FromPipelineClassName(index.PipelineClass)
+            ?? throw new ModelLoadException(indexPath, $"_class_name '{index.PipelineClass ?? "(missing)"}' is not a pipeline this version knows; FlowMatchingPipeline runs StableDiffusion3Pipeline and FluxPipeline folders.");
+        if (!family.IsFlowMatchingTransformer)
+            throw new ModelLoadException(directory, $"is a {family.Name} model (a UNet); load it with StableDiffusionPipeline.Load.");
+
+        string schedulerPath = Path.Combine(directory, "scheduler", "scheduler_config.json");
+        if (!File.Exists(schedulerPath))
+            throw new ModelLoadException(schedulerPath, "required scheduler configuration is missing.");
+        SchedulerConfig schedulerConfig = SchedulerConfig.FromJsonFile(schedulerPath, settings.Logger);
+        if (!SchedulerCatalog.IsFlowMatching(schedulerConfig))
+            throw new ModelLoadException(schedulerPath, $"_class_name '{schedulerConfig.ClassName}' is not a flow-matching scheduler; {family.Name} models are trained with flow matching (FlowMatchEulerDiscreteScheduler).");
+        IScheduler scheduler = SchedulerCatalog.CreateFromConfig(schedulerConfig);
+
+        bool flux = family == ModelFamily.Flux;
+        string[] clipComponents = flux ? ["text_encoder"] : ["text_encoder", "text_encoder_2"];
+        string t5Component = flux ? "text_encoder_2" : "text_encoder_3";
+        var clipTokenizers = new List<ClipTokenizer>();
+        var clipSources = new List<ModelSource>();
+        foreach (string component in clipComponents)
+        {
+            (string tokenizerDirectory, string encoderPath) = Component(directory, component, family, required: true)!.Value;
+            clipTokenizers.Add(ClipTokenizer.FromDirectory(tokenizerDirectory));
+            clipSources.Add(FolderModelSources.TextEncoder(encoderPath));
+            TokenEmbeddingTable.RequireFits(clipTokenizers[^1], tokenizerDirectory, clipSources[^1]);
+        }
+        // SD3 runs without T5 when the folder leaves it out (diffusers' text_encoder_3=None); FLUX.1 needs it.
+        (string TokenizerDirectory, string EncoderPath)? t5Files = Component(directory, t5Component, family, required: flux);
+        T5Tokenizer? t5Tokenizer = t5Files is { } files ? T5Tokenizer.FromDirectory(files.TokenizerDirectory) : null;
+        ModelSource? t5Source = t5Files is { } t5Paths ? FolderModelSources.TextEncoder(t5Paths.EncoderPath) : null;
+        ModelSource transformerSource = TransformerSource(directory, family);
+        string vaePath = StableDiffusionModelFolder.ComponentPath(directory, "vae_decoder", diffusersWeights: true)
+            ?? StableDiffusionModelFolder.ComponentPath(directory, "vae", diffusersWeights: true)
+            ?? throw new ModelLoadException(Path.Combine(directory, "vae"), "required VAE is missing (vae/config.json with diffusion_pytorch_model.safetensors, or vae_decoder/model.onnx).");
+        ModelSource vaeSource = FolderModelSources.VaeDecoder(vaePath);
+        (float scaling, float shift) = flux ? (0.3611f, 0.1159f) : (1.5305f, 0.0609f);
+
+        var encoders = new List<TextEncoder>();
+        TextEncoder? t5Encoder = null;
+        DiffusionTransformer? transformer = null;
+        VaeDecoder? vaeDecoder = null;
+        try
+        {
+            long start = Stopwatch.GetTimestamp();
+            bool sequential = settings.MemoryMode == MemoryMode.Sequential;
+            foreach (ModelSource source in clipSources)
+                encoders.Add(Loaded(TextEncoder.Load(source, settings.TextEncoderSettings), sequential));
+            if (t5Source is not null)
+                t5Encoder = Loaded(TextEncoder.Load(t5Source, settings.TextEncoderSettings), sequential);
+            transformer = Loaded(DiffusionTransformer.Load(transformerSource, settings.UNetSettings), sequential);
+            vaeDecoder = Loaded(VaeDecoder.Load(vaeSource, settings.VaeDecoderSettings), sequential);
+            var models = new FlowMatchingModels([.. clipTokenizers.Zip(encoders)], t5Tokenizer is null ? null : (t5Tokenizer, t5Encoder!),
+                transformer, vaeDecoder, settings.MemoryMode);
+            FlowMatchingFit.Require(family, models);
+            if (settings.Logger is { } logger)
+            {
+                double milliseconds = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+                PipelineLog.Loaded(logger, directory, milliseconds, scheduler.GetType().Name);
+            }
+            return new FlowMatchingPipeline(models, family, scheduler, ModelFolderJson.ReadVaeScalingFactor(directory, scaling),
+                ModelFolderJson.ReadVaeShiftFactor(directory, shift), DefaultImageSize(directory, family), settings);
+        }
+        catch
+        {
+            vaeDecoder?.Dispose();
+            transformer?.Dispose();
+            t5Encoder?.Dispose();
+            foreach (TextEncoder encoder in encoders)
+                encoder.Dispose();
+            throw;
+        }
+    }
+
+    // In Sequential mode each model is released as soon as its contract is read, so loading holds one model's weights at a time.
+    private static T Loaded<T>(T model, bool sequential) where T : OnnxModel
+    {
+        if (sequential)
+            model.Unload();
+        return model;
+    }
+
+    /// <summary>The settings that apply to UNet models only are refused by name rather than ignored.</summary>
+    private static void RequireApplicableSettings(PipelineSettings settings)
+    {
+        (string Option, bool Given)[] unetOnly =
+        [
+            (nameof(PipelineSettings.Loras), settings.Loras.Count > 0), (nameof(PipelineSettings.LoraDirectory), settings.LoraDirectory is not null),
+            (nameof(PipelineSettings.TextualInversions), settings.TextualInversions.Count > 0), (nameof(PipelineSettings.UNetModelPath), settings.UNetModelPath is not null),
+            (nameof(PipelineSettings.PredictionType), settings.PredictionType is not null), (nameof(PipelineSettings.ConfigDirectory), settings.ConfigDirectory is not null),
+            (nameof(PipelineSettings.VaePath), settings.VaePath is not null), (nameof(PipelineSettings.VaeDecoderFallbackPath), settings.VaeDecoderFallbackPath is not null),
+        ];
+        foreach ((string option, bool given) in unetOnly)
+        {
+            if (given)
+                throw new InvalidOptionException(option, "is not applied to SD3/FLUX.1 models in this version (it applies to UNet models).");
+        }
+    }
+
+    /// <summary>A text encoder's files: its tokenizer folder (tokenizer, tokenizer_2, tokenizer_3 beside text_encoder…) and model.</summary>
+    private static (string TokenizerDirectory, string EncoderPath)? Component(string directory, string component, ModelFamily family, bool required)
+    {
+        string tokenizer = Path.Combine(directory, component.Replace("text_encoder", "tokenizer", StringComparison.Ordinal));
+        string? encoder = StableDiffusionModelFolder.ComponentPath(directory, component, diffusersWeights: false);
+        if (encoder is null)
+        {
+            return required
+                ? throw new ModelLoadException(Path.Combine(directory, component), $"required text encoder is missing (config.json with model.safetensors, or model.onnx); a {family.Name} folder has it.")
+                : null;
+        }
+        if (!Directory.Exists(tokenizer))
+            throw new ModelLoadException(tokenizer, $"required tokenizer folder of {component} is missing.");
+        return (tokenizer, encoder);
+    }
+
+    private static ModelSource TransformerSource(string directory, ModelFamily family)
+    {
+        string folder = Path.Combine(directory, "transformer");
+        string onnx = Path.Combine(folder, "model.onnx");
+        if (File.Exists(onnx))
+            return ModelSource.FromFile(onnx);
+        if (File.Exists(Path.Combine(folder, "config.json")))
+            return CheckpointTransformer.Build(folder).ToSource();
+        throw new ModelLoadException(folder, $"required transformer is missing (config.json with diffusion_pytorch_model.safetensors, or model.onnx); a {family.Name} folder has it.");
+    }
+
+    /// <summary>diffusers' default size: SD3 takes the transformer's <c>sample_size</c> × 8, FLUX.1 128 × 8.</summary>
+    private static int DefaultImageSize(string directory, ModelFamily family)
+    {
+        string config = Path.Combine(directory, "transformer", "config.json");
+        if (family != ModelFamily.StableDiffusion3 || !File.Exists(config))
+            return family.DefaultImageSize;
+        using Graphs.Architectures.ConfigFields fields = Graphs.Architectures.ConfigFields.Read(config);
+        return fields.Int("sample_size", 1, 1024, family.DefaultImageSize / 8) * 8;
+    }
+}

@@ -1,0 +1,50 @@
+using Diffusion.Core.Models;
+using Diffusion.Core.TextEncoding;
+using Diffusion.Core.Tokenization;
+
+namespace Diffusion.Core.Pipelines;
+
+/// <summary>
+/// The models a <see cref="FlowMatchingPipeline"/> owns: the CLIP encoders with their tokenizers (FLUX.1: CLIP-L; SD3:
+/// CLIP-L and CLIP-G), the T5 encoder with its tokenizer (absent for an SD3 folder without <c>text_encoder_3</c>), the
+/// transformer and the VAE decoder; and the release of each session after its stage in <see cref="MemoryMode.Sequential"/>.
+/// </summary>
+internal sealed class FlowMatchingModels(
+    IReadOnlyList<(ClipTokenizer Tokenizer, TextEncoder Encoder)> clipEncoders, (T5Tokenizer Tokenizer, TextEncoder Encoder)? t5,
+    DiffusionTransformer transformer, VaeDecoder vaeDecoder, MemoryMode memoryMode) : IDisposable
+{
+    /// <summary>The CLIP encoders in conditioning order, each with its tokenizer.</summary>
+    public IReadOnlyList<(ClipTokenizer Tokenizer, TextEncoder Encoder)> ClipEncoders { get; } = clipEncoders;
+
+    /// <summary>The T5 encoder and its tokenizer, or null (SD3 without <c>text_encoder_3</c>: zeros stand in, as diffusers).</summary>
+    public (T5Tokenizer Tokenizer, TextEncoder Encoder)? T5 { get; } = t5;
+
+    public DiffusionTransformer Transformer { get; } = transformer;
+
+    public VaeDecoder VaeDecoder { get; } = vaeDecoder;
+
+    /// <summary>In <see cref="MemoryMode.Sequential"/> mode, releases a model's session once its stage is done.</summary>
+    public void ReleaseIfSequential(OnnxModel model)
+    {
+        if (memoryMode == MemoryMode.Sequential)
+            model.Unload();
+    }
+
+    /// <summary>Releases every text encoder's session in <see cref="MemoryMode.Sequential"/> mode.</summary>
+    public void ReleaseEncodersIfSequential()
+    {
+        foreach ((_, TextEncoder encoder) in ClipEncoders)
+            ReleaseIfSequential(encoder);
+        if (T5 is { } t5Encoder)
+            ReleaseIfSequential(t5Encoder.Encoder);
+    }
+
+    public void Dispose()
+    {
+        foreach ((_, TextEncoder encoder) in ClipEncoders)
+            encoder.Dispose();
+        T5?.Encoder.Dispose();
+        Transformer.Dispose();
+        VaeDecoder.Dispose();
+    }
+}

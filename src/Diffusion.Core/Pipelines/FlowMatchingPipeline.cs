@@ -1,0 +1,188 @@
+using System.Diagnostics;
+using System.Security.Cryptography;
+using Diffusion.Core.Families;
+using Diffusion.Core.Imaging;
+using Diffusion.Core.Models;
+using Diffusion.Core.Randomness;
+using Diffusion.Core.Schedulers;
+using Microsoft.Extensions.Logging;
+using Microsoft.ML.OnnxRuntime;
+
+namespace Diffusion.Core.Pipelines;
+
+/// <summary>
+/// Text-to-image for the flow-matching transformer families, Stable Diffusion 3/3.5 and FLUX.1 (schnell, dev), from a
+/// diffusers folder whose components are ONNX exports or safetensors (the graphs are then built in C#). Mirrors diffusers'
+/// <c>StableDiffusion3Pipeline.__call__</c> and <c>FluxPipeline.__call__</c>: the prompt encoded by the family's encoders,
+/// one N(0,1) draw of [n,16,h/8,w/8] (packed into 2×2 patches for FLUX.1), FLUX.1's sigmas <c>linspace(1, 1/steps)</c>
+/// shifted by mu from the image token count, the shared denoising loop (classifier-free guidance for SD3; FLUX.1-dev
+/// embeds its guidance scale instead), then latents / scaling + shift into the VAE.
+/// </summary>
+/// <remarks>
+/// Calls run one at a time per pipeline, as <see cref="StableDiffusionPipeline"/>'s do; <see cref="Dispose"/> cancels a
+/// running call. Not yet here: image-to-image, inpainting, LoRA, ControlNet, FLUX.1's true CFG (negative prompts are
+/// refused for FLUX.1 rather than ignored) and prompt weighting.
+/// </remarks>
+public sealed partial class FlowMatchingPipeline : IDiffusionPipeline
+{
+    private readonly ILogger? _logger;
+    private readonly ClassifierFreeGuidanceMode _guidanceMode;
+    private readonly FlowMatchingModels _models;
+    private readonly GenerationTurn _turn = new();
+
+    internal FlowMatchingPipeline(FlowMatchingModels models, ModelFamily family, IScheduler scheduler, float vaeScalingFactor, float vaeShiftFactor,
+        int defaultImageSize, PipelineSettings settings)
+    {
+        _models = models;
+        Family = family;
+        Scheduler = scheduler;
+        VaeScalingFactor = vaeScalingFactor;
+        VaeShiftFactor = vaeShiftFactor;
+        DefaultImageSize = defaultImageSize;
+        _logger = settings.Logger;
+        _guidanceMode = settings.GuidanceMode;
+    }
+
+    /// <summary>
+    /// Loads a diffusers SD3/3.5 or FLUX.1 folder (<c>model_index.json</c>, <c>scheduler/</c>, <c>transformer/</c>,
+    /// <c>vae/</c>, the text encoders and tokenizers), each model as <c>model.onnx</c> or as safetensors with its
+    /// <c>config.json</c>. A missing or malformed file raises <see cref="ModelLoadException"/> naming it; components that do
+    /// not fit each other <see cref="ModelContractException"/>; a setting that applies to UNet models only
+    /// <see cref="InvalidOptionException"/>.
+    /// </summary>
+    public static FlowMatchingPipeline Load(string modelDirectory, PipelineSettings? settings = null)
+    {
+        ArgumentNullException.ThrowIfNull(modelDirectory);
+        return FlowMatchingLoader.Load(modelDirectory, settings ?? new PipelineSettings());
+    }
+
+    /// <summary>The family the pipeline runs (<see cref="ModelFamily.StableDiffusion3"/> or <see cref="ModelFamily.Flux"/>).</summary>
+    public ModelFamily Family { get; }
+
+    /// <summary>The transformer.</summary>
+    public DiffusionTransformer Transformer => _models.Transformer;
+
+    /// <summary>The VAE decoder.</summary>
+    public VaeDecoder VaeDecoder => _models.VaeDecoder;
+
+    /// <summary>The scheduler used when a call names none (a flow-matching one); replace it to change the sampler.</summary>
+    public IScheduler Scheduler { get; set; }
+
+    /// <summary>The VAE's <c>scaling_factor</c> (SD3 1.5305, FLUX.1 0.3611).</summary>
+    public float VaeScalingFactor { get; }
+
+    /// <summary>The VAE's <c>shift_factor</c> (SD3 0.0609, FLUX.1 0.1159).</summary>
+    public float VaeShiftFactor { get; }
+
+    /// <summary>Width and height used when a call gives none (1024 for the published models).</summary>
+    public int DefaultImageSize { get; }
+
+    /// <inheritdoc />
+    /// <remarks>
+    /// Text-to-image. <see cref="GenerationOptions.GuidanceScale"/> is SD3's classifier-free guidance scale (default 7) or
+    /// FLUX.1-dev's embedded guidance (default 3.5); FLUX.1-schnell has none. <see cref="GenerationOptions.MaxSequenceLength"/>
+    /// sets T5's prompt length. NaN or infinite values raise <see cref="NumericalInstabilityException"/> naming the component.
+    /// </remarks>
+    /// <exception cref="InvalidOptionException">An option this family does not take (named), or a size that is not a multiple of 16.</exception>
+    /// <exception cref="ObjectDisposedException">The pipeline was disposed before or during the call.</exception>
+    public GenerationResult Generate(GenerationOptions options, IProgress<GenerationProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ObjectDisposedException.ThrowIf(_turn.IsDisposed, this);
+        options.Validate();
+        RequireSupported(options);
+        cancellationToken.ThrowIfCancellationRequested();
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _turn.DisposeToken);
+        try
+        {
+            _turn.Enter(nameof(FlowMatchingPipeline), linked.Token);
+        }
+        catch (OperationCanceledException) when (_turn.IsDisposed && !cancellationToken.IsCancellationRequested)
+        {
+            throw new ObjectDisposedException(nameof(FlowMatchingPipeline), "The pipeline was disposed while this call waited for its turn.");
+        }
+
+        try
+        {
+            return GenerateCore(options, progress, linked.Token);
+        }
+        catch (OperationCanceledException) when (_turn.IsDisposed && !cancellationToken.IsCancellationRequested)
+        {
+            throw new ObjectDisposedException(nameof(FlowMatchingPipeline), "The pipeline was disposed during this call, which was cancelled.");
+        }
+        finally
+        {
+            _turn.Exit(_models.Dispose);
+        }
+    }
+
+    private GenerationResult GenerateCore(GenerationOptions options, IProgress<GenerationProgress>? progress, CancellationToken cancellationToken)
+    {
+        long start = Stopwatch.GetTimestamp();
+        int width = options.Width ?? DefaultImageSize, height = options.Height ?? DefaultImageSize;
+        RequireSizeMultiple(options, width, height);
+        int batch = options.ImagesPerPrompt;
+        float guidanceScale = options.GuidanceScale ?? Family.DefaultGuidanceScale;
+        bool guided = Family == ModelFamily.StableDiffusion3 && guidanceScale > 1f;
+        float? embeddedGuidance = Transformer.TakesGuidance ? guidanceScale : null;
+        IScheduler scheduler = options.Scheduler ?? Scheduler;
+        ulong seed = options.Seed ?? (ulong)RandomNumberGenerator.GetInt32(int.MaxValue);
+        IRandomSource random = RandomSource.Create(options.RandomSource, seed);
+        int channels = _models.VaeDecoder.LatentChannels, latentHeight = height / 8, latentWidth = width / 8;
+
+        using var runOptions = new RunOptions();
+        using CancellationTokenRegistration registration = cancellationToken.Register(static state => ((RunOptions)state!).Terminate = true, runOptions);
+        try
+        {
+            var conditioning = TransformerPromptConditioning.Encode(_models, Family, options.Prompt, options.NegativePrompt, batch, guided,
+                options.MaxSequenceLength ?? Family.DefaultMaxSequenceLength, options.ClipSkip, runOptions);
+            long s0 = Stopwatch.GetTimestamp();
+            float[] noise = new float[batch * channels * latentHeight * latentWidth];
+            random.NextStandardNormal(noise);
+            SetTimesteps(scheduler, options.Steps, latentHeight, latentWidth);
+            float[] latents = Transformer.TakesPackedLatents ? new float[noise.Length] : noise;
+            if (Transformer.TakesPackedLatents)
+                FluxLatents.Pack(noise, batch, channels, latentHeight, latentWidth, latents);
+            long setupTicks = Stopwatch.GetTimestamp() - s0;
+
+            var loop = new DenoisingLoop();
+            var denoiser = new TransformerDenoiser(Transformer, conditioning, channels, latentHeight, latentWidth, embeddedGuidance);
+            int modelBatch = guided ? 2 * batch : batch;
+            int rowsPerCall = _guidanceMode == ClassifierFreeGuidanceMode.Separate && guided ? batch : modelBatch;
+            loop.Run(denoiser, latents, batch, guided ? guidanceScale : 1f, rowsPerCall, scheduler, 0, random, runOptions, progress, start, cancellationToken);
+            _models.ReleaseIfSequential(Transformer);
+            cancellationToken.ThrowIfCancellationRequested();
+
+            float[] result = noise;
+            if (Transformer.TakesPackedLatents)
+                FluxLatents.Unpack(latents, batch, channels, latentHeight, latentWidth, result);
+            (ImageBuffer[] images, long decoderTicks, long conversionTicks) = options.DecodeImages
+                ? Decode(result, batch, width, height, runOptions)
+                : ([], 0, 0);
+            var timings = new GenerationTimings
+            {
+                TextEncoder = Stopwatch.GetElapsedTime(0, conditioning.EncoderTicks),
+                UNet = Stopwatch.GetElapsedTime(0, loop.DenoiserTicks),
+                Scheduler = Stopwatch.GetElapsedTime(0, loop.SchedulerTicks + setupTicks),
+                VaeDecoder = Stopwatch.GetElapsedTime(0, decoderTicks),
+                ImageConversion = Stopwatch.GetElapsedTime(0, conversionTicks),
+                Total = Stopwatch.GetElapsedTime(start),
+            };
+            if (_logger is not null)
+                PipelineLog.Generated(_logger, batch, width, height, options.Steps, seed, timings);
+            return new GenerationResult(images, result, [batch, channels, latentHeight, latentWidth], seed, conditioning.Truncated,
+                guided && conditioning.NegativeTruncated, timings)
+            {
+                DenoisingSteps = scheduler.Timesteps.Length,
+            };
+        }
+        catch (OnnxRuntimeException ex) when (cancellationToken.IsCancellationRequested)
+        {
+            throw new OperationCanceledException("The generation was cancelled while a model was running.", ex, cancellationToken);
+        }
+    }
+
+    /// <inheritdoc />
+    /// <remarks>Cancels a running <see cref="Generate"/> call and waits for it to unwind before the models are released.</remarks>
+    public void Dispose() => _turn.Dispose(_models.Dispose);
+}

@@ -1,0 +1,414 @@
+#!/usr/bin/python3
+"""Tiny FLUX.1 (schnell, dev) and SD3.5 pipelines as diffusers safetensors folders, and what diffusers' pipelines make
+of them: the reference the library's flow-matching pipelines must reproduce.
+
+Usage:
+  /usr/bin/python3 generate_tiny_flow_pipelines.py <diffusers src> <diffusers-reference tools> [out]
+
+  diffusers src   diffusers' src/ (checked with commit 58eb52c), run through ../shared/tools/diffusers-reference's stand-ins
+  out             default tests/Diffusion.Core.Tests/TestData/flow-pipelines
+
+The denoisers, VAEs and schedulers are diffusers' own classes (FluxTransformer2DModel, SD3Transformer2DModel,
+AutoencoderKL with 16 latent channels, FlowMatchEulerDiscreteScheduler); the text encoders are the torch CLIP and T5
+encoders of ../graphs/generate_clip_checkpoints.py and generate_t5_checkpoints.py (transformers' math, transformers'
+tensor names). FluxPipeline.__call__ and StableDiffusion3Pipeline.__call__ need transformers to import, so their
+steps are transcribed below line by line (encode_prompt, prepare_latents, the sigmas and mu, the loop, the decode).
+CLIP prompts are tokenized with a transcription of CLIP's BPE over the tiny SDXL tokenizer's vocabulary (2,515 tokens,
+CLIP's first 2,000 merges); T5 prompts with python3-sentencepiece over a 400-piece unigram model trained here with T5's
+settings except normalization (identity, which keeps the file small; T5's own nmt_nfkc path is tested on its own)
+and character coverage (0.98: rare characters of the training prompts become <unk>).
+
+Writes:
+  tiny-flux-schnell/  model_index.json (FluxPipeline), scheduler/ (schnell's: shift 1, no dynamic shifting),
+                      text_encoder/ (CLIPTextModel, 16 wide), tokenizer/, text_encoder_2/ (T5 encoder, 16 wide),
+                      tokenizer_2/ (spiece.model), transformer/ (1 double + 2 single blocks, 64 packed channels),
+                      vae/ (16 latent channels, scaling 0.3611, shift 0.1159)
+  tiny-flux-dev/      the same with a guidance-embedding transformer and dev's scheduler (dynamic shifting)
+  tiny-sd3/           model_index.json (StableDiffusion3Pipeline), scheduler/ (shift 3), text_encoder/ and
+                      text_encoder_2/ (CLIPTextModelWithProjection, 16 and 24 wide), text_encoder_3/ (T5, 48 wide, so
+                      CLIP's 40 are zero-padded), tokenizer/, tokenizer_2/ (pads with "!"), tokenizer_3/,
+                      transformer/ (SD3.5-medium-like: QK RMS norm, dual attention in block 0), vae/ (scaling 1.5305,
+                      shift 0.0609)
+  reference/<case>.json   the call (prompt, size, steps, seed, guidance, ...) and the timesteps the scheduler gave;
+                          sd3-no-t5 runs tiny-sd3 as a folder without text_encoder_3/ (diffusers' zeros in T5's place)
+  reference/<case>-latents.f32   final latents, [images, 16, h/8, w/8] (FLUX's unpacked), little-endian float32
+  reference/<case>.rgb           decoded images, uint8 RGB, images × h × w × 3
+"""
+import json
+import os
+import shutil
+import sys
+
+import numpy as np
+
+DIFFUSERS_SRC, REFERENCE_TOOLS = sys.argv[1:3]
+HERE = os.path.dirname(os.path.abspath(__file__))
+TEST_DATA = os.path.join(HERE, "..", "..", "..", "tests", "Diffusion.Core.Tests", "TestData")
+OUT = sys.argv[3] if len(sys.argv) > 3 else os.path.join(TEST_DATA, "flow-pipelines")
+sys.argv = sys.argv[:1] + [DIFFUSERS_SRC, REFERENCE_TOOLS]  # what the graph generators read at import
+sys.path.insert(0, REFERENCE_TOOLS)
+import stand_ins  # noqa: E402,F401  (before diffusers)
+sys.path.insert(0, DIFFUSERS_SRC)
+sys.path.insert(0, os.path.join(HERE, "..", "graphs"))
+sys.path.insert(0, os.path.join(HERE, "..", "t5-tokenizer"))
+import regex  # noqa: E402
+import sentencepiece as spm  # noqa: E402
+import torch  # noqa: E402
+from diffusers.models.autoencoders.autoencoder_kl import AutoencoderKL  # noqa: E402
+from diffusers.models.transformers.transformer_flux import FluxTransformer2DModel  # noqa: E402
+from diffusers.models.transformers.transformer_sd3 import SD3Transformer2DModel  # noqa: E402
+from diffusers.schedulers.scheduling_flow_match_euler_discrete import FlowMatchEulerDiscreteScheduler  # noqa: E402
+from diffusers.utils.torch_utils import randn_tensor  # noqa: E402
+import generate_t5_checkpoints as t5  # noqa: E402
+from generate_clip_checkpoints import ClipText, write_safetensors  # noqa: E402
+from generate_clip_checkpoints import config_json as clip_config  # noqa: E402
+from generate_clip_checkpoints import randomise as randomise_clip  # noqa: E402
+from generate_sd3_transformer import randomise  # noqa: E402
+from train_t5_style_model import corpus_lines  # noqa: E402
+
+CLIP_TOKENIZERS = os.path.join(TEST_DATA, "sdxl", "tiny-sdxl")
+CLIP_VOCAB, BOS, EOS = 2515, 2513, 2514
+FLUX_SCHEDULERS = {
+    "schnell": {"_class_name": "FlowMatchEulerDiscreteScheduler", "_diffusers_version": "0.36.0", "base_image_seq_len": 256,
+                "base_shift": 0.5, "max_image_seq_len": 4096, "max_shift": 1.15, "num_train_timesteps": 1000, "shift": 1.0,
+                "use_dynamic_shifting": False},
+    "dev": {"_class_name": "FlowMatchEulerDiscreteScheduler", "_diffusers_version": "0.36.0", "base_image_seq_len": 256,
+            "base_shift": 0.5, "max_image_seq_len": 4096, "max_shift": 1.15, "num_train_timesteps": 1000, "shift": 3.0,
+            "use_dynamic_shifting": True},
+}
+SD3_SCHEDULER = {"_class_name": "FlowMatchEulerDiscreteScheduler", "_diffusers_version": "0.36.0", "num_train_timesteps": 1000, "shift": 3.0}
+REFERENCE = os.path.join(OUT, "reference")
+
+
+# ------------------------------------------------------------------------------------------------------ tokenizers
+def bytes_to_unicode():
+    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+    cs = bs[:]
+    n = 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + n)
+            n += 1
+    return dict(zip(bs, map(chr, cs)))
+
+
+class ClipBpe:
+    """CLIP's SimpleTokenizer.encode for plain prompts (no ftfy repair needed): lower-cased, whitespace collapsed, BPE."""
+
+    def __init__(self, folder):
+        with open(os.path.join(folder, "vocab.json"), encoding="utf-8") as f:
+            self.vocab = json.load(f)
+        with open(os.path.join(folder, "merges.txt"), encoding="utf-8") as f:
+            merges = [tuple(line.split()) for line in f.read().split("\n")[1:] if line]
+        self.ranks = {m: i for i, m in enumerate(merges)}
+        self.bytes = bytes_to_unicode()
+        self.pattern = regex.compile(r"""<\|startoftext\|>|<\|endoftext\|>|'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+""", regex.IGNORECASE)
+
+    def bpe(self, token):
+        word = list(token[:-1]) + [token[-1] + "</w>"]
+        while len(word) > 1:
+            pairs = [(self.ranks.get((a, b), 1 << 30), i) for i, (a, b) in enumerate(zip(word, word[1:]))]
+            rank, i = min(pairs)
+            if rank == 1 << 30:
+                break
+            first, second = word[i], word[i + 1]
+            merged, j = [], 0
+            while j < len(word):
+                if j < len(word) - 1 and word[j] == first and word[j + 1] == second:
+                    merged.append(first + second)
+                    j += 2
+                else:
+                    merged.append(word[j])
+                    j += 1
+            word = merged
+        return word
+
+    def ids(self, text, pad):
+        text = " ".join(text.split()).strip().lower()
+        ids = []
+        for token in regex.findall(self.pattern, text):
+            ids += [self.vocab[piece] for piece in self.bpe("".join(self.bytes[b] for b in token.encode("utf-8")))]
+        ids = [BOS] + ids[:75] + [EOS]
+        return ids + [pad] * (77 - len(ids))
+
+
+def t5_ids(sp, text, max_length):
+    """T5TokenizerFast(padding="max_length", truncation=True, add_special_tokens=True): pieces, EOS, pad 0."""
+    ids = sp.encode(text)[: max_length - 1] + [1]
+    return ids + [0] * (max_length - len(ids))
+
+
+def train_spiece(folder):
+    corpus = os.path.join(folder, "corpus.tmp")
+    with open(corpus, "w", encoding="utf-8") as f:
+        f.write("\n".join(corpus_lines()) + "\n")
+    try:
+        spm.SentencePieceTrainer.train(
+            input=corpus, model_prefix=os.path.join(folder, "spiece"), model_type="unigram", vocab_size=400,
+            hard_vocab_limit=False, character_coverage=0.98, normalization_rule_name="identity", add_dummy_prefix=True,
+            remove_extra_whitespaces=True, pad_id=0, eos_id=1, unk_id=2, bos_id=-1, pad_piece="<pad>", eos_piece="</s>",
+            unk_piece="<unk>", byte_fallback=False, num_threads=1, seed_sentencepiece_size=100000,
+            shuffle_input_sentence=False, max_sentence_length=100000, minloglevel=1)
+    finally:
+        os.remove(corpus)
+        os.remove(os.path.join(folder, "spiece.vocab"))
+
+
+# ------------------------------------------------------------------------------------------------------ components
+def dump(path, value):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        json.dump(value, f, indent=1)
+
+
+def config_of(model, class_name):
+    config = {k: (list(v) if isinstance(v, tuple) else v) for k, v in dict(model.config).items() if not k.startswith("_")}
+    return {"_class_name": class_name, "_diffusers_version": "0.36.0"} | config
+
+
+def clip_encoder(root, component, seed, width, activation, projection):
+    torch.manual_seed(seed)
+    model = ClipText(width, 2, 2, 2 * width, activation, projection, vocab=CLIP_VOCAB).eval()
+    randomise_clip(model, seed)
+    os.makedirs(os.path.join(root, component))
+    write_safetensors(os.path.join(root, component, "model.safetensors"), model.state_dict(), "F32")
+    dump(os.path.join(root, component, "config.json"), clip_config(component, width, 2, 2, 2 * width, activation, projection, vocab=CLIP_VOCAB))
+    return model
+
+
+def t5_encoder(root, component, seed, d_model, vocab):
+    t5.VOCAB = vocab
+    config = t5.config_json(d_model, 8, 2 * d_model, 2, 2, 32, 128, "gated-gelu")
+    torch.manual_seed(seed)
+    model = t5.T5Encoder(config).eval()
+    t5.randomise(model, seed)
+    os.makedirs(os.path.join(root, component))
+    write_safetensors(os.path.join(root, component, "model.safetensors"), model.state_dict(), "F32")
+    dump(os.path.join(root, component, "config.json"), config)
+    return model
+
+
+def t5_tokenizer(root, folder, spiece):
+    os.makedirs(os.path.join(root, folder))
+    shutil.copy(spiece, os.path.join(root, folder, "spiece.model"))
+    dump(os.path.join(root, folder, "tokenizer_config.json"),
+         {"eos_token": "</s>", "pad_token": "<pad>", "unk_token": "<unk>", "extra_ids": 0, "model_max_length": 512,
+          "tokenizer_class": "T5Tokenizer"})
+
+
+def vae16(root, seed, scaling, shift):
+    torch.manual_seed(seed)
+    vae = AutoencoderKL(in_channels=3, out_channels=3, latent_channels=16, block_out_channels=(8, 8, 8, 8), layers_per_block=1,
+                        norm_num_groups=4, down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4,
+                        sample_size=64, use_quant_conv=False, use_post_quant_conv=False, shift_factor=shift,
+                        scaling_factor=scaling).eval()
+    randomise(vae, seed)
+    os.makedirs(os.path.join(root, "vae"))
+    write_safetensors(os.path.join(root, "vae", "diffusion_pytorch_model.safetensors"), vae.state_dict(), "F32")
+    dump(os.path.join(root, "vae", "config.json"), config_of(vae, "AutoencoderKL"))
+    return vae
+
+
+def transformer_folder(root, model, class_name):
+    os.makedirs(os.path.join(root, "transformer"))
+    write_safetensors(os.path.join(root, "transformer", "diffusion_pytorch_model.safetensors"), model.state_dict(), "F32")
+    dump(os.path.join(root, "transformer", "config.json"), config_of(model, class_name))
+
+
+def make_flux(variant, spiece):
+    root = os.path.join(OUT, f"tiny-flux-{variant}")
+    shutil.rmtree(root, ignore_errors=True)
+    os.makedirs(root)
+    clip = clip_encoder(root, "text_encoder", 81, 16, "quick_gelu", None)
+    shutil.copytree(os.path.join(CLIP_TOKENIZERS, "tokenizer"), os.path.join(root, "tokenizer"))
+    encoder = t5_encoder(root, "text_encoder_2", 82, 16, 400)
+    t5_tokenizer(root, "tokenizer_2", spiece)
+    seed = 83 if variant == "schnell" else 84
+    torch.manual_seed(seed)
+    transformer = FluxTransformer2DModel(patch_size=1, in_channels=64, num_layers=1, num_single_layers=2, attention_head_dim=8,
+                                         num_attention_heads=2, joint_attention_dim=16, pooled_projection_dim=16,
+                                         guidance_embeds=variant == "dev", axes_dims_rope=(2, 2, 4)).eval()
+    randomise(transformer, seed)
+    transformer_folder(root, transformer, "FluxTransformer2DModel")
+    vae = vae16(root, 85, 0.3611, 0.1159)
+    dump(os.path.join(root, "scheduler", "scheduler_config.json"), FLUX_SCHEDULERS[variant])
+    dump(os.path.join(root, "model_index.json"), {
+        "_class_name": "FluxPipeline", "_diffusers_version": "0.36.0",
+        "scheduler": ["diffusers", "FlowMatchEulerDiscreteScheduler"], "text_encoder": ["transformers", "CLIPTextModel"],
+        "text_encoder_2": ["transformers", "T5EncoderModel"], "tokenizer": ["transformers", "CLIPTokenizer"],
+        "tokenizer_2": ["transformers", "T5TokenizerFast"], "transformer": ["diffusers", "FluxTransformer2DModel"],
+        "vae": ["diffusers", "AutoencoderKL"]})
+    return dict(clip=clip, t5=encoder, transformer=transformer, vae=vae, scheduler=FLUX_SCHEDULERS[variant])
+
+
+def make_sd3(spiece):
+    root = os.path.join(OUT, "tiny-sd3")
+    shutil.rmtree(root, ignore_errors=True)
+    os.makedirs(root)
+    clip_l = clip_encoder(root, "text_encoder", 91, 16, "quick_gelu", 8)
+    clip_g = clip_encoder(root, "text_encoder_2", 92, 24, "gelu", 12)
+    shutil.copytree(os.path.join(CLIP_TOKENIZERS, "tokenizer"), os.path.join(root, "tokenizer"))
+    shutil.copytree(os.path.join(CLIP_TOKENIZERS, "tokenizer_2"), os.path.join(root, "tokenizer_2"))
+    encoder = t5_encoder(root, "text_encoder_3", 93, 48, 400)
+    t5_tokenizer(root, "tokenizer_3", spiece)
+    torch.manual_seed(94)
+    transformer = SD3Transformer2DModel(sample_size=8, patch_size=2, in_channels=16, num_layers=2, attention_head_dim=8,
+                                        num_attention_heads=2, joint_attention_dim=48, caption_projection_dim=16,
+                                        pooled_projection_dim=20, out_channels=16, pos_embed_max_size=8,
+                                        dual_attention_layers=(0,), qk_norm="rms_norm").eval()
+    randomise(transformer, 94)
+    transformer_folder(root, transformer, "SD3Transformer2DModel")
+    vae = vae16(root, 95, 1.5305, 0.0609)
+    dump(os.path.join(root, "scheduler", "scheduler_config.json"), SD3_SCHEDULER)
+    dump(os.path.join(root, "model_index.json"), {
+        "_class_name": "StableDiffusion3Pipeline", "_diffusers_version": "0.36.0",
+        "scheduler": ["diffusers", "FlowMatchEulerDiscreteScheduler"],
+        "text_encoder": ["transformers", "CLIPTextModelWithProjection"], "text_encoder_2": ["transformers", "CLIPTextModelWithProjection"],
+        "text_encoder_3": ["transformers", "T5EncoderModel"], "tokenizer": ["transformers", "CLIPTokenizer"],
+        "tokenizer_2": ["transformers", "CLIPTokenizer"], "tokenizer_3": ["transformers", "T5TokenizerFast"],
+        "transformer": ["diffusers", "SD3Transformer2DModel"], "vae": ["diffusers", "AutoencoderKL"]})
+    return dict(clip_l=clip_l, clip_g=clip_g, t5=encoder, transformer=transformer, vae=vae, scheduler=SD3_SCHEDULER)
+
+
+# ------------------------------------------------------------------------------------------------ the pipelines
+def calculate_shift(image_seq_len, base_seq_len=256, max_seq_len=4096, base_shift=0.5, max_shift=1.15):
+    m = (max_shift - base_shift) / (max_seq_len - base_seq_len)
+    b = base_shift - m * base_seq_len
+    return image_seq_len * m + b
+
+
+def pack_latents(latents, batch_size, num_channels_latents, height, width):
+    latents = latents.view(batch_size, num_channels_latents, height // 2, 2, width // 2, 2)
+    latents = latents.permute(0, 2, 4, 1, 3, 5)
+    return latents.reshape(batch_size, (height // 2) * (width // 2), num_channels_latents * 4)
+
+
+def unpack_latents(latents, height, width, vae_scale_factor):
+    batch_size, num_patches, channels = latents.shape
+    height = 2 * (int(height) // (vae_scale_factor * 2))
+    width = 2 * (int(width) // (vae_scale_factor * 2))
+    latents = latents.view(batch_size, height // 2, width // 2, channels // 4, 2, 2)
+    latents = latents.permute(0, 3, 1, 4, 2, 5)
+    return latents.reshape(batch_size, channels // (2 * 2), height, width)
+
+
+def prepare_latent_image_ids(height, width):
+    latent_image_ids = torch.zeros(height, width, 3)
+    latent_image_ids[..., 1] = latent_image_ids[..., 1] + torch.arange(height)[:, None]
+    latent_image_ids[..., 2] = latent_image_ids[..., 2] + torch.arange(width)[None, :]
+    return latent_image_ids.reshape(height * width, 3)
+
+
+def save_result(case, record, latents, vae, decoder_input):
+    np.ascontiguousarray(latents.numpy().astype("<f4")).tofile(os.path.join(REFERENCE, case + "-latents.f32"))
+    decoded = vae.decode(decoder_input).sample
+    pixels = ((decoded / 2 + 0.5).clamp(0, 1).permute(0, 2, 3, 1) * 255).round().to(torch.uint8)
+    pixels.numpy().tofile(os.path.join(REFERENCE, case + ".rgb"))
+    dump(os.path.join(REFERENCE, case + ".json"), record | {"latents_shape": list(latents.shape)})
+
+
+def flux(case, folder, parts, prompt, steps, seed, height, width, images=1, guidance=3.5, max_sequence_length=512):
+    """FluxPipeline.__call__ (no negative prompt, so no true CFG): CLIP pooler_output, T5 tokens, packed latents, FLUX's
+    sigmas and mu, timestep/1000, the embedded guidance (dev), unpack, latents / scaling + shift, decode."""
+    generator = torch.Generator().manual_seed(seed)
+    transformer, vae = parts["transformer"], parts["vae"]
+    with torch.no_grad():
+        pooled = parts["clip"](torch.tensor([clip_bpe.ids(prompt, EOS)]))[1].repeat(images, 1)
+        prompt_embeds = parts["t5"](torch.tensor([t5_ids(sp, prompt, max_sequence_length)])).repeat(images, 1, 1)
+        text_ids = torch.zeros(prompt_embeds.shape[1], 3)
+        h, w = 2 * (height // 16), 2 * (width // 16)
+        latents = randn_tensor((images, transformer.config.in_channels // 4, h, w), generator=generator)
+        latents = pack_latents(latents, images, transformer.config.in_channels // 4, h, w)
+        image_ids = prepare_latent_image_ids(h // 2, w // 2)
+        scheduler = FlowMatchEulerDiscreteScheduler.from_config(parts["scheduler"])
+        sigmas = np.linspace(1.0, 1 / steps, steps)
+        mu = calculate_shift(latents.shape[1], scheduler.config.get("base_image_seq_len", 256), scheduler.config.get("max_image_seq_len", 4096),
+                             scheduler.config.get("base_shift", 0.5), scheduler.config.get("max_shift", 1.15))
+        scheduler.set_timesteps(sigmas=sigmas, mu=mu)
+        guidance_input = torch.full([1], guidance, dtype=torch.float32).expand(images) if transformer.config.guidance_embeds else None
+        scheduler.set_begin_index(0)
+        for t in scheduler.timesteps:
+            timestep = t.expand(images).to(latents.dtype)
+            noise_pred = transformer(hidden_states=latents, timestep=timestep / 1000, guidance=guidance_input,
+                                     pooled_projections=pooled, encoder_hidden_states=prompt_embeds, txt_ids=text_ids,
+                                     img_ids=image_ids, return_dict=False)[0]
+            latents = scheduler.step(noise_pred, t, latents, return_dict=False)[0]
+        latents = unpack_latents(latents, height, width, 8)
+        record = {"model": folder, "prompt": prompt, "steps": steps, "seed": seed, "height": height, "width": width,
+                  "images_per_prompt": images, "guidance_scale": guidance, "max_sequence_length": max_sequence_length,
+                  "mu": mu, "timesteps": [float(t) for t in scheduler.timesteps]}
+        save_result(case, record, latents, vae, latents / vae.config.scaling_factor + vae.config.shift_factor)
+
+
+def sd3(case, parts, prompt, negative_prompt, steps, seed, height, width, images=1, guidance=7.0, max_sequence_length=256, with_t5=True):
+    """StableDiffusion3Pipeline.__call__: hidden_states[-2] of both CLIPs side by side, zero-padded to T5's width, T5's
+    tokens after them (without text_encoder_3: 77 rows of zeros, as _get_t5_prompt_embeds returns); pooled = both
+    projections; classifier-free guidance over [negative, prompt]; decode with shift."""
+    generator = torch.Generator().manual_seed(seed)
+    transformer, vae = parts["transformer"], parts["vae"]
+
+    def encode(text):
+        out_l = parts["clip_l"](torch.tensor([clip_bpe.ids(text, EOS)]))
+        out_g = parts["clip_g"](torch.tensor([clip_bpe.ids(text, 0)]))
+        clip_embeds = torch.cat([out_l[2][-2], out_g[2][-2]], dim=-1)
+        t5_embeds = (parts["t5"](torch.tensor([t5_ids(sp, text, max_sequence_length)])) if with_t5
+                     else torch.zeros(1, 77, transformer.config.joint_attention_dim))
+        clip_embeds = torch.nn.functional.pad(clip_embeds, (0, t5_embeds.shape[-1] - clip_embeds.shape[-1]))
+        return torch.cat([clip_embeds, t5_embeds], dim=-2), torch.cat([out_l[1], out_g[1]], dim=-1)
+
+    with torch.no_grad():
+        prompt_embeds, pooled = encode(prompt)
+        prompt_embeds, pooled = prompt_embeds.repeat(images, 1, 1), pooled.repeat(images, 1)
+        guided = guidance > 1
+        if guided:
+            negative_embeds, negative_pooled = encode(negative_prompt or "")
+            prompt_embeds = torch.cat([negative_embeds.repeat(images, 1, 1), prompt_embeds])
+            pooled = torch.cat([negative_pooled.repeat(images, 1), pooled])
+        latents = randn_tensor((images, transformer.config.in_channels, height // 8, width // 8), generator=generator)
+        scheduler = FlowMatchEulerDiscreteScheduler.from_config(parts["scheduler"])
+        scheduler.set_timesteps(steps)
+        for t in scheduler.timesteps:
+            model_input = torch.cat([latents] * 2) if guided else latents
+            noise_pred = transformer(hidden_states=model_input, timestep=t.expand(model_input.shape[0]), encoder_hidden_states=prompt_embeds,
+                                     pooled_projections=pooled, return_dict=False)[0]
+            if guided:
+                uncond, cond = noise_pred.chunk(2)
+                noise_pred = uncond + guidance * (cond - uncond)
+            latents = scheduler.step(noise_pred, t, latents, return_dict=False)[0]
+        record = {"model": "tiny-sd3", "prompt": prompt, "negative_prompt": negative_prompt, "steps": steps, "seed": seed,
+                  "height": height, "width": width, "images_per_prompt": images, "guidance_scale": guidance,
+                  "max_sequence_length": max_sequence_length, "text_encoder_3": with_t5,
+                  "timesteps": [float(t) for t in scheduler.timesteps]}
+        save_result(case, record, latents, vae, latents / vae.config.scaling_factor + vae.config.shift_factor)
+
+
+def main():
+    global clip_bpe, sp
+    shutil.rmtree(REFERENCE, ignore_errors=True)
+    os.makedirs(REFERENCE)
+    train_spiece(REFERENCE)
+    spiece = os.path.join(REFERENCE, "spiece.model")
+    clip_bpe = ClipBpe(os.path.join(CLIP_TOKENIZERS, "tokenizer"))
+    sp = spm.SentencePieceProcessor(model_file=spiece)
+    schnell = make_flux("schnell", spiece)
+    dev = make_flux("dev", spiece)
+    sd3_parts = make_sd3(spiece)
+    os.remove(spiece)
+
+    prompt = "a photo of an astronaut riding a horse on mars"
+    flux("flux-schnell", "tiny-flux-schnell", schnell, prompt, steps=4, seed=42, height=64, width=64)
+    flux("flux-schnell-wide", "tiny-flux-schnell", schnell, "a red fox in the snow, oil painting", steps=2, seed=7, height=48,
+         width=80, images=2, max_sequence_length=24)
+    flux("flux-dev", "tiny-flux-dev", dev, prompt, steps=5, seed=3, height=64, width=48, guidance=3.5)
+    flux("flux-dev-guidance", "tiny-flux-dev", dev, "a lighthouse at dusk", steps=3, seed=11, height=32, width=32, images=2,
+         guidance=6.0, max_sequence_length=16)
+    sd3("sd3", sd3_parts, prompt, "blurry, low quality", steps=4, seed=5, height=64, width=64)
+    sd3("sd3-batch", sd3_parts, "a watercolor of a city street", None, steps=3, seed=9, height=48, width=64, images=2,
+        guidance=4.5, max_sequence_length=16)
+    sd3("sd3-unguided", sd3_parts, "a bowl of fruit", None, steps=2, seed=13, height=32, width=32, guidance=1.0)
+    sd3("sd3-no-t5", sd3_parts, "a bowl of fruit", "dark", steps=2, seed=17, height=32, width=48, with_t5=False)
+
+
+if __name__ == "__main__":
+    main()

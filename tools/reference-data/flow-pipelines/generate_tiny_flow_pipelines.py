@@ -24,6 +24,11 @@ Writes:
                       tokenizer_2/ (spiece.model), transformer/ (1 double + 2 single blocks, 64 packed channels),
                       vae/ (16 latent channels, scaling 0.3611, shift 0.1159)
   tiny-flux-dev/      the same with a guidance-embedding transformer and dev's scheduler (dynamic shifting)
+  tiny-flux-dev-onnx/ tiny-flux-dev as optimum lays out an ONNX export (ORTFluxPipeline): text_encoder/,
+                      text_encoder_2/, transformer/, vae_decoder/ as model.onnx (torch.onnx.export, opset 14: torch
+                      1.13 writes an invalid LayerNormalization for the transformers' affine-free norms at 17), configs
+  tiny-sd3-onnx/      the same for tiny-sd3 (ORTStableDiffusion3Pipeline); SD3's position-embedding crop is traced at
+                      the export size (64x64 pixels), as an export at one size is, so its case runs at 64x64
   tiny-sd3/           model_index.json (StableDiffusion3Pipeline), scheduler/ (shift 3), text_encoder/ and
                       text_encoder_2/ (CLIPTextModelWithProjection, 16 and 24 wide), text_encoder_3/ (T5, 48 wide, so
                       CLIP's 40 are zero-padded), tokenizer/, tokenizer_2/ (pads with "!"), tokenizer_3/,
@@ -65,6 +70,16 @@ from generate_clip_checkpoints import config_json as clip_config  # noqa: E402
 from generate_clip_checkpoints import randomise as randomise_clip  # noqa: E402
 from generate_sd3_transformer import randomise  # noqa: E402
 from train_t5_style_model import corpus_lines  # noqa: E402
+from tiny_pipeline_exports import TextEncoderContract, VaeDecoderContract, as_contract  # noqa: E402
+
+
+def _unflatten(self, dim, sizes):
+    """Tensor.unflatten as a reshape: torch 1.13's ONNX exporter has no aten::unflatten (same values)."""
+    dim = dim % self.dim()
+    return self.reshape(*self.shape[:dim], *sizes, *self.shape[dim + 1:])
+
+
+torch.Tensor.unflatten = _unflatten
 
 CLIP_TOKENIZERS = os.path.join(TEST_DATA, "sdxl", "tiny-sdxl")
 CLIP_VOCAB, BOS, EOS = 2515, 2513, 2514
@@ -239,7 +254,8 @@ def make_flux(variant, spiece):
         "text_encoder_2": ["transformers", "T5EncoderModel"], "tokenizer": ["transformers", "CLIPTokenizer"],
         "tokenizer_2": ["transformers", "T5TokenizerFast"], "transformer": ["diffusers", "FluxTransformer2DModel"],
         "vae": ["diffusers", "AutoencoderKL"]})
-    return dict(clip=clip, t5=encoder, transformer=transformer, vae=vae, scheduler=FLUX_SCHEDULERS[variant])
+    return dict(clip=clip, t5=encoder, transformer=transformer, vae=vae, scheduler=FLUX_SCHEDULERS[variant],
+                text_encoder=clip, text_encoder_2=encoder)
 
 
 def make_sd3(spiece):
@@ -268,7 +284,98 @@ def make_sd3(spiece):
         "text_encoder_3": ["transformers", "T5EncoderModel"], "tokenizer": ["transformers", "CLIPTokenizer"],
         "tokenizer_2": ["transformers", "CLIPTokenizer"], "tokenizer_3": ["transformers", "T5TokenizerFast"],
         "transformer": ["diffusers", "SD3Transformer2DModel"], "vae": ["diffusers", "AutoencoderKL"]})
-    return dict(clip_l=clip_l, clip_g=clip_g, t5=encoder, transformer=transformer, vae=vae, scheduler=SD3_SCHEDULER)
+    return dict(clip_l=clip_l, clip_g=clip_g, t5=encoder, transformer=transformer, vae=vae, scheduler=SD3_SCHEDULER,
+                text_encoder=clip_l, text_encoder_2=clip_g, text_encoder_3=encoder)
+
+
+# -------------------------------------------------------------------------------------------------- ONNX folders
+class T5Contract(torch.nn.Module):
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids):
+        return self.model(input_ids)
+
+
+class FluxContract(torch.nn.Module):
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, hidden_states, encoder_hidden_states, pooled_projections, timestep, img_ids, txt_ids, guidance=None):
+        return self.model(hidden_states=hidden_states, encoder_hidden_states=encoder_hidden_states, pooled_projections=pooled_projections,
+                          timestep=timestep, img_ids=img_ids, txt_ids=txt_ids, guidance=guidance).sample
+
+
+class Sd3Contract(torch.nn.Module):
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, hidden_states, encoder_hidden_states, pooled_projections, timestep):
+        return self.model(hidden_states=hidden_states, encoder_hidden_states=encoder_hidden_states,
+                          pooled_projections=pooled_projections, timestep=timestep).sample
+
+
+def export(module, args, path, inputs, outputs, axes):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    torch.onnx.export(module.eval(), args, path, input_names=inputs, output_names=outputs, opset_version=14,
+                      do_constant_folding=True, dynamic_axes=axes)
+
+
+def export_clip(model, path):
+    ids = torch.tensor([[BOS] + [EOS] * 76], dtype=torch.int32)
+    names = ["text_embeds", "last_hidden_state"] if model.text_projection is not None else ["last_hidden_state", "pooler_output"]
+    names += [f"hidden_states.{i}" for i in range(len(model.text_model.encoder.layers) + 1)]
+    axes = {"input_ids": {0: "batch_size", 1: "sequence_length"}}
+    axes |= {n: ({0: "batch_size"} if n in ("text_embeds", "pooler_output") else {0: "batch_size", 1: "sequence_length"}) for n in names}
+    export(as_contract(model, TextEncoderContract), (ids,), path, ["input_ids"], names, axes)
+    model.__class__ = ClipText
+
+
+def export_folder(source, target, class_name, parts, components):
+    """An optimum-style ONNX folder of the same modules: tokenizers, scheduler and configs copied, each model exported."""
+    shutil.rmtree(target, ignore_errors=True)
+    os.makedirs(target)
+    for folder in os.listdir(source):
+        if folder.startswith("tokenizer") or folder == "scheduler":
+            shutil.copytree(os.path.join(source, folder), os.path.join(target, folder))
+    index = {"_class_name": class_name, "_diffusers_version": "0.36.0", "scheduler": ["diffusers", "FlowMatchEulerDiscreteScheduler"]}
+    for component, kind in components:
+        index[component] = ["optimum", "ORTModel"]
+        path = os.path.join(target, component, "model.onnx")
+        if kind == "clip":
+            export_clip(parts[component], path)
+        elif kind == "t5":
+            export(T5Contract(parts[component]), (torch.zeros(1, 8, dtype=torch.int64),), path, ["input_ids"], ["last_hidden_state"],
+                   {"input_ids": {0: "batch_size", 1: "sequence_length"}, "last_hidden_state": {0: "batch_size", 1: "sequence_length"}})
+        elif kind == "flux":
+            model = parts[component]
+            args = [torch.randn(1, 12, 64), torch.randn(1, 7, 16), torch.randn(1, 16), torch.tensor([0.5]), torch.zeros(12, 3), torch.zeros(7, 3)]
+            inputs = ["hidden_states", "encoder_hidden_states", "pooled_projections", "timestep", "img_ids", "txt_ids"]
+            axes = {"hidden_states": {0: "batch_size", 1: "image_tokens"}, "encoder_hidden_states": {0: "batch_size", 1: "text_tokens"},
+                    "pooled_projections": {0: "batch_size"}, "timestep": {0: "batch_size"}, "img_ids": {0: "image_tokens"},
+                    "txt_ids": {0: "text_tokens"}, "out_hidden_states": {0: "batch_size", 1: "image_tokens"}}
+            if model.config.guidance_embeds:
+                args.append(torch.tensor([3.5]))
+                inputs.append("guidance")
+                axes["guidance"] = {0: "batch_size"}
+            export(FluxContract(model), tuple(args), path, inputs, ["out_hidden_states"], axes)
+            shutil.copy(os.path.join(source, component, "config.json"), os.path.join(target, component, "config.json"))
+        elif kind == "sd3":
+            args = (torch.randn(2, 16, 8, 8), torch.randn(2, 93, 48), torch.randn(2, 20), torch.tensor([500.0, 500.0]))
+            axes = {"hidden_states": {0: "batch_size", 2: "height", 3: "width"}, "encoder_hidden_states": {0: "batch_size", 1: "text_tokens"},
+                    "pooled_projections": {0: "batch_size"}, "timestep": {0: "batch_size"},
+                    "out_hidden_states": {0: "batch_size", 2: "height", 3: "width"}}
+            export(Sd3Contract(parts[component]), args, path, ["hidden_states", "encoder_hidden_states", "pooled_projections", "timestep"],
+                   ["out_hidden_states"], axes)
+            shutil.copy(os.path.join(source, component, "config.json"), os.path.join(target, component, "config.json"))
+        else:  # the VAE decoder, with the VAE's config (scaling_factor, shift_factor) as optimum copies it
+            export(VaeDecoderContract(parts["vae"]), (torch.randn(1, 16, 8, 8),), path, ["latent_sample"], ["sample"],
+                   {"latent_sample": {0: "batch_size", 2: "height", 3: "width"}, "sample": {0: "batch_size", 2: "height_out", 3: "width_out"}})
+            shutil.copy(os.path.join(source, "vae", "config.json"), os.path.join(target, component, "config.json"))
+    dump(os.path.join(target, "model_index.json"), index)
 
 
 # ------------------------------------------------------------------------------------------------ the pipelines
@@ -395,6 +502,10 @@ def main():
     dev = make_flux("dev", spiece)
     sd3_parts = make_sd3(spiece)
     os.remove(spiece)
+    export_folder(os.path.join(OUT, "tiny-flux-dev"), os.path.join(OUT, "tiny-flux-dev-onnx"), "ORTFluxPipeline", dev,
+                  [("text_encoder", "clip"), ("text_encoder_2", "t5"), ("transformer", "flux"), ("vae_decoder", "vae")])
+    export_folder(os.path.join(OUT, "tiny-sd3"), os.path.join(OUT, "tiny-sd3-onnx"), "ORTStableDiffusion3Pipeline", sd3_parts,
+                  [("text_encoder", "clip"), ("text_encoder_2", "clip"), ("text_encoder_3", "t5"), ("transformer", "sd3"), ("vae_decoder", "vae")])
 
     prompt = "a photo of an astronaut riding a horse on mars"
     flux("flux-schnell", "tiny-flux-schnell", schnell, prompt, steps=4, seed=42, height=64, width=64)

@@ -30,6 +30,20 @@ public sealed class FlowMatchingPipelineReferenceTests
         TinyFlowModels.AssertPixels(name, result.Images);
     }
 
+    /// <summary>The same modules exported by torch.onnx.export in optimum's layout: the ONNX route gives the same results.</summary>
+    [Theory]
+    [InlineData("tiny-flux-dev-onnx", "flux-dev")]
+    [InlineData("tiny-flux-dev-onnx", "flux-dev-guidance")]
+    [InlineData("tiny-sd3-onnx", "sd3")]
+    public void An_onnx_export_folder_matches_diffusers_too(string folder, string name)
+    {
+        using FlowMatchingPipeline pipeline = FlowMatchingPipeline.Load(TinyFlowModels.Path(folder));
+        Assert.EndsWith("model.onnx", pipeline.Transformer.ModelPath, StringComparison.Ordinal);
+        GenerationResult result = pipeline.Generate(TinyFlowModels.Options(name));
+        TinyFlowModels.AssertClose(TinyFlowModels.Latents(name), result.Latents, 1e-4f, "latents");
+        TinyFlowModels.AssertPixels(name, result.Images);
+    }
+
     [Fact]
     public void Sd3_without_text_encoder_3_conditions_on_zeros_in_t5s_place_as_diffusers()
     {

@@ -64,6 +64,9 @@ internal static class FlowMatchingLoader
             ?? StableDiffusionModelFolder.ComponentPath(directory, "vae", diffusersWeights: true)
             ?? throw new ModelLoadException(Path.Combine(directory, "vae"), "required VAE is missing (vae/config.json with diffusion_pytorch_model.safetensors, or vae_decoder/model.onnx).");
         ModelSource vaeSource = FolderModelSources.VaeDecoder(vaePath);
+        string? vaeEncoderPath = StableDiffusionModelFolder.ComponentPath(directory, "vae_encoder", diffusersWeights: true)
+            ?? StableDiffusionModelFolder.ComponentPath(directory, "vae", diffusersWeights: true);
+        ModelSource? vaeEncoderSource = vaeEncoderPath is null ? null : FolderModelSources.VaeEncoder(vaeEncoderPath);
         (float scaling, float shift) = flux ? (0.3611f, 0.1159f) : (1.5305f, 0.0609f);
 
         var encoders = new List<TextEncoder>();
@@ -81,7 +84,7 @@ internal static class FlowMatchingLoader
             transformer = Loaded(DiffusionTransformer.Load(transformerSource, settings.UNetSettings), sequential);
             vaeDecoder = Loaded(VaeDecoder.Load(vaeSource, settings.VaeDecoderSettings), sequential);
             var models = new FlowMatchingModels([.. clipTokenizers.Zip(encoders)], t5Tokenizer is null ? null : (t5Tokenizer, t5Encoder!),
-                transformer, vaeDecoder, settings.MemoryMode);
+                transformer, vaeDecoder, vaeEncoderSource, settings.VaeEncoderSettings, settings.MemoryMode);
             FlowMatchingFit.Require(family, models);
             if (settings.Logger is { } logger)
             {

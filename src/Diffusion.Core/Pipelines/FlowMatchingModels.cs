@@ -1,3 +1,4 @@
+using Diffusion.Core.Execution;
 using Diffusion.Core.Models;
 using Diffusion.Core.TextEncoding;
 using Diffusion.Core.Tokenization;
@@ -7,12 +8,15 @@ namespace Diffusion.Core.Pipelines;
 /// <summary>
 /// The models a <see cref="FlowMatchingPipeline"/> owns: the CLIP encoders with their tokenizers (FLUX.1: CLIP-L; SD3:
 /// CLIP-L and CLIP-G), the T5 encoder with its tokenizer (absent for an SD3 folder without <c>text_encoder_3</c>), the
-/// transformer and the VAE decoder; and the release of each session after its stage in <see cref="MemoryMode.Sequential"/>.
+/// transformer, the VAE decoder and the VAE encoder (created on first use, so text-to-image never pays for it); and the release of each session after its stage in <see cref="MemoryMode.Sequential"/>.
 /// </summary>
 internal sealed class FlowMatchingModels(
     IReadOnlyList<(ClipTokenizer Tokenizer, TextEncoder Encoder)> clipEncoders, (T5Tokenizer Tokenizer, TextEncoder Encoder)? t5,
-    DiffusionTransformer transformer, VaeDecoder vaeDecoder, MemoryMode memoryMode) : IDisposable
+    DiffusionTransformer transformer, VaeDecoder vaeDecoder, ModelSource? vaeEncoderSource, SessionSettings vaeEncoderSettings,
+    MemoryMode memoryMode) : IDisposable
 {
+    private VaeEncoder? _vaeEncoder;
+
     /// <summary>The CLIP encoders in conditioning order, each with its tokenizer.</summary>
     public IReadOnlyList<(ClipTokenizer Tokenizer, TextEncoder Encoder)> ClipEncoders { get; } = clipEncoders;
 
@@ -22,6 +26,18 @@ internal sealed class FlowMatchingModels(
     public DiffusionTransformer Transformer { get; } = transformer;
 
     public VaeDecoder VaeDecoder { get; } = vaeDecoder;
+
+    /// <summary>The VAE encoder, created from <c>vae_encoder/model.onnx</c> (or built from <c>vae/</c>) on first use.</summary>
+    /// <exception cref="InvalidOptionException">The folder has no VAE encoder.</exception>
+    public VaeEncoder RequireVaeEncoder()
+    {
+        if (_vaeEncoder is not null)
+            return _vaeEncoder;
+        if (vaeEncoderSource is null)
+            throw new InvalidOptionException(nameof(GenerationOptions.InitImage),
+                "image-to-image needs a VAE encoder, and this model folder has none (no vae_encoder/model.onnx, nor vae/ weights).");
+        return _vaeEncoder = VaeEncoder.Load(vaeEncoderSource, vaeEncoderSettings);
+    }
 
     /// <summary>In <see cref="MemoryMode.Sequential"/> mode, releases a model's session once its stage is done.</summary>
     public void ReleaseIfSequential(OnnxModel model)
@@ -46,5 +62,6 @@ internal sealed class FlowMatchingModels(
         T5?.Encoder.Dispose();
         Transformer.Dispose();
         VaeDecoder.Dispose();
+        _vaeEncoder?.Dispose();
     }
 }

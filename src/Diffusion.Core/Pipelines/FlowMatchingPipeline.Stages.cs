@@ -2,6 +2,8 @@ using System.Diagnostics;
 using System.Numerics.Tensors;
 using Diffusion.Core.Families;
 using Diffusion.Core.Imaging;
+using Diffusion.Core.Models;
+using Diffusion.Core.Randomness;
 using Diffusion.Core.Schedulers;
 using Diffusion.Core.TextEncoding;
 using Microsoft.ML.OnnxRuntime;
@@ -16,14 +18,14 @@ public sealed partial class FlowMatchingPipeline
     {
         (string Option, bool Given)[] notHere =
         [
-            (nameof(GenerationOptions.InitImage), options.InitImage is not null), (nameof(GenerationOptions.InitLatents), options.InitLatents is not null),
+            (nameof(GenerationOptions.Mask), options.Mask is not null), (nameof(GenerationOptions.InitLatents), options.InitLatents is not null),
             (nameof(GenerationOptions.ControlNets), options.ControlNets.Count > 0), (nameof(GenerationOptions.DenoisingEnd), options.DenoisingEnd is not null),
             (nameof(GenerationOptions.PromptSyntax), options.PromptSyntax != PromptSyntax.Plain),
         ];
         foreach ((string option, bool given) in notHere)
         {
             if (given)
-                throw new InvalidOptionException(option, $"is not supported for {Family.Name} models in this version (text-to-image with plain prompts).");
+                throw new InvalidOptionException(option, $"is not supported for {Family.Name} models in this version (text-to-image and image-to-image with plain prompts).");
         }
         if (Family != ModelFamily.Flux)
             return;
@@ -64,6 +66,62 @@ public sealed partial class FlowMatchingPipeline
         if (Family == ModelFamily.Flux)
             throw new InvalidOptionException(nameof(GenerationOptions.Scheduler), $"FluxPipeline passes custom sigmas, which {scheduler.GetType().Name} does not take (diffusers refuses the same); use FlowMatchEulerDiscreteScheduler.");
         scheduler.SetTimesteps(steps);
+    }
+
+    /// <summary>The latents the loop starts from, in its layout, and the step it starts at.</summary>
+    private sealed record LatentStart(float[] Latents, int StartIndex, long EncoderTicks);
+
+    /// <summary>
+    /// Text-to-image: one N(0,1) draw of [n, C, h, w] (packed for FLUX.1). Image-to-image (the Img2Img pipelines'
+    /// <c>get_timesteps</c> and <c>prepare_latents</c>): the schedule cut at t_start = int(max(steps − min(steps·strength,
+    /// steps), 0)); the image resized, encoded (sampling the latent distribution with the call's random source first),
+    /// shifted and scaled ((x − shift)·scaling), repeated over the batch, then noised to the first kept step with
+    /// <c>scale_noise</c> by one more N(0,1) draw, and packed for FLUX.1.
+    /// </summary>
+    private LatentStart StartLatents(GenerationOptions options, IScheduler scheduler, IRandomSource random, int channels, int latentHeight,
+        int latentWidth, RunOptions runOptions)
+    {
+        int batch = options.ImagesPerPrompt;
+        int perImage = channels * latentHeight * latentWidth;
+        float[] latents = new float[batch * perImage];
+        int startIndex = 0;
+        long encoderTicks = 0;
+        if (options.InitImage is not { } image)
+        {
+            random.NextStandardNormal(latents);
+        }
+        else
+        {
+            double strength = options.Strength ?? Family.DefaultImageToImageStrength;
+            int steps = options.Steps;
+            startIndex = (int)Math.Max(steps - Math.Min(steps * strength, steps), 0) * scheduler.Order;
+            if (startIndex >= scheduler.Timesteps.Length)
+                throw new InvalidOptionException(nameof(GenerationOptions.Strength),
+                    $"{strength} with {steps} steps leaves no denoising step (diffusers refuses the same); raise Strength or Steps.");
+            float[] imageTensor = new float[3 * latentHeight * 8 * latentWidth * 8];
+            ImageTensorConverter.ToTensor(InpaintingMask.Fit(image, latentWidth * 8, latentHeight * 8), imageTensor);
+            VaeEncoder encoder = _models.RequireVaeEncoder();
+            if (encoder.LatentChannels != channels)
+                throw new ModelContractException(encoder.ModelPath, encoder.LatentOutput.Name, $"encodes {encoder.LatentChannels} latent channels; the transformer works in {channels}.");
+            float[] clean = new float[latents.Length];
+            long e0 = Stopwatch.GetTimestamp();
+            encoder.Encode(imageTensor, 1, latentHeight * 8, latentWidth * 8, clean.AsMemory(0, perImage), random, runOptions);
+            encoderTicks = Stopwatch.GetTimestamp() - e0;
+            _models.ReleaseIfSequential(encoder);
+            DenoisingLoop.RequireFinite(clean.AsSpan(0, perImage), "VAE encoder", encoder.ModelPath, null);
+            TensorPrimitives.Subtract(clean.AsSpan(0, perImage), VaeShiftFactor, clean.AsSpan(0, perImage));
+            TensorPrimitives.Multiply(clean.AsSpan(0, perImage), VaeScalingFactor, clean.AsSpan(0, perImage));
+            for (int i = 1; i < batch; i++)
+                clean.AsSpan(0, perImage).CopyTo(clean.AsSpan(i * perImage));
+            float[] noise = new float[latents.Length];
+            random.NextStandardNormal(noise);
+            scheduler.AddNoise(clean, noise, startIndex, latents);
+        }
+        if (!Transformer.TakesPackedLatents)
+            return new LatentStart(latents, startIndex, encoderTicks);
+        float[] packed = new float[latents.Length];
+        FluxLatents.Pack(latents, batch, channels, latentHeight, latentWidth, packed);
+        return new LatentStart(packed, startIndex, encoderTicks);
     }
 
     /// <summary>latents / scaling + shift → VAE decoder → [-1, 1] images → RGB bytes; NaN or ∞ refused.</summary>

@@ -16,11 +16,12 @@ namespace Diffusion.Core.Pipelines;
 /// <c>StableDiffusion3Pipeline.__call__</c> and <c>FluxPipeline.__call__</c>: the prompt encoded by the family's encoders,
 /// one N(0,1) draw of [n,16,h/8,w/8] (packed into 2×2 patches for FLUX.1), FLUX.1's sigmas <c>linspace(1, 1/steps)</c>
 /// shifted by mu from the image token count, the shared denoising loop (classifier-free guidance for SD3; FLUX.1-dev
-/// embeds its guidance scale instead), then latents / scaling + shift into the VAE.
+/// embeds its guidance scale instead), then latents / scaling + shift into the VAE. Image-to-image
+/// (<see cref="GenerationOptions.InitImage"/>, <see cref="GenerationOptions.Strength"/>) follows their Img2Img pipelines.
 /// </summary>
 /// <remarks>
 /// Calls run one at a time per pipeline, as <see cref="StableDiffusionPipeline"/>'s do; <see cref="Dispose"/> cancels a
-/// running call. Not yet here: image-to-image, inpainting, LoRA, ControlNet, FLUX.1's true CFG (negative prompts are
+/// running call. Not yet here: inpainting, LoRA, ControlNet, FLUX.1's true CFG (negative prompts are
 /// refused for FLUX.1 rather than ignored) and prompt weighting.
 /// </remarks>
 public sealed partial class FlowMatchingPipeline : IDiffusionPipeline
@@ -79,7 +80,9 @@ public sealed partial class FlowMatchingPipeline : IDiffusionPipeline
 
     /// <inheritdoc />
     /// <remarks>
-    /// Text-to-image. <see cref="GenerationOptions.GuidanceScale"/> is SD3's classifier-free guidance scale (default 7) or
+    /// Text-to-image, or image-to-image with <see cref="GenerationOptions.InitImage"/> (diffusers' SD3/FLUX.1 Img2Img
+    /// pipelines: strength 0.6 by default; without Width/Height the image is resized to the default size, as there).
+    /// <see cref="GenerationOptions.GuidanceScale"/> is SD3's classifier-free guidance scale (default 7) or
     /// FLUX.1-dev's embedded guidance (default 3.5); FLUX.1-schnell has none. <see cref="GenerationOptions.MaxSequenceLength"/>
     /// sets T5's prompt length. NaN or infinite values raise <see cref="NumericalInstabilityException"/> naming the component.
     /// </remarks>
@@ -118,7 +121,7 @@ public sealed partial class FlowMatchingPipeline : IDiffusionPipeline
 
     private GenerationResult GenerateCore(GenerationOptions options, IProgress<GenerationProgress>? progress, CancellationToken cancellationToken)
     {
-        long start = Stopwatch.GetTimestamp();
+        long startTimestamp = Stopwatch.GetTimestamp();
         int width = options.Width ?? DefaultImageSize, height = options.Height ?? DefaultImageSize;
         RequireSizeMultiple(options, width, height);
         int batch = options.ImagesPerPrompt;
@@ -137,43 +140,45 @@ public sealed partial class FlowMatchingPipeline : IDiffusionPipeline
             var conditioning = TransformerPromptConditioning.Encode(_models, Family, options.Prompt, options.NegativePrompt, batch, guided,
                 options.MaxSequenceLength ?? Family.DefaultMaxSequenceLength, options.ClipSkip, runOptions);
             long s0 = Stopwatch.GetTimestamp();
-            float[] noise = new float[batch * channels * latentHeight * latentWidth];
-            random.NextStandardNormal(noise);
             SetTimesteps(scheduler, options.Steps, latentHeight, latentWidth);
-            float[] latents = Transformer.TakesPackedLatents ? new float[noise.Length] : noise;
-            if (Transformer.TakesPackedLatents)
-                FluxLatents.Pack(noise, batch, channels, latentHeight, latentWidth, latents);
-            long setupTicks = Stopwatch.GetTimestamp() - s0;
+            LatentStart start = StartLatents(options, scheduler, random, channels, latentHeight, latentWidth, runOptions);
+            long setupTicks = Stopwatch.GetTimestamp() - s0 - start.EncoderTicks;
+            float[] latents = start.Latents;
 
             var loop = new DenoisingLoop();
             var denoiser = new TransformerDenoiser(Transformer, conditioning, channels, latentHeight, latentWidth, embeddedGuidance);
             int modelBatch = guided ? 2 * batch : batch;
             int rowsPerCall = _guidanceMode == ClassifierFreeGuidanceMode.Separate && guided ? batch : modelBatch;
-            loop.Run(denoiser, latents, batch, guided ? guidanceScale : 1f, rowsPerCall, scheduler, 0, random, runOptions, progress, start, cancellationToken);
+            loop.Run(denoiser, latents, batch, guided ? guidanceScale : 1f, rowsPerCall, scheduler, start.StartIndex, random, runOptions,
+                progress, startTimestamp, cancellationToken);
             _models.ReleaseIfSequential(Transformer);
             cancellationToken.ThrowIfCancellationRequested();
 
-            float[] result = noise;
+            float[] result = latents;
             if (Transformer.TakesPackedLatents)
+            {
+                result = new float[latents.Length];
                 FluxLatents.Unpack(latents, batch, channels, latentHeight, latentWidth, result);
+            }
             (ImageBuffer[] images, long decoderTicks, long conversionTicks) = options.DecodeImages
                 ? Decode(result, batch, width, height, runOptions)
                 : ([], 0, 0);
             var timings = new GenerationTimings
             {
                 TextEncoder = Stopwatch.GetElapsedTime(0, conditioning.EncoderTicks),
+                VaeEncoder = Stopwatch.GetElapsedTime(0, start.EncoderTicks),
                 UNet = Stopwatch.GetElapsedTime(0, loop.DenoiserTicks),
                 Scheduler = Stopwatch.GetElapsedTime(0, loop.SchedulerTicks + setupTicks),
                 VaeDecoder = Stopwatch.GetElapsedTime(0, decoderTicks),
                 ImageConversion = Stopwatch.GetElapsedTime(0, conversionTicks),
-                Total = Stopwatch.GetElapsedTime(start),
+                Total = Stopwatch.GetElapsedTime(startTimestamp),
             };
             if (_logger is not null)
                 PipelineLog.Generated(_logger, batch, width, height, options.Steps, seed, timings);
             return new GenerationResult(images, result, [batch, channels, latentHeight, latentWidth], seed, conditioning.Truncated,
                 guided && conditioning.NegativeTruncated, timings)
             {
-                DenoisingSteps = scheduler.Timesteps.Length,
+                DenoisingSteps = scheduler.Timesteps.Length - start.StartIndex,
             };
         }
         catch (OnnxRuntimeException ex) when (cancellationToken.IsCancellationRequested)

@@ -36,6 +36,7 @@ Writes:
                       shift 0.0609)
   reference/<case>.json   the call (prompt, size, steps, seed, guidance, ...) and the timesteps the scheduler gave;
                           sd3-no-t5 runs tiny-sd3 as a folder without text_encoder_3/ (diffusers' zeros in T5's place)
+  reference/init-<w>x<h>.rgb    the image-to-image cases' input picture (uint8 RGB), the same one diffusers was given
   reference/<case>-latents.f32   final latents, [images, 16, h/8, w/8] (FLUX's unpacked), little-endian float32
   reference/<case>.rgb           decoded images, uint8 RGB, images × h × w × 3
 """
@@ -448,6 +449,70 @@ def flux(case, folder, parts, prompt, steps, seed, height, width, images=1, guid
         save_result(case, record, latents, vae, latents / vae.config.scaling_factor + vae.config.shift_factor)
 
 
+def init_image(height, width):
+    """A deterministic test picture, uint8 RGB [height, width, 3], saved beside the references as init-<w>x<h>.rgb."""
+    y, x = np.mgrid[0:height, 0:width]
+    pixels = np.stack([(x * 255 // max(width - 1, 1)), (y * 255 // max(height - 1, 1)), ((x // 8 + y // 8) % 2) * 200 + 20], axis=-1)
+    pixels = pixels.astype(np.uint8)
+    pixels.tofile(os.path.join(REFERENCE, f"init-{width}x{height}.rgb"))
+    # VaeImageProcessor.preprocess: [0, 1] then 2x - 1, NCHW float32
+    return torch.from_numpy(pixels.astype(np.float32) / 255.0).permute(2, 0, 1).unsqueeze(0) * 2.0 - 1.0
+
+
+def encode_image(vae, image, generator):
+    """retrieve_latents(vae.encode(image), generator) (sample mode), then (x − shift) · scaling."""
+    moments = vae.encoder(image)
+    mean, logvar = moments.chunk(2, dim=1)
+    std = torch.exp(0.5 * logvar.clamp(-30.0, 20.0))
+    latents = mean + std * randn_tensor(mean.shape, generator=generator)
+    return (latents - vae.config.shift_factor) * vae.config.scaling_factor
+
+
+def first_step(steps, strength):
+    """get_timesteps of the SD3/FLUX img2img pipelines: init = min(steps·strength, steps), t_start = int(max(steps − init, 0))."""
+    return int(max(steps - min(steps * strength, steps), 0))
+
+
+def flux_img2img(case, folder, parts, prompt, steps, seed, height, width, strength, images=1, guidance=3.5, max_sequence_length=512):
+    """FluxImg2ImgPipeline.__call__: FLUX's schedule, cut at get_timesteps; the image encoded (sampled), shifted and
+    scaled, repeated, noised with scale_noise at the first kept timestep, packed; then FluxPipeline's loop and decode."""
+    generator = torch.Generator().manual_seed(seed)
+    transformer, vae = parts["transformer"], parts["vae"]
+    image = init_image(height, width)
+    with torch.no_grad():
+        pooled = parts["clip"](torch.tensor([clip_bpe.ids(prompt, EOS)]))[1].repeat(images, 1)
+        prompt_embeds = parts["t5"](torch.tensor([t5_ids(sp, prompt, max_sequence_length)])).repeat(images, 1, 1)
+        text_ids = torch.zeros(prompt_embeds.shape[1], 3)
+        scheduler = FlowMatchEulerDiscreteScheduler.from_config(parts["scheduler"])
+        sigmas = np.linspace(1.0, 1 / steps, steps)
+        image_seq_len = (height // 8 // 2) * (width // 8 // 2)
+        mu = calculate_shift(image_seq_len, scheduler.config.get("base_image_seq_len", 256), scheduler.config.get("max_image_seq_len", 4096),
+                             scheduler.config.get("base_shift", 0.5), scheduler.config.get("max_shift", 1.15))
+        scheduler.set_timesteps(sigmas=sigmas, mu=mu)
+        t_start = first_step(steps, strength)
+        timesteps = scheduler.timesteps[t_start:]
+        scheduler.set_begin_index(t_start)
+        latent_timestep = timesteps[:1].repeat(images)
+        channels, h, w = transformer.config.in_channels // 4, 2 * (height // 16), 2 * (width // 16)
+        image_latents = encode_image(vae, image, generator).repeat(images, 1, 1, 1)
+        noise = randn_tensor((images, channels, h, w), generator=generator)
+        latents = pack_latents(scheduler.scale_noise(image_latents, latent_timestep, noise), images, channels, h, w)
+        image_ids = prepare_latent_image_ids(h // 2, w // 2)
+        guidance_input = torch.full([1], guidance, dtype=torch.float32).expand(images) if transformer.config.guidance_embeds else None
+        for t in timesteps:
+            timestep = t.expand(images).to(latents.dtype)
+            noise_pred = transformer(hidden_states=latents, timestep=timestep / 1000, guidance=guidance_input,
+                                     pooled_projections=pooled, encoder_hidden_states=prompt_embeds, txt_ids=text_ids,
+                                     img_ids=image_ids, return_dict=False)[0]
+            latents = scheduler.step(noise_pred, t, latents, return_dict=False)[0]
+        latents = unpack_latents(latents, height, width, 8)
+        record = {"model": folder, "prompt": prompt, "steps": steps, "seed": seed, "height": height, "width": width,
+                  "images_per_prompt": images, "guidance_scale": guidance, "max_sequence_length": max_sequence_length,
+                  "strength": strength, "init_image": f"init-{width}x{height}", "mu": mu,
+                  "timesteps": [float(t) for t in timesteps]}
+        save_result(case, record, latents, vae, latents / vae.config.scaling_factor + vae.config.shift_factor)
+
+
 def sd3(case, parts, prompt, negative_prompt, steps, seed, height, width, images=1, guidance=7.0, max_sequence_length=256, with_t5=True):
     """StableDiffusion3Pipeline.__call__: hidden_states[-2] of both CLIPs side by side, zero-padded to T5's width, T5's
     tokens after them (without text_encoder_3: 77 rows of zeros, as _get_t5_prompt_embeds returns); pooled = both
@@ -490,6 +555,48 @@ def sd3(case, parts, prompt, negative_prompt, steps, seed, height, width, images
         save_result(case, record, latents, vae, latents / vae.config.scaling_factor + vae.config.shift_factor)
 
 
+def sd3_img2img(case, parts, prompt, negative_prompt, steps, seed, height, width, strength, images=1, guidance=7.0, max_sequence_length=256):
+    """StableDiffusion3Img2ImgPipeline.__call__: set_timesteps(steps), cut at get_timesteps; prepare_latents encodes the
+    image (sampled), shifts and scales it, repeats it and noises it with scale_noise; then SD3's guided loop and decode."""
+    generator = torch.Generator().manual_seed(seed)
+    transformer, vae = parts["transformer"], parts["vae"]
+    image = init_image(height, width)
+
+    def encode(text):
+        out_l = parts["clip_l"](torch.tensor([clip_bpe.ids(text, EOS)]))
+        out_g = parts["clip_g"](torch.tensor([clip_bpe.ids(text, 0)]))
+        clip_embeds = torch.cat([out_l[2][-2], out_g[2][-2]], dim=-1)
+        t5_embeds = parts["t5"](torch.tensor([t5_ids(sp, text, max_sequence_length)]))
+        clip_embeds = torch.nn.functional.pad(clip_embeds, (0, t5_embeds.shape[-1] - clip_embeds.shape[-1]))
+        return torch.cat([clip_embeds, t5_embeds], dim=-2), torch.cat([out_l[1], out_g[1]], dim=-1)
+
+    with torch.no_grad():
+        prompt_embeds, pooled = encode(prompt)
+        negative_embeds, negative_pooled = encode(negative_prompt or "")
+        prompt_embeds = torch.cat([negative_embeds.repeat(images, 1, 1), prompt_embeds.repeat(images, 1, 1)])
+        pooled = torch.cat([negative_pooled.repeat(images, 1), pooled.repeat(images, 1)])
+        scheduler = FlowMatchEulerDiscreteScheduler.from_config(parts["scheduler"])
+        scheduler.set_timesteps(steps)
+        t_start = first_step(steps, strength)
+        timesteps = scheduler.timesteps[t_start:]
+        scheduler.set_begin_index(t_start)
+        latent_timestep = timesteps[:1].repeat(images)
+        init_latents = encode_image(vae, image, generator).repeat(images, 1, 1, 1)
+        noise = randn_tensor(init_latents.shape, generator=generator)
+        latents = scheduler.scale_noise(init_latents, latent_timestep, noise)
+        for t in timesteps:
+            model_input = torch.cat([latents] * 2)
+            noise_pred = transformer(hidden_states=model_input, timestep=t.expand(model_input.shape[0]), encoder_hidden_states=prompt_embeds,
+                                     pooled_projections=pooled, return_dict=False)[0]
+            uncond, cond = noise_pred.chunk(2)
+            latents = scheduler.step(uncond + guidance * (cond - uncond), t, latents, return_dict=False)[0]
+        record = {"model": "tiny-sd3", "prompt": prompt, "negative_prompt": negative_prompt, "steps": steps, "seed": seed,
+                  "height": height, "width": width, "images_per_prompt": images, "guidance_scale": guidance,
+                  "max_sequence_length": max_sequence_length, "strength": strength, "init_image": f"init-{width}x{height}",
+                  "timesteps": [float(t) for t in timesteps]}
+        save_result(case, record, latents, vae, latents / vae.config.scaling_factor + vae.config.shift_factor)
+
+
 def main():
     global clip_bpe, sp
     shutil.rmtree(REFERENCE, ignore_errors=True)
@@ -519,6 +626,11 @@ def main():
         guidance=4.5, max_sequence_length=16)
     sd3("sd3-unguided", sd3_parts, "a bowl of fruit", None, steps=2, seed=13, height=32, width=32, guidance=1.0)
     sd3("sd3-no-t5", sd3_parts, "a bowl of fruit", "dark", steps=2, seed=17, height=32, width=48, with_t5=False)
+    flux_img2img("flux-dev-img2img", "tiny-flux-dev", dev, "an oil painting", steps=5, seed=21, height=64, width=48, strength=0.6)
+    flux_img2img("flux-schnell-img2img", "tiny-flux-schnell", schnell, "a watercolor", steps=4, seed=22, height=32, width=32,
+                 strength=0.9, images=2, max_sequence_length=16)
+    sd3_img2img("sd3-img2img", sd3_parts, "an oil painting", "blurry", steps=4, seed=23, height=64, width=48, strength=0.6, images=2,
+                max_sequence_length=16)
 
 
 if __name__ == "__main__":

@@ -37,10 +37,31 @@ public sealed class FlowMatchingPipelineOptionTests
     }
 
     [Fact]
-    public void Image_to_image_is_refused_by_name_in_this_version()
+    public void Inpainting_is_refused_by_name_in_this_version()
     {
         using FlowMatchingPipeline pipeline = FlowMatchingPipeline.Load(TinyFlowModels.Sd3);
-        var error = Assert.Throws<InvalidOptionException>(() => pipeline.Generate(Small with { InitImage = new ImageBuffer(32, 32, new byte[32 * 32 * 3]) }));
+        var image = new ImageBuffer(32, 32, new byte[32 * 32 * 3]);
+        var error = Assert.Throws<InvalidOptionException>(() => pipeline.Generate(Small with { InitImage = image, Mask = image }));
+        Assert.Equal(nameof(GenerationOptions.Mask), error.OptionName);
+    }
+
+    [Fact]
+    public void A_strength_that_leaves_no_step_is_refused_as_diffusers_does()
+    {
+        using FlowMatchingPipeline pipeline = FlowMatchingPipeline.Load(TinyFlowModels.FluxSchnell);
+        var image = new ImageBuffer(32, 32, new byte[32 * 32 * 3]);
+        // t_start = int(max(steps − steps·strength, 0)) truncates, so any strength above 0 keeps at least one step.
+        Assert.Equal(1, pipeline.Generate(Small with { InitImage = image, Strength = 0.1, Steps = 4 }).DenoisingSteps);
+        var error = Assert.Throws<InvalidOptionException>(() => pipeline.Generate(Small with { InitImage = image, Strength = 0, Steps = 4 }));
+        Assert.Equal(nameof(GenerationOptions.Strength), error.OptionName);
+    }
+
+    [Fact]
+    public void Image_to_image_needs_a_vae_encoder_and_says_so()
+    {
+        using FlowMatchingPipeline pipeline = FlowMatchingPipeline.Load(TinyFlowModels.Path("tiny-flux-dev-onnx"));
+        var image = new ImageBuffer(32, 32, new byte[32 * 32 * 3]);
+        var error = Assert.Throws<InvalidOptionException>(() => pipeline.Generate(Small with { InitImage = image }));
         Assert.Equal(nameof(GenerationOptions.InitImage), error.OptionName);
     }
 

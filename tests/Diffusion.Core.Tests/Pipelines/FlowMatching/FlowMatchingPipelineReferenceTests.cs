@@ -18,14 +18,19 @@ public sealed class FlowMatchingPipelineReferenceTests
     [InlineData("sd3")]
     [InlineData("sd3-batch")]
     [InlineData("sd3-unguided")]
-    public void Text_to_image_matches_diffusers(string name)
+    [InlineData("flux-dev-img2img")]
+    [InlineData("flux-schnell-img2img")]
+    [InlineData("sd3-img2img")]
+    public void Text_to_image_and_image_to_image_match_diffusers(string name)
     {
         using FlowMatchingPipeline pipeline = FlowMatchingPipeline.Load(TinyFlowModels.Folder(name));
         GenerationResult result = pipeline.Generate(TinyFlowModels.Options(name));
         int[] shape = TinyFlowModels.Case(name).GetProperty("latents_shape").EnumerateArray().Select(v => v.GetInt32()).ToArray();
         Assert.Equal(shape, result.LatentShape);
         float[] timesteps = TinyFlowModels.Case(name).GetProperty("timesteps").EnumerateArray().Select(v => v.GetSingle()).ToArray();
-        Assert.Equal(timesteps, pipeline.Scheduler.Timesteps.ToArray());
+        ReadOnlySpan<float> all = pipeline.Scheduler.Timesteps;
+        Assert.Equal(timesteps, all[(all.Length - timesteps.Length)..].ToArray()); // image-to-image: the kept tail
+        Assert.Equal(timesteps.Length, result.DenoisingSteps);
         TinyFlowModels.AssertClose(TinyFlowModels.Latents(name), result.Latents, 1e-4f, "latents");
         TinyFlowModels.AssertPixels(name, result.Images);
     }

@@ -49,6 +49,10 @@ internal static class TinyFlowModels
             Height = c.GetProperty("height").GetInt32(),
             ImagesPerPrompt = c.GetProperty("images_per_prompt").GetInt32(),
             MaxSequenceLength = c.GetProperty("max_sequence_length").GetInt32(),
+            InitImage = c.TryGetProperty("init_image", out JsonElement image)
+                ? new ImageBuffer(c.GetProperty("width").GetInt32(), c.GetProperty("height").GetInt32(), File.ReadAllBytes(Path("reference", image.GetString() + ".rgb")))
+                : null,
+            Strength = c.TryGetProperty("strength", out JsonElement strength) ? strength.GetDouble() : null,
         };
     }
 

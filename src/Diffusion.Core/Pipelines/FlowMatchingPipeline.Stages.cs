@@ -28,14 +28,18 @@ public sealed partial class FlowMatchingPipeline
                 throw new InvalidOptionException(option, $"is not supported for {Family.Name} models in this version (text-to-image and image-to-image with plain prompts).");
         }
         if (Family != ModelFamily.Flux)
+        {
+            if (options.TrueCfgScale is not null)
+                throw new InvalidOptionException(nameof(GenerationOptions.TrueCfgScale), $"is FLUX.1's; {Family.Name} runs classifier-free guidance with GuidanceScale.");
             return;
-        // FluxPipeline uses a negative prompt only with true_cfg_scale > 1 (two transformer runs a step), not run here.
-        if (options.NegativePrompt.Length > 0)
-            throw new InvalidOptionException(nameof(GenerationOptions.NegativePrompt), "FLUX.1 is guidance-distilled and takes no negative prompt (diffusers' true CFG is not run in this version).");
+        }
+        // FluxPipeline uses a negative prompt only with true_cfg_scale > 1 (it warns and ignores it otherwise).
+        if (options.NegativePrompt.Length > 0 && !(options.TrueCfgScale > 1f))
+            throw new InvalidOptionException(nameof(GenerationOptions.NegativePrompt), "FLUX.1 is guidance-distilled: a negative prompt takes effect only with TrueCfgScale above 1 (diffusers' true_cfg_scale), which this call does not set.");
         if (options.ClipSkip != 1)
             throw new InvalidOptionException(nameof(GenerationOptions.ClipSkip), "FLUX.1 conditions on CLIP's pooled output only; there is no layer to skip.");
         if (!Transformer.TakesGuidance && options.GuidanceScale is float scale && scale > 1f)
-            throw new InvalidOptionException(nameof(GenerationOptions.GuidanceScale), $"is {scale}, but this FLUX.1 transformer (schnell) embeds no guidance and FLUX.1 runs no classifier-free guidance; leave it unset.");
+            throw new InvalidOptionException(nameof(GenerationOptions.GuidanceScale), $"is {scale}, but this FLUX.1 transformer (schnell) embeds no guidance (real classifier-free guidance on FLUX.1 is TrueCfgScale); leave it unset.");
     }
 
     /// <summary>Both families patchify 2×2 latent pixels (FLUX.1 packs, SD3's patch_size 2): sides must be multiples of 16.</summary>

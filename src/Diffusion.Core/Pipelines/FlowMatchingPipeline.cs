@@ -21,8 +21,9 @@ namespace Diffusion.Core.Pipelines;
 /// </summary>
 /// <remarks>
 /// Calls run one at a time per pipeline, as <see cref="StableDiffusionPipeline"/>'s do; <see cref="Dispose"/> cancels a
-/// running call. Not yet here: inpainting, LoRA, ControlNet, FLUX.1's true CFG (negative prompts are
-/// refused for FLUX.1 rather than ignored) and prompt weighting.
+/// running call. FLUX.1 runs a negative prompt only with <see cref="GenerationOptions.TrueCfgScale"/> (diffusers'
+/// true CFG); without it a negative prompt is refused rather than ignored. Not yet here: inpainting, LoRA, ControlNet
+/// and prompt weighting.
 /// </remarks>
 public sealed partial class FlowMatchingPipeline : IDiffusionPipeline
 {
@@ -126,7 +127,9 @@ public sealed partial class FlowMatchingPipeline : IDiffusionPipeline
         RequireSizeMultiple(options, width, height);
         int batch = options.ImagesPerPrompt;
         float guidanceScale = options.GuidanceScale ?? Family.DefaultGuidanceScale;
-        bool guided = Family == ModelFamily.StableDiffusion3 && guidanceScale > 1f;
+        // SD3: classifier-free guidance with GuidanceScale; FLUX.1: only true CFG (TrueCfgScale), GuidanceScale is embedded.
+        float cfgScale = Family == ModelFamily.Flux ? options.TrueCfgScale ?? 1f : guidanceScale;
+        bool guided = cfgScale > 1f;
         float? embeddedGuidance = Transformer.TakesGuidance ? guidanceScale : null;
         IScheduler scheduler = options.Scheduler ?? Scheduler;
         ulong seed = options.Seed ?? (ulong)RandomNumberGenerator.GetInt32(int.MaxValue);
@@ -149,7 +152,7 @@ public sealed partial class FlowMatchingPipeline : IDiffusionPipeline
             var denoiser = new TransformerDenoiser(Transformer, conditioning, channels, latentHeight, latentWidth, embeddedGuidance);
             int modelBatch = guided ? 2 * batch : batch;
             int rowsPerCall = _guidanceMode == ClassifierFreeGuidanceMode.Separate && guided ? batch : modelBatch;
-            loop.Run(denoiser, latents, batch, guided ? guidanceScale : 1f, rowsPerCall, scheduler, start.StartIndex, random, runOptions,
+            loop.Run(denoiser, latents, batch, guided ? cfgScale : 1f, rowsPerCall, scheduler, start.StartIndex, random, runOptions,
                 progress, startTimestamp, cancellationToken);
             _models.ReleaseIfSequential(Transformer);
             cancellationToken.ThrowIfCancellationRequested();

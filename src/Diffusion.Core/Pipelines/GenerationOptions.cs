@@ -161,6 +161,15 @@ public sealed record GenerationOptions
     public float NegativeAestheticScore { get; init; } = 2.5f;
 
     /// <summary>
+    /// FLUX.1 only: diffusers' <c>true_cfg_scale</c>. Above 1, the negative prompt (an empty one included, as diffusers
+    /// counts "" as given) runs through the transformer too and the predictions combine as
+    /// <c>negative + s·(prompt − negative)</c>: real classifier-free guidance on a guidance-distilled model, at twice the
+    /// cost per step. Null (or ≤ 1) runs none, diffusers' default. Other families refuse it (their guidance is
+    /// <see cref="GuidanceScale"/>).
+    /// </summary>
+    public float? TrueCfgScale { get; init; }
+
+    /// <summary>
     /// SD3/FLUX.1: the T5 prompt length in tokens (diffusers' <c>max_sequence_length</c>); null for the family's default
     /// (256 for SD3, 512 for FLUX.1). Longer prompts are truncated (reported in <see cref="GenerationResult.PromptTruncated"/>).
     /// </summary>
@@ -213,6 +222,8 @@ public sealed record GenerationOptions
             throw new InvalidOptionException(nameof(PreserveUnmaskedPixels), "applies only to inpainting (give a Mask).");
         if (MaskBlur < 0 || MaskBlur > 256)
             throw new InvalidOptionException(nameof(MaskBlur), $"must be between 0 and 256 pixels, got {MaskBlur}.");
+        if (TrueCfgScale is float trueCfg && (!float.IsFinite(trueCfg) || trueCfg < 0 || trueCfg > MaxGuidanceScale))
+            throw new InvalidOptionException(nameof(TrueCfgScale), $"must be between 0 and {MaxGuidanceScale}, got {trueCfg}.");
         if (MaxSequenceLength is int tokens && (tokens < 1 || tokens > T5Tokenizer.MaxSequenceLengthLimit))
             throw new InvalidOptionException(nameof(MaxSequenceLength), $"must be between 1 and {T5Tokenizer.MaxSequenceLengthLimit} tokens, got {tokens}.");
     }

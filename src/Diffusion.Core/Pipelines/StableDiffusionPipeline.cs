@@ -175,6 +175,10 @@ public sealed partial class StableDiffusionPipeline : IDiffusionPipeline
         ArgumentNullException.ThrowIfNull(options);
         ObjectDisposedException.ThrowIf(_turn.IsDisposed, this);
         options.Validate();
+        if (options.TrueCfgScale is not null)
+            throw new InvalidOptionException(nameof(GenerationOptions.TrueCfgScale), $"is FLUX.1's; {Family.Name} runs classifier-free guidance with GuidanceScale.");
+        if (options.MaxSequenceLength is not null)
+            throw new InvalidOptionException(nameof(GenerationOptions.MaxSequenceLength), $"sets T5's prompt length (SD3, FLUX.1); {Family.Name} has no T5 encoder.");
         cancellationToken.ThrowIfCancellationRequested();
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _turn.DisposeToken);
         try

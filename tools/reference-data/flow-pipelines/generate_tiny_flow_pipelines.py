@@ -416,15 +416,21 @@ def save_result(case, record, latents, vae, decoder_input):
     dump(os.path.join(REFERENCE, case + ".json"), record | {"latents_shape": list(latents.shape)})
 
 
-def flux(case, folder, parts, prompt, steps, seed, height, width, images=1, guidance=3.5, max_sequence_length=512):
-    """FluxPipeline.__call__ (no negative prompt, so no true CFG): CLIP pooler_output, T5 tokens, packed latents, FLUX's
-    sigmas and mu, timestep/1000, the embedded guidance (dev), unpack, latents / scaling + shift, decode."""
+def flux(case, folder, parts, prompt, steps, seed, height, width, images=1, guidance=3.5, max_sequence_length=512,
+         negative_prompt=None, true_cfg_scale=1.0):
+    """FluxPipeline.__call__: CLIP pooler_output, T5 tokens, packed latents, FLUX's sigmas and mu, timestep/1000, the
+    embedded guidance (dev), with a negative prompt and true_cfg_scale > 1 a second transformer run on it and
+    neg + s·(cond − neg), unpack, latents / scaling + shift, decode."""
     generator = torch.Generator().manual_seed(seed)
     transformer, vae = parts["transformer"], parts["vae"]
     with torch.no_grad():
         pooled = parts["clip"](torch.tensor([clip_bpe.ids(prompt, EOS)]))[1].repeat(images, 1)
         prompt_embeds = parts["t5"](torch.tensor([t5_ids(sp, prompt, max_sequence_length)])).repeat(images, 1, 1)
         text_ids = torch.zeros(prompt_embeds.shape[1], 3)
+        do_true_cfg = true_cfg_scale > 1 and negative_prompt is not None
+        if do_true_cfg:
+            negative_pooled = parts["clip"](torch.tensor([clip_bpe.ids(negative_prompt, EOS)]))[1].repeat(images, 1)
+            negative_embeds = parts["t5"](torch.tensor([t5_ids(sp, negative_prompt, max_sequence_length)])).repeat(images, 1, 1)
         h, w = 2 * (height // 16), 2 * (width // 16)
         latents = randn_tensor((images, transformer.config.in_channels // 4, h, w), generator=generator)
         latents = pack_latents(latents, images, transformer.config.in_channels // 4, h, w)
@@ -441,11 +447,18 @@ def flux(case, folder, parts, prompt, steps, seed, height, width, images=1, guid
             noise_pred = transformer(hidden_states=latents, timestep=timestep / 1000, guidance=guidance_input,
                                      pooled_projections=pooled, encoder_hidden_states=prompt_embeds, txt_ids=text_ids,
                                      img_ids=image_ids, return_dict=False)[0]
+            if do_true_cfg:
+                neg_noise_pred = transformer(hidden_states=latents, timestep=timestep / 1000, guidance=guidance_input,
+                                             pooled_projections=negative_pooled, encoder_hidden_states=negative_embeds,
+                                             txt_ids=text_ids, img_ids=image_ids, return_dict=False)[0]
+                noise_pred = neg_noise_pred + true_cfg_scale * (noise_pred - neg_noise_pred)
             latents = scheduler.step(noise_pred, t, latents, return_dict=False)[0]
         latents = unpack_latents(latents, height, width, 8)
         record = {"model": folder, "prompt": prompt, "steps": steps, "seed": seed, "height": height, "width": width,
                   "images_per_prompt": images, "guidance_scale": guidance, "max_sequence_length": max_sequence_length,
                   "mu": mu, "timesteps": [float(t) for t in scheduler.timesteps]}
+        if do_true_cfg:
+            record |= {"negative_prompt": negative_prompt, "true_cfg_scale": true_cfg_scale}
         save_result(case, record, latents, vae, latents / vae.config.scaling_factor + vae.config.shift_factor)
 
 
@@ -626,6 +639,10 @@ def main():
         guidance=4.5, max_sequence_length=16)
     sd3("sd3-unguided", sd3_parts, "a bowl of fruit", None, steps=2, seed=13, height=32, width=32, guidance=1.0)
     sd3("sd3-no-t5", sd3_parts, "a bowl of fruit", "dark", steps=2, seed=17, height=32, width=48, with_t5=False)
+    flux("flux-dev-true-cfg", "tiny-flux-dev", dev, prompt, steps=3, seed=31, height=32, width=48, images=2, guidance=3.5,
+         max_sequence_length=20, negative_prompt="blurry, low quality", true_cfg_scale=4.0)
+    flux("flux-schnell-true-cfg", "tiny-flux-schnell", schnell, "a cat", steps=2, seed=32, height=32, width=32,
+         max_sequence_length=12, negative_prompt="", true_cfg_scale=2.5)
     flux_img2img("flux-dev-img2img", "tiny-flux-dev", dev, "an oil painting", steps=5, seed=21, height=64, width=48, strength=0.6)
     flux_img2img("flux-schnell-img2img", "tiny-flux-schnell", schnell, "a watercolor", steps=4, seed=22, height=32, width=32,
                  strength=0.9, images=2, max_sequence_length=16)

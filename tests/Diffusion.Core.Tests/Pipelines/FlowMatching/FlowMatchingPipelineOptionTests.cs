@@ -10,11 +10,21 @@ public sealed class FlowMatchingPipelineOptionTests
     private static GenerationOptions Small => new() { Prompt = "a cat", Width = 32, Height = 32, Steps = 1, Seed = 1 };
 
     [Fact]
-    public void Flux_refuses_a_negative_prompt_rather_than_ignoring_it()
+    public void Flux_refuses_a_negative_prompt_without_true_cfg_rather_than_ignoring_it()
     {
         using FlowMatchingPipeline pipeline = FlowMatchingPipeline.Load(TinyFlowModels.FluxDev);
         var error = Assert.Throws<InvalidOptionException>(() => pipeline.Generate(Small with { NegativePrompt = "blurry" }));
         Assert.Equal(nameof(GenerationOptions.NegativePrompt), error.OptionName);
+    }
+
+    [Fact]
+    public void True_cfg_is_refused_by_the_families_that_guide_with_guidance_scale()
+    {
+        using (FlowMatchingPipeline sd3 = FlowMatchingPipeline.Load(TinyFlowModels.Sd3))
+            Assert.Equal(nameof(GenerationOptions.TrueCfgScale), Assert.Throws<InvalidOptionException>(() => sd3.Generate(Small with { TrueCfgScale = 4f })).OptionName);
+        using StableDiffusionPipeline sd = StableDiffusionPipeline.Load(TinySd.Folder);
+        Assert.Equal(nameof(GenerationOptions.TrueCfgScale), Assert.Throws<InvalidOptionException>(() => sd.Generate(Small with { TrueCfgScale = 4f })).OptionName);
+        Assert.Equal(nameof(GenerationOptions.MaxSequenceLength), Assert.Throws<InvalidOptionException>(() => sd.Generate(Small with { MaxSequenceLength = 64 })).OptionName);
     }
 
     [Fact]

@@ -18,6 +18,8 @@ public sealed class FlowMatchingPipelineReferenceTests
     [InlineData("sd3")]
     [InlineData("sd3-batch")]
     [InlineData("sd3-unguided")]
+    [InlineData("flux-dev-true-cfg")]
+    [InlineData("flux-schnell-true-cfg")]
     [InlineData("flux-dev-img2img")]
     [InlineData("flux-schnell-img2img")]
     [InlineData("sd3-img2img")]

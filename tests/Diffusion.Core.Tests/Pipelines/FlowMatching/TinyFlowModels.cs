@@ -53,6 +53,7 @@ internal static class TinyFlowModels
                 ? new ImageBuffer(c.GetProperty("width").GetInt32(), c.GetProperty("height").GetInt32(), File.ReadAllBytes(Path("reference", image.GetString() + ".rgb")))
                 : null,
             Strength = c.TryGetProperty("strength", out JsonElement strength) ? strength.GetDouble() : null,
+            TrueCfgScale = c.TryGetProperty("true_cfg_scale", out JsonElement trueCfg) ? trueCfg.GetSingle() : null,
         };
     }
 

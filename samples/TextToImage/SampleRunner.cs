@@ -66,8 +66,10 @@ internal static class SampleRunner
                 Loras = arguments.Loras,
                 LoraDirectory = arguments.LoraDirectory,
             };
-            // SD3/FLUX.1 folders load in the flow-matching pipeline; it refuses the UNet-only options by name if given.
-            using IDiffusionPipeline pipeline = ModelFamilyResolver.FromModelFolder(arguments.Model) is { IsFlowMatchingTransformer: true }
+            // SD3/FLUX.1 folders (or single files whose --config folder is one) load in the flow-matching pipeline; it refuses
+            // the UNet-only options by name if given.
+            string familyFolder = File.Exists(arguments.Model) ? arguments.ConfigDirectory ?? "" : arguments.Model;
+            using IDiffusionPipeline pipeline = ModelFamilyResolver.FromModelFolder(familyFolder) is { IsFlowMatchingTransformer: true }
                 ? FlowMatchingPipeline.Load(arguments.Model, settings)
                 : StableDiffusionPipeline.Load(arguments.Model, settings);
             Console.WriteLine($"Loaded {arguments.Model} in {loadWatch.Elapsed.TotalSeconds:F2} s");

@@ -22,10 +22,14 @@ internal static class FlowMatchingLoader
         SessionFactory.EnsureAvailable(settings.TextEncoderSettings.Provider);
         SessionFactory.EnsureAvailable(settings.UNetSettings.Provider);
         SessionFactory.EnsureAvailable(settings.VaeDecoderSettings.Provider);
-        RequireApplicableSettings(settings);
-        string directory = Path.GetFullPath(modelDirectory);
+        // A single file from a model site holds the transformer; the rest comes from a diffusers folder of the same model.
+        string? singleFile = File.Exists(modelDirectory) ? Path.GetFullPath(modelDirectory) : null;
+        RequireApplicableSettings(settings, singleFile is not null);
+        string directory = Path.GetFullPath(singleFile is null ? modelDirectory : settings.ConfigDirectory!);
         if (!Directory.Exists(directory))
-            throw new ModelLoadException(directory, "model folder not found.");
+            throw singleFile is null
+                ? new ModelLoadException(directory, "model folder not found.")
+                : new InvalidOptionException(nameof(PipelineSettings.ConfigDirectory), $"{directory}: folder not found.");
         string indexPath = Path.Combine(directory, "model_index.json");
         if (!File.Exists(indexPath))
             throw new ModelLoadException(indexPath, "not found; a diffusers model folder starts with model_index.json.");
@@ -59,7 +63,7 @@ internal static class FlowMatchingLoader
         (string TokenizerDirectory, string EncoderPath)? t5Files = Component(directory, t5Component, family, required: flux);
         T5Tokenizer? t5Tokenizer = t5Files is { } files ? T5Tokenizer.FromDirectory(files.TokenizerDirectory) : null;
         ModelSource? t5Source = t5Files is { } t5Paths ? FolderModelSources.TextEncoder(t5Paths.EncoderPath) : null;
-        ModelSource transformerSource = TransformerSource(directory, family);
+        ModelSource transformerSource = singleFile is null ? TransformerSource(directory, family) : SingleFileTransformer.Build(singleFile, directory, family).ToSource();
         string vaePath = StableDiffusionModelFolder.ComponentPath(directory, "vae_decoder", diffusersWeights: true)
             ?? StableDiffusionModelFolder.ComponentPath(directory, "vae", diffusersWeights: true)
             ?? throw new ModelLoadException(Path.Combine(directory, "vae"), "required VAE is missing (vae/config.json with diffusion_pytorch_model.safetensors, or vae_decoder/model.onnx).");
@@ -114,13 +118,18 @@ internal static class FlowMatchingLoader
     }
 
     /// <summary>The settings that apply to UNet models only are refused by name rather than ignored.</summary>
-    private static void RequireApplicableSettings(PipelineSettings settings)
+    private static void RequireApplicableSettings(PipelineSettings settings, bool singleFile)
     {
+        if (singleFile && settings.ConfigDirectory is null)
+            throw new InvalidOptionException(nameof(PipelineSettings.ConfigDirectory),
+                "a single-file SD3/FLUX.1 transformer needs ConfigDirectory: a diffusers folder of the same model for its text encoders, tokenizers, scheduler and VAE.");
+        if (!singleFile && settings.ConfigDirectory is not null)
+            throw new InvalidOptionException(nameof(PipelineSettings.ConfigDirectory), "applies to single-file checkpoints; a model folder has its own configs.");
         (string Option, bool Given)[] unetOnly =
         [
             (nameof(PipelineSettings.Loras), settings.Loras.Count > 0), (nameof(PipelineSettings.LoraDirectory), settings.LoraDirectory is not null),
             (nameof(PipelineSettings.TextualInversions), settings.TextualInversions.Count > 0), (nameof(PipelineSettings.UNetModelPath), settings.UNetModelPath is not null),
-            (nameof(PipelineSettings.PredictionType), settings.PredictionType is not null), (nameof(PipelineSettings.ConfigDirectory), settings.ConfigDirectory is not null),
+            (nameof(PipelineSettings.PredictionType), settings.PredictionType is not null),
             (nameof(PipelineSettings.VaePath), settings.VaePath is not null), (nameof(PipelineSettings.VaeDecoderFallbackPath), settings.VaeDecoderFallbackPath is not null),
         ];
         foreach ((string option, bool given) in unetOnly)

@@ -29,6 +29,9 @@ Writes:
                       1.13 writes an invalid LayerNormalization for the transformers' affine-free norms at 17), configs
   tiny-sd3-onnx/      the same for tiny-sd3 (ORTStableDiffusion3Pipeline); SD3's position-embedding crop is traced at
                       the export size (64x64 pixels), as an export at one size is, so its case runs at 64x64
+  flux-schnell-bfl.safetensors  tiny-flux-schnell's transformer alone in Black Forest Labs' single-file layout with
+                      ComfyUI's model.diffusion_model. prefix (the inverse of diffusers' converter, ../graphs)
+  sd3-sai.safetensors tiny-sd3's transformer alone in Stability AI's single-file layout (model.diffusion_model.)
   tiny-sd3/           model_index.json (StableDiffusion3Pipeline), scheduler/ (shift 3), text_encoder/ and
                       text_encoder_2/ (CLIPTextModelWithProjection, 16 and 24 wide), text_encoder_3/ (T5, 48 wide, so
                       CLIP's 40 are zero-padded), tokenizer/, tokenizer_2/ (pads with "!"), tokenizer_3/,
@@ -69,7 +72,8 @@ import generate_t5_checkpoints as t5  # noqa: E402
 from generate_clip_checkpoints import ClipText, write_safetensors  # noqa: E402
 from generate_clip_checkpoints import config_json as clip_config  # noqa: E402
 from generate_clip_checkpoints import randomise as randomise_clip  # noqa: E402
-from generate_sd3_transformer import randomise  # noqa: E402
+from generate_flux_transformer import to_bfl  # noqa: E402
+from generate_sd3_transformer import randomise, to_sai  # noqa: E402
 from train_t5_style_model import corpus_lines  # noqa: E402
 from tiny_pipeline_exports import TextEncoderContract, VaeDecoderContract, as_contract  # noqa: E402
 
@@ -622,6 +626,8 @@ def main():
     dev = make_flux("dev", spiece)
     sd3_parts = make_sd3(spiece)
     os.remove(spiece)
+    write_safetensors(os.path.join(OUT, "flux-schnell-bfl.safetensors"), to_bfl(schnell["transformer"].state_dict(), "model.diffusion_model."), "F32")
+    write_safetensors(os.path.join(OUT, "sd3-sai.safetensors"), to_sai(sd3_parts["transformer"].state_dict(), 2), "F32")
     export_folder(os.path.join(OUT, "tiny-flux-dev"), os.path.join(OUT, "tiny-flux-dev-onnx"), "ORTFluxPipeline", dev,
                   [("text_encoder", "clip"), ("text_encoder_2", "t5"), ("transformer", "flux"), ("vae_decoder", "vae")])
     export_folder(os.path.join(OUT, "tiny-sd3"), os.path.join(OUT, "tiny-sd3-onnx"), "ORTStableDiffusion3Pipeline", sd3_parts,

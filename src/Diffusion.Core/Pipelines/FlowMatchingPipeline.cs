@@ -96,28 +96,7 @@ public sealed partial class FlowMatchingPipeline : IDiffusionPipeline
         options.Validate();
         RequireSupported(options);
         cancellationToken.ThrowIfCancellationRequested();
-        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _turn.DisposeToken);
-        try
-        {
-            _turn.Enter(nameof(FlowMatchingPipeline), linked.Token);
-        }
-        catch (OperationCanceledException) when (_turn.IsDisposed && !cancellationToken.IsCancellationRequested)
-        {
-            throw new ObjectDisposedException(nameof(FlowMatchingPipeline), "The pipeline was disposed while this call waited for its turn.");
-        }
-
-        try
-        {
-            return GenerateCore(options, progress, linked.Token);
-        }
-        catch (OperationCanceledException) when (_turn.IsDisposed && !cancellationToken.IsCancellationRequested)
-        {
-            throw new ObjectDisposedException(nameof(FlowMatchingPipeline), "The pipeline was disposed during this call, which was cancelled.");
-        }
-        finally
-        {
-            _turn.Exit(_models.Dispose);
-        }
+        return _turn.Run(nameof(FlowMatchingPipeline), token => GenerateCore(options, progress, token), _models.Dispose, cancellationToken);
     }
 
     private GenerationResult GenerateCore(GenerationOptions options, IProgress<GenerationProgress>? progress, CancellationToken cancellationToken)

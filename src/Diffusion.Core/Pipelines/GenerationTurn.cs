@@ -22,6 +22,38 @@ internal sealed class GenerationTurn
     /// <summary>Cancelled by <see cref="Dispose"/>: link it into each call's token.</summary>
     public CancellationToken DisposeToken => _disposing.Token;
 
+    /// <summary>
+    /// Runs one call in its turn: waits for the turn with <paramref name="cancellationToken"/> linked to
+    /// <see cref="DisposeToken"/>, runs <paramref name="call"/> with the linked token, leaves the turn. A call that the
+    /// pipeline's disposal cancelled (while waiting or running) ends with <see cref="ObjectDisposedException"/>, one that
+    /// its own token cancelled with <see cref="OperationCanceledException"/>.
+    /// </summary>
+    public T Run<T>(string ownerName, Func<CancellationToken, T> call, Action release, CancellationToken cancellationToken)
+    {
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, DisposeToken);
+        try
+        {
+            Enter(ownerName, linked.Token);
+        }
+        catch (OperationCanceledException) when (IsDisposed && !cancellationToken.IsCancellationRequested)
+        {
+            throw new ObjectDisposedException(ownerName, "The pipeline was disposed while this call waited for its turn.");
+        }
+
+        try
+        {
+            return call(linked.Token);
+        }
+        catch (OperationCanceledException) when (IsDisposed && !cancellationToken.IsCancellationRequested)
+        {
+            throw new ObjectDisposedException(ownerName, "The pipeline was disposed during this call, which was cancelled.");
+        }
+        finally
+        {
+            Exit(release);
+        }
+    }
+
     /// <summary>Waits for the turn.</summary>
     /// <exception cref="InvalidOperationException">Called from inside the running call (re-entry would deadlock).</exception>
     /// <exception cref="ObjectDisposedException">Disposed before the turn came.</exception>

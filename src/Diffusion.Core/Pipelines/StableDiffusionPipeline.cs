@@ -180,28 +180,7 @@ public sealed partial class StableDiffusionPipeline : IDiffusionPipeline
         if (options.MaxSequenceLength is not null)
             throw new InvalidOptionException(nameof(GenerationOptions.MaxSequenceLength), $"sets T5's prompt length (SD3, FLUX.1); {Family.Name} has no T5 encoder.");
         cancellationToken.ThrowIfCancellationRequested();
-        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _turn.DisposeToken);
-        try
-        {
-            _turn.Enter(nameof(StableDiffusionPipeline), linked.Token);
-        }
-        catch (OperationCanceledException) when (_turn.IsDisposed && !cancellationToken.IsCancellationRequested)
-        {
-            throw new ObjectDisposedException(nameof(StableDiffusionPipeline), "The pipeline was disposed while this call waited for its turn.");
-        }
-
-        try
-        {
-            return GenerateCore(options, progress, linked.Token);
-        }
-        catch (OperationCanceledException) when (_turn.IsDisposed && !cancellationToken.IsCancellationRequested)
-        {
-            throw new ObjectDisposedException(nameof(StableDiffusionPipeline), "The pipeline was disposed during this call, which was cancelled.");
-        }
-        finally
-        {
-            _turn.Exit(Release);
-        }
+        return _turn.Run(nameof(StableDiffusionPipeline), token => GenerateCore(options, progress, token), Release, cancellationToken);
     }
 
     private GenerationResult GenerateCore(GenerationOptions options, IProgress<GenerationProgress>? progress, CancellationToken cancellationToken)

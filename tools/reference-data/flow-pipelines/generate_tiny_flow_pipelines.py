@@ -412,6 +412,26 @@ def prepare_latent_image_ids(height, width):
     return latent_image_ids.reshape(height * width, 3)
 
 
+def flux_encode(parts, text, images, max_sequence_length):
+    """FluxPipeline.encode_prompt: T5's last hidden state and CLIP's pooler_output, repeated over the images."""
+    pooled = parts["clip"](torch.tensor([clip_bpe.ids(text, EOS)]))[1].repeat(images, 1)
+    prompt_embeds = parts["t5"](torch.tensor([t5_ids(sp, text, max_sequence_length)])).repeat(images, 1, 1)
+    return prompt_embeds, pooled
+
+
+def sd3_encode(parts, text, max_sequence_length, with_t5=True):
+    """StableDiffusion3Pipeline.encode_prompt for one prompt: hidden_states[-2] of both CLIPs side by side, zero-padded to
+    T5's width, T5's tokens after them (without text_encoder_3: 77 rows of zeros, as _get_t5_prompt_embeds returns);
+    pooled = both projections."""
+    out_l = parts["clip_l"](torch.tensor([clip_bpe.ids(text, EOS)]))
+    out_g = parts["clip_g"](torch.tensor([clip_bpe.ids(text, 0)]))
+    clip_embeds = torch.cat([out_l[2][-2], out_g[2][-2]], dim=-1)
+    t5_embeds = (parts["t5"](torch.tensor([t5_ids(sp, text, max_sequence_length)])) if with_t5
+                 else torch.zeros(1, 77, parts["transformer"].config.joint_attention_dim))
+    clip_embeds = torch.nn.functional.pad(clip_embeds, (0, t5_embeds.shape[-1] - clip_embeds.shape[-1]))
+    return torch.cat([clip_embeds, t5_embeds], dim=-2), torch.cat([out_l[1], out_g[1]], dim=-1)
+
+
 def save_result(case, record, latents, vae, decoder_input):
     np.ascontiguousarray(latents.numpy().astype("<f4")).tofile(os.path.join(REFERENCE, case + "-latents.f32"))
     decoded = vae.decode(decoder_input).sample
@@ -428,13 +448,11 @@ def flux(case, folder, parts, prompt, steps, seed, height, width, images=1, guid
     generator = torch.Generator().manual_seed(seed)
     transformer, vae = parts["transformer"], parts["vae"]
     with torch.no_grad():
-        pooled = parts["clip"](torch.tensor([clip_bpe.ids(prompt, EOS)]))[1].repeat(images, 1)
-        prompt_embeds = parts["t5"](torch.tensor([t5_ids(sp, prompt, max_sequence_length)])).repeat(images, 1, 1)
+        prompt_embeds, pooled = flux_encode(parts, prompt, images, max_sequence_length)
         text_ids = torch.zeros(prompt_embeds.shape[1], 3)
         do_true_cfg = true_cfg_scale > 1 and negative_prompt is not None
         if do_true_cfg:
-            negative_pooled = parts["clip"](torch.tensor([clip_bpe.ids(negative_prompt, EOS)]))[1].repeat(images, 1)
-            negative_embeds = parts["t5"](torch.tensor([t5_ids(sp, negative_prompt, max_sequence_length)])).repeat(images, 1, 1)
+            negative_embeds, negative_pooled = flux_encode(parts, negative_prompt, images, max_sequence_length)
         h, w = 2 * (height // 16), 2 * (width // 16)
         latents = randn_tensor((images, transformer.config.in_channels // 4, h, w), generator=generator)
         latents = pack_latents(latents, images, transformer.config.in_channels // 4, h, w)
@@ -497,8 +515,7 @@ def flux_img2img(case, folder, parts, prompt, steps, seed, height, width, streng
     transformer, vae = parts["transformer"], parts["vae"]
     image = init_image(height, width)
     with torch.no_grad():
-        pooled = parts["clip"](torch.tensor([clip_bpe.ids(prompt, EOS)]))[1].repeat(images, 1)
-        prompt_embeds = parts["t5"](torch.tensor([t5_ids(sp, prompt, max_sequence_length)])).repeat(images, 1, 1)
+        prompt_embeds, pooled = flux_encode(parts, prompt, images, max_sequence_length)
         text_ids = torch.zeros(prompt_embeds.shape[1], 3)
         scheduler = FlowMatchEulerDiscreteScheduler.from_config(parts["scheduler"])
         sigmas = np.linspace(1.0, 1 / steps, steps)
@@ -531,20 +548,13 @@ def flux_img2img(case, folder, parts, prompt, steps, seed, height, width, streng
 
 
 def sd3(case, parts, prompt, negative_prompt, steps, seed, height, width, images=1, guidance=7.0, max_sequence_length=256, with_t5=True):
-    """StableDiffusion3Pipeline.__call__: hidden_states[-2] of both CLIPs side by side, zero-padded to T5's width, T5's
-    tokens after them (without text_encoder_3: 77 rows of zeros, as _get_t5_prompt_embeds returns); pooled = both
-    projections; classifier-free guidance over [negative, prompt]; decode with shift."""
+    """StableDiffusion3Pipeline.__call__: sd3_encode's conditioning, classifier-free guidance over [negative, prompt],
+    decode with shift."""
     generator = torch.Generator().manual_seed(seed)
     transformer, vae = parts["transformer"], parts["vae"]
 
     def encode(text):
-        out_l = parts["clip_l"](torch.tensor([clip_bpe.ids(text, EOS)]))
-        out_g = parts["clip_g"](torch.tensor([clip_bpe.ids(text, 0)]))
-        clip_embeds = torch.cat([out_l[2][-2], out_g[2][-2]], dim=-1)
-        t5_embeds = (parts["t5"](torch.tensor([t5_ids(sp, text, max_sequence_length)])) if with_t5
-                     else torch.zeros(1, 77, transformer.config.joint_attention_dim))
-        clip_embeds = torch.nn.functional.pad(clip_embeds, (0, t5_embeds.shape[-1] - clip_embeds.shape[-1]))
-        return torch.cat([clip_embeds, t5_embeds], dim=-2), torch.cat([out_l[1], out_g[1]], dim=-1)
+        return sd3_encode(parts, text, max_sequence_length, with_t5)
 
     with torch.no_grad():
         prompt_embeds, pooled = encode(prompt)
@@ -580,12 +590,7 @@ def sd3_img2img(case, parts, prompt, negative_prompt, steps, seed, height, width
     image = init_image(height, width)
 
     def encode(text):
-        out_l = parts["clip_l"](torch.tensor([clip_bpe.ids(text, EOS)]))
-        out_g = parts["clip_g"](torch.tensor([clip_bpe.ids(text, 0)]))
-        clip_embeds = torch.cat([out_l[2][-2], out_g[2][-2]], dim=-1)
-        t5_embeds = parts["t5"](torch.tensor([t5_ids(sp, text, max_sequence_length)]))
-        clip_embeds = torch.nn.functional.pad(clip_embeds, (0, t5_embeds.shape[-1] - clip_embeds.shape[-1]))
-        return torch.cat([clip_embeds, t5_embeds], dim=-2), torch.cat([out_l[1], out_g[1]], dim=-1)
+        return sd3_encode(parts, text, max_sequence_length)
 
     with torch.no_grad():
         prompt_embeds, pooled = encode(prompt)

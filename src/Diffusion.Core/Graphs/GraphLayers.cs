@@ -35,7 +35,7 @@ internal static class GraphLayers
     public static GraphValue RmsNorm(this OnnxGraphBuilder graph, GraphValue x, string module, long features, float epsilon)
     {
         using IDisposable scope = graph.Scope(LocalName(module));
-        GraphValue variance = graph.Node("ReduceMean", [graph.Node("Mul", [x, x])], NodeAttribute.Ints("axes", -1), NodeAttribute.Int("keepdims", 1));
+        GraphValue variance = graph.Node("ReduceMean", [graph.Node("Mul", [x, x]), graph.Int64s([-1])], NodeAttribute.Int("keepdims", 1));
         GraphValue inverse = graph.Node("Reciprocal", [graph.Node("Sqrt", [graph.Node("Add", [variance, graph.Scalar(epsilon)])])]);
         return graph.Node("Mul", [graph.Weight(module + ".weight", features), graph.Node("Mul", [x, inverse])]);
     }

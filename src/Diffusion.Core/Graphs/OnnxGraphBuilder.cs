@@ -18,8 +18,17 @@ namespace Diffusion.Core.Graphs;
 /// </remarks>
 internal sealed class OnnxGraphBuilder
 {
-    /// <summary>The ONNX operator set the builder emits (ONNX 1.12; LayerNormalization needs 17).</summary>
-    public const int Opset = 17;
+    /// <summary>
+    /// The ONNX operator set the builder emits (ONNX 1.14): LayerNormalization needs 17, a <c>Cast</c> from the float8
+    /// types that fp8 checkpoints store needs 19 (and reductions take their axes as an input from 18).
+    /// </summary>
+    public const int Opset = 19;
+
+    /// <summary>The ONNX IR version of built models: 9 is the first with the float8 element types.</summary>
+    public const long IrVersion = 9;
+
+    private const int OnnxFloat8E4M3Fn = 17;
+    private const int OnnxFloat8E5M2 = 19;
 
     private readonly GraphProto _graph;
     private readonly IWeightSource _weights;
@@ -211,12 +220,15 @@ internal sealed class OnnxGraphBuilder
         var tensor = new TensorProto
         {
             Name = name,
-            DataType = (int)(reference.ElementType switch
+            DataType = reference.ElementType switch
             {
-                WeightElementType.Float16 => TensorProto.Types.DataType.Float16,
-                WeightElementType.BFloat16 => TensorProto.Types.DataType.Bfloat16,
-                _ => TensorProto.Types.DataType.Float,
-            }),
+                WeightElementType.Float16 => (int)TensorProto.Types.DataType.Float16,
+                WeightElementType.BFloat16 => (int)TensorProto.Types.DataType.Bfloat16,
+                // The vendored onnx.proto (IR 8) predates the float8 enum values; IR 9 numbers them 17 and 19.
+                WeightElementType.Float8E4M3Fn => OnnxFloat8E4M3Fn,
+                WeightElementType.Float8E5M2 => OnnxFloat8E5M2,
+                _ => (int)TensorProto.Types.DataType.Float,
+            },
             DataLocation = TensorProto.Types.DataLocation.External,
         };
         tensor.Dims.AddRange(stored);
@@ -239,12 +251,12 @@ internal sealed class OnnxGraphBuilder
     /// <summary>Whether the weight source has a tensor named <paramref name="name"/> (to pick between naming conventions).</summary>
     public bool HasWeight(string name) => _weightValues.ContainsKey(name) || _weights.Find(name, []) is not null;
 
-    /// <summary>The serialized model (IR version 8, the default opset <see cref="Opset"/>).</summary>
+    /// <summary>The serialized model (IR version <see cref="IrVersion"/>, the default opset <see cref="Opset"/>).</summary>
     public byte[] ToBytes()
     {
         var model = new ModelProto
         {
-            IrVersion = (long)Proto.Version.IrVersion,
+            IrVersion = IrVersion,
             ProducerName = "Diffusion.Core",
             ProducerVersion = typeof(OnnxGraphBuilder).Assembly.GetName().Version?.ToString() ?? "0",
             Graph = _graph,

@@ -75,7 +75,9 @@ internal sealed class SafeTensorsWeightSource : IWeightSource, IDisposable
             "F32" => WeightElementType.Float32,
             "F16" => WeightElementType.Float16,
             "BF16" => WeightElementType.BFloat16,
-            _ => throw new WeightFileException(entry.File.FilePath, name, $"is stored as {info.DType}; weights must be F32, F16 or BF16."),
+            "F8_E4M3" => WeightElementType.Float8E4M3Fn,
+            "F8_E5M2" => WeightElementType.Float8E5M2,
+            _ => throw new WeightFileException(entry.File.FilePath, name, $"is stored as {info.DType}; weights must be F32, F16, BF16, F8_E4M3 or F8_E5M2."),
         };
         return new WeightReference(name, entry.File.FilePath, type, info.ShapeArray, entry.File.DataSectionOffset + info.DataStart, info.DataEnd - info.DataStart);
     }

@@ -159,8 +159,29 @@ public sealed class SafeTensorsFile : IDisposable
                     ArrayPool<byte>.Shared.Return(buffer);
                 }
                 return;
+            case "F8_E4M3":
+            case "F8_E5M2":
+                byte[] eightBit = ArrayPool<byte>.Shared.Rent(1 << 16);
+                try
+                {
+                    for (int done = 0; done < destination.Length; done += 1 << 16)
+                    {
+                        int count = Math.Min(1 << 16, destination.Length - done);
+                        Span<byte> bytes = eightBit.AsSpan(0, count);
+                        ReadExactly(info, bytes, offset + done);
+                        if (info.DType == "F8_E4M3")
+                            Float8.E4M3FnToSingle(bytes, destination.Slice(done, count));
+                        else
+                            Float8.E5M2ToSingle(bytes, destination.Slice(done, count));
+                    }
+                }
+                finally
+                {
+                    ArrayPool<byte>.Shared.Return(eightBit);
+                }
+                return;
             default:
-                throw new WeightFileException(FilePath, info.Name, $"dtype {info.DType} cannot be read as float32 (expected F32, F16, BF16 or F64).");
+                throw new WeightFileException(FilePath, info.Name, $"dtype {info.DType} cannot be read as float32 (expected F32, F16, BF16, F64, F8_E4M3 or F8_E5M2).");
         }
     }
 

@@ -23,7 +23,7 @@ public sealed class LoraAdapter
         [("lora_unet_", LoraTarget.UNet), ("lora_te1_", LoraTarget.TextEncoder), ("lora_te2_", LoraTarget.TextEncoder2), ("lora_te_", LoraTarget.TextEncoder)];
 
     private static readonly (string Prefix, LoraTarget Target)[] s_dottedPrefixes =
-        [("unet.", LoraTarget.UNet), ("text_encoder.", LoraTarget.TextEncoder), ("text_encoder_2.", LoraTarget.TextEncoder2)];
+        [("unet.", LoraTarget.UNet), ("transformer.", LoraTarget.Transformer), ("text_encoder.", LoraTarget.TextEncoder), ("text_encoder_2.", LoraTarget.TextEncoder2)];
 
     private static readonly (string Suffix, Role Role)[] s_dottedSuffixes =
         [(".lora_A.weight", Role.Down), (".lora_B.weight", Role.Up), (".lora.down.weight", Role.Down), (".lora.up.weight", Role.Up),
@@ -105,7 +105,7 @@ public sealed class LoraAdapter
         {
             string first = unsupported.Count == 0 ? "the file is empty" : "first keys: " + FirstKeys(unsupported, 3);
             throw new WeightFileException(path, null,
-                $"no LoRA keys recognised (expected kohya 'lora_unet_….lora_down.weight' or diffusers 'unet.….lora_A.weight' style); {first}.");
+                $"no LoRA keys recognised (expected kohya 'lora_unet_….lora_down.weight' or diffusers 'unet.….lora_A.weight' / 'transformer.….lora_A.weight' style); {first}.");
         }
         return new LoraAdapter(path, modules, unsupported, file.Metadata);
     }

@@ -77,15 +77,23 @@ internal static class FlowMatchingLoader
         TextEncoder? t5Encoder = null;
         DiffusionTransformer? transformer = null;
         VaeDecoder? vaeDecoder = null;
+        var adapters = new PipelineAdapters(settings.Logger);
         try
         {
             long start = Stopwatch.GetTimestamp();
+            // LoRAs are merged into each component's weights at load: the transformer, CLIP (text_encoder.) and the second
+            // encoder (text_encoder_2.: SD3's CLIP-G, FLUX.1's T5).
+            ModelSource secondEncoder = flux ? t5Source! : clipSources[1];
+            FlowMatchingLoras.SetInitial(adapters, settings.Loras, family, transformerSource, clipSources[0], secondEncoder);
             bool sequential = settings.MemoryMode == MemoryMode.Sequential;
-            foreach (ModelSource source in clipSources)
-                encoders.Add(Loaded(TextEncoder.Load(source, settings.TextEncoderSettings), sequential));
+            for (int k = 0; k < clipSources.Count; k++)
+            {
+                SessionSettings session = adapters.SettingsFor(k == 0 ? adapters.TextEncoder : adapters.TextEncoder2, settings.TextEncoderSettings);
+                encoders.Add(Loaded(TextEncoder.Load(clipSources[k], session), sequential));
+            }
             if (t5Source is not null)
-                t5Encoder = Loaded(TextEncoder.Load(t5Source, settings.TextEncoderSettings), sequential);
-            transformer = Loaded(DiffusionTransformer.Load(transformerSource, settings.UNetSettings), sequential);
+                t5Encoder = Loaded(TextEncoder.Load(t5Source, flux ? adapters.SettingsFor(adapters.TextEncoder2, settings.TextEncoderSettings) : settings.TextEncoderSettings), sequential);
+            transformer = Loaded(DiffusionTransformer.Load(transformerSource, adapters.SettingsFor(adapters.Transformer, settings.UNetSettings)), sequential);
             vaeDecoder = Loaded(VaeDecoder.Load(vaeSource, settings.VaeDecoderSettings), sequential);
             var models = new FlowMatchingModels([.. clipTokenizers.Zip(encoders)], t5Tokenizer is null ? null : (t5Tokenizer, t5Encoder!),
                 transformer, vaeDecoder, vaeEncoderSource, settings.VaeEncoderSettings, settings.MemoryMode);
@@ -96,7 +104,7 @@ internal static class FlowMatchingLoader
                 PipelineLog.Loaded(logger, directory, milliseconds, scheduler.GetType().Name);
             }
             return new FlowMatchingPipeline(models, family, scheduler, ModelFolderJson.ReadVaeScalingFactor(directory, scaling),
-                ModelFolderJson.ReadVaeShiftFactor(directory, shift), DefaultImageSize(directory, family), settings);
+                ModelFolderJson.ReadVaeShiftFactor(directory, shift), DefaultImageSize(directory, family), settings, adapters);
         }
         catch
         {
@@ -105,6 +113,7 @@ internal static class FlowMatchingLoader
             t5Encoder?.Dispose();
             foreach (TextEncoder encoder in encoders)
                 encoder.Dispose();
+            adapters.Dispose();
             throw;
         }
     }
@@ -127,7 +136,7 @@ internal static class FlowMatchingLoader
             throw new InvalidOptionException(nameof(PipelineSettings.ConfigDirectory), "applies to single-file checkpoints; a model folder has its own configs.");
         (string Option, bool Given)[] unetOnly =
         [
-            (nameof(PipelineSettings.Loras), settings.Loras.Count > 0), (nameof(PipelineSettings.LoraDirectory), settings.LoraDirectory is not null),
+            (nameof(PipelineSettings.LoraDirectory), settings.LoraDirectory is not null),
             (nameof(PipelineSettings.TextualInversions), settings.TextualInversions.Count > 0), (nameof(PipelineSettings.UNetModelPath), settings.UNetModelPath is not null),
             (nameof(PipelineSettings.PredictionType), settings.PredictionType is not null),
             (nameof(PipelineSettings.VaePath), settings.VaePath is not null), (nameof(PipelineSettings.VaeDecoderFallbackPath), settings.VaeDecoderFallbackPath is not null),
@@ -135,7 +144,7 @@ internal static class FlowMatchingLoader
         foreach ((string option, bool given) in unetOnly)
         {
             if (given)
-                throw new InvalidOptionException(option, "is not applied to SD3/FLUX.1 models in this version (it applies to UNet models).");
+                throw new InvalidOptionException(option, "is not applied to SD3/FLUX.1 models in this version (it applies to UNet models; SD3/FLUX.1 take LoRAs through PipelineSettings.Loras).");
         }
     }
 

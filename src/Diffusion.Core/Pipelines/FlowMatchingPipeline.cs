@@ -22,7 +22,8 @@ namespace Diffusion.Core.Pipelines;
 /// <remarks>
 /// Calls run one at a time per pipeline, as <see cref="StableDiffusionPipeline"/>'s do; <see cref="Dispose"/> cancels a
 /// running call. FLUX.1 runs a negative prompt only with <see cref="GenerationOptions.TrueCfgScale"/> (diffusers'
-/// true CFG); without it a negative prompt is refused rather than ignored. Not yet here: inpainting, LoRA, ControlNet
+/// true CFG); without it a negative prompt is refused rather than ignored. LoRAs in diffusers' keys
+/// (<see cref="PipelineSettings.Loras"/>) are merged at load. Not yet here: inpainting, LoRA tags in prompts, ControlNet
 /// and prompt weighting.
 /// </remarks>
 public sealed partial class FlowMatchingPipeline : IDiffusionPipeline
@@ -30,12 +31,14 @@ public sealed partial class FlowMatchingPipeline : IDiffusionPipeline
     private readonly ILogger? _logger;
     private readonly ClassifierFreeGuidanceMode _guidanceMode;
     private readonly FlowMatchingModels _models;
+    private readonly PipelineAdapters _adapters;
     private readonly GenerationTurn _turn = new();
 
     internal FlowMatchingPipeline(FlowMatchingModels models, ModelFamily family, IScheduler scheduler, float vaeScalingFactor, float vaeShiftFactor,
-        int defaultImageSize, PipelineSettings settings)
+        int defaultImageSize, PipelineSettings settings, PipelineAdapters adapters)
     {
         _models = models;
+        _adapters = adapters;
         Family = family;
         Scheduler = scheduler;
         VaeScalingFactor = vaeScalingFactor;
@@ -96,7 +99,7 @@ public sealed partial class FlowMatchingPipeline : IDiffusionPipeline
         options.Validate();
         RequireSupported(options);
         cancellationToken.ThrowIfCancellationRequested();
-        return _turn.Run(nameof(FlowMatchingPipeline), token => GenerateCore(options, progress, token), _models.Dispose, cancellationToken);
+        return _turn.Run(nameof(FlowMatchingPipeline), token => GenerateCore(options, progress, token), Release, cancellationToken);
     }
 
     private GenerationResult GenerateCore(GenerationOptions options, IProgress<GenerationProgress>? progress, CancellationToken cancellationToken)
@@ -161,6 +164,7 @@ public sealed partial class FlowMatchingPipeline : IDiffusionPipeline
                 guided && conditioning.NegativeTruncated, timings)
             {
                 DenoisingSteps = scheduler.Timesteps.Length - start.StartIndex,
+                LoraReports = _adapters.Reports,
             };
         }
         catch (OnnxRuntimeException ex) when (cancellationToken.IsCancellationRequested)
@@ -171,5 +175,11 @@ public sealed partial class FlowMatchingPipeline : IDiffusionPipeline
 
     /// <inheritdoc />
     /// <remarks>Cancels a running <see cref="Generate"/> call and waits for it to unwind before the models are released.</remarks>
-    public void Dispose() => _turn.Dispose(_models.Dispose);
+    public void Dispose() => _turn.Dispose(Release);
+
+    private void Release()
+    {
+        _models.Dispose();
+        _adapters.Dispose(); // after the sessions that use the overrides
+    }
 }

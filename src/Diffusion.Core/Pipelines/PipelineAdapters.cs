@@ -29,18 +29,20 @@ internal sealed class PipelineAdapters : IDisposable
     /// <summary>SDXL's second text encoder's current LoRA set (kohya <c>lora_te2_</c>, diffusers <c>text_encoder_2.</c>).</summary>
     public ComponentLoras TextEncoder2 { get; } = new(LoraTarget.TextEncoder2);
 
-    /// <summary>Reports of the LoRA sets in effect: UNet, text encoder, second text encoder.</summary>
+    /// <summary>The SD3/FLUX.1 transformer's LoRAs.</summary>
+    public ComponentLoras Transformer { get; } = new(LoraTarget.Transformer);
+
+    /// <summary>Reports of the LoRA sets in effect: UNet, text encoder, second text encoder, transformer.</summary>
     public IReadOnlyList<LoraApplicationReport> Reports
     {
         get
         {
             var reports = new List<LoraApplicationReport>(2);
-            if (UNet.Report is not null)
-                reports.Add(UNet.Report);
-            if (TextEncoder.Report is not null)
-                reports.Add(TextEncoder.Report);
-            if (TextEncoder2.Report is not null)
-                reports.Add(TextEncoder2.Report);
+            foreach (ComponentLoras component in (ReadOnlySpan<ComponentLoras>)[UNet, TextEncoder, TextEncoder2, Transformer])
+            {
+                if (component.Report is not null)
+                    reports.Add(component.Report);
+            }
             return reports;
         }
     }
@@ -147,6 +149,7 @@ internal sealed class PipelineAdapters : IDisposable
         UNet.Dispose();
         TextEncoder.Dispose();
         TextEncoder2.Dispose();
+        Transformer.Dispose();
         foreach (WeightOverrides? overrides in _textualInversions)
             overrides?.Dispose();
     }

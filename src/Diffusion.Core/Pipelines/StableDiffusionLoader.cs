@@ -1,3 +1,4 @@
+using Diffusion.Core.Adapters;
 using System.Diagnostics;
 using Diffusion.Core.Execution;
 using Diffusion.Core.Families;
@@ -61,6 +62,8 @@ internal static class StableDiffusionLoader
             string?[] tensorNames = family == ModelFamily.StableDiffusionXL ? ["clip_l", "clip_g"]
                 : family == ModelFamily.StableDiffusionXLRefiner ? ["clip_g"]
                 : [null];
+            if (adapters.Select(settings.Loras, LoraTarget.Transformer) is [var transformerLora, ..])
+                throw new InvalidOptionException(nameof(PipelineSettings.Loras), $"{transformerLora.Path} is an SD3/FLUX.1 LoRA (transformer.… keys); {family.Name} has a UNet.");
             adapters.AddTextualInversions(settings.TextualInversions, [.. encoderSources.Select((source, k) => (source, tokenizers[k], tensorNames[k]))]);
             LoraSessionSwitcher.SetInitial(adapters, adapters.TextEncoder, encoderSources[0], settings.Loras);
             if (encoderSources.Length > 1)

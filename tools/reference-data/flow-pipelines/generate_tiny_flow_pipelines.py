@@ -32,6 +32,9 @@ Writes:
   flux-schnell-bfl.safetensors  tiny-flux-schnell's transformer alone in Black Forest Labs' single-file layout with
                       ComfyUI's model.diffusion_model. prefix (the inverse of diffusers' converter, ../graphs)
   sd3-sai.safetensors tiny-sd3's transformer alone in Stability AI's single-file layout (model.diffusion_model.)
+  flux-dev-lora.safetensors  a diffusers/PEFT-keyed LoRA (rank 2, no alpha) on tiny-flux-dev's transformer (a double
+                      block's to_q and to_add_out, a single block's proj_mlp, the final proj_out) and its CLIP (a q_proj
+                      and an fc1); the flux-dev-lora case runs it merged at multiplier 0.8 (W + 0.8·B·A)
   tiny-sd3/           model_index.json (StableDiffusion3Pipeline), scheduler/ (shift 3), text_encoder/ and
                       text_encoder_2/ (CLIPTextModelWithProjection, 16 and 24 wide), text_encoder_3/ (T5, 48 wide, so
                       CLIP's 40 are zero-padded), tokenizer/, tokenizer_2/ (pads with "!"), tokenizer_3/,
@@ -619,6 +622,29 @@ def sd3_img2img(case, parts, prompt, negative_prompt, steps, seed, height, width
         save_result(case, record, latents, vae, latents / vae.config.scaling_factor + vae.config.shift_factor)
 
 
+def flux_lora(parts, multiplier):
+    """A PEFT-keyed LoRA file for parts' transformer and CLIP, and copies of both with it merged (W + m·B·A)."""
+    import copy
+    g = torch.Generator().manual_seed(41)
+    merged = dict(parts, transformer=copy.deepcopy(parts["transformer"]), clip=copy.deepcopy(parts["clip"]))
+    tensors = {}
+    for prefix, model, path in (("transformer", merged["transformer"], "transformer_blocks.0.attn.to_q"),
+                                ("transformer", merged["transformer"], "transformer_blocks.0.attn.to_add_out"),
+                                ("transformer", merged["transformer"], "single_transformer_blocks.0.proj_mlp"),
+                                ("transformer", merged["transformer"], "proj_out"),
+                                ("text_encoder", merged["clip"], "text_model.encoder.layers.0.self_attn.q_proj"),
+                                ("text_encoder", merged["clip"], "text_model.encoder.layers.1.mlp.fc1")):
+        layer = model.get_submodule(path)
+        down = torch.randn(2, layer.in_features, generator=g) * 0.3
+        up = torch.randn(layer.out_features, 2, generator=g) * 0.3
+        tensors[f"{prefix}.{path}.lora_A.weight"] = down
+        tensors[f"{prefix}.{path}.lora_B.weight"] = up
+        with torch.no_grad():
+            layer.weight += multiplier * (up @ down)
+    write_safetensors(os.path.join(OUT, "flux-dev-lora.safetensors"), tensors, "F32")
+    return merged
+
+
 def main():
     global clip_bpe, sp
     shutil.rmtree(REFERENCE, ignore_errors=True)
@@ -654,6 +680,8 @@ def main():
          max_sequence_length=20, negative_prompt="blurry, low quality", true_cfg_scale=4.0)
     flux("flux-schnell-true-cfg", "tiny-flux-schnell", schnell, "a cat", steps=2, seed=32, height=32, width=32,
          max_sequence_length=12, negative_prompt="", true_cfg_scale=2.5)
+    flux("flux-dev-lora", "tiny-flux-dev", flux_lora(dev, 0.8), prompt, steps=3, seed=33, height=32, width=32,
+         max_sequence_length=16)
     flux_img2img("flux-dev-img2img", "tiny-flux-dev", dev, "an oil painting", steps=5, seed=21, height=64, width=48, strength=0.6)
     flux_img2img("flux-schnell-img2img", "tiny-flux-schnell", schnell, "a watercolor", steps=4, seed=22, height=32, width=32,
                  strength=0.9, images=2, max_sequence_length=16)

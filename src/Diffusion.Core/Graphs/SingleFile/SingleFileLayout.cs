@@ -42,6 +42,11 @@ internal sealed record SingleFileLayout(SingleFileKind Kind, string UNetPrefix, 
                 ? new(SingleFileKind.StableDiffusion1, UNet, Vae, [("cond_stage_model.transformer.", false)])
             : null;
         string found = Describe(names);
+        if (layout is null && (BflFluxCheckpoint.IsBflFlux(file) || SaiSd3Checkpoint.IsSaiSd3(file)))
+        {
+            throw new WeightFileException(file.Description, null,
+                $"holds a {(BflFluxCheckpoint.IsBflFlux(file) ? "FLUX.1" : "SD3")} transformer, not a UNet checkpoint: load it with FlowMatchingPipeline.Load(file, new PipelineSettings {{ ConfigDirectory = <a diffusers folder of the same model> }}).");
+        }
         if (layout is null)
         {
             throw new WeightFileException(file.Description, null,

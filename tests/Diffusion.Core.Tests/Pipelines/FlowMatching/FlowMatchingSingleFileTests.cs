@@ -52,4 +52,12 @@ public sealed class FlowMatchingSingleFileTests
             new PipelineSettings { ConfigDirectory = TinyFlowModels.FluxSchnell }));
         Assert.Equal(nameof(PipelineSettings.ConfigDirectory), error.OptionName);
     }
+
+    [Fact]
+    public void The_unet_pipeline_names_the_flow_pipeline_for_a_transformer_file()
+    {
+        var error = Assert.Throws<WeightFileException>(() => StableDiffusionPipeline.Load(TinyFlowModels.Path("flux-schnell-bfl.safetensors"),
+            new PipelineSettings { ConfigDirectory = TinySd.Folder }));
+        Assert.Contains("FlowMatchingPipeline.Load", error.Message, StringComparison.Ordinal);
+    }
 }

@@ -99,10 +99,10 @@ public sealed partial class FlowMatchingPipeline : IDiffusionPipeline
         options.Validate();
         RequireSupported(options);
         cancellationToken.ThrowIfCancellationRequested();
-        return _turn.Run(nameof(FlowMatchingPipeline), token => GenerateCore(options, progress, token), Release, cancellationToken);
+        return _turn.Run(nameof(FlowMatchingPipeline), (token, runOptions) => GenerateCore(options, progress, runOptions, token), Release, cancellationToken);
     }
 
-    private GenerationResult GenerateCore(GenerationOptions options, IProgress<GenerationProgress>? progress, CancellationToken cancellationToken)
+    private GenerationResult GenerateCore(GenerationOptions options, IProgress<GenerationProgress>? progress, RunOptions runOptions, CancellationToken cancellationToken)
     {
         long startTimestamp = Stopwatch.GetTimestamp();
         int width = options.Width ?? DefaultImageSize, height = options.Height ?? DefaultImageSize;
@@ -118,59 +118,50 @@ public sealed partial class FlowMatchingPipeline : IDiffusionPipeline
         IRandomSource random = RandomSource.Create(options.RandomSource, seed);
         int channels = _models.VaeDecoder.LatentChannels, latentHeight = height / 8, latentWidth = width / 8;
 
-        using var runOptions = new RunOptions();
-        using CancellationTokenRegistration registration = cancellationToken.Register(static state => ((RunOptions)state!).Terminate = true, runOptions);
-        try
-        {
-            var conditioning = TransformerPromptConditioning.Encode(_models, Family, options.Prompt, options.NegativePrompt, batch, guided,
-                options.MaxSequenceLength ?? Family.DefaultMaxSequenceLength, options.ClipSkip, runOptions);
-            long s0 = Stopwatch.GetTimestamp();
-            SetTimesteps(scheduler, options.Steps, latentHeight, latentWidth);
-            LatentStart start = StartLatents(options, scheduler, random, channels, latentHeight, latentWidth, runOptions);
-            long setupTicks = Stopwatch.GetTimestamp() - s0 - start.EncoderTicks;
-            float[] latents = start.Latents;
+        var conditioning = TransformerPromptConditioning.Encode(_models, Family, options.Prompt, options.NegativePrompt, batch, guided,
+            options.MaxSequenceLength ?? Family.DefaultMaxSequenceLength, options.ClipSkip, runOptions);
+        long s0 = Stopwatch.GetTimestamp();
+        SetTimesteps(scheduler, options.Steps, latentHeight, latentWidth);
+        LatentStart start = StartLatents(options, scheduler, random, channels, latentHeight, latentWidth, runOptions);
+        long setupTicks = Stopwatch.GetTimestamp() - s0 - start.EncoderTicks;
+        float[] latents = start.Latents;
 
-            var loop = new DenoisingLoop();
-            var denoiser = new TransformerDenoiser(Transformer, conditioning, channels, latentHeight, latentWidth, embeddedGuidance);
-            int modelBatch = guided ? 2 * batch : batch;
-            int rowsPerCall = _guidanceMode == ClassifierFreeGuidanceMode.Separate && guided ? batch : modelBatch;
-            loop.Run(denoiser, latents, batch, guided ? cfgScale : 1f, rowsPerCall, scheduler, start.StartIndex, random, runOptions,
-                progress, startTimestamp, cancellationToken);
-            _models.ReleaseIfSequential(Transformer);
-            cancellationToken.ThrowIfCancellationRequested();
+        var loop = new DenoisingLoop();
+        var denoiser = new TransformerDenoiser(Transformer, conditioning, channels, latentHeight, latentWidth, embeddedGuidance);
+        int modelBatch = guided ? 2 * batch : batch;
+        int rowsPerCall = _guidanceMode == ClassifierFreeGuidanceMode.Separate && guided ? batch : modelBatch;
+        loop.Run(denoiser, latents, batch, guided ? cfgScale : 1f, rowsPerCall, scheduler, start.StartIndex, random, runOptions,
+            progress, startTimestamp, cancellationToken);
+        _models.ReleaseIfSequential(Transformer);
+        cancellationToken.ThrowIfCancellationRequested();
 
-            float[] result = latents;
-            if (Transformer.TakesPackedLatents)
-            {
-                result = new float[latents.Length];
-                FluxLatents.Unpack(latents, batch, channels, latentHeight, latentWidth, result);
-            }
-            (ImageBuffer[] images, long decoderTicks, long conversionTicks) = options.DecodeImages
-                ? Decode(result, batch, width, height, runOptions)
-                : ([], 0, 0);
-            var timings = new GenerationTimings
-            {
-                TextEncoder = Stopwatch.GetElapsedTime(0, conditioning.EncoderTicks),
-                VaeEncoder = Stopwatch.GetElapsedTime(0, start.EncoderTicks),
-                UNet = Stopwatch.GetElapsedTime(0, loop.DenoiserTicks),
-                Scheduler = Stopwatch.GetElapsedTime(0, loop.SchedulerTicks + setupTicks),
-                VaeDecoder = Stopwatch.GetElapsedTime(0, decoderTicks),
-                ImageConversion = Stopwatch.GetElapsedTime(0, conversionTicks),
-                Total = Stopwatch.GetElapsedTime(startTimestamp),
-            };
-            if (_logger is not null)
-                PipelineLog.Generated(_logger, batch, width, height, options.Steps, seed, timings);
-            return new GenerationResult(images, result, [batch, channels, latentHeight, latentWidth], seed, conditioning.Truncated,
-                guided && conditioning.NegativeTruncated, timings)
-            {
-                DenoisingSteps = scheduler.Timesteps.Length - start.StartIndex,
-                LoraReports = _adapters.Reports,
-            };
-        }
-        catch (OnnxRuntimeException ex) when (cancellationToken.IsCancellationRequested)
+        float[] result = latents;
+        if (Transformer.TakesPackedLatents)
         {
-            throw new OperationCanceledException("The generation was cancelled while a model was running.", ex, cancellationToken);
+            result = new float[latents.Length];
+            FluxLatents.Unpack(latents, batch, channels, latentHeight, latentWidth, result);
         }
+        (ImageBuffer[] images, long decoderTicks, long conversionTicks) = options.DecodeImages
+            ? Decode(result, batch, width, height, runOptions)
+            : ([], 0, 0);
+        var timings = new GenerationTimings
+        {
+            TextEncoder = Stopwatch.GetElapsedTime(0, conditioning.EncoderTicks),
+            VaeEncoder = Stopwatch.GetElapsedTime(0, start.EncoderTicks),
+            UNet = Stopwatch.GetElapsedTime(0, loop.DenoiserTicks),
+            Scheduler = Stopwatch.GetElapsedTime(0, loop.SchedulerTicks + setupTicks),
+            VaeDecoder = Stopwatch.GetElapsedTime(0, decoderTicks),
+            ImageConversion = Stopwatch.GetElapsedTime(0, conversionTicks),
+            Total = Stopwatch.GetElapsedTime(startTimestamp),
+        };
+        if (_logger is not null)
+            PipelineLog.Generated(_logger, batch, width, height, options.Steps, seed, timings);
+        return new GenerationResult(images, result, [batch, channels, latentHeight, latentWidth], seed, conditioning.Truncated,
+            guided && conditioning.NegativeTruncated, timings)
+        {
+            DenoisingSteps = scheduler.Timesteps.Length - start.StartIndex,
+            LoraReports = _adapters.Reports,
+        };
     }
 
     /// <inheritdoc />

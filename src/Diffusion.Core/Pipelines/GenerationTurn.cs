@@ -1,3 +1,5 @@
+using Microsoft.ML.OnnxRuntime;
+
 namespace Diffusion.Core.Pipelines;
 
 /// <summary>
@@ -24,11 +26,12 @@ internal sealed class GenerationTurn
 
     /// <summary>
     /// Runs one call in its turn: waits for the turn with <paramref name="cancellationToken"/> linked to
-    /// <see cref="DisposeToken"/>, runs <paramref name="call"/> with the linked token, leaves the turn. A call that the
-    /// pipeline's disposal cancelled (while waiting or running) ends with <see cref="ObjectDisposedException"/>, one that
-    /// its own token cancelled with <see cref="OperationCanceledException"/>.
+    /// <see cref="DisposeToken"/>, runs <paramref name="call"/> with the linked token and run options whose terminate flag
+    /// that token sets (so a running model stops), leaves the turn. A call that the pipeline's disposal cancelled (while
+    /// waiting or running) ends with <see cref="ObjectDisposedException"/>, one that its own token cancelled with
+    /// <see cref="OperationCanceledException"/> (also when ONNX Runtime reports the terminated run as its own error).
     /// </summary>
-    public T Run<T>(string ownerName, Func<CancellationToken, T> call, Action release, CancellationToken cancellationToken)
+    public T Run<T>(string ownerName, Func<CancellationToken, RunOptions, T> call, Action release, CancellationToken cancellationToken)
     {
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, DisposeToken);
         try
@@ -42,7 +45,16 @@ internal sealed class GenerationTurn
 
         try
         {
-            return call(linked.Token);
+            using var runOptions = new RunOptions();
+            using CancellationTokenRegistration registration = linked.Token.Register(static state => ((RunOptions)state!).Terminate = true, runOptions);
+            try
+            {
+                return call(linked.Token, runOptions);
+            }
+            catch (OnnxRuntimeException ex) when (linked.Token.IsCancellationRequested)
+            {
+                throw new OperationCanceledException("The generation was cancelled while a model was running.", ex, linked.Token);
+            }
         }
         catch (OperationCanceledException) when (IsDisposed && !cancellationToken.IsCancellationRequested)
         {

@@ -180,10 +180,10 @@ public sealed partial class StableDiffusionPipeline : IDiffusionPipeline
         if (options.MaxSequenceLength is not null)
             throw new InvalidOptionException(nameof(GenerationOptions.MaxSequenceLength), $"sets T5's prompt length (SD3, FLUX.1); {Family.Name} has no T5 encoder.");
         cancellationToken.ThrowIfCancellationRequested();
-        return _turn.Run(nameof(StableDiffusionPipeline), token => GenerateCore(options, progress, token), Release, cancellationToken);
+        return _turn.Run(nameof(StableDiffusionPipeline), (token, runOptions) => GenerateCore(options, progress, runOptions, token), Release, cancellationToken);
     }
 
-    private GenerationResult GenerateCore(GenerationOptions options, IProgress<GenerationProgress>? progress, CancellationToken cancellationToken)
+    private GenerationResult GenerateCore(GenerationOptions options, IProgress<GenerationProgress>? progress, RunOptions runOptions, CancellationToken cancellationToken)
     {
         long start = Stopwatch.GetTimestamp();
         // The family's default is settled here once, so every later stage reads one concrete value.
@@ -205,22 +205,12 @@ public sealed partial class StableDiffusionPipeline : IDiffusionPipeline
         string negativeText = _adapters.ExpandTokens(options.NegativePrompt);
         long tokenizerTicks = Stopwatch.GetTimestamp() - t0;
 
-        using var runOptions = new RunOptions();
-        using CancellationTokenRegistration registration = cancellationToken.Register(
-            static state => ((RunOptions)state!).Terminate = true, runOptions);
-        try
-        {
-            var call = new CallShape(width, height, batch, guided, imagesPerCall, scheduler, random, seed, start);
-            Stages stages = Denoise(options, call, promptText, negativeText, runOptions, progress, cancellationToken);
-            (ImageBuffer[] images, long decoderTicks, long conversionTicks) = options.DecodeImages
-                ? ImageDecoding.Decode(_models, VaeScalingFactor, VaeForceUpcast, stages.Latents, batch, width, height, options, stages.LatentStart, runOptions)
-                : ([], 0, 0);
-            return BuildResult(options, call, stages, images, tokenizerTicks, decoderTicks, conversionTicks);
-        }
-        catch (OnnxRuntimeException ex) when (cancellationToken.IsCancellationRequested)
-        {
-            throw new OperationCanceledException("The generation was cancelled while a model was running.", ex, cancellationToken);
-        }
+        var call = new CallShape(width, height, batch, guided, imagesPerCall, scheduler, random, seed, start);
+        Stages stages = Denoise(options, call, promptText, negativeText, runOptions, progress, cancellationToken);
+        (ImageBuffer[] images, long decoderTicks, long conversionTicks) = options.DecodeImages
+            ? ImageDecoding.Decode(_models, VaeScalingFactor, VaeForceUpcast, stages.Latents, batch, width, height, options, stages.LatentStart, runOptions)
+            : ([], 0, 0);
+        return BuildResult(options, call, stages, images, tokenizerTicks, decoderTicks, conversionTicks);
     }
 
     /// <inheritdoc />

@@ -77,15 +77,24 @@ public static class SkiaImageCodec
     /// <param name="image">The image to save.</param>
     /// <param name="path">The destination; an existing file is replaced.</param>
     /// <param name="quality">JPEG/WebP quality, 0–100 (ignored for PNG, which is lossless).</param>
-    /// <exception cref="ArgumentException">The extension is not one of the supported ones (the message names it).</exception>
+    /// <param name="pngText">Text chunks to add to a PNG (keyword, text), e.g. <c>parameters</c> with the generation's
+    /// settings (see <see cref="PngTextChunk"/>); only for <c>.png</c> paths.</param>
+    /// <exception cref="ArgumentException">The extension is not one of the supported ones (the message names it), or text chunks were given for a format other than PNG.</exception>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="quality"/> is outside 0–100.</exception>
     /// <exception cref="IOException">The file cannot be written.</exception>
-    public static void Save(ImageBuffer image, string path, int quality = DefaultQuality)
+    public static void Save(ImageBuffer image, string path, int quality = DefaultQuality, IEnumerable<KeyValuePair<string, string>>? pngText = null)
     {
         ArgumentNullException.ThrowIfNull(image);
         ArgumentException.ThrowIfNullOrEmpty(path);
         SKEncodedImageFormat format = FormatFromExtension(path);
         byte[] encoded = Encode(image, format, quality);
+        if (pngText is not null)
+        {
+            if (format != SKEncodedImageFormat.Png)
+                throw new ArgumentException($"{path}: text chunks are a PNG feature; save as .png to keep them.", nameof(pngText));
+            foreach (var (keyword, text) in pngText.Reverse())
+                encoded = PngTextChunk.Insert(encoded, keyword, text); // each goes right after IHDR: reversed, they keep their order
+        }
         string fullPath = System.IO.Path.GetFullPath(path);
         string folder = System.IO.Path.GetDirectoryName(fullPath)!;
         string temporary = System.IO.Path.Combine(folder, $".{System.IO.Path.GetFileName(fullPath)}.{Guid.NewGuid():N}.tmp");

@@ -74,10 +74,9 @@ internal static class SampleRunner
                 : StableDiffusionPipeline.Load(arguments.Model, settings);
             Console.WriteLine($"Loaded {arguments.Model} in {loadWatch.Elapsed.TotalSeconds:F2} s");
 
-            IScheduler defaultScheduler = pipeline is FlowMatchingPipeline flow ? flow.Scheduler : ((StableDiffusionPipeline)pipeline).Scheduler;
-            IScheduler? scheduler = arguments.Scheduler is null ? null : SchedulerCatalog.Create(arguments.Scheduler, defaultScheduler.Config);
+            IScheduler? scheduler = arguments.Scheduler is null ? null : SchedulerCatalog.Create(arguments.Scheduler, pipeline.Scheduler.Config);
             options = options with { Scheduler = scheduler };
-            Console.WriteLine($"Scheduler: {(scheduler ?? defaultScheduler).GetType().Name}, random source: {options.RandomSource}");
+            Console.WriteLine($"Scheduler: {(scheduler ?? pipeline.Scheduler).GetType().Name}, random source: {options.RandomSource}");
 
             GenerationResult result = pipeline.Generate(options, new ConsoleProgress());
             Console.WriteLine();

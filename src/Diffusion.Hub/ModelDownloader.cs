@@ -70,33 +70,39 @@ public sealed class ModelDownloader : IDisposable
         }
         commit = source.RevisionIsCommit ? source.Revision : await _hub.ResolveCommitAsync(source, ct).ConfigureAwait(false);
         IReadOnlyList<HubFile> files = await _hub.ListFilesAsync(source, commit, ct).ConfigureAwait(false);
-        var results = new DownloadedFile[files.Count];
-        await Parallel.ForEachAsync(Enumerable.Range(0, files.Count),
+        // Files with the same content share one blob (identical configs in several folders are common): each blob is
+        // fetched once, by the first file that names it, and every file's snapshot entry links to it afterwards.
+        var blobs = files.GroupBy(f => f.BlobId, StringComparer.Ordinal).Select(g => g.First()).ToList();
+        var fetched = new System.Collections.Concurrent.ConcurrentDictionary<string, bool>(StringComparer.Ordinal);
+        await Parallel.ForEachAsync(blobs,
             new ParallelOptions { MaxDegreeOfParallelism = _options.MaxParallelDownloads, CancellationToken = ct },
-            async (index, token) => results[index] = await FetchHubFileAsync(source, commit, files[index], progress, token).ConfigureAwait(false))
+            async (file, token) => fetched[file.BlobId] = await FetchBlobAsync(source, commit, file, progress, token).ConfigureAwait(false))
             .ConfigureAwait(false);
+        var results = new List<DownloadedFile>(files.Count);
+        foreach (HubFile file in files)
+        {
+            _layout.LinkSnapshot(source.Repository, commit, file.Path, file.BlobId);
+            results.Add(new DownloadedFile(file.Path, _layout.SnapshotPath(source.Repository, commit, file.Path), file.Size,
+                file.IsLfs ? file.BlobId : null, fetched[file.BlobId]));
+        }
         if (!source.RevisionIsCommit)
             _layout.WriteRef(source.Repository, source.Revision, commit);
         return new DownloadedModel(source, ModelPath(source, commit), commit, results);
     }
 
-    private async Task<DownloadedFile> FetchHubFileAsync(HuggingFaceSource source, string commit, HubFile file, IProgress<DownloadProgress>? progress, CancellationToken ct)
+    /// <summary>Fetches a file's blob unless the cache holds it; true when it was downloaded.</summary>
+    private async Task<bool> FetchBlobAsync(HuggingFaceSource source, string commit, HubFile file, IProgress<DownloadProgress>? progress, CancellationToken ct)
     {
         string blob = _layout.BlobPath(source.Repository, file.BlobId);
-        bool downloaded = false;
         if (File.Exists(blob) && new FileInfo(blob).Length == file.Size)
         {
             progress?.Report(new DownloadProgress(file.Path, file.Size, file.Size, FromCache: true));
+            return false;
         }
-        else
-        {
-            var expected = new ExpectedContent(file.Size, file.IsLfs ? file.BlobId : null, file.IsLfs ? null : file.BlobId);
-            await _transfer.DownloadAsync(_hub.FileUrl(source, commit, file.Path), _hub.FileAuth, blob, expected, source.ToString(), file.Path, progress, ct)
-                .ConfigureAwait(false);
-            downloaded = true;
-        }
-        _layout.LinkSnapshot(source.Repository, commit, file.Path, file.BlobId);
-        return new DownloadedFile(file.Path, _layout.SnapshotPath(source.Repository, commit, file.Path), file.Size, file.IsLfs ? file.BlobId : null, downloaded);
+        var expected = new ExpectedContent(file.Size, file.IsLfs ? file.BlobId : null, file.IsLfs ? null : file.BlobId);
+        await _transfer.DownloadAsync(_hub.FileUrl(source, commit, file.Path), _hub.FileAuth, blob, expected, source.ToString(), file.Path, progress, ct)
+            .ConfigureAwait(false);
+        return true;
     }
 
     private DownloadedModel CachedSnapshot(HuggingFaceSource source, string commit)
@@ -127,12 +133,17 @@ public sealed class ModelDownloader : IDisposable
 
     private Task<DownloadedModel> DownloadUrlAsync(UrlSource source, IProgress<DownloadProgress>? progress, CancellationToken ct)
     {
-        // One folder per address (a hash of it), so two files of the same name from different places never collide.
-        string key = Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(source.ToString())))[..16].ToLowerInvariant();
-        string folder = Path.Combine(_options.DownloadCache, "urls", key);
+        string destination = UrlDestination(_options, source);
         if (_options.Offline)
-            return Task.FromResult(CachedSingleFile(source, folder));
-        return FetchSingleFileAsync(source, source.Url, null, Path.Combine(folder, source.FileName), source.Sha256?.ToLowerInvariant(), progress, ct);
+            return Task.FromResult(CachedSingleFile(source, Path.GetDirectoryName(destination)!));
+        return FetchSingleFileAsync(source, source.Url, null, destination, source.Sha256?.ToLowerInvariant(), progress, ct);
+    }
+
+    /// <summary>Where a URL download goes: one folder per address (a hash of it), so same-named files from different places never collide.</summary>
+    internal static string UrlDestination(ModelDownloaderOptions options, UrlSource source)
+    {
+        string key = Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(source.ToString())))[..16].ToLowerInvariant();
+        return Path.Combine(options.DownloadCache, "urls", key, source.FileName);
     }
 
     private async Task<DownloadedModel> FetchSingleFileAsync(ModelSource source, Uri url, AuthorizedHost? auth, string destination, string? sha256,

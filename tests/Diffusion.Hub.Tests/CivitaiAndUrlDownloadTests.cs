@@ -1,3 +1,4 @@
+using Diffusion.Testing;
 using System.Collections;
 
 namespace Diffusion.Hub.Tests;

@@ -1,3 +1,4 @@
+using Diffusion.Testing;
 namespace Diffusion.Hub.Tests;
 
 public sealed class HubDownloadTests
@@ -52,6 +53,26 @@ public sealed class HubDownloadTests
         Assert.Equal(["unet/config.json", "unet/model.onnx"], model.Files.Select(f => f.RelativePath).Order(StringComparer.Ordinal));
         Assert.Empty(hub.Server.FileRequests("vae_decoder/model.onnx"));
         Assert.True(File.Exists(Path.Combine(model.Path, "model.onnx")));
+    }
+
+    [Fact]
+    public async Task Files_with_the_same_content_share_one_blob_fetched_once()
+    {
+        using var hub = new HubFixture();
+        byte[] config = "{\"scaling_factor\": 0.18215}"u8.ToArray();
+        byte[] weights = HubFixture.Bytes(50_000, seed: 3);
+        hub.Server.Files["vae_encoder/config.json"] = (config, false);
+        hub.Server.Files["vae_decoder/config.json"] = (config, false);
+        hub.Server.Files["a/model.onnx"] = (weights, true);
+        hub.Server.Files["b/model.onnx"] = (weights, true);
+        hub.Server.FileDelay = TimeSpan.FromMilliseconds(50); // the duplicates would overlap if fetched in parallel
+
+        DownloadedModel model = await hub.DownloadAsync("hf:owner/model", ct: TestContext.Current.CancellationToken);
+
+        foreach (string path in new[] { "vae_encoder/config.json", "vae_decoder/config.json", "a/model.onnx", "b/model.onnx" })
+            Assert.Equal(hub.Server.Files[path].Content, File.ReadAllBytes(Path.Combine(model.Path, path)));
+        Assert.Single(hub.Server.Requests, r => r.PathAndQuery.StartsWith("/cdn/" + FakeModelServer.Sha256(weights), StringComparison.Ordinal));
+        Assert.Equal(1, hub.Server.Requests.Count(r => r.PathAndQuery.EndsWith("/vae_encoder/config.json", StringComparison.Ordinal) || r.PathAndQuery.EndsWith("/vae_decoder/config.json", StringComparison.Ordinal)));
     }
 
     [Fact]

@@ -1,3 +1,4 @@
+using Diffusion.Testing;
 namespace Diffusion.Hub.Tests;
 
 /// <summary>A fake server, a temporary cache and a downloader pointed at both; disposed at the end of each test.</summary>

@@ -123,7 +123,7 @@ internal sealed class DenoisingLoop
 
             DenoiserTicks += s2 - s1;
             SchedulerTicks += (s1 - s0) + (s3 - s2);
-            progress?.Report(new GenerationProgress(i - startIndex + 1, total - startIndex, t, Stopwatch.GetElapsedTime(startTimestamp)));
+            progress?.Report(new GenerationProgress(i - startIndex + 1, total - startIndex, t, Stopwatch.GetElapsedTime(startTimestamp), latents));
         }
     }
 

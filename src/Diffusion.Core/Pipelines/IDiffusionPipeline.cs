@@ -7,6 +7,12 @@ namespace Diffusion.Core.Pipelines;
 /// </summary>
 public interface IDiffusionPipeline : IDisposable
 {
+    /// <summary>The model family the pipeline was loaded as (its defaults: guidance, size, strength).</summary>
+    Families.ModelFamily Family { get; }
+
+    /// <summary>The scheduler used when <see cref="GenerationOptions.Scheduler"/> is null (the model's own, from its config).</summary>
+    Schedulers.IScheduler Scheduler { get; }
+
     /// <summary>
     /// Runs one generation. Options are validated before any model runs; <paramref name="progress"/>
     /// is told after each denoising step; cancelling <paramref name="cancellationToken"/> stops the

@@ -5,7 +5,7 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 
-namespace Diffusion.Hub.Tests;
+namespace Diffusion.Testing;
 
 /// <summary>
 /// An HTTP server on loopback that speaks the hub's and Civitai's API shapes (revision, paged tree listing, resolve with

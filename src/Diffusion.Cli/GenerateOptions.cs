@@ -1,0 +1,39 @@
+using System.CommandLine;
+using Diffusion.CommandLine;
+using Diffusion.Core.Pipelines;
+
+namespace Diffusion.Cli;
+
+/// <summary>The options <c>generate</c> adds to the shared generation options of <see cref="GenerationCommandLine"/>.</summary>
+internal sealed class GenerateOptions
+{
+    public Option<string?> From { get; } = new("--from") { Description = "re-create an image from the settings in its PNG (A1111 'parameters'); options given here win" };
+    public Option<string?> Preview { get; } = new("--preview") { Description = "folder to write a latent preview into every --preview-every steps (SD 1.x/2.x latents)" };
+    public Option<int> PreviewEvery { get; } = new("--preview-every")
+    {
+        Description = "steps between previews (1 to 1000)",
+        DefaultValueFactory = _ => 5,
+        CustomParser = BoundedParsers.Int("--preview-every", 1, 1000),
+    };
+    public Option<MemoryMode> MemoryMode { get; } = new("--memory-mode")
+    {
+        Description = "KeepLoaded (fastest) or Sequential (each model loaded for its stage only: least memory)",
+        DefaultValueFactory = _ => Core.Pipelines.MemoryMode.KeepLoaded,
+    };
+    public Option<bool> NoMetadata { get; } = new("--no-metadata") { Description = "do not write the settings into the PNG" };
+    public Option<string?> ControlNet { get; } = new("--controlnet") { Description = "ControlNet folder or model.onnx (for a UNet that takes ControlNet residuals)" };
+    public Option<string?> ControlImage { get; } = new("--control-image") { Description = "the image that steers the ControlNet (edges, depth, pose...)" };
+    public Option<bool> Canny { get; } = new("--canny") { Description = "turn --control-image into Canny edges first (thresholds 100/200)" };
+    public Option<float> ControlScale { get; } = new("--control-scale")
+    {
+        Description = "ControlNet conditioning scale (0 to 10)",
+        DefaultValueFactory = _ => 1f,
+        CustomParser = BoundedParsers.Float("--control-scale", 0f, 10f),
+    };
+
+    public void AddTo(Command command)
+    {
+        foreach (Option option in new Option[] { From, Preview, PreviewEvery, MemoryMode, NoMetadata, ControlNet, ControlImage, Canny, ControlScale })
+            command.Options.Add(option);
+    }
+}

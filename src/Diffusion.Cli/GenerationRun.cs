@@ -1,0 +1,196 @@
+using System.CommandLine;
+using System.Diagnostics;
+using Diffusion.CommandLine;
+using Diffusion.Core;
+using Diffusion.Core.Execution;
+using Diffusion.Core.Families;
+using Diffusion.Core.Imaging;
+using Diffusion.Core.Metadata;
+using Diffusion.Core.Models;
+using Diffusion.Core.Pipelines;
+using Diffusion.Core.Schedulers;
+using Diffusion.Hub;
+using Diffusion.Imaging.Skia;
+
+namespace Diffusion.Cli;
+
+/// <summary>One <c>generate</c> invocation after parsing: check inputs, locate and load the model, generate, write images.</summary>
+internal sealed class GenerationRun(GenerationArguments arguments, GenerateOptions extra, ParseResult parsed, int? batchPosition, bool writeSettings)
+{
+    public int Execute(CancellationToken ct)
+    {
+        GenerationOptions options;
+        SessionSettings session;
+        try
+        {
+            options = WithInputs(arguments.ToGenerationOptions());
+            options.Validate();
+            session = new SessionSettings { Provider = ExecutionProvider.Parse(arguments.Provider), IntraOpThreads = arguments.Threads };
+            session.Validate();
+            if (parsed.GetValue(extra.Preview) is { } previewFolder)
+                Directory.CreateDirectory(previewFolder);
+        }
+        catch (InvalidOptionException ex)
+        {
+            return BadOption(ex, CommandLineRunner.BadCommandLine); // refused before any work: a command-line error
+        }
+        catch (Exception ex) when (ex is DiffusionException or IOException or UnauthorizedAccessException)
+        {
+            return ConsoleOutput.Error(ex.Message);
+        }
+
+        try
+        {
+            string model = ModelLocator.Resolve(arguments.Model, ct);
+            var loadWatch = Stopwatch.StartNew();
+            var settings = new PipelineSettings
+            {
+                Session = session,
+                UNetModelPath = arguments.UNet,
+                ConfigDirectory = arguments.ConfigDirectory,
+                VaePath = arguments.Vae,
+                PredictionType = arguments.PredictionType,
+                Loras = arguments.Loras,
+                LoraDirectory = arguments.LoraDirectory,
+                MemoryMode = parsed.GetValue(extra.MemoryMode),
+            };
+            string familyFolder = File.Exists(model) ? arguments.ConfigDirectory ?? "" : model;
+            using IDiffusionPipeline pipeline = ModelFamilyResolver.FromModelFolder(familyFolder) is { IsFlowMatchingTransformer: true }
+                ? FlowMatchingPipeline.Load(model, settings)
+                : StableDiffusionPipeline.Load(model, settings);
+            ConsoleOutput.Line($"Loaded {pipeline.Family.Name} from {model} in {loadWatch.Elapsed.TotalSeconds:F2} s");
+
+            using ControlNet? controlNet = LoadControlNet(pipeline, session);
+            options = WithControlNet(options, controlNet);
+            IScheduler? scheduler = arguments.Scheduler is null ? null : SchedulerCatalog.Create(arguments.Scheduler, pipeline.Scheduler.Config);
+            options = options with { Scheduler = scheduler };
+            ConsoleOutput.Line($"Scheduler {(scheduler ?? pipeline.Scheduler).GetType().Name}, seed {arguments.Seed}, random source {options.RandomSource}");
+
+            string? previewFolder = parsed.GetValue(extra.Preview);
+            if (previewFolder is not null && pipeline.Family != ModelFamily.StableDiffusion)
+                throw new InvalidOptionException("--preview", $"latent previews exist for Stable Diffusion 1.x/2.x latents; this model is {pipeline.Family.Name}.");
+            GenerationResult result = StepProgress.Run(pipeline, options, previewFolder, parsed.GetValue(extra.PreviewEvery), ct);
+            ConsoleOutput.Line($"Seed {result.Seed}; {result.DenoisingSteps} denoising steps; {result.Timings}");
+            foreach (var report in result.LoraReports)
+                ConsoleOutput.Line($"LoRA: {report}");
+            if (result.PromptTruncated)
+                ConsoleOutput.Warning("the prompt was longer than the text encoder reads and was cut (--weighted takes any length).");
+
+            WriteImages(pipeline, options, result, model);
+            return 0;
+        }
+        catch (InvalidOptionException ex)
+        {
+            return BadOption(ex, 1);
+        }
+        catch (OperationCanceledException)
+        {
+            return ConsoleOutput.Error("cancelled.");
+        }
+        catch (Exception ex) when (ex is DiffusionException or ModelDownloadException or IOException or UnauthorizedAccessException or ArgumentException)
+        {
+            return ConsoleOutput.Error(ex.Message);
+        }
+    }
+
+    private void WriteImages(IDiffusionPipeline pipeline, GenerationOptions options, GenerationResult result, string model)
+    {
+        string? modelHash = null;
+        IReadOnlyList<(string, string)> loraHashes = [];
+        var hashes = new ModelHashes(ModelDownloaderOptions.FromEnvironment().DownloadCache);
+        if (writeSettings)
+        {
+            modelHash = hashes.ModelHash(model);
+            loraHashes = [.. arguments.Loras.Select(l => (Path.GetFileNameWithoutExtension(l.Path), hashes.LoraHash(l.Path)))];
+        }
+        string modelName = File.Exists(model) ? Path.GetFileNameWithoutExtension(model) : new DirectoryInfo(model).Name;
+        for (int i = 0; i < result.Images.Count; i++)
+        {
+            if (batchPosition is int keep && keep != i)
+                continue;
+            string path = result.Images.Count == 1 || batchPosition is not null ? arguments.Output : NumberedPath(arguments.Output, i);
+            IEnumerable<KeyValuePair<string, string>>? text = null;
+            if (writeSettings && path.EndsWith(".png", StringComparison.OrdinalIgnoreCase))
+            {
+                GenerationParameters settings = ImageSettings.Describe(arguments, options, pipeline, result, i, modelName, modelHash, loraHashes);
+                text = [new("parameters", settings.Format())];
+            }
+            SkiaImageCodec.Save(result.Images[i], path, pngText: text);
+            ConsoleOutput.Line($"Wrote {path} ({result.Images[i].Width}x{result.Images[i].Height})");
+        }
+    }
+
+    private GenerationOptions WithInputs(GenerationOptions options)
+    {
+        if (arguments.Mask is not null && arguments.Image is null)
+            throw new InvalidOptionException("--mask", "inpainting needs the image to repaint: give it with --image.");
+        if (arguments.Image is null)
+        {
+            if (arguments.Strength is not null)
+                throw new InvalidOptionException("--strength", "--strength applies to image-to-image and inpainting: give the starting image with --image.");
+            return options;
+        }
+        ImageBuffer image = SkiaImageCodec.Load(arguments.Image);
+        options = options with { InitImage = image, Strength = arguments.Strength };
+        if (arguments.Mask is null)
+            return options;
+        return options with
+        {
+            Mask = SkiaImageCodec.Load(arguments.Mask),
+            PreserveUnmaskedPixels = arguments.PreserveUnmasked,
+            MaskBlur = arguments.MaskBlur,
+            Width = options.Width ?? image.Width - image.Width % 8,
+            Height = options.Height ?? image.Height - image.Height % 8,
+        };
+    }
+
+    private ControlNet? LoadControlNet(IDiffusionPipeline pipeline, SessionSettings session)
+    {
+        string? path = parsed.GetValue(extra.ControlNet);
+        if (parsed.GetValue(extra.ControlImage) is null)
+        {
+            if (path is not null)
+                throw new InvalidOptionException("--control-image", "--controlnet needs the image that steers it: give it with --control-image.");
+            return null;
+        }
+        if (pipeline is not StableDiffusionPipeline sd || (!sd.UNet.IsFusedControlNet && !sd.UNet.AcceptsControlNetResiduals))
+            throw new InvalidOptionException("--control-image", $"{pipeline.Family.Name}: this model's denoiser takes no ControlNet input; ControlNet needs a UNet exported for it (docs/controlnet.md).");
+        if (sd.UNet.IsFusedControlNet)
+        {
+            if (path is not null)
+                throw new InvalidOptionException("--controlnet", "the UNet has its ControlNet fused in; leave --controlnet out.");
+            return null;
+        }
+        if (path is null)
+            throw new InvalidOptionException("--controlnet", "the UNet takes ControlNet residuals: give the ControlNet with --controlnet.");
+        return ControlNet.Load(Directory.Exists(path) ? Path.Combine(path, "model.onnx") : path, session);
+    }
+
+    private GenerationOptions WithControlNet(GenerationOptions options, ControlNet? controlNet)
+    {
+        if (parsed.GetValue(extra.ControlImage) is not { } controlImagePath)
+            return options;
+        ImageBuffer control = SkiaImageCodec.Load(controlImagePath);
+        if (parsed.GetValue(extra.Canny))
+            control = CannyEdgeDetector.Detect(control, 100, 200);
+        var unit = new ControlNetUnit
+        {
+            Model = controlNet,
+            FusedIndex = controlNet is null ? 0 : null,
+            Image = control,
+            ConditioningScale = parsed.GetValue(extra.ControlScale),
+            Resize = ControlNetImageResize.Cover,
+        };
+        return options with { ControlNets = [unit] };
+    }
+
+    private static int BadOption(InvalidOptionException ex, int exitCode)
+    {
+        string hint = ex.OptionName is { } name && GenerationCommandLine.CommandLineName(name) is { } option ? $" (command line: {option})" : "";
+        Console.Error.WriteLine($"error: {ex.Message}{hint}");
+        return exitCode;
+    }
+
+    private static string NumberedPath(string path, int index) =>
+        Path.Combine(Path.GetDirectoryName(path) ?? "", $"{Path.GetFileNameWithoutExtension(path)}-{index}{Path.GetExtension(path)}");
+}

@@ -1,0 +1,113 @@
+using Diffusion.Core.Imaging;
+using Diffusion.Core.Metadata;
+using Diffusion.Imaging.Skia;
+
+namespace Diffusion.Cli.Tests;
+
+[Collection(ToolCollection.Name)]
+public sealed class GenerateTests(InstalledTool tool) : IDisposable
+{
+    private readonly string _folder = Directory.CreateTempSubdirectory("diffusion-cli-generate-").FullName;
+
+    public void Dispose() => Directory.Delete(_folder, recursive: true);
+
+    private string At(string name) => Path.Combine(_folder, name);
+
+    [Fact]
+    public void The_installed_tool_makes_a_png_with_the_built_in_model_and_its_settings()
+    {
+        var run = tool.Run(_folder, null, "generate", "--steps", "4", "--output", "demo.png");
+
+        Assert.True(run.ExitCode == 0, run.ToString());
+        Assert.Contains("Wrote demo.png (64x64)", run.Output, StringComparison.Ordinal);
+        byte[] png = File.ReadAllBytes(At("demo.png"));
+        ImageBuffer image = SkiaImageCodec.Decode(png);
+        Assert.Equal((64, 64), (image.Width, image.Height));
+        GenerationParameters settings = GenerationParameters.Parse(PngTextChunk.Read(png, "parameters")!);
+        Assert.Equal("a large red circle on a blue background, center", settings.Prompt);
+        Assert.Equal(4, settings.GetInteger("Steps"));
+        Assert.Equal(42UL, settings.GetUnsigned("Seed"));
+        Assert.Equal((64, 64), settings.Size);
+        Assert.Equal("demo-shapes", settings["Model"]);
+        Assert.Matches("^[0-9a-f]{10}$", settings["Model hash"]);
+        Assert.Equal("CPU", settings["RNG"]);
+    }
+
+    [Fact]
+    public void From_re_creates_an_image_bit_for_bit_from_its_png()
+    {
+        var first = tool.Run(_folder, null, "generate", "--prompt", "a small (green:1.2) square, top left", "--weighted", "--negative", "blurry",
+            "--scheduler", "DPM++ 2M Karras", "--steps", "5", "--seed", "1234", "--guidance", "6", "--count", "2", "--rng", "numpy", "--output", "made.png");
+        Assert.True(first.ExitCode == 0, first.ToString());
+
+        var again = tool.Run(_folder, null, "generate", "--from", "made-1.png", "--output", "again.png");
+
+        Assert.True(again.ExitCode == 0, again.ToString());
+        Assert.Equal(SkiaImageCodec.Load(At("made-1.png")).Pixels, SkiaImageCodec.Load(At("again.png")).Pixels);
+        Assert.Equal(PngTextChunk.Read(File.ReadAllBytes(At("made-1.png")), "parameters"), PngTextChunk.Read(File.ReadAllBytes(At("again.png")), "parameters"));
+        Assert.NotEqual(SkiaImageCodec.Load(At("made-0.png")).Pixels, SkiaImageCodec.Load(At("made-1.png")).Pixels);
+
+        // An option given on the command line wins over the PNG's.
+        var changed = tool.Run(_folder, null, "generate", "--from", "made-1.png", "--seed", "5", "--output", "changed.png");
+        Assert.True(changed.ExitCode == 0, changed.ToString());
+        Assert.Equal(5UL, GenerationParameters.Parse(PngTextChunk.Read(File.ReadAllBytes(At("changed.png")), "parameters")!).GetUnsigned("Seed"));
+    }
+
+    [Fact]
+    public void Image_to_image_records_its_strength_and_from_asks_for_the_image()
+    {
+        var source = tool.Run(_folder, null, "generate", "--steps", "3", "--output", "start.png");
+        Assert.True(source.ExitCode == 0, source.ToString());
+        var img2img = tool.Run(_folder, null, "generate", "--image", "start.png", "--strength", "0.5", "--steps", "4", "--output", "painted.png");
+        Assert.True(img2img.ExitCode == 0, img2img.ToString());
+        Assert.Equal(0.5, GenerationParameters.Parse(PngTextChunk.Read(File.ReadAllBytes(At("painted.png")), "parameters")!).GetNumber("Denoising strength"));
+
+        var missing = tool.Run(_folder, null, "generate", "--from", "painted.png", "--output", "x.png");
+        Assert.Equal(2, missing.ExitCode);
+        Assert.Contains("--image", missing.Error, StringComparison.Ordinal);
+
+        var again = tool.Run(_folder, null, "generate", "--from", "painted.png", "--image", "start.png", "--output", "painted-again.png");
+        Assert.True(again.ExitCode == 0, again.ToString());
+        Assert.Equal(SkiaImageCodec.Load(At("painted.png")).Pixels, SkiaImageCodec.Load(At("painted-again.png")).Pixels);
+    }
+
+    [Theory]
+    [InlineData(new[] { "--steps", "0" }, "--steps")]
+    [InlineData(new[] { "--width", "100" }, "--width")]
+    [InlineData(new[] { "--from", "missing.png" }, "missing.png")]
+    [InlineData(new[] { "--strength", "0.5" }, "--image")]
+    [InlineData(new[] { "--output", "x.gif" }, "x.gif")]
+    public void Bad_command_lines_exit_2_naming_the_option_before_any_work(string[] arguments, string named)
+    {
+        var run = tool.Run(_folder, null, ["generate", .. arguments]);
+        Assert.True(run.ExitCode == 2, run.ToString());
+        Assert.Contains(named, run.Error, StringComparison.Ordinal);
+        Assert.DoesNotContain("Loaded", run.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_png_without_settings_is_refused_by_from()
+    {
+        SkiaImageCodec.Save(new ImageBuffer(8, 8), At("plain.png"));
+        var run = tool.Run(_folder, null, "generate", "--from", "plain.png");
+        Assert.Equal(2, run.ExitCode);
+        Assert.Contains("no 'parameters' text", run.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Previews_are_written_every_n_steps()
+    {
+        var run = tool.Run(_folder, null, "generate", "--steps", "6", "--preview", "previews", "--preview-every", "2", "--output", "p.png");
+        Assert.True(run.ExitCode == 0, run.ToString());
+        Assert.Equal(["step-002.png", "step-004.png", "step-006.png"], Directory.GetFiles(At("previews")).Select(Path.GetFileName).Order(StringComparer.Ordinal));
+        Assert.Equal(8, SkiaImageCodec.Load(At("previews/step-006.png")).Width);
+    }
+
+    [Fact]
+    public void A_missing_model_is_an_error_naming_it()
+    {
+        var run = tool.Run(_folder, null, "generate", "--model", "no-such-folder");
+        Assert.Equal(1, run.ExitCode);
+        Assert.Contains("no-such-folder", run.Error, StringComparison.Ordinal);
+    }
+}

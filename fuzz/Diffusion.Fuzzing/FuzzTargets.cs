@@ -39,7 +39,24 @@ internal static class FuzzTargets
             [typeof(ModelLoadException)], GraphConfigs),
         new("image", "SkiaImageCodec.Decode: PNG, JPEG, WebP, BMP, GIF, ICO (native decoders; no coverage guidance there)",
             [typeof(ImageFormatException)], bytes => SkiaImageCodec.Decode(bytes)),
+        new("png-settings", "PngTextChunk.Read of a PNG's 'parameters' (tEXt/zTXt/iTXt), then GenerationParameters.Parse and its typed values",
+            [typeof(ImageFormatException), typeof(InvalidOptionException)], PngSettings),
+        new("model-source", "Diffusion.Hub's ModelSource.Parse: hf:owner/name@revision:subfolder, civitai:ID, https URLs",
+            [typeof(ArgumentException)], bytes => Hub.ModelSource.Parse(Text(bytes))),
     ];
+
+    // The settings an image carries, read the way `diffusion generate --from` reads them.
+    private static void PngSettings(byte[] bytes)
+    {
+        if (PngTextChunk.Read(bytes, "parameters") is not { } text)
+            return;
+        var settings = Core.Metadata.GenerationParameters.Parse(text);
+        _ = settings.GetInteger("Steps");
+        _ = settings.GetUnsigned("Seed");
+        _ = settings.GetNumber("CFG scale");
+        _ = settings.Size;
+        _ = Core.Metadata.GenerationParameters.Parse(settings.Format());
+    }
 
     public static FuzzTarget? Find(string name) => All.FirstOrDefault(t => t.Name == name);
 

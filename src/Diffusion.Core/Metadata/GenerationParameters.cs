@@ -100,9 +100,13 @@ public sealed record GenerationParameters
     /// <exception cref="InvalidOptionException">The text is longer than <see cref="MaxLength"/> or a quoted value is not valid JSON.</exception>
     public static GenerationParameters Parse(string text) => GenerationParametersParser.Parse(text);
 
-    /// <summary>A1111's <c>quote</c>: plain when the value has no comma, colon or line break, else a JSON string (non-ASCII kept).</summary>
+    /// <summary>
+    /// A1111's <c>quote</c>: plain when the value has no comma, colon or line break, else a JSON string (non-ASCII kept).
+    /// One addition: a value that starts with a double quote is quoted too, since A1111's parser would otherwise read
+    /// it as a quoted string and drop its quotes (A1111 itself loses such values; any A1111 reader reads ours right).
+    /// </summary>
     internal static string Quote(string value) =>
-        value.AsSpan().IndexOfAny(",:\n") < 0 ? value : JsonSerializer.Serialize(value, QuoteOptions);
+        value.AsSpan().IndexOfAny(",:\n") < 0 && !value.StartsWith('"') ? value : JsonSerializer.Serialize(value, QuoteOptions);
 
     private static readonly JsonSerializerOptions QuoteOptions = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 }

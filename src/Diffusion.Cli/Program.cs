@@ -10,5 +10,6 @@ var root = new RootCommand("Local image generation with Stable Diffusion, SDXL, 
     ModelsCommand.Create(),
     InfoCommand.Create(),
     ConvertCommand.Create(),
+    BenchCommand.Create(),
 };
 return CommandLineRunner.Run(root, args);

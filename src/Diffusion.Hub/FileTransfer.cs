@@ -17,11 +17,19 @@ internal sealed class FileTransfer
     private readonly ModelDownloaderOptions _options;
     private readonly ResiliencePipeline _retry;
 
-    public FileTransfer(HttpExchange exchange, ModelDownloaderOptions options)
+    private readonly Func<string, Stream> _openPartial;
+
+    /// <param name="exchange">The HTTP side.</param>
+    /// <param name="options">Retries and timeouts.</param>
+    /// <param name="openPartial">Opens a partial file for reading and appending, exclusively (the storage seam: tests inject a
+    /// full disk or a failing write through it); null for the real file system.</param>
+    public FileTransfer(HttpExchange exchange, ModelDownloaderOptions options, Func<string, Stream>? openPartial = null)
     {
         _exchange = exchange;
         _options = options;
         _retry = RetryPipeline(options);
+        // FileShare.None: a second process fetching the same file fails here instead of interleaving bytes.
+        _openPartial = openPartial ?? (path => new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None, 1, FileOptions.SequentialScan));
     }
 
     /// <summary>The pipeline every request of a download runs in: transient failures retried, backing off exponentially.</summary>
@@ -64,11 +72,10 @@ internal sealed class FileTransfer
     {
         Directory.CreateDirectory(Path.GetDirectoryName(destination)!);
         string partial = destination + ".incomplete";
-        FileStream file;
+        Stream file;
         try
         {
-            // FileShare.None: a second process fetching the same file fails here instead of interleaving bytes.
-            file = new FileStream(partial, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None, 1, FileOptions.SequentialScan);
+            file = _openPartial(partial);
         }
         catch (IOException ex)
         {
@@ -87,7 +94,7 @@ internal sealed class FileTransfer
                 file.SetLength(0); // longer than the published file: not a prefix of it
             await WithRetriesAsync(source, async token =>
             {
-                await FetchRemainderAsync(url, auth, file, hasher, expected, source, displayName, progress, token).ConfigureAwait(false);
+                await FetchRemainderAsync(url, auth, file, partial, hasher, expected, source, displayName, progress, token).ConfigureAwait(false);
                 return true;
             }, ct).ConfigureAwait(false);
 
@@ -99,10 +106,18 @@ internal sealed class FileTransfer
             if (expected.GitBlobSha1 is { } wantBlob && !string.Equals(hasher.GitBlobSha1(), wantBlob, StringComparison.OrdinalIgnoreCase))
                 throw Mismatch(source, displayName, $"has git blob id {hasher.GitBlobSha1()}; the source published {wantBlob.ToLowerInvariant()}", ref keepPartial);
 
-            await file.FlushAsync(ct).ConfigureAwait(false);
-            file.Flush(flushToDisk: true);
-            await file.DisposeAsync().ConfigureAwait(false);
-            File.Move(partial, destination, overwrite: true);
+            try
+            {
+                await file.FlushAsync(ct).ConfigureAwait(false);
+                if (file is FileStream onDisk)
+                    onDisk.Flush(flushToDisk: true);
+                await file.DisposeAsync().ConfigureAwait(false);
+                File.Move(partial, destination, overwrite: true);
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                throw new ModelDownloadException(source, DownloadFailure.Storage, $"cannot finish {destination}: {ex.Message}", ex);
+            }
             keepPartial = false;
             return sha256;
         }
@@ -127,7 +142,7 @@ internal sealed class FileTransfer
     }
 
     /// <summary>One attempt: asks for the bytes after what the file holds and appends them, hashing as it goes.</summary>
-    private async Task FetchRemainderAsync(Uri url, AuthorizedHost? auth, FileStream file, ContentHasher hasher, ExpectedContent expected,
+    private async Task FetchRemainderAsync(Uri url, AuthorizedHost? auth, Stream file, string partialName, ContentHasher hasher, ExpectedContent expected,
         string source, string displayName, IProgress<DownloadProgress>? progress, CancellationToken ct)
     {
         if (hasher.Length != file.Length)
@@ -193,7 +208,7 @@ internal sealed class FileTransfer
             if (expected.Size is long limit && done + read > limit)
                 throw new ModelDownloadException(source, DownloadFailure.IntegrityMismatch,
                     $"{url.Host} sent more than the {limit} bytes published for {displayName}. Nothing was cached.");
-            await WriteAsync(file, buffer.AsMemory(0, read), source, ct).ConfigureAwait(false);
+            await WriteAsync(file, partialName, buffer.AsMemory(0, read), source, ct).ConfigureAwait(false);
             hasher.Append(buffer.AsSpan(0, read));
             done += read;
             if (done - lastReport >= BufferSize * 4L || lastReport < 0)
@@ -207,7 +222,7 @@ internal sealed class FileTransfer
             throw new TransientDownloadException($"the connection to {url.Host} ended {displayName} early at byte {done}");
     }
 
-    private static async Task WriteAsync(FileStream file, ReadOnlyMemory<byte> data, string source, CancellationToken ct)
+    private static async Task WriteAsync(Stream file, string partialName, ReadOnlyMemory<byte> data, string source, CancellationToken ct)
     {
         try
         {
@@ -215,12 +230,13 @@ internal sealed class FileTransfer
         }
         catch (IOException ex)
         {
-            throw new ModelDownloadException(source, DownloadFailure.Storage, $"cannot write {file.Name}: {ex.Message}", ex);
+            // A full disk or a failing device: not retried; the bytes written so far stay for a later run to resume.
+            throw new ModelDownloadException(source, DownloadFailure.Storage, $"cannot write {partialName}: {ex.Message}", ex);
         }
     }
 
     /// <summary>Hashes what an earlier run (or attempt) left in the partial file, so the final hash covers every byte.</summary>
-    private static async Task RehashAsync(FileStream file, ContentHasher hasher, CancellationToken ct)
+    private static async Task RehashAsync(Stream file, ContentHasher hasher, CancellationToken ct)
     {
         hasher.Reset();
         file.Seek(0, SeekOrigin.Begin);

@@ -33,9 +33,38 @@ internal sealed partial class HubRepositoryApi(HttpExchange exchange, FileTransf
         return sha.GetString()!;
     }
 
+    /// <summary>
+    /// The files under the source's subfolder; when the subfolder names a file (<c>hf:owner/name:model.safetensors</c>),
+    /// that one file (the hub lists nothing under a file's path, so its parent folder is listed and the file picked).
+    /// </summary>
     public async Task<IReadOnlyList<HubFile>> ListFilesAsync(HuggingFaceSource source, string commit, CancellationToken ct)
     {
-        string folder = source.Subfolder is null ? "" : "/" + string.Join('/', source.Subfolder.Split('/').Select(Uri.EscapeDataString));
+        try
+        {
+            return await ListFolderAsync(source, source.Subfolder, commit, ct).ConfigureAwait(false);
+        }
+        catch (ModelDownloadException ex) when (ex.Failure == DownloadFailure.NotFound && source.Subfolder is { } path)
+        {
+            int slash = path.LastIndexOf('/');
+            IReadOnlyList<HubFile>? siblings = null;
+            try
+            {
+                siblings = await ListFolderAsync(source, slash < 0 ? null : path[..slash], commit, ct).ConfigureAwait(false);
+            }
+            catch (ModelDownloadException) when (!ct.IsCancellationRequested)
+            {
+                // The parent is not there either: the first answer (nothing under the path) is the one to report.
+            }
+            if (siblings?.FirstOrDefault(f => f.Path == path) is HubFile file)
+                return [file];
+            throw new ModelDownloadException(source.ToString(), DownloadFailure.NotFound,
+                $"the repository has no file or folder '{path}' at commit {commit}; check the path after ':'.", ex);
+        }
+    }
+
+    private async Task<IReadOnlyList<HubFile>> ListFolderAsync(HuggingFaceSource source, string? subfolder, string commit, CancellationToken ct)
+    {
+        string folder = subfolder is null ? "" : "/" + string.Join('/', subfolder.Split('/').Select(Uri.EscapeDataString));
         Uri? url = new(options.HubEndpoint, $"{EndpointPath()}api/models/{source.Repository}/tree/{commit}{folder}?recursive=true&expand=false");
         var files = new List<HubFile>();
         var seen = new HashSet<string>(StringComparer.Ordinal);
@@ -60,7 +89,7 @@ internal sealed partial class HubRepositoryApi(HttpExchange exchange, FileTransf
         }
         if (files.Count == 0)
             throw new ModelDownloadException(source.ToString(), DownloadFailure.NotFound,
-                $"the hub lists no files{(source.Subfolder is null ? "" : $" under '{source.Subfolder}'")} at commit {commit}.");
+                $"the hub lists no files{(subfolder is null ? "" : $" under '{subfolder}'")} at commit {commit}.");
         return files;
     }
 

@@ -20,6 +20,12 @@ public sealed class ModelDownloader : IDisposable
 
     /// <summary>Creates a downloader; <paramref name="handler"/> replaces the HTTP stack (a proxy, a test server).</summary>
     public ModelDownloader(ModelDownloaderOptions options, HttpMessageHandler? handler = null)
+        : this(options, handler, openPartialFile: null)
+    {
+    }
+
+    /// <summary>The storage seam for tests: <paramref name="openPartialFile"/> opens the partial files (a full disk, a failing device).</summary>
+    internal ModelDownloader(ModelDownloaderOptions options, HttpMessageHandler? handler, Func<string, Stream>? openPartialFile)
     {
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
@@ -30,7 +36,7 @@ public sealed class ModelDownloader : IDisposable
             Timeout = Timeout.InfiniteTimeSpan,
         };
         var exchange = new HttpExchange(_client, options);
-        _transfer = new FileTransfer(exchange, options);
+        _transfer = new FileTransfer(exchange, options, openPartialFile);
         _hub = new HubRepositoryApi(exchange, _transfer, options);
         _civitai = new CivitaiApi(exchange, _transfer, options);
         _layout = new HubCacheLayout(options.HubCache);
@@ -108,6 +114,8 @@ public sealed class ModelDownloader : IDisposable
     private DownloadedModel CachedSnapshot(HuggingFaceSource source, string commit)
     {
         string folder = ModelPath(source, commit);
+        if (File.Exists(folder))
+            return new DownloadedModel(source, folder, commit, [new DownloadedFile(source.Subfolder!, folder, new FileInfo(folder).Length, null, Downloaded: false)]);
         if (!Directory.Exists(folder))
             throw new ModelDownloadException(source.ToString(), DownloadFailure.NotInCache,
                 $"downloads are off (HF_HUB_OFFLINE) and the cache has no snapshot folder {folder}.");
@@ -118,6 +126,7 @@ public sealed class ModelDownloader : IDisposable
         return new DownloadedModel(source, folder, commit, files);
     }
 
+    /// <summary>The snapshot folder, or its subfolder, or the one file a subfolder path names.</summary>
     private string ModelPath(HuggingFaceSource source, string commit) =>
         source.Subfolder is null ? _layout.SnapshotFolder(source.Repository, commit) : _layout.SnapshotPath(source.Repository, commit, source.Subfolder);
 

@@ -5,7 +5,7 @@ namespace Diffusion.Hub;
 /// <summary>
 /// Where downloads go and how they are fetched. <see cref="FromEnvironment"/> reads the variables huggingface_hub reads
 /// (<c>HF_HOME</c>, <c>HF_HUB_CACHE</c>, <c>HF_ENDPOINT</c>, <c>HF_HUB_OFFLINE</c>, <c>HF_TOKEN</c>, <c>HF_TOKEN_PATH</c>)
-/// so the two share one cache, plus <c>CIVITAI_TOKEN</c> and <c>DIFFUSION_CACHE</c>. A class, not a record: its
+/// so the two share one cache, plus <c>CIVITAI_TOKEN</c>, <c>DIFFUSION_CACHE</c> and <c>DIFFUSION_DOWNLOAD_RETRIES</c>. A class, not a record: its
 /// printed form must never show a token.
 /// </summary>
 public sealed class ModelDownloaderOptions
@@ -62,8 +62,13 @@ public sealed class ModelDownloaderOptions
                 ? uri
                 : throw new ArgumentException($"HF_ENDPOINT='{text}' is not an http(s) address.")
             : new Uri("https://huggingface.co");
+        int retries = 5;
+        if (Get("DIFFUSION_DOWNLOAD_RETRIES") is { } retryText
+            && (!int.TryParse(retryText, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out retries) || retries > 20))
+            throw new ArgumentException($"DIFFUSION_DOWNLOAD_RETRIES='{retryText}' is not a whole number from 0 to 20.");
         return new ModelDownloaderOptions
         {
+            MaxRetries = retries,
             HubCache = Path.GetFullPath(hubCache),
             DownloadCache = Path.GetFullPath(Get("DIFFUSION_CACHE") ?? Path.Combine(cacheHome, "diffusion")),
             HubEndpoint = endpoint,

@@ -88,6 +88,62 @@ public sealed class ModelsTests(InstalledTool tool) : IDisposable
     }
 
     [Fact]
+    public void No_network_is_one_line_and_exit_1()
+    {
+        int closedPort;
+        using (var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0))
+        {
+            listener.Start();
+            closedPort = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+        }
+        var run = tool.Run(_folder, new Dictionary<string, string> { ["HF_ENDPOINT"] = $"http://127.0.0.1:{closedPort}", ["DIFFUSION_DOWNLOAD_RETRIES"] = "1" },
+            "models", "download", "hf:owner/name");
+
+        Assert.Equal(1, run.ExitCode);
+        AssertOneLineError(run, "hf:owner/name: could not reach 127.0.0.1");
+    }
+
+    [Fact]
+    public void A_full_disk_is_one_line_and_exit_1()
+    {
+        if (!File.Exists("/dev/full"))
+            Assert.Skip("needs Linux's /dev/full (every write fails with ENOSPC)");
+        ServeDemoModel();
+        // The partial file of model_index.json's blob is the kernel's always-full device.
+        byte[] index = _server.Files["model_index.json"].Content;
+        string blobs = Path.Combine(_folder, "hf-home", "hub", "models--shapes--demo", "blobs");
+        Directory.CreateDirectory(blobs);
+        File.CreateSymbolicLink(Path.Combine(blobs, FakeModelServer.GitBlobId(index) + ".incomplete"), "/dev/full");
+
+        var run = tool.Run(_folder, Hub, "models", "download", "hf:shapes/demo");
+
+        Assert.Equal(1, run.ExitCode);
+        AssertOneLineError(run, "No space left on device");
+        Assert.False(File.Exists(Path.Combine(blobs, FakeModelServer.GitBlobId(index))));
+    }
+
+    [Theory]
+    [InlineData("hf:owner/name@", "revision")]
+    [InlineData("hf:owner/name@a..b", "revision")]
+    [InlineData("civitai:latest", "MODEL_VERSION_ID")]
+    [InlineData("s3://bucket/model.safetensors", "not a model source")]
+    public void Bad_sources_are_one_line_and_exit_2(string source, string named)
+    {
+        var run = tool.Run(_folder, Hub, "models", "download", source);
+        Assert.Equal(2, run.ExitCode);
+        AssertOneLineError(run, named);
+        Assert.Empty(_server.Requests);
+    }
+
+    private static void AssertOneLineError(InstalledTool.Outcome run, string expected)
+    {
+        string[] lines = run.Error.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.True(lines.Length == 1, run.ToString());
+        Assert.StartsWith("error: ", lines[0], StringComparison.Ordinal);
+        Assert.Contains(expected, lines[0], StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void A_bad_source_exits_2()
     {
         var run = tool.Run(_folder, Hub, "models", "download", "huggingface.co/owner/name");

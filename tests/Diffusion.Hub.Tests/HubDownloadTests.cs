@@ -76,6 +76,25 @@ public sealed class HubDownloadTests
     }
 
     [Fact]
+    public async Task A_path_to_one_file_fetches_that_file_and_points_at_it()
+    {
+        using var hub = new HubFixture();
+        DownloadedModel model = await hub.DownloadAsync("hf:owner/model:unet/model.onnx", ct: TestContext.Current.CancellationToken);
+
+        Assert.Equal(Path.Combine(hub.RepositoryFolder, "snapshots", FakeModelServer.Commit, "unet", "model.onnx"), model.Path);
+        Assert.Equal(hub.Server.Files["unet/model.onnx"].Content, File.ReadAllBytes(model.Path));
+        Assert.Equal("unet/model.onnx", Assert.Single(model.Files).RelativePath);
+        Assert.DoesNotContain(hub.Server.Requests, r => r.PathAndQuery.EndsWith("/unet/config.json", StringComparison.Ordinal));
+
+        DownloadedModel offline = await hub.DownloadAsync("hf:owner/model:unet/model.onnx", hub.Options(offline: true), ct: TestContext.Current.CancellationToken);
+        Assert.Equal(model.Path, offline.Path);
+
+        var missing = await Assert.ThrowsAsync<ModelDownloadException>(() => hub.DownloadAsync("hf:owner/model:unet/nothing.onnx", ct: TestContext.Current.CancellationToken));
+        Assert.Equal(DownloadFailure.NotFound, missing.Failure);
+        Assert.Contains("unet/nothing.onnx", missing.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Files_already_in_the_cache_are_not_fetched_again()
     {
         using var hub = new HubFixture();

@@ -57,10 +57,12 @@ internal sealed class HubFixture : IDisposable
             .Select(p => Path.GetRelativePath(Root, p).Replace('\\', '/')).Order(StringComparer.Ordinal)]
         : [];
 
+    /// <summary>Deterministic test content, the same formula as tools/reference-data/hub-cache/expected_cache_tree.py.</summary>
     public static byte[] Bytes(int length, int seed)
     {
         var data = new byte[length];
-        new Random(seed).NextBytes(data);
+        for (int i = 0; i < length; i++)
+            data[i] = (byte)((i * 31 + seed * 17 + i / 251) % 251);
         return data;
     }
 

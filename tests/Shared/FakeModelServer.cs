@@ -65,6 +65,9 @@ internal sealed class FakeModelServer : IDisposable
     /// <summary>Every request: method, host, path and query, Range, Authorization.</summary>
     public ConcurrentQueue<SeenRequest> Requests { get; } = new();
 
+    /// <summary>Body bytes sent per file path (what a resumed download costs).</summary>
+    public ConcurrentDictionary<string, long> BytesSent { get; } = new();
+
     /// <summary>The most file bodies sent at once.</summary>
     public int MaxConcurrentFiles { get; private set; }
 
@@ -244,11 +247,13 @@ internal sealed class FakeModelServer : IDisposable
             {
                 Drops[path] = (drop.AfterBytes, drop.Times - 1);
                 int cut = Math.Min(drop.AfterBytes, body.Length - 1);
+                BytesSent.AddOrUpdate(path, cut, (_, sent) => sent + cut);
                 await response.OutputStream.WriteAsync(body.AsMemory(0, cut));
                 await response.OutputStream.FlushAsync();
                 response.Abort(); // the connection goes down mid-file
                 return;
             }
+            BytesSent.AddOrUpdate(path, body.Length, (_, sent) => sent + body.Length);
             await response.OutputStream.WriteAsync(body);
             response.Close();
         }

@@ -8,7 +8,8 @@ namespace Diffusion.Cli;
 internal sealed class GenerateOptions
 {
     public Option<string?> From { get; } = new("--from") { Description = "re-create an image from the settings in its PNG (A1111 'parameters'); options given here win" };
-    public Option<string?> Preview { get; } = new("--preview") { Description = "folder to write a latent preview into every --preview-every steps (SD 1.x/2.x latents)" };
+    public Option<string?> Preview { get; } = new("--preview") { Description = "folder to write a preview into every --preview-every steps (SD 1.x/2.x latents)" };
+    public Option<string?> PreviewVae { get; } = new("--preview-vae") { Description = "decode previews with this small VAE decoder (model.onnx or a folder with vae_decoder/, e.g. TAESD) instead of the latent projection" };
     public Option<int> PreviewEvery { get; } = new("--preview-every")
     {
         Description = "steps between previews (1 to 1000)",
@@ -33,7 +34,7 @@ internal sealed class GenerateOptions
 
     public void AddTo(Command command)
     {
-        foreach (Option option in new Option[] { From, Preview, PreviewEvery, MemoryMode, NoMetadata, ControlNet, ControlImage, Canny, ControlScale })
+        foreach (Option option in new Option[] { From, Preview, PreviewVae, PreviewEvery, MemoryMode, NoMetadata, ControlNet, ControlImage, Canny, ControlScale })
             command.Options.Add(option);
     }
 }

@@ -29,6 +29,8 @@ internal sealed class GenerationRun(GenerationArguments arguments, GenerateOptio
             session.Validate();
             if (parsed.GetValue(extra.Preview) is { } previewFolder)
                 Directory.CreateDirectory(previewFolder);
+            else if (parsed.GetValue(extra.PreviewVae) is not null)
+                throw new InvalidOptionException("--preview-vae", "previews are written only with --preview FOLDER.");
         }
         catch (InvalidOptionException ex)
         {
@@ -66,10 +68,11 @@ internal sealed class GenerationRun(GenerationArguments arguments, GenerateOptio
             options = options with { Scheduler = scheduler };
             ConsoleOutput.Line($"Scheduler {(scheduler ?? pipeline.Scheduler).GetType().Name}, seed {arguments.Seed}, random source {options.RandomSource}");
 
-            string? previewFolder = parsed.GetValue(extra.Preview);
-            if (previewFolder is not null && pipeline.Family != ModelFamily.StableDiffusion)
-                throw new InvalidOptionException("--preview", $"latent previews exist for Stable Diffusion 1.x/2.x latents; this model is {pipeline.Family.Name}.");
-            GenerationResult result = StepProgress.Run(pipeline, options, previewFolder, parsed.GetValue(extra.PreviewEvery), ct);
+            using VaeDecoder? previewDecoder = LoadPreviewDecoder(pipeline, session);
+            PreviewWriter? previews = parsed.GetValue(extra.Preview) is { } previewFolder
+                ? new PreviewWriter(previewFolder, parsed.GetValue(extra.PreviewEvery), options, previewDecoder)
+                : null;
+            GenerationResult result = StepProgress.Run(pipeline, options, previews, ct);
             ConsoleOutput.Line($"Seed {result.Seed}; {result.DenoisingSteps} denoising steps; {result.Timings}");
             foreach (var report in result.LoraReports)
                 ConsoleOutput.Line($"LoRA: {report}");
@@ -142,6 +145,28 @@ internal sealed class GenerationRun(GenerationArguments arguments, GenerateOptio
             Width = options.Width ?? image.Width - image.Width % 8,
             Height = options.Height ?? image.Height - image.Height % 8,
         };
+    }
+
+    private VaeDecoder? LoadPreviewDecoder(IDiffusionPipeline pipeline, SessionSettings session)
+    {
+        string? folder = parsed.GetValue(extra.Preview);
+        string? vae = parsed.GetValue(extra.PreviewVae);
+        if (folder is null)
+            return null;
+        if (pipeline.Family != ModelFamily.StableDiffusion)
+            throw new InvalidOptionException("--preview", $"previews exist for Stable Diffusion 1.x/2.x latents; this model is {pipeline.Family.Name}.");
+        if (vae is null)
+            return null;
+        string path = Directory.Exists(vae)
+            ? File.Exists(Path.Combine(vae, "model.onnx")) ? Path.Combine(vae, "model.onnx") : Path.Combine(vae, "vae_decoder", "model.onnx")
+            : vae;
+        VaeDecoder decoder = VaeDecoder.Load(path, session);
+        if (decoder.LatentChannels != 4)
+        {
+            decoder.Dispose();
+            throw new InvalidOptionException("--preview-vae", $"{path} decodes {decoder.LatentChannels}-channel latents; SD 1.x/2.x previews need a 4-channel decoder such as TAESD.");
+        }
+        return decoder;
     }
 
     private ControlNet? LoadControlNet(IDiffusionPipeline pipeline, SessionSettings session)

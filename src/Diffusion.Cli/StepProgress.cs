@@ -1,6 +1,4 @@
-using Diffusion.Core.Imaging;
 using Diffusion.Core.Pipelines;
-using Diffusion.Imaging.Skia;
 using Spectre.Console;
 
 namespace Diffusion.Cli;
@@ -11,31 +9,9 @@ namespace Diffusion.Cli;
 /// </summary>
 internal static class StepProgress
 {
-    public static GenerationResult Run(IDiffusionPipeline pipeline, GenerationOptions options, string? previewFolder, int previewEvery, CancellationToken ct)
+    public static GenerationResult Run(IDiffusionPipeline pipeline, GenerationOptions options, PreviewWriter? previews, CancellationToken ct)
     {
-        // The latents are [images, 4, h, w]; h and w follow from their length and the image's aspect ratio (the
-        // pipeline settles the size from the options, an init image or the model's default).
-        int images = options.ImagesPerPrompt;
-        double aspect = (double)(options.Height ?? options.InitImage?.Height ?? 1) / (options.Width ?? options.InitImage?.Width ?? 1);
-        bool warned = false;
-        void Preview(GenerationProgress step)
-        {
-            if (previewFolder is null || (step.Step % previewEvery != 0 && step.Step != step.TotalSteps) || step.Latents.IsEmpty)
-                return;
-            int perImage = step.Latents.Length / images;
-            int area = perImage / LatentPreview.LatentChannels;
-            int height = (int)Math.Round(Math.Sqrt(area * aspect));
-            int width = height == 0 ? 0 : area / height;
-            if (width * height * LatentPreview.LatentChannels != perImage || perImage * images != step.Latents.Length)
-            {
-                if (!warned)
-                    ConsoleOutput.Warning("--preview: the latents are not 4-channel images of the expected size; no previews are written.");
-                warned = true;
-                return;
-            }
-            ImageBuffer preview = LatentPreview.ToImage(step.Latents.Span[..perImage], height, width);
-            SkiaImageCodec.Save(preview, Path.Combine(previewFolder, $"step-{step.Step:D3}.png"));
-        }
+        void Preview(GenerationProgress step) => previews?.Write(step);
 
         if (!ConsoleOutput.Interactive)
         {

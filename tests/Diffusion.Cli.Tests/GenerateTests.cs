@@ -104,6 +104,20 @@ public sealed class GenerateTests(InstalledTool tool) : IDisposable
     }
 
     [Fact]
+    public void Previews_decode_through_a_small_vae_when_given_one()
+    {
+        string taesd = Diffusion.Testing.SharedData.Require("models/taesd");
+        var run = tool.Run(_folder, null, "generate", "--steps", "4", "--preview", "previews", "--preview-every", "4", "--preview-vae", taesd, "--output", "p.png");
+        Assert.True(run.ExitCode == 0, run.ToString());
+        ImageBuffer preview = SkiaImageCodec.Load(At("previews/step-004.png"));
+        Assert.Equal((64, 64), (preview.Width, preview.Height)); // decoded to full size, not the 8x8 latent projection
+
+        var alone = tool.Run(_folder, null, "generate", "--preview-vae", taesd);
+        Assert.Equal(2, alone.ExitCode);
+        Assert.Contains("--preview", alone.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void A_missing_model_is_an_error_naming_it()
     {
         var run = tool.Run(_folder, null, "generate", "--model", "no-such-folder");

@@ -11,5 +11,6 @@ var root = new RootCommand("Local image generation with Stable Diffusion, SDXL, 
     InfoCommand.Create(),
     ConvertCommand.Create(),
     BenchCommand.Create(),
+    ServeCommand.Create(),
 };
 return CommandLineRunner.Run(root, args);

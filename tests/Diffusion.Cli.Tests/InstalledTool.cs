@@ -66,6 +66,28 @@ public sealed class InstalledTool : IDisposable
         return new Outcome(process.ExitCode, output.Result, error.Result);
     }
 
+    /// <summary>Starts the tool and leaves it running (a server); the caller kills it.</summary>
+    public Process Start(string workingDirectory, params string[] arguments)
+    {
+        var start = new ProcessStartInfo(Command)
+        {
+            WorkingDirectory = workingDirectory,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        foreach (string argument in arguments)
+            start.ArgumentList.Add(argument);
+        start.Environment["HF_HOME"] = Path.Combine(workingDirectory, "hf-home");
+        start.Environment["DIFFUSION_CACHE"] = Path.Combine(workingDirectory, "diffusion-cache");
+        Process process = Process.Start(start)!;
+        process.OutputDataReceived += (_, _) => { };
+        process.ErrorDataReceived += (_, _) => { };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        return process;
+    }
+
     private static void Dotnet(string[] arguments)
     {
         var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };

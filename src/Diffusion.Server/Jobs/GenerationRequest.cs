@@ -1,0 +1,48 @@
+using Diffusion.Core;
+
+namespace Diffusion.Server.Jobs;
+
+/// <summary>What a client asks for, in the server's own terms (every API maps its JSON to this, then it is checked once).</summary>
+internal sealed record GenerationRequest
+{
+    public string Prompt { get; init; } = string.Empty;
+    public string NegativePrompt { get; init; } = string.Empty;
+    public int Steps { get; init; } = 20;
+    public float? GuidanceScale { get; init; }
+    /// <summary>Null for a random seed.</summary>
+    public ulong? Seed { get; init; }
+    public int? Width { get; init; }
+    public int? Height { get; init; }
+    /// <summary>A scheduler name (diffusers, A1111 or ComfyUI); null for the model's.</summary>
+    public string? Sampler { get; init; }
+    public int BatchSize { get; init; } = 1;
+    /// <summary>PNG/JPEG/WebP bytes of the image to start from (image-to-image).</summary>
+    public byte[]? InitImage { get; init; }
+    public double? Strength { get; init; }
+    /// <summary>Read the prompt with A1111's weighting syntax (the A1111 API always does).</summary>
+    public bool WeightedPrompt { get; init; } = true;
+    /// <summary>Higher runs first; ties run in arrival order.</summary>
+    public int Priority { get; init; }
+
+    /// <summary>Longest prompt accepted, in characters.</summary>
+    public const int MaxPromptLength = 16_384;
+
+    /// <summary>Checks the request against the server's limits; throws <see cref="InvalidOptionException"/> naming the field.</summary>
+    public void Validate(ServerOptions limits)
+    {
+        ArgumentNullException.ThrowIfNull(limits);
+        if (Prompt.Length > MaxPromptLength)
+            throw new InvalidOptionException("prompt", $"is {Prompt.Length} characters; at most {MaxPromptLength}.");
+        if (NegativePrompt.Length > MaxPromptLength)
+            throw new InvalidOptionException("negative_prompt", $"is {NegativePrompt.Length} characters; at most {MaxPromptLength}.");
+        if (Steps < 1 || Steps > limits.MaxSteps)
+            throw new InvalidOptionException("steps", $"{Steps} is outside 1 to {limits.MaxSteps}.");
+        if (BatchSize < 1 || BatchSize > limits.MaxBatch)
+            throw new InvalidOptionException("batch_size", $"{BatchSize} is outside 1 to {limits.MaxBatch}.");
+        foreach ((string name, int? value) in new[] { ("width", Width), ("height", Height) })
+            if (value is int size && (size < 8 || size > limits.MaxImageSize || size % 8 != 0))
+                throw new InvalidOptionException(name, $"{size} is not a multiple of 8 from 8 to {limits.MaxImageSize}.");
+        if (InitImage is { Length: > 64 << 20 })
+            throw new InvalidOptionException("init_images", $"the image is {InitImage.Length} bytes; at most 64 MiB.");
+    }
+}

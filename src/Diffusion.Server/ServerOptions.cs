@@ -1,0 +1,55 @@
+namespace Diffusion.Server;
+
+/// <summary>What the server loads and the limits it enforces (bound from configuration section <c>Diffusion</c> or set in code).</summary>
+public sealed class ServerOptions
+{
+    /// <summary>The model folder or single file the worker loads.</summary>
+    public string Model { get; set; } = "models/demo-shapes";
+
+    /// <summary>For a single-file checkpoint: its config folder.</summary>
+    public string? ConfigDirectory { get; set; }
+
+    /// <summary>Execution provider text (<c>cpu</c>, <c>cuda:0</c>, …).</summary>
+    public string Provider { get; set; } = "cpu";
+
+    /// <summary>Intra-op threads; null for ONNX Runtime's default.</summary>
+    public int? Threads { get; set; }
+
+    /// <summary>Jobs waiting at most (a full queue answers 429 with Retry-After).</summary>
+    public int MaxQueueDepth { get; set; } = 64;
+
+    /// <summary>Largest width or height a request may ask for.</summary>
+    public int MaxImageSize { get; set; } = 2048;
+
+    /// <summary>Most steps a request may ask for.</summary>
+    public int MaxSteps { get; set; } = 150;
+
+    /// <summary>Most images one request may ask for.</summary>
+    public int MaxBatch { get; set; } = 8;
+
+    /// <summary>Finished jobs kept for GET (the oldest are forgotten first).</summary>
+    public int MaxFinishedJobs { get; set; } = 1000;
+
+    /// <summary>API keys; empty means no key is needed. Sent as <c>Authorization: Bearer KEY</c> or <c>X-Api-Key: KEY</c>.</summary>
+    public IList<string> ApiKeys { get; } = [];
+
+    /// <summary>The folder of LoRA files clients may list (<c>/sdapi/v1/loras</c>) and name in prompts.</summary>
+    public string? LoraDirectory { get; set; }
+
+    /// <summary>Progress events carry a preview image every this many steps (0: none).</summary>
+    public int PreviewEvery { get; set; } = 1;
+
+    /// <summary>Checks the values; throws <see cref="ArgumentOutOfRangeException"/> naming the setting.</summary>
+    public void Validate()
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(MaxQueueDepth, 1, nameof(MaxQueueDepth));
+        ArgumentOutOfRangeException.ThrowIfLessThan(MaxImageSize, 8, nameof(MaxImageSize));
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(MaxImageSize, 8192, nameof(MaxImageSize));
+        ArgumentOutOfRangeException.ThrowIfLessThan(MaxSteps, 1, nameof(MaxSteps));
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(MaxSteps, 1000, nameof(MaxSteps));
+        ArgumentOutOfRangeException.ThrowIfLessThan(MaxBatch, 1, nameof(MaxBatch));
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(MaxBatch, 64, nameof(MaxBatch));
+        ArgumentOutOfRangeException.ThrowIfLessThan(MaxFinishedJobs, 1, nameof(MaxFinishedJobs));
+        ArgumentOutOfRangeException.ThrowIfNegative(PreviewEvery, nameof(PreviewEvery));
+    }
+}

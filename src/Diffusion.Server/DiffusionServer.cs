@@ -52,6 +52,7 @@ public static class DiffusionServer
         _ = app.Services.GetRequiredService<PipelineHost>();
         app.UseMiddleware<ApiKeyMiddleware>();
         app.MapOpenApi();
+        WebUi.Map(app);
         HealthApi.Map(app);
         NativeJobsApi.Map(app);
         A1111Api.Map(app);

@@ -6,7 +6,8 @@ using Microsoft.Extensions.Options;
 namespace Diffusion.Server.Api;
 
 /// <summary>
-/// When API keys are configured, every request but <c>/health</c> and <c>/ready</c> needs one, as
+/// When API keys are configured, every request but <c>/health</c>, <c>/ready</c> and the web page (<c>/</c>, which asks
+/// for the key and sends it with its calls) needs one, as
 /// <c>Authorization: Bearer KEY</c> (what OpenAI's SDKs send) or <c>X-Api-Key: KEY</c>; compared in constant time.
 /// </summary>
 internal sealed class ApiKeyMiddleware(RequestDelegate next, IOptions<ServerOptions> options)
@@ -14,7 +15,8 @@ internal sealed class ApiKeyMiddleware(RequestDelegate next, IOptions<ServerOpti
     public Task InvokeAsync(HttpContext context)
     {
         IList<string> keys = options.Value.ApiKeys;
-        if (keys.Count == 0 || context.Request.Path.StartsWithSegments("/health") || context.Request.Path.StartsWithSegments("/ready"))
+        if (keys.Count == 0 || context.Request.Path.StartsWithSegments("/health") || context.Request.Path.StartsWithSegments("/ready")
+            || context.Request.Path == "/")
             return next(context);
         string? given = context.Request.Headers["X-Api-Key"].FirstOrDefault();
         string? authorization = context.Request.Headers.Authorization.FirstOrDefault();

@@ -126,8 +126,11 @@ public static class PngTextChunk
             }
             return output.ToArray();
         }
-        catch (InvalidDataException ex)
+        catch (Exception ex) when (ex is InvalidDataException or IOException)
         {
+            // Everything here is in memory, so an IOException is the stream's content: InvalidDataException for
+            // corrupt deflate data, ZLibException for zlib codes .NET does not map, such as Z_NEED_DICT from a
+            // header that asks for a preset dictionary (PNG never uses one).
             throw new ImageFormatException(null, $"a compressed PNG text chunk is corrupt: {ex.Message}");
         }
     }

@@ -101,6 +101,19 @@ public sealed class PngTextChunkTests
         Assert.Contains("longer than", error.Message, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData(new byte[] { 0x78, 0x20, 1, 2, 3, 4, 0x03, 0x00 })] // FDICT: zlib asks for a preset dictionary (Z_NEED_DICT)
+    [InlineData(new byte[] { 0x78, 0x9C, 0xFF, 0xFF, 0xFF })] // an invalid deflate block type
+    [InlineData(new byte[] { 0x79, 0x9C, 0x03, 0x00 })] // a header whose check bits fail
+    public void A_corrupt_compressed_chunk_is_a_typed_error(byte[] zlib)
+    {
+        byte[] png = File.ReadAllBytes(Path.Combine(Folder, "no-parameters.png"));
+        byte[] zTxt = [.. png[..33], .. Chunk("zTXt", [.. "parameters"u8, 0, 0, .. zlib]), .. png[33..]];
+        byte[] iTxt = [.. png[..33], .. Chunk("iTXt", [.. "parameters"u8, 0, 1, 0, 0, 0, .. zlib]), .. png[33..]];
+        Assert.Contains("corrupt", Assert.Throws<ImageFormatException>(() => PngTextChunk.Read(zTxt, "parameters")).Message, StringComparison.Ordinal);
+        Assert.Contains("corrupt", Assert.Throws<ImageFormatException>(() => PngTextChunk.Read(iTxt, "parameters")).Message, StringComparison.Ordinal);
+    }
+
     private static byte[] Chunk(string type, byte[] data)
     {
         byte[] typeBytes = System.Text.Encoding.ASCII.GetBytes(type);

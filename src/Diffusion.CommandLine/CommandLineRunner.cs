@@ -18,22 +18,21 @@ public static class CommandLineRunner
     public static int Run(RootCommand command, string[] args)
     {
         ArgumentNullException.ThrowIfNull(command);
-        ParseResult result = command.Parse(args);
-        if (result.Errors.Count == 0)
+        ParseResult result;
+        try
         {
-            try
-            {
+            result = command.Parse(args); // validators run here, so a bug in one is reported like a bug in an action
+            if (result.Errors.Count == 0)
                 return result.Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
-            }
-            catch (Exception ex) when (ex is not OutOfMemoryException)
-            {
-                Console.Error.WriteLine($"error: unexpected {ex.GetType().Name}: {ex.Message}");
-                if (Environment.GetEnvironmentVariable("DIFFUSION_DEBUG") == "1")
-                    Console.Error.WriteLine(ex);
-                else
-                    Console.Error.WriteLine("This is a bug; set DIFFUSION_DEBUG=1 to print its stack trace for a report.");
-                return InternalError;
-            }
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            Console.Error.WriteLine($"error: unexpected {ex.GetType().Name}: {ex.Message}");
+            if (Environment.GetEnvironmentVariable("DIFFUSION_DEBUG") == "1")
+                Console.Error.WriteLine(ex);
+            else
+                Console.Error.WriteLine("This is a bug; set DIFFUSION_DEBUG=1 to print its stack trace for a report.");
+            return InternalError;
         }
         foreach (var error in result.Errors)
             Console.Error.WriteLine($"error: {error.Message}");

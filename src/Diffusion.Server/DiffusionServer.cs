@@ -1,7 +1,9 @@
 using Diffusion.Server.Api;
+using Diffusion.Server.Distributed;
 using Diffusion.Server.Hosting;
 using Diffusion.Server.Jobs;
 using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -11,7 +13,7 @@ namespace Diffusion.Server;
 
 /// <summary>
 /// Builds the server: the model loaded by a <c>PipelineHost</c>, one worker taking jobs from a bounded priority queue, the
-/// native, A1111 and OpenAI APIs, health checks, API keys, an OpenAPI document at <c>/openapi/v1.json</c> and the
+/// native, A1111 and OpenAI APIs (or, by <see cref="ServerOptions.Role"/>, a front end or a worker around a RabbitMQ queue), health checks, API keys, an OpenAPI document at <c>/openapi/v1.json</c> and the
 /// <c>Diffusion.Server</c> meter registered with OpenTelemetry (exporters are added through <c>Build</c>'s metrics callback).
 /// </summary>
 public static class DiffusionServer
@@ -33,12 +35,12 @@ public static class DiffusionServer
                 o.Validate();
                 return true;
             });
-        builder.Services.AddSingleton<IJobQueue>(sp => new InProcessJobQueue(sp.GetRequiredService<IOptions<ServerOptions>>().Value.MaxQueueDepth));
-        builder.Services.AddSingleton<JobStore>();
-        builder.Services.AddSingleton<JobSubmission>();
-        builder.Services.AddSingleton<PipelineHost>();
-        builder.Services.AddSingleton<ServerMetrics>();
-        builder.Services.AddHostedService<GenerationWorker>();
+        // The role decides the services, so read it before the container is built (code's configure wins over configuration).
+        var role = builder.Configuration.GetSection("Diffusion").GetValue<ServerRole?>(nameof(ServerOptions.Role)) ?? ServerRole.Standalone;
+        var probe = new ServerOptions { Role = role };
+        configure?.Invoke(probe);
+        role = probe.Role;
+        AddRoleServices(builder.Services, role);
         builder.Services.AddOpenApi();
         builder.Services.AddProblemDetails();
         builder.Services.AddOpenTelemetry().WithMetrics(m =>
@@ -49,8 +51,16 @@ public static class DiffusionServer
 
         WebApplication app = builder.Build();
         // Load the model before the first request: a model that does not load stops the server at start, with its error.
-        _ = app.Services.GetRequiredService<PipelineHost>();
+        _ = app.Services.GetRequiredService<IModelInfo>();
+        // Likewise the broker: one that cannot be reached is an error here, not a failed host start.
+        if (role != ServerRole.Standalone)
+            app.Services.GetRequiredService<RabbitMqConnection>().ConnectAsync(CancellationToken.None).GetAwaiter().GetResult();
         app.UseMiddleware<ApiKeyMiddleware>();
+        if (role == ServerRole.Worker)
+        {
+            HealthApi.MapWorker(app);
+            return app;
+        }
         app.MapOpenApi();
         WebUi.Map(app);
         HealthApi.Map(app);
@@ -58,5 +68,40 @@ public static class DiffusionServer
         A1111Api.Map(app);
         OpenAIImagesApi.Map(app);
         return app;
+    }
+
+    private static void AddRoleServices(IServiceCollection services, ServerRole role)
+    {
+        services.AddSingleton(sp => new ServerMetrics(sp.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>(), sp.GetService<IJobQueue>()));
+        if (role != ServerRole.Worker)
+        {
+            services.AddSingleton<JobStore>();
+            services.AddSingleton<JobSubmission>();
+        }
+        if (role != ServerRole.FrontEnd)
+        {
+            services.AddSingleton<PipelineHost>();
+            services.AddSingleton<IModelInfo>(sp => sp.GetRequiredService<PipelineHost>());
+            services.AddSingleton<JobRunner>();
+        }
+        if (role != ServerRole.Standalone)
+            services.AddSingleton<RabbitMqConnection>();
+        switch (role)
+        {
+            case ServerRole.Standalone:
+                services.AddSingleton<IJobQueue>(sp => new InProcessJobQueue(sp.GetRequiredService<IOptions<ServerOptions>>().Value.MaxQueueDepth));
+                services.AddHostedService<GenerationWorker>();
+                break;
+            case ServerRole.FrontEnd:
+                services.AddSingleton<IModelInfo, ConfiguredModelInfo>();
+                services.AddSingleton<RabbitMqJobQueue>();
+                services.AddSingleton<IJobQueue>(sp => sp.GetRequiredService<RabbitMqJobQueue>());
+                services.AddHostedService<RabbitMqReplyListener>();
+                break;
+            case ServerRole.Worker:
+                services.AddSingleton<RabbitMqWorker>();
+                services.AddHostedService(sp => sp.GetRequiredService<RabbitMqWorker>());
+                break;
+        }
     }
 }

@@ -33,6 +33,19 @@ public sealed class ServerOptions
     /// <summary>API keys; empty means no key is needed. Sent as <c>Authorization: Bearer KEY</c> or <c>X-Api-Key: KEY</c>.</summary>
     public IList<string> ApiKeys { get; } = [];
 
+    /// <summary>
+    /// <see cref="ServerRole.Standalone"/> (default: APIs, queue and worker in one process), <see cref="ServerRole.FrontEnd"/>
+    /// (APIs; jobs go to the RabbitMQ queue and results come back from workers) or <see cref="ServerRole.Worker"/> (takes jobs
+    /// from RabbitMQ and publishes results; serves only /health and /ready).
+    /// </summary>
+    public ServerRole Role { get; set; } = ServerRole.Standalone;
+
+    /// <summary>The RabbitMQ broker of a front end and its workers (<c>amqp://user:password@host:5672/vhost</c>).</summary>
+    public string? RabbitMq { get; set; }
+
+    /// <summary>This process's name in the broker, in job status (<c>worker</c>) and in logs (default: machine name and process id).</summary>
+    public string InstanceName { get; set; } = $"{Environment.MachineName}-{Environment.ProcessId}";
+
     /// <summary>The folder of LoRA files clients may list (<c>/sdapi/v1/loras</c>) and name in prompts.</summary>
     public string? LoraDirectory { get; set; }
 
@@ -51,5 +64,11 @@ public sealed class ServerOptions
         ArgumentOutOfRangeException.ThrowIfGreaterThan(MaxBatch, 64, nameof(MaxBatch));
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxFinishedJobs, 1, nameof(MaxFinishedJobs));
         ArgumentOutOfRangeException.ThrowIfNegative(PreviewEvery, nameof(PreviewEvery));
+        if (Role != ServerRole.Standalone && string.IsNullOrWhiteSpace(RabbitMq))
+            throw new ArgumentException($"Role {Role} needs the RabbitMQ broker's address (RabbitMq = amqp://…).", nameof(RabbitMq));
+        if (RabbitMq is { Length: > 0 } address && (!Uri.TryCreate(address, UriKind.Absolute, out Uri? uri) || uri.Scheme is not ("amqp" or "amqps")))
+            throw new ArgumentException($"RabbitMq '{address}' is not an amqp:// or amqps:// address.", nameof(RabbitMq));
+        if (string.IsNullOrWhiteSpace(InstanceName) || InstanceName.Length > 100 || InstanceName.Any(char.IsControl))
+            throw new ArgumentException("InstanceName must be 1–100 printable characters.", nameof(InstanceName));
     }
 }

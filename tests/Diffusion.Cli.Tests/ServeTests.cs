@@ -51,4 +51,28 @@ public sealed class ServeTests(InstalledTool tool) : IDisposable
             server.WaitForExit();
         }
     }
+
+    [Fact]
+    public void A_scale_out_role_without_a_reachable_broker_is_a_one_line_error()
+    {
+        int closed;
+        using (var probe = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0))
+        {
+            probe.Start();
+            closed = ((System.Net.IPEndPoint)probe.LocalEndpoint).Port;
+        }
+        InstalledTool.Outcome badRole = tool.Run(_folder, null, "serve", "--role", "leader");
+        Assert.True(badRole.ExitCode == 2, badRole.ToString());
+        Assert.Contains("'leader'", badRole.Error, StringComparison.Ordinal);
+
+        InstalledTool.Outcome noBroker = tool.Run(_folder, null, "serve", "--role", "worker", "--urls", "http://127.0.0.1:0");
+        Assert.True(noBroker.ExitCode == 2, noBroker.ToString());
+        Assert.Contains("--rabbitmq", noBroker.Error, StringComparison.Ordinal);
+
+        InstalledTool.Outcome unreachable = tool.Run(_folder, null, "serve", "--role", "front-end", "--rabbitmq", $"amqp://guest:guest@127.0.0.1:{closed}/", "--urls", "http://127.0.0.1:0");
+        Assert.True(unreachable.ExitCode == 1, unreachable.ToString());
+        Assert.Contains($"127.0.0.1:{closed} cannot be reached: Connection refused", unreachable.Error, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", unreachable.Output + unreachable.Error, StringComparison.Ordinal);
+        Assert.Single(unreachable.Error.Trim().Split('\n'));
+    }
 }

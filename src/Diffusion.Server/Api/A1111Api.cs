@@ -45,19 +45,19 @@ internal static class A1111Api
         RouteGroupBuilder api = app.MapGroup("/sdapi/v1").WithTags("a1111");
         api.MapPost("/txt2img", (A1111Request body, JobSubmission submission, HttpContext context) => Generate(body, false, submission, context));
         api.MapPost("/img2img", (A1111Request body, JobSubmission submission, HttpContext context) => Generate(body, true, submission, context));
-        api.MapGet("/samplers", (PipelineHost host) =>
-            (SchedulerCatalog.IsFlowMatching(host.Pipeline.Scheduler.Config) ? SchedulerCatalog.FlowMatchingNames : SchedulerCatalog.Names)
+        api.MapGet("/samplers", (IModelInfo host) =>
+            (host.IsFlowMatching ? SchedulerCatalog.FlowMatchingNames : SchedulerCatalog.Names)
                 .Select(name => new { name, aliases = Array.Empty<string>(), options = new Dictionary<string, string>() }));
-        api.MapGet("/sd-models", (PipelineHost host, IOptions<ServerOptions> options) => new[]
+        api.MapGet("/sd-models", (IModelInfo host, IOptions<ServerOptions> options) => new[]
         {
             new { title = host.ModelName, model_name = host.ModelName, hash = (string?)null, sha256 = (string?)null, filename = options.Value.Model, config = (string?)null },
         });
-        api.MapGet("/options", (PipelineHost host) => new Dictionary<string, object?>
+        api.MapGet("/options", (IModelInfo host) => new Dictionary<string, object?>
         {
             ["sd_model_checkpoint"] = host.ModelName,
             ["samples_format"] = "png",
         });
-        api.MapPost("/options", (Dictionary<string, JsonElement> body, PipelineHost host) =>
+        api.MapPost("/options", (Dictionary<string, JsonElement> body, IModelInfo host) =>
         {
             // One model per server process: asking for another is refused rather than ignored.
             if (body.TryGetValue("sd_model_checkpoint", out JsonElement model) && model.GetString() is { } name && name != host.ModelName)

@@ -13,10 +13,19 @@ internal static class HealthApi
     public static void Map(IEndpointRouteBuilder app)
     {
         app.MapGet("/health", () => Results.Ok(new { status = "ok" })).WithTags("health");
-        app.MapGet("/ready", (PipelineHost host, IJobQueue queue, IOptions<ServerOptions> options) =>
+        app.MapGet("/ready", (IModelInfo host, IJobQueue queue, IOptions<ServerOptions> options) =>
             queue.Count < options.Value.MaxQueueDepth
                 ? Results.Ok(new { status = "ready", model = host.ModelName, queued = queue.Count })
                 : Results.Json(new { status = "queue full", model = host.ModelName, queued = queue.Count }, statusCode: StatusCodes.Status503ServiceUnavailable))
+            .WithTags("health");
+    }
+
+    /// <summary>A RabbitMQ worker's checks: <c>/ready</c> once the model is loaded and the worker is connected, naming its running job.</summary>
+    public static void MapWorker(IEndpointRouteBuilder app)
+    {
+        app.MapGet("/health", () => Results.Ok(new { status = "ok" })).WithTags("health");
+        app.MapGet("/ready", (IModelInfo host, Distributed.RabbitMqWorker worker, IOptions<ServerOptions> options) =>
+            Results.Ok(new { status = "ready", model = host.ModelName, worker = options.Value.InstanceName, running = worker.RunningJob }))
             .WithTags("health");
     }
 }

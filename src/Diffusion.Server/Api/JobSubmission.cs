@@ -11,7 +11,7 @@ internal sealed class JobSubmission(IJobQueue queue, JobStore store, IOptions<Se
     /// <summary>Seconds a client is told to wait when the queue is full.</summary>
     public const int RetryAfterSeconds = 5;
 
-    /// <summary>The queued job, or the HTTP answer that refuses it (400 naming the field, 429 with Retry-After).</summary>
+    /// <summary>The queued job, or the HTTP answer that refuses it (400 naming the field, 429 with Retry-After, 503 when the broker is down).</summary>
     public (GenerationJob? Job, IResult? Refusal) Submit(GenerationRequest request)
     {
         try
@@ -23,7 +23,17 @@ internal sealed class JobSubmission(IJobQueue queue, JobStore store, IOptions<Se
             return (null, BadRequest(ex.OptionName, ex.Message));
         }
         GenerationJob job = store.Create(request);
-        if (!queue.TryEnqueue(job))
+        bool queued;
+        try
+        {
+            queued = queue.TryEnqueue(job);
+        }
+        catch (Distributed.BrokerUnavailableException ex)
+        {
+            job.Fail(ex.Message);
+            return (null, Results.Problem(title: "queue unavailable", detail: ex.Message, statusCode: StatusCodes.Status503ServiceUnavailable));
+        }
+        if (!queued)
         {
             job.Cancelled("the queue is full");
             return (null, new QueueFullResult(options.Value.MaxQueueDepth));

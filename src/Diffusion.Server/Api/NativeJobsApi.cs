@@ -20,7 +20,7 @@ internal static class NativeJobsApi
 
     public sealed record JobStatus(
         string Id, string State, int Step, int TotalSteps, int Priority, DateTimeOffset Created, DateTimeOffset? Started, DateTimeOffset? Finished,
-        ulong? Seed, string? Error, IReadOnlyList<string> Images, IReadOnlyList<string> Infotexts);
+        ulong? Seed, string? Error, IReadOnlyList<string> Images, IReadOnlyList<string> Infotexts, string? Worker);
 
     private static readonly JsonSerializerOptions s_events = new(JsonSerializerDefaults.Web) { DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull };
 
@@ -104,7 +104,7 @@ internal static class NativeJobsApi
 
     private static JobStatus Status(GenerationJob job) => new(
         job.Id, job.State.ToString().ToLowerInvariant(), job.Step, job.TotalSteps, job.Request.Priority, job.Created, job.Started, job.Finished,
-        job.Seed, job.Error, [.. Enumerable.Range(0, job.Images.Count).Select(i => $"/api/v1/jobs/{job.Id}/images/{i}")], job.Infotexts);
+        job.Seed, job.Error, [.. Enumerable.Range(0, job.Images.Count).Select(i => $"/api/v1/jobs/{job.Id}/images/{i}")], job.Infotexts, job.Worker);
 
     private static IResult NotFound(string id) => Results.NotFound(new { error = $"no job {id} (finished jobs are kept for a while, then forgotten)." });
 }

@@ -1,24 +1,13 @@
-using System.Globalization;
-using Diffusion.Core;
-using Diffusion.Core.Imaging;
-using Diffusion.Core.Metadata;
-using Diffusion.Core.Pipelines;
-using Diffusion.Core.Schedulers;
-using Diffusion.Imaging.Skia;
 using Diffusion.Server.Jobs;
 using Microsoft.Extensions.Hosting;
-using Microsoft.Extensions.Logging;
-using Microsoft.Extensions.Options;
 
 namespace Diffusion.Server.Hosting;
 
 /// <summary>
-/// Takes jobs one at a time from the queue and runs them on the loaded pipeline: progress (with a latent preview) after
-/// each step, PNGs carrying their A1111 settings at the end. At shutdown the running job finishes and the waiting ones
-/// are handed back (cancelled with a reason that says to resubmit).
+/// The in-process worker: takes jobs one at a time from the queue and runs them. At shutdown the running job finishes
+/// and the waiting ones are handed back (cancelled with a reason that says to resubmit).
 /// </summary>
-internal sealed partial class GenerationWorker(IJobQueue queue, PipelineHost host, ServerMetrics metrics, IOptions<ServerOptions> options,
-    ILogger<GenerationWorker> logger) : BackgroundService
+internal sealed class GenerationWorker(IJobQueue queue, JobRunner runner) : BackgroundService
 {
     public const string ShutdownReason = "the server is shutting down; submit the job again";
 
@@ -36,132 +25,9 @@ internal sealed partial class GenerationWorker(IJobQueue queue, PipelineHost hos
             {
                 break;
             }
-            Run(job); // not cancelled by shutdown: the running job finishes
+            runner.Run(job); // not cancelled by shutdown: the running job finishes
         }
         foreach (GenerationJob waiting in queue.Drain())
             waiting.Cancelled(ShutdownReason);
-    }
-
-    private void Run(GenerationJob job)
-    {
-        if (job.CancellationToken.IsCancellationRequested)
-        {
-            job.Cancelled("cancelled before it started");
-            return;
-        }
-        IDiffusionPipeline pipeline = host.Pipeline;
-        GenerationRequest request = job.Request;
-        try
-        {
-            GenerationOptions generation = ToOptions(request, pipeline);
-            generation.Validate();
-            job.MarkRunning(request.Steps);
-            long lastStep = System.Diagnostics.Stopwatch.GetTimestamp();
-            var progress = new SynchronousProgress(step =>
-            {
-                long now = System.Diagnostics.Stopwatch.GetTimestamp();
-                metrics.StepTime.Record(System.Diagnostics.Stopwatch.GetElapsedTime(lastStep, now).TotalSeconds);
-                lastStep = now;
-                job.ReportProgress(step.Step, step.TotalSteps, Preview(step, generation, pipeline));
-            });
-            GenerationResult result = pipeline.Generate(generation, progress, job.CancellationToken);
-            var images = new List<byte[]>();
-            var infotexts = new List<string>();
-            for (int i = 0; i < result.Images.Count; i++)
-            {
-                string infotext = Infotext(request, generation, pipeline, result, i);
-                infotexts.Add(infotext);
-                images.Add(PngTextChunk.Insert(SkiaImageCodec.Encode(result.Images[i], SkiaSharp.SKEncodedImageFormat.Png), "parameters", infotext));
-            }
-            job.Succeed(images, infotexts, result.Seed);
-            Record(job, "succeeded");
-        }
-        catch (OperationCanceledException)
-        {
-            job.Cancelled("cancelled while running");
-            Record(job, "cancelled");
-        }
-        catch (Exception ex) when (ex is DiffusionException or ArgumentException)
-        {
-            job.Fail(ex.Message);
-            Record(job, "failed");
-            LogJobFailed(logger, job.Id, ex.Message);
-        }
-    }
-
-    private void Record(GenerationJob job, string outcome)
-    {
-        metrics.JobLatency.Record((DateTimeOffset.UtcNow - job.Created).TotalSeconds, new KeyValuePair<string, object?>("outcome", outcome));
-        metrics.Jobs.Add(1, new KeyValuePair<string, object?>("outcome", outcome));
-    }
-
-    private static GenerationOptions ToOptions(GenerationRequest request, IDiffusionPipeline pipeline)
-    {
-        IScheduler? scheduler = request.Sampler is null ? null : SchedulerCatalog.Create(request.Sampler, pipeline.Scheduler.Config);
-        ImageBuffer? init = request.InitImage is null ? null : SkiaImageCodec.Decode(request.InitImage);
-        return new GenerationOptions
-        {
-            Prompt = request.Prompt,
-            NegativePrompt = request.NegativePrompt,
-            PromptSyntax = request.WeightedPrompt ? Core.TextEncoding.PromptSyntax.Weighted : Core.TextEncoding.PromptSyntax.Plain,
-            Steps = request.Steps,
-            GuidanceScale = request.GuidanceScale,
-            Seed = request.Seed ?? (ulong)Random.Shared.NextInt64(0, uint.MaxValue),
-            Width = request.Width,
-            Height = request.Height,
-            ImagesPerPrompt = request.BatchSize,
-            Scheduler = scheduler,
-            InitImage = init,
-            Strength = init is null ? null : request.Strength,
-        };
-    }
-
-    /// <summary>A latent preview PNG of the first image every <see cref="ServerOptions.PreviewEvery"/> steps (SD 1.x/2.x latents only).</summary>
-    private byte[]? Preview(GenerationProgress step, GenerationOptions generation, IDiffusionPipeline pipeline)
-    {
-        int every = options.Value.PreviewEvery;
-        if (every == 0 || step.Step % every != 0 || step.Latents.IsEmpty || pipeline.Family != Core.Families.ModelFamily.StableDiffusion)
-            return null;
-        int perImage = step.Latents.Length / generation.ImagesPerPrompt;
-        double aspect = (double)(generation.Height ?? generation.InitImage?.Height ?? 1) / (generation.Width ?? generation.InitImage?.Width ?? 1);
-        int area = perImage / LatentPreview.LatentChannels;
-        int height = (int)Math.Round(Math.Sqrt(area * aspect));
-        int width = height == 0 ? 0 : area / height;
-        if (width * height * LatentPreview.LatentChannels != perImage)
-            return null;
-        return SkiaImageCodec.Encode(LatentPreview.ToImage(step.Latents.Span[..perImage], height, width), SkiaSharp.SKEncodedImageFormat.Png);
-    }
-
-    private string Infotext(GenerationRequest request, GenerationOptions generation, IDiffusionPipeline pipeline, GenerationResult result, int index)
-    {
-        var fields = new List<KeyValuePair<string, string>>
-        {
-            new(GenerationParameterKeys.Steps, request.Steps.ToString(CultureInfo.InvariantCulture)),
-            new(GenerationParameterKeys.Sampler, request.Sampler ?? pipeline.Scheduler.Config.ClassName ?? pipeline.Scheduler.GetType().Name),
-            new(GenerationParameterKeys.CfgScale, (generation.GuidanceScale ?? pipeline.Family.DefaultGuidanceScale).ToString("0.####", CultureInfo.InvariantCulture)),
-            new(GenerationParameterKeys.Seed, result.Seed.ToString(CultureInfo.InvariantCulture)),
-            new(GenerationParameterKeys.Size, $"{result.Images[index].Width}x{result.Images[index].Height}"),
-            new(GenerationParameterKeys.Model, host.ModelName),
-        };
-        if (generation.InitImage is not null)
-            fields.Add(new(GenerationParameterKeys.DenoisingStrength, (generation.Strength ?? pipeline.Family.DefaultImageToImageStrength).ToString("0.####", CultureInfo.InvariantCulture)));
-        if (result.Images.Count > 1)
-        {
-            fields.Add(new(GenerationParameterKeys.BatchSize, result.Images.Count.ToString(CultureInfo.InvariantCulture)));
-            fields.Add(new(GenerationParameterKeys.BatchPosition, index.ToString(CultureInfo.InvariantCulture)));
-        }
-        fields.Add(new(GenerationParameterKeys.Rng, "CPU"));
-        if (!request.WeightedPrompt)
-            fields.Add(new(GenerationParameterKeys.PromptSyntax, "plain"));
-        fields.Add(new(GenerationParameterKeys.Version, "Diffusion.Server 0.1.0"));
-        return new GenerationParameters { Prompt = request.Prompt, NegativePrompt = request.NegativePrompt, Fields = fields }.Format();
-    }
-
-    [LoggerMessage(Level = LogLevel.Warning, Message = "job {JobId} failed: {Error}")]
-    private static partial void LogJobFailed(ILogger logger, string jobId, string error);
-
-    private sealed class SynchronousProgress(Action<GenerationProgress> report) : IProgress<GenerationProgress>
-    {
-        public void Report(GenerationProgress value) => report(value);
     }
 }

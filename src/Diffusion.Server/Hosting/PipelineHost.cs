@@ -6,7 +6,7 @@ using Microsoft.Extensions.Options;
 namespace Diffusion.Server.Hosting;
 
 /// <summary>The loaded pipeline the worker runs (one per server process and device), loaded when the server starts.</summary>
-internal sealed class PipelineHost : IDisposable
+internal sealed class PipelineHost : IModelInfo, IDisposable
 {
     public PipelineHost(IOptions<ServerOptions> options)
     {
@@ -25,6 +25,8 @@ internal sealed class PipelineHost : IDisposable
     }
 
     public IDiffusionPipeline Pipeline { get; }
+
+    public bool IsFlowMatching => Pipeline.Family.IsFlowMatchingTransformer;
 
     /// <summary>The name clients see (A1111's sd-models title, OpenAI's model id).</summary>
     public string ModelName { get; }

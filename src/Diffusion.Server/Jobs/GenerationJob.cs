@@ -54,9 +54,14 @@ internal sealed class GenerationJob(string id, GenerationRequest request, long s
 
     public bool IsFinal => State is JobState.Succeeded or JobState.Failed or JobState.Cancelled;
 
-    public void MarkRunning(int totalSteps) => Publish(() =>
+    /// <summary>The process running the job (a RabbitMQ worker's instance name; null when run in the server's own process).</summary>
+    public string? Worker { get; private set; }
+
+    public void MarkRunning(int totalSteps, string? worker = null) => Publish(() =>
     {
         State = JobState.Running;
+        Worker = worker;
+        Step = 0; // a job given to a second worker starts over
         Started = DateTimeOffset.UtcNow;
         TotalSteps = totalSteps;
         return new JobEvent("started", 0, totalSteps);

@@ -13,7 +13,8 @@ namespace Diffusion.Server.Distributed;
 /// forgotten, or a second run after a worker died between publishing and acknowledging) changes nothing; when it says
 /// a worker started or is running such a job, the job's cancel id is sent again so that worker stops.
 /// </summary>
-internal sealed partial class RabbitMqReplyListener(RabbitMqConnection broker, RabbitMqJobQueue queue, JobStore store, ILogger<RabbitMqReplyListener> logger)
+internal sealed partial class RabbitMqReplyListener(
+    RabbitMqConnection broker, RabbitMqJobQueue queue, JobStore store, Hosting.ServerMetrics metrics, ILogger<RabbitMqReplyListener> logger)
     : IHostedService, IAsyncDisposable
 {
     private IChannel? _channel;
@@ -69,6 +70,13 @@ internal sealed partial class RabbitMqReplyListener(RabbitMqConnection broker, R
             default:
                 LogBadReport(logger, $"job {report.JobId}: a '{report.Kind}' report from {report.Worker} that this front end does not know");
                 return true;
+        }
+        if (job.IsFinal)
+        {
+            // The front end's metrics count each job once, when its one result is stored (workers count their runs).
+            string outcome = job.State.ToString().ToLowerInvariant();
+            metrics.JobLatency.Record((DateTimeOffset.UtcNow - job.Created).TotalSeconds, new KeyValuePair<string, object?>("outcome", outcome));
+            metrics.Jobs.Add(1, new KeyValuePair<string, object?>("outcome", outcome));
         }
         return true;
     }

@@ -37,6 +37,12 @@ internal static class A1111Api
         [JsonPropertyName("denoising_strength")] public double? DenoisingStrength { get; init; }
         [JsonPropertyName("init_images")] public IReadOnlyList<string>? InitImages { get; init; }
         [JsonPropertyName("mask")] public string? Mask { get; init; }
+        [JsonPropertyName("mask_blur")] public int? MaskBlur { get; init; }
+        [JsonPropertyName("mask_blur_x")] public int? MaskBlurX { get; init; }
+        [JsonPropertyName("mask_blur_y")] public int? MaskBlurY { get; init; }
+        [JsonPropertyName("inpainting_mask_invert")] public int? InpaintingMaskInvert { get; init; }
+        [JsonPropertyName("inpainting_fill")] public int? InpaintingFill { get; init; }
+        [JsonPropertyName("inpaint_full_res")] public JsonElement? InpaintFullRes { get; init; }
         [JsonPropertyName("send_images")] public bool? SendImages { get; init; }
     }
 
@@ -105,13 +111,15 @@ internal static class A1111Api
 
     private static async Task<IResult> Generate(A1111Request body, bool imageToImage, JobSubmission submission, HttpContext context)
     {
-        if (ToRequest(body, imageToImage) is not { } request)
-            return JobSubmission.BadRequest("init_images", imageToImage ? "img2img needs one base64 image in init_images." : "init_images is not valid base64.");
-        if (body.Mask is not null)
-            return JobSubmission.BadRequest("mask", "inpainting through the A1111 API is not served yet; use img2img without a mask.");
-        (GenerationJob? job, IResult? refusal) = submission.Submit(request);
-        if (refusal is not null)
+        if (InpaintingRefusal(body, imageToImage) is { } refusal)
             return refusal;
+        if (ToRequest(body, imageToImage) is not { } request)
+            return body.Mask is not null && Base64Image.Decode(body.Mask) is null
+                ? JobSubmission.BadRequest("mask", "mask is not valid base64.")
+                : JobSubmission.BadRequest("init_images", imageToImage ? "img2img needs one base64 image in init_images." : "init_images is not valid base64.");
+        (GenerationJob? job, IResult? full) = submission.Submit(request);
+        if (full is not null)
+            return full;
         using (context.RequestAborted.Register(() => submission.Cancel(job!)))
             await job!.Completion.WaitAsync(context.RequestAborted).ConfigureAwait(false);
         return job.State switch
@@ -143,18 +151,33 @@ internal static class A1111Api
         };
     }
 
+    /// <summary>
+    /// The inpainting options this server does not run, refused by name rather than ignored: masked content other than
+    /// the original image (<c>inpainting_fill</c> 0 fill, 2 latent noise, 3 latent nothing) and "only masked"
+    /// (<c>inpaint_full_res</c> true). Absent, they mean "original" and "whole picture", the web UI's defaults.
+    /// </summary>
+    private static IResult? InpaintingRefusal(A1111Request body, bool imageToImage)
+    {
+        if (body.Mask is null)
+            return null;
+        if (!imageToImage)
+            return JobSubmission.BadRequest("mask", "a mask needs img2img (/sdapi/v1/img2img with init_images).");
+        if (body.InpaintingFill is int fill && fill != 1)
+            return JobSubmission.BadRequest("inpainting_fill", $"masked content {fill} is not served; this server inpaints from the original image (1).");
+        if (body.InpaintFullRes is { } fullRes && fullRes.ValueKind is JsonValueKind.True || body.InpaintFullRes is { ValueKind: JsonValueKind.Number } number && !(number.TryGetInt32(out int flag) && flag == 0))
+            return JobSubmission.BadRequest("inpaint_full_res", "\"only masked\" inpainting is not served; send inpaint_full_res false (whole picture).");
+        if (body.InpaintingMaskInvert is int invert && invert is not (0 or 1))
+            return JobSubmission.BadRequest("inpainting_mask_invert", $"{invert} is neither 0 nor 1.");
+        return null;
+    }
+
     internal static GenerationRequest? ToRequest(A1111Request body, bool imageToImage)
     {
-        byte[]? init = null;
-        if (body.InitImages is { Count: > 0 } images)
-        {
-            string text = images[0];
-            string payload = text.Contains(',', StringComparison.Ordinal) && text.StartsWith("data:", StringComparison.Ordinal) ? text[(text.IndexOf(',', StringComparison.Ordinal) + 1)..] : text;
-            init = new byte[payload.Length * 3 / 4 + 3];
-            if (!Convert.TryFromBase64String(payload, init, out int length))
-                return null;
-            init = init[..length];
-        }
+        byte[]? init = null, mask = null;
+        if (body.InitImages is { Count: > 0 } images && (init = Base64Image.Decode(images[0])) is null)
+            return null;
+        if (imageToImage && body.Mask is { } maskText && (mask = Base64Image.Decode(maskText)) is null)
+            return null;
         if (imageToImage && init is null)
             return null;
         string? sampler = body.SamplerName ?? body.SamplerIndex;
@@ -173,6 +196,10 @@ internal static class A1111Api
             BatchSize = (body.BatchSize ?? 1) * Math.Max(1, body.Iterations ?? 1),
             InitImage = imageToImage ? init : null,
             Strength = imageToImage ? body.DenoisingStrength ?? 0.75 : null,
+            Mask = mask,
+            InvertMask = body.InpaintingMaskInvert == 1,
+            // A1111 blurs by mask_blur_x/y (both default to mask_blur, 4); one radius here, the larger.
+            MaskBlur = mask is null ? 0 : Math.Max(body.MaskBlurX ?? body.MaskBlur ?? 4, body.MaskBlurY ?? body.MaskBlur ?? 4),
             WeightedPrompt = true, // A1111 always reads its prompt syntax
         };
     }

@@ -16,7 +16,8 @@ internal static class NativeJobsApi
 {
     public sealed record JobRequest(
         string Prompt, string? NegativePrompt, int? Steps, float? GuidanceScale, long? Seed, int? Width, int? Height,
-        string? Sampler, int? BatchSize, string? InitImage, double? Strength, int? Priority, bool? WeightedPrompt);
+        string? Sampler, int? BatchSize, string? InitImage, double? Strength, int? Priority, bool? WeightedPrompt,
+        string? Mask = null, bool? InvertMask = null, int? MaskBlur = null);
 
     public sealed record JobStatus(
         string Id, string State, int Step, int TotalSteps, int Priority, DateTimeOffset Created, DateTimeOffset? Started, DateTimeOffset? Finished,
@@ -30,7 +31,7 @@ internal static class NativeJobsApi
         jobs.MapPost("/", (JobRequest body, JobSubmission submission) =>
         {
             if (ToRequest(body) is not { } request)
-                return JobSubmission.BadRequest("init_image", "init_image is not valid base64.");
+                return JobSubmission.BadRequest(body.Mask is not null && Base64Image.Decode(body.Mask) is null ? "mask" : "init_image", "the image is not valid base64.");
             (GenerationJob? job, IResult? refusal) = submission.Submit(request);
             return refusal ?? Results.Accepted($"/api/v1/jobs/{job!.Id}", Status(job));
         });
@@ -75,15 +76,11 @@ internal static class NativeJobsApi
 
     internal static GenerationRequest? ToRequest(JobRequest body)
     {
-        byte[]? init = null;
-        if (body.InitImage is { } text)
-        {
-            string payload = text.StartsWith("data:", StringComparison.Ordinal) && text.Contains(',', StringComparison.Ordinal) ? text[(text.IndexOf(',', StringComparison.Ordinal) + 1)..] : text;
-            init = new byte[payload.Length * 3 / 4 + 3];
-            if (!Convert.TryFromBase64String(payload, init, out int length))
-                return null;
-            init = init[..length];
-        }
+        byte[]? init = null, mask = null;
+        if (body.InitImage is { } text && (init = Base64Image.Decode(text)) is null)
+            return null;
+        if (body.Mask is { } maskText && (mask = Base64Image.Decode(maskText)) is null)
+            return null;
         return new GenerationRequest
         {
             Prompt = body.Prompt ?? string.Empty,
@@ -97,6 +94,9 @@ internal static class NativeJobsApi
             BatchSize = body.BatchSize ?? 1,
             InitImage = init,
             Strength = body.Strength,
+            Mask = mask,
+            InvertMask = body.InvertMask ?? false,
+            MaskBlur = body.MaskBlur ?? 0,
             Priority = body.Priority ?? 0,
             WeightedPrompt = body.WeightedPrompt ?? true,
         };

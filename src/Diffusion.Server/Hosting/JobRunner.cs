@@ -74,6 +74,7 @@ internal sealed partial class JobRunner(PipelineHost host, ServerMetrics metrics
     {
         IScheduler? scheduler = request.Sampler is null ? null : SchedulerCatalog.Create(request.Sampler, pipeline.Scheduler.Config);
         ImageBuffer? init = request.InitImage is null ? null : SkiaImageCodec.Decode(request.InitImage);
+        ImageBuffer? mask = request.Mask is null || init is null ? null : Mask(request, init);
         return new GenerationOptions
         {
             Prompt = request.Prompt,
@@ -82,13 +83,33 @@ internal sealed partial class JobRunner(PipelineHost host, ServerMetrics metrics
             Steps = request.Steps,
             GuidanceScale = request.GuidanceScale,
             Seed = request.Seed ?? (ulong)Random.Shared.NextInt64(0, uint.MaxValue),
-            Width = request.Width,
-            Height = request.Height,
             ImagesPerPrompt = request.BatchSize,
             Scheduler = scheduler,
             InitImage = init,
             Strength = init is null ? null : request.Strength,
+            Mask = mask,
+            PreserveUnmaskedPixels = mask is not null, // A1111 always pastes the kept region back
+            MaskBlur = mask is null ? 0 : request.MaskBlur,
+            // Inpainting defaults to the init image's size (to a multiple of 8), as A1111 and the CLI do.
+            Width = request.Width ?? (mask is null ? null : init!.Width - init.Width % 8),
+            Height = request.Height ?? (mask is null ? null : init!.Height - init.Height % 8),
         };
+    }
+
+    /// <summary>The mask at the init image's size (Lanczos, as A1111 resizes it with the image), inverted when asked.</summary>
+    private static ImageBuffer Mask(GenerationRequest request, ImageBuffer init)
+    {
+        ImageBuffer mask = SkiaImageCodec.Decode(request.Mask!);
+        if (mask.Width != init.Width || mask.Height != init.Height)
+            mask = ImageOperations.Resize(mask, init.Width, init.Height);
+        if (request.InvertMask)
+        {
+            byte[] pixels = (byte[])mask.Pixels.Clone();
+            for (int i = 0; i < pixels.Length; i++)
+                pixels[i] = (byte)(255 - pixels[i]);
+            mask = new ImageBuffer(mask.Width, mask.Height, pixels);
+        }
+        return mask;
     }
 
     /// <summary>A latent preview PNG of the first image every <see cref="ServerOptions.PreviewEvery"/> steps (SD 1.x/2.x latents only).</summary>
@@ -119,7 +140,9 @@ internal sealed partial class JobRunner(PipelineHost host, ServerMetrics metrics
             new(GenerationParameterKeys.Model, host.ModelName),
         };
         if (generation.InitImage is not null)
-            fields.Add(new(GenerationParameterKeys.DenoisingStrength, (generation.Strength ?? pipeline.Family.DefaultImageToImageStrength).ToString("0.####", CultureInfo.InvariantCulture)));
+            fields.Add(new(GenerationParameterKeys.DenoisingStrength, (generation.Strength ?? (generation.Mask is null ? pipeline.Family.DefaultImageToImageStrength : pipeline.Family.DefaultInpaintingStrength)).ToString("0.####", CultureInfo.InvariantCulture)));
+        if (generation.Mask is not null)
+            fields.Add(new(GenerationParameterKeys.MaskBlur, generation.MaskBlur.ToString(CultureInfo.InvariantCulture)));
         if (result.Images.Count > 1)
         {
             fields.Add(new(GenerationParameterKeys.BatchSize, result.Images.Count.ToString(CultureInfo.InvariantCulture)));

@@ -19,6 +19,15 @@ internal sealed record GenerationRequest
     /// <summary>PNG/JPEG/WebP bytes of the image to start from (image-to-image).</summary>
     public byte[]? InitImage { get; init; }
     public double? Strength { get; init; }
+    /// <summary>
+    /// PNG/JPEG/WebP bytes of an inpainting mask (white repaints, black keeps; resized to the init image when its size
+    /// differs). The result keeps the init image's pixels outside the mask, as A1111 does.
+    /// </summary>
+    public byte[]? Mask { get; init; }
+    /// <summary>Repaint where the mask is black instead (A1111's <c>inpainting_mask_invert</c>).</summary>
+    public bool InvertMask { get; init; }
+    /// <summary>Feather radius in pixels where the repainted region meets the kept one.</summary>
+    public int MaskBlur { get; init; }
     /// <summary>Read the prompt with A1111's weighting syntax (the A1111 API always does).</summary>
     public bool WeightedPrompt { get; init; } = true;
     /// <summary>Higher runs first; ties run in arrival order.</summary>
@@ -44,5 +53,14 @@ internal sealed record GenerationRequest
                 throw new InvalidOptionException(name, $"{size} is not a multiple of 8 from 8 to {limits.MaxImageSize}.");
         if (InitImage is { Length: > 64 << 20 })
             throw new InvalidOptionException("init_images", $"the image is {InitImage.Length} bytes; at most 64 MiB.");
+        if (Mask is not null)
+        {
+            if (Mask.Length > 64 << 20)
+                throw new InvalidOptionException("mask", $"the mask is {Mask.Length} bytes; at most 64 MiB.");
+            if (InitImage is null)
+                throw new InvalidOptionException("mask", "inpainting needs the image to repaint (init_images).");
+        }
+        if (MaskBlur < 0 || MaskBlur > 256)
+            throw new InvalidOptionException("mask_blur", $"{MaskBlur} is outside 0 to 256 pixels.");
     }
 }

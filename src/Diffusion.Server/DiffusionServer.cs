@@ -41,6 +41,11 @@ public static class DiffusionServer
         configure?.Invoke(probe);
         role = probe.Role;
         AddRoleServices(builder.Services, role);
+        // A body the endpoints cannot read throws (instead of an empty 400) so RequestBodyErrors can name the field;
+        // Kestrel reads at most two images' worth.
+        builder.Services.Configure<Microsoft.AspNetCore.Routing.RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
+        builder.Services.AddOptions<Microsoft.AspNetCore.Server.Kestrel.Core.KestrelServerOptions>()
+            .Configure<IOptions<ServerOptions>>((kestrel, server) => kestrel.Limits.MaxRequestBodySize = server.Value.MaxRequestBytes);
         builder.Services.AddOpenApi();
         builder.Services.AddProblemDetails();
         builder.Services.AddOpenTelemetry().WithMetrics(m =>
@@ -56,6 +61,7 @@ public static class DiffusionServer
         if (role != ServerRole.Standalone)
             app.Services.GetRequiredService<RabbitMqConnection>().ConnectAsync(CancellationToken.None).GetAwaiter().GetResult();
         app.UseMiddleware<ApiKeyMiddleware>();
+        app.UseMiddleware<RequestBodyErrors>();
         if (role == ServerRole.Worker)
         {
             HealthApi.MapWorker(app);

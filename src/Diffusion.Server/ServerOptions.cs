@@ -21,6 +21,12 @@ public sealed class ServerOptions
     /// <summary>Largest width or height a request may ask for.</summary>
     public int MaxImageSize { get; set; } = 2048;
 
+    /// <summary>Largest encoded image (init image, mask) a request may send, in bytes (default 32 MiB).</summary>
+    public int MaxImageBytes { get; set; } = 32 << 20;
+
+    /// <summary>The largest request body Kestrel reads: two images at <see cref="MaxImageBytes"/> in base64, plus 1 MiB.</summary>
+    public long MaxRequestBytes => MaxImageBytes * 2L * 4 / 3 + (1 << 20);
+
     /// <summary>Most steps a request may ask for.</summary>
     public int MaxSteps { get; set; } = 150;
 
@@ -58,6 +64,8 @@ public sealed class ServerOptions
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxQueueDepth, 1, nameof(MaxQueueDepth));
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxImageSize, 8, nameof(MaxImageSize));
         ArgumentOutOfRangeException.ThrowIfGreaterThan(MaxImageSize, 8192, nameof(MaxImageSize));
+        ArgumentOutOfRangeException.ThrowIfLessThan(MaxImageBytes, 1024, nameof(MaxImageBytes));
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(MaxImageBytes, 256 << 20, nameof(MaxImageBytes));
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxSteps, 1, nameof(MaxSteps));
         ArgumentOutOfRangeException.ThrowIfGreaterThan(MaxSteps, 1000, nameof(MaxSteps));
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxBatch, 1, nameof(MaxBatch));

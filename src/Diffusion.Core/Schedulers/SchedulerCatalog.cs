@@ -52,6 +52,19 @@ public static class SchedulerCatalog
     public static IReadOnlyList<string> Names => s_names;
 
     /// <summary>
+    /// Whether <see cref="Create"/> accepts <paramref name="name"/> for a model of this kind (flow-matching or diffusion),
+    /// without a model's configuration at hand: what a server checks before queuing a request.
+    /// </summary>
+    public static bool Accepts(string name, bool flowMatchingModel)
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        string key = Normalize(name);
+        if (flowMatchingModel && s_flowEntries.ContainsKey(key))
+            return true;
+        return s_entries.TryGetValue(key, out Entry? entry) && entry.ClassName.StartsWith("FlowMatch", StringComparison.Ordinal) == flowMatchingModel;
+    }
+
+    /// <summary>
     /// Creates the scheduler <paramref name="name"/> stands for, configured from <paramref name="baseConfig"/>
     /// (normally the model folder's <c>scheduler_config.json</c>) with the class's defaults for keys the file left
     /// out and the name's overrides on top.

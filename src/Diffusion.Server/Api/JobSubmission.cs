@@ -6,7 +6,7 @@ using Microsoft.Extensions.Options;
 namespace Diffusion.Server.Api;
 
 /// <summary>What every API does with a request: check it against the limits, create the job, queue it (or answer 429 when full).</summary>
-internal sealed class JobSubmission(IJobQueue queue, JobStore store, IOptions<ServerOptions> options)
+internal sealed class JobSubmission(IJobQueue queue, JobStore store, Hosting.IModelInfo model, IOptions<ServerOptions> options)
 {
     /// <summary>Seconds a client is told to wait when the queue is full.</summary>
     public const int RetryAfterSeconds = 5;
@@ -17,6 +17,9 @@ internal sealed class JobSubmission(IJobQueue queue, JobStore store, IOptions<Se
         try
         {
             request.Validate(options.Value);
+            // Checked here so that a request no worker can run never reaches one.
+            if (request.Sampler is { } sampler && !Core.Schedulers.SchedulerCatalog.Accepts(sampler, model.IsFlowMatching))
+                throw new InvalidOptionException("sampler_name", $"'{sampler}' is not a sampler for {model.ModelName}; GET /sdapi/v1/samplers lists them.");
         }
         catch (InvalidOptionException ex)
         {

@@ -32,10 +32,12 @@ internal static class OpenAIImagesApi
         app.MapPost("/v1/images/generations", Generate).WithTags("openai");
     }
 
-    private static async Task<IResult> Generate(ImageGenerationRequest body, JobSubmission submission, HttpContext context)
+    private static async Task<IResult> Generate(ImageGenerationRequest body, JobSubmission submission, Hosting.IModelInfo model, HttpContext context)
     {
         if (string.IsNullOrWhiteSpace(body.Prompt))
             return Error("prompt", "prompt is required.");
+        if (body.Model is { Length: > 0 } asked && asked != model.ModelName)
+            return Error("model", $"this server runs '{model.ModelName}' only; ask for it or leave model out.");
         string format = body.ResponseFormat ?? "url";
         if (format is not ("url" or "b64_json"))
             return Error("response_format", $"'{format}' is not one of 'url', 'b64_json'.");
@@ -51,7 +53,9 @@ internal static class OpenAIImagesApi
         var request = new GenerationRequest { Prompt = body.Prompt, BatchSize = body.Count ?? 1, Width = width, Height = height };
         (GenerationJob? job, IResult? refusal) = submission.Submit(request);
         if (refusal is not null)
-            return refusal is IStatusCodeHttpResult { StatusCode: 400 } ? Error(null, "the request is outside this server's limits (size: multiples of 8; n: 1 to the server's batch limit).") : refusal;
+            return refusal is IStatusCodeHttpResult { StatusCode: 400 } and IValueHttpResult { Value: Microsoft.AspNetCore.Mvc.ProblemDetails problem }
+                ? Error(OpenAIParam(problem.Extensions.TryGetValue("field", out object? field) ? field as string : null), problem.Detail ?? "the request is outside this server's limits.")
+                : refusal;
         using (context.RequestAborted.Register(() => submission.Cancel(job!)))
             await job!.Completion.WaitAsync(context.RequestAborted).ConfigureAwait(false);
         if (job.State != JobState.Succeeded)
@@ -66,6 +70,14 @@ internal static class OpenAIImagesApi
                 : new { url = $"{origin}/api/v1/jobs/{job.Id}/images/{i}", revised_prompt = body.Prompt }).ToList(),
         });
     }
+
+    /// <summary>The OpenAI request field a server-side limit came from.</summary>
+    private static string? OpenAIParam(string? field) => field switch
+    {
+        "width" or "height" => "size",
+        "batch_size" => "n",
+        _ => field,
+    };
 
     private static IResult Error(string? param, string message) =>
         Results.Json(new { error = new { message, type = "invalid_request_error", param, code = (string?)null } }, statusCode: StatusCodes.Status400BadRequest);

@@ -51,12 +51,12 @@ internal sealed record GenerationRequest
         foreach ((string name, int? value) in new[] { ("width", Width), ("height", Height) })
             if (value is int size && (size < 8 || size > limits.MaxImageSize || size % 8 != 0))
                 throw new InvalidOptionException(name, $"{size} is not a multiple of 8 from 8 to {limits.MaxImageSize}.");
-        if (InitImage is { Length: > 64 << 20 })
-            throw new InvalidOptionException("init_images", $"the image is {InitImage.Length} bytes; at most 64 MiB.");
+        if (InitImage is not null && InitImage.Length > limits.MaxImageBytes)
+            throw new InvalidOptionException("init_images", $"the image is {InitImage.Length:N0} bytes; at most {limits.MaxImageBytes:N0}.");
         if (Mask is not null)
         {
-            if (Mask.Length > 64 << 20)
-                throw new InvalidOptionException("mask", $"the mask is {Mask.Length} bytes; at most 64 MiB.");
+            if (Mask.Length > limits.MaxImageBytes)
+                throw new InvalidOptionException("mask", $"the mask is {Mask.Length:N0} bytes; at most {limits.MaxImageBytes:N0}.");
             if (InitImage is null)
                 throw new InvalidOptionException("mask", "inpainting needs the image to repaint (init_images).");
         }

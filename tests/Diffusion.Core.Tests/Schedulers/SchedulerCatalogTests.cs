@@ -148,4 +148,28 @@ public sealed class SchedulerCatalogTests
         IScheduler scheduler = SchedulerCatalog.Create("DPM++ 2M", new SchedulerConfig { TimestepSpacing = "trailing" });
         Assert.Equal("trailing", scheduler.Config.TimestepSpacing);
     }
+
+    [Fact]
+    public void Accepts_agrees_with_Create_for_every_name_and_both_kinds_of_model()
+    {
+        var diffusion = new SchedulerConfig { ClassName = "EulerDiscreteScheduler" };
+        var flow = new SchedulerConfig { ClassName = "FlowMatchEulerDiscreteScheduler" };
+        foreach (string name in SchedulerCatalog.Names.Concat(SchedulerCatalog.FlowMatchingNames).Append("Euler b").Append("dpm++ 2m KARRAS"))
+        {
+            foreach ((SchedulerConfig config, bool isFlow) in new[] { (diffusion, false), (flow, true) })
+            {
+                bool created;
+                try
+                {
+                    SchedulerCatalog.Create(name, config);
+                    created = true;
+                }
+                catch (InvalidOptionException)
+                {
+                    created = false;
+                }
+                Assert.True(created == SchedulerCatalog.Accepts(name, isFlow), $"'{name}' on a {(isFlow ? "flow-matching" : "diffusion")} model: Create {(created ? "accepts" : "refuses")} it");
+            }
+        }
+    }
 }

@@ -29,6 +29,9 @@ public static class BuiltUNetHarness
         string? checkpoint = null, export = null, optimized = null;
         int threads = 2, runs = 5;
         bool fused = true;
+        GraphOptimizationLevel? level = null;
+        bool? prepack = null;
+        var entries = new Dictionary<string, string>();
         for (int i = 1; i < args.Length; i += 2)
         {
             if (args[i] == "--unfused")
@@ -44,11 +47,15 @@ public static class BuiltUNetHarness
                 case "--optimized": optimized = args[i + 1]; break;
                 case "--threads": threads = int.Parse(args[i + 1], System.Globalization.CultureInfo.InvariantCulture); break;
                 case "--runs": runs = int.Parse(args[i + 1], System.Globalization.CultureInfo.InvariantCulture); break;
+                case "--level": level = ParseLevel(args[i + 1]); break;
+                case "--prepack": prepack = args[i + 1] == "on"; break;
+                case "--config-entry": entries[args[i + 1].Split('=')[0]] = args[i + 1].Split('=', 2)[1]; break;
                 default: throw new ArgumentException($"unknown option {args[i]}");
             }
         }
         Console.WriteLine(MachineDescription.Describe());
-        var settings = new SessionSettings { IntraOpThreads = threads };
+        var settings = new SessionSettings { IntraOpThreads = threads, GraphOptimizationLevel = level, PrepackWeights = prepack, SessionConfigEntries = entries.Count > 0 ? entries : null };
+        Console.WriteLine($"level {(level is null ? "automatic" : level)}, prepack {(prepack is null ? "automatic" : prepack.Value ? "on" : "off")}{string.Concat(entries.Select(e => $", {e.Key}={e.Value}"))}");
         switch (mode)
         {
             case "load" when checkpoint is not null ^ export is not null:
@@ -64,6 +71,15 @@ public static class BuiltUNetHarness
                 throw new ArgumentException("built-unet load --checkpoint F | --export M [--optimized DIR], or built-unet steps --checkpoint F --export M [--runs N]");
         }
     }
+
+    private static GraphOptimizationLevel ParseLevel(string text) => text switch
+    {
+        "all" => GraphOptimizationLevel.ORT_ENABLE_ALL,
+        "extended" => GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+        "basic" => GraphOptimizationLevel.ORT_ENABLE_BASIC,
+        "disable" => GraphOptimizationLevel.ORT_DISABLE_ALL,
+        _ => throw new ArgumentException($"--level {text}: all, extended, basic or disable"),
+    };
 
     private static ModelSource Built(string checkpoint, out double buildMilliseconds, bool fusedAttention = true)
     {

@@ -76,7 +76,7 @@ public static class SessionFactory
         settings.Validate();
         EnsureAvailable(settings.Provider);
 
-        using SessionOptions options = CreateSessionOptions(settings);
+        using SessionOptions options = CreateSessionOptions(settings, source.WeightBytes);
         configure?.Invoke(options);
         if (source.FilePath is string path && !File.Exists(path))
             throw new ModelLoadException(path, "model file not found.");
@@ -105,16 +105,25 @@ public static class SessionFactory
         return session;
     }
 
+    /// <summary>ONNX Runtime's session option that turns weight pre-packing off ("1").</summary>
+    private const string DisablePrepackingEntry = "session.disable_prepacking";
+
     /// <summary>ONNX Runtime's session option naming the folder external data of a graph loaded from bytes lives in.</summary>
     private const string ExternalDataFolderEntry = "session.model_external_initializers_file_folder_path";
 
-    /// <summary>Builds the session options for <paramref name="settings"/>, appending the provider.</summary>
-    internal static SessionOptions CreateSessionOptions(SessionSettings settings)
+    /// <summary>
+    /// Builds the session options for <paramref name="settings"/> and a model of <paramref name="weightBytes"/> (null when
+    /// unknown; it picks the automatic optimisation level and pre-packing), appending the provider.
+    /// </summary>
+    internal static SessionOptions CreateSessionOptions(SessionSettings settings, long? weightBytes = null)
     {
         var options = new SessionOptions();
         try
         {
-            options.GraphOptimizationLevel = settings.GraphOptimizationLevel;
+            (GraphOptimizationLevel level, bool prepack) = settings.ResolveFor(weightBytes);
+            options.GraphOptimizationLevel = level;
+            if (!prepack)
+                options.AddSessionConfigEntry(DisablePrepackingEntry, "1");
             options.EnableCpuMemArena = settings.EnableMemoryArena;
             // DirectML cannot run with memory patterns (ONNX Runtime's DirectML documentation).
             options.EnableMemoryPattern = settings.EnableMemoryPattern && settings.Provider.Kind != ExecutionProviderKind.DirectML;

@@ -11,5 +11,5 @@ namespace Diffusion.Core.Graphs;
 internal sealed record BuiltModel(string Name, byte[] Graph, string? ExternalDataFolder, long ParameterCount)
 {
     /// <summary>The source a session is created from.</summary>
-    public Models.ModelSource ToSource() => Models.ModelSource.FromGraph(Name, Graph, ExternalDataFolder);
+    public Models.ModelSource ToSource() => Models.ModelSource.FromGraph(Name, Graph, ExternalDataFolder, ParameterCount * sizeof(float));
 }

@@ -7,13 +7,22 @@ namespace Diffusion.Core.Models;
 /// </summary>
 internal sealed class ModelSource
 {
-    private ModelSource(string description, string? filePath, byte[]? graph, string? externalDataFolder)
+    private readonly Lazy<long?> _weightBytes;
+
+    private ModelSource(string description, string? filePath, byte[]? graph, string? externalDataFolder, long? weightBytes)
     {
         Description = description;
         FilePath = filePath;
         Graph = graph;
         ExternalDataFolder = externalDataFolder;
+        _weightBytes = new Lazy<long?>(() => weightBytes ?? (filePath is null ? null : EstimateFileWeights(filePath)));
     }
+
+    /// <summary>
+    /// About how many bytes the weights take (as float32 for a built graph; as stored for a file: the <c>.onnx</c> and
+    /// the external-data files beside it), for choices that depend on model size; null when unknown.
+    /// </summary>
+    public long? WeightBytes => _weightBytes.Value;
 
     /// <summary>What messages name: the file's path, or what was built from which checkpoint.</summary>
     public string Description { get; }
@@ -31,15 +40,38 @@ internal sealed class ModelSource
     public static ModelSource FromFile(string path)
     {
         ArgumentNullException.ThrowIfNull(path);
-        return new ModelSource(path, path, null, null);
+        return new ModelSource(path, path, null, null, null);
     }
 
-    /// <summary>A graph built in memory.</summary>
-    public static ModelSource FromGraph(string description, byte[] graph, string? externalDataFolder)
+    /// <summary>A graph built in memory, its weights taking about <paramref name="weightBytes"/> once loaded.</summary>
+    public static ModelSource FromGraph(string description, byte[] graph, string? externalDataFolder, long? weightBytes = null)
     {
         ArgumentNullException.ThrowIfNull(description);
         ArgumentNullException.ThrowIfNull(graph);
-        return new ModelSource(description, null, graph, externalDataFolder);
+        return new ModelSource(description, null, graph, externalDataFolder, weightBytes ?? graph.LongLength);
+    }
+
+    // A diffusers component folder holds its model.onnx and the external data ONNX Runtime reads with it (weights.pb,
+    // model.onnx_data, or one file per tensor); configs and other graphs are not weights.
+    private static long? EstimateFileWeights(string path)
+    {
+        try
+        {
+            var file = new FileInfo(path);
+            if (!file.Exists)
+                return null;
+            long total = file.Length;
+            foreach (FileInfo sibling in file.Directory!.EnumerateFiles())
+            {
+                if (sibling.Name != file.Name && sibling.Extension is not (".onnx" or ".json" or ".txt" or ".md" or ".model"))
+                    total += sibling.Length;
+            }
+            return total;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
     }
 
     public override string ToString() => Description;

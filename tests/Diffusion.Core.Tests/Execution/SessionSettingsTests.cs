@@ -22,7 +22,8 @@ public sealed class SessionSettingsTests
         Assert.Equal(ExecutionProvider.Cpu, settings.Provider);
         Assert.Null(settings.IntraOpThreads);
         Assert.Null(settings.InterOpThreads);
-        Assert.Equal(GraphOptimizationLevel.ORT_ENABLE_ALL, settings.GraphOptimizationLevel);
+        Assert.Null(settings.GraphOptimizationLevel); // chosen by model size
+        Assert.Null(settings.PrepackWeights);
         Assert.True(settings.EnableMemoryArena);
         Assert.True(settings.EnableMemoryPattern);
         Assert.Null(settings.SessionConfigEntries);
@@ -71,5 +72,34 @@ public sealed class SessionSettingsTests
         Assert.Equal(GraphOptimizationLevel.ORT_ENABLE_BASIC, options.GraphOptimizationLevel);
         Assert.False(options.EnableCpuMemArena);
         Assert.False(options.EnableMemoryPattern);
+    }
+
+    [Theory]
+    [InlineData(null, GraphOptimizationLevel.ORT_ENABLE_ALL, true)]               // unknown size: ONNX Runtime's defaults
+    [InlineData(1_000_000L, GraphOptimizationLevel.ORT_ENABLE_ALL, true)]         // tiny-sd's UNet
+    [InlineData(SessionSettings.LargeModelBytes, GraphOptimizationLevel.ORT_ENABLE_ALL, true)]
+    [InlineData(SessionSettings.LargeModelBytes + 1, GraphOptimizationLevel.ORT_ENABLE_EXTENDED, false)]
+    [InlineData(3_438_083_856L, GraphOptimizationLevel.ORT_ENABLE_EXTENDED, false)] // SD 1.5's UNet in float32
+    public void The_automatic_level_and_prepacking_follow_the_model_size(long? weightBytes, GraphOptimizationLevel level, bool prepack)
+    {
+        Assert.Equal((level, prepack), new SessionSettings().ResolveFor(weightBytes));
+        using SessionOptions options = SessionFactory.CreateSessionOptions(new SessionSettings(), weightBytes);
+        Assert.Equal(level, options.GraphOptimizationLevel);
+    }
+
+    [Fact]
+    public void Explicit_settings_win_over_the_automatic_choice()
+    {
+        var settings = new SessionSettings { GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL, PrepackWeights = true };
+        Assert.Equal((GraphOptimizationLevel.ORT_ENABLE_ALL, true), settings.ResolveFor(10L << 30));
+        settings = new SessionSettings { GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_BASIC, PrepackWeights = false };
+        Assert.Equal((GraphOptimizationLevel.ORT_ENABLE_BASIC, false), settings.ResolveFor(1000));
+    }
+
+    [Fact]
+    public void Prepacking_is_set_by_its_property_not_a_raw_config_entry()
+    {
+        var settings = new SessionSettings { SessionConfigEntries = new Dictionary<string, string> { ["session.disable_prepacking"] = "1" } };
+        Assert.Equal("SessionSettings.SessionConfigEntries", Assert.Throws<InvalidOptionException>(settings.Validate).OptionName);
     }
 }

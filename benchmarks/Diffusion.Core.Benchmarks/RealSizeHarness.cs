@@ -16,13 +16,13 @@ namespace Diffusion.Core.Benchmarks;
 /// </summary>
 /// <remarks>
 /// Usage: <c>realsize --checkpoint F.safetensors [--config DIR] [--level all|extended|basic] [--unet-level all|extended] [--prepack on|off]
-/// [--threads 2] [--size 512] [--steps 4] [--runs 2] [--memory-mode keep|sequential]</c>.
+/// [--cache DIR] [--threads 2] [--size 512] [--steps 4] [--runs 2] [--memory-mode keep|sequential]</c>.
 /// </remarks>
 public static class RealSizeHarness
 {
     public static int Run(ReadOnlySpan<string> args)
     {
-        string? model = null, config = null;
+        string? model = null, config = null, cache = null;
         GraphOptimizationLevel? level = null, unetLevel = null;
         bool? prepack = null;
         int threads = 2, size = 512, steps = 4, runs = 2;
@@ -34,6 +34,7 @@ public static class RealSizeHarness
             {
                 case "--checkpoint": model = value; break;
                 case "--config": config = value; break;
+                case "--cache": cache = value; break;
                 case "--level": level = value switch { "all" => GraphOptimizationLevel.ORT_ENABLE_ALL, "extended" => GraphOptimizationLevel.ORT_ENABLE_EXTENDED, "basic" => GraphOptimizationLevel.ORT_ENABLE_BASIC, _ => throw new ArgumentException($"--level {value}") }; break;
                 case "--unet-level": unetLevel = value == "all" ? GraphOptimizationLevel.ORT_ENABLE_ALL : GraphOptimizationLevel.ORT_ENABLE_EXTENDED; break;
                 case "--prepack": prepack = value == "on"; break;
@@ -48,8 +49,8 @@ public static class RealSizeHarness
         if (model is null)
             throw new ArgumentException("realsize --checkpoint F.safetensors|DIR [--config DIR] [--level …] [--prepack on|off] …");
         Console.WriteLine(MachineDescription.Describe());
-        var session = new SessionSettings { IntraOpThreads = threads, GraphOptimizationLevel = level, PrepackWeights = prepack };
-        Console.WriteLine($"model {model}; level {(level is null ? "automatic" : level)}; prepack {(prepack is null ? "automatic" : prepack.Value ? "on" : "off")}; threads {threads}; {size}²; {steps} steps; {memory}; load {MachineDescription.LoadAverage()}");
+        var session = new SessionSettings { IntraOpThreads = threads, GraphOptimizationLevel = level, PrepackWeights = prepack, OptimizedModelCache = cache };
+        Console.WriteLine($"model {model}; level {(level is null ? "automatic" : level)}; prepack {(prepack is null ? "automatic" : prepack.Value ? "on" : "off")}; threads {threads}; {size}²; {steps} steps; {memory}; cache {cache ?? "off"}; load {MachineDescription.LoadAverage()}");
 
         double baseline = ProcessMemory.PeakResidentMiB();
         long start = Stopwatch.GetTimestamp();

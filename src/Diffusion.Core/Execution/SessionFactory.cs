@@ -80,21 +80,15 @@ public static class SessionFactory
         configure?.Invoke(options);
         if (source.FilePath is string path && !File.Exists(path))
             throw new ModelLoadException(path, "model file not found.");
+        // Merged LoRA/TI weights are session inputs, not part of the model's identity: such sessions bypass the cache.
+        string? cacheEntry = settings.OptimizedModelCache is string cacheRoot && settings.WeightOverrides is not { Count: > 0 } && configure is null
+            ? OptimizedModelCache.EntryFor(cacheRoot, source, settings, settings.ResolveFor(source.WeightBytes).Level)
+            : null;
+        OptimizedModelCache.LastOutcome = OptimizedModelCache.CacheOutcome.None;
         InferenceSession session;
         try
         {
-            if (source.Graph is byte[] graph)
-            {
-                if (source.ExternalDataFolder is string folder)
-                    options.AddSessionConfigEntry(ExternalDataFolderEntry, folder);
-                if (settings.WeightOverrides is { Count: > 0 } overrides)
-                    graph = Graphs.OverridableWeights.Expose(graph, overrides.SelectMany(o => o.Names));
-                session = new InferenceSession(graph, options);
-            }
-            else
-            {
-                session = new InferenceSession(source.FilePath!, options);
-            }
+            session = (cacheEntry is not null ? FromCache(cacheEntry, options) : null) ?? CreateAndCache(source, settings, options, cacheEntry);
         }
         catch (OnnxRuntimeException ex)
         {
@@ -103,6 +97,64 @@ public static class SessionFactory
         Interlocked.Increment(ref s_sessionsCreated);
         t_sessionsCreatedOnThisThread++;
         return session;
+    }
+
+    /// <summary>A session on a valid cache entry's graph, or null (no entry, a damaged one, or one ONNX Runtime refuses: deleted).</summary>
+    private static InferenceSession? FromCache(string entry, SessionOptions options)
+    {
+        if (!OptimizedModelCache.IsValid(entry))
+            return null;
+        // Already optimised: the graph is taken as written; its external weights resolve beside it.
+        GraphOptimizationLevel level = options.GraphOptimizationLevel;
+        options.GraphOptimizationLevel = GraphOptimizationLevel.ORT_DISABLE_ALL;
+        try
+        {
+            InferenceSession session = new(Path.Combine(entry, OptimizedModelCache.GraphFile), options);
+            OptimizedModelCache.LastOutcome = OptimizedModelCache.CacheOutcome.Hit;
+            return session;
+        }
+        catch (OnnxRuntimeException)
+        {
+            OptimizedModelCache.TryDelete(entry);
+            options.GraphOptimizationLevel = level;
+            return null;
+        }
+    }
+
+    /// <summary>A session on the model itself; with a cache entry to fill, ONNX Runtime writes its optimised graph there.</summary>
+    private static InferenceSession CreateAndCache(ModelSource source, SessionSettings settings, SessionOptions options, string? entry)
+    {
+        if (entry is null || Directory.Exists(entry))
+            return CreateFromSource(source, settings, options); // no cache, or another process has just written the entry
+        Directory.CreateDirectory(Path.GetDirectoryName(entry)!);
+        string temporary = OptimizedModelCache.Begin(entry);
+        options.OptimizedModelFilePath = Path.Combine(temporary, OptimizedModelCache.GraphFile);
+        options.AddSessionConfigEntry("session.optimized_model_external_initializers_file_name", OptimizedModelCache.DataFile);
+        options.AddSessionConfigEntry("session.optimized_model_external_initializers_min_size_in_bytes", "1024");
+        InferenceSession session;
+        try
+        {
+            session = CreateFromSource(source, settings, options);
+        }
+        catch
+        {
+            OptimizedModelCache.TryDelete(temporary);
+            throw;
+        }
+        if (OptimizedModelCache.Commit(temporary, entry))
+            OptimizedModelCache.LastOutcome = OptimizedModelCache.CacheOutcome.Written;
+        return session;
+    }
+
+    private static InferenceSession CreateFromSource(ModelSource source, SessionSettings settings, SessionOptions options)
+    {
+        if (source.Graph is not byte[] graph)
+            return new InferenceSession(source.FilePath!, options);
+        if (source.ExternalDataFolder is string folder)
+            options.AddSessionConfigEntry(ExternalDataFolderEntry, folder);
+        if (settings.WeightOverrides is { Count: > 0 } overrides)
+            graph = Graphs.OverridableWeights.Expose(graph, overrides.SelectMany(o => o.Names));
+        return new InferenceSession(graph, options);
     }
 
     /// <summary>ONNX Runtime's session option that turns weight pre-packing off ("1").</summary>

@@ -51,6 +51,9 @@ internal sealed class ModelSource
         return new ModelSource(description, null, graph, externalDataFolder, weightBytes ?? graph.LongLength);
     }
 
+    /// <summary>Whether a file beside a model file counts as its weights (not a graph, config or text).</summary>
+    internal static bool IsWeightFile(FileInfo file) => file.Extension is not (".onnx" or ".json" or ".txt" or ".md" or ".model");
+
     // A diffusers component folder holds its model.onnx and the external data ONNX Runtime reads with it (weights.pb,
     // model.onnx_data, or one file per tensor); configs and other graphs are not weights.
     private static long? EstimateFileWeights(string path)
@@ -63,7 +66,7 @@ internal sealed class ModelSource
             long total = file.Length;
             foreach (FileInfo sibling in file.Directory!.EnumerateFiles())
             {
-                if (sibling.Name != file.Name && sibling.Extension is not (".onnx" or ".json" or ".txt" or ".md" or ".model"))
+                if (sibling.Name != file.Name && IsWeightFile(sibling))
                     total += sibling.Length;
             }
             return total;

@@ -45,6 +45,8 @@ internal static class ServeCommand
                     options.MaxQueueDepth = parsed.GetValue(queue);
                     options.LoraDirectory = parsed.GetValue(loras);
                     options.Role = ToRole(parsed.GetValue(role));
+                    if (Environment.GetEnvironmentVariable("DIFFUSION_ORT_CACHE") is { Length: > 0 } cache)
+                        options.OptimizedModelCache = cache;
                     options.RabbitMq = parsed.GetValue(rabbitMq) ?? Environment.GetEnvironmentVariable("DIFFUSION_RABBITMQ");
                     if (parsed.GetValue(name) is { } instance)
                         options.InstanceName = instance;

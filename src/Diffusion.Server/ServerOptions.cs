@@ -12,6 +12,9 @@ public sealed class ServerOptions
     /// <summary>Execution provider text (<c>cpu</c>, <c>cuda:0</c>, …).</summary>
     public string Provider { get; set; } = "cpu";
 
+    /// <summary>A folder for ONNX Runtime's optimised graphs, so a restarted server or worker loads in about a second (see docs/performance.md).</summary>
+    public string? OptimizedModelCache { get; set; }
+
     /// <summary>Intra-op threads; null for ONNX Runtime's default.</summary>
     public int? Threads { get; set; }
 

@@ -71,9 +71,19 @@ internal static class OptimizedModelCache
         return false;
     }
 
-    /// <summary>A fresh temporary folder beside the entry for ONNX Runtime to write into.</summary>
+    /// <summary>
+    /// A fresh temporary folder beside the entry for ONNX Runtime to write into. Temporary folders of this entry left by a
+    /// process that no longer runs (killed mid-write) are removed first.
+    /// </summary>
     public static string Begin(string entry)
     {
+        string prefix = Path.GetFileName(entry) + ".tmp-";
+        foreach (string stale in Directory.EnumerateDirectories(Path.GetDirectoryName(entry)!, prefix + "*"))
+        {
+            string rest = Path.GetFileName(stale)[prefix.Length..];
+            if (int.TryParse(rest.Split('-')[0], NumberStyles.None, CultureInfo.InvariantCulture, out int pid) && !IsRunning(pid))
+                TryDelete(stale);
+        }
         string temporary = $"{entry}.tmp-{Environment.ProcessId}-{Guid.NewGuid():N}";
         Directory.CreateDirectory(temporary);
         return temporary;
@@ -118,6 +128,23 @@ internal static class OptimizedModelCache
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
+        }
+    }
+
+    private static bool IsRunning(int pid)
+    {
+        try
+        {
+            using var process = System.Diagnostics.Process.GetProcessById(pid);
+            return !process.HasExited;
+        }
+        catch (ArgumentException)
+        {
+            return false; // no such process
+        }
+        catch (InvalidOperationException)
+        {
+            return false;
         }
     }
 

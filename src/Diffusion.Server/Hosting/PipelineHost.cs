@@ -13,7 +13,7 @@ internal sealed class PipelineHost : IModelInfo, IDisposable
         ServerOptions o = options.Value;
         var settings = new PipelineSettings
         {
-            Session = new SessionSettings { Provider = ExecutionProvider.Parse(o.Provider), IntraOpThreads = o.Threads },
+            Session = new SessionSettings { Provider = ExecutionProvider.Parse(o.Provider), IntraOpThreads = o.Threads, OptimizedModelCache = o.OptimizedModelCache },
             ConfigDirectory = o.ConfigDirectory,
             LoraDirectory = o.LoraDirectory,
         };

@@ -126,4 +126,20 @@ public sealed class OptimizedModelCacheTests : IDisposable
         Assert.Throws<ModelLoadException>(() => SessionFactory.Create(_model, Settings()));
         Assert.Empty(Directory.Exists(_cache) ? Directory.GetFileSystemEntries(_cache) : []);
     }
+
+    [Fact]
+    public void A_temporary_folder_left_by_a_killed_process_is_removed_by_the_next_write()
+    {
+        Load(Settings());
+        string entry = Assert.Single(Entries());
+        Directory.Delete(entry, recursive: true);
+        // A process id that cannot be running (above Linux's pid_max and Windows' range in practice).
+        string stale = $"{entry}.tmp-2147483000-{Guid.NewGuid():N}";
+        Directory.CreateDirectory(stale);
+        File.WriteAllBytes(Path.Combine(stale, OptimizedModelCache.GraphFile), [1, 2, 3]);
+
+        Assert.Equal(Outcome.Written, Load(Settings()).Outcome);
+        Assert.False(Directory.Exists(stale));
+        Assert.Equal([entry], Directory.GetFileSystemEntries(_cache));
+    }
 }

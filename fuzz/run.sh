@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Coverage-guided fuzzing of one target with SharpFuzz + AFL++ (Debian's afl++ package).
 #   fuzz/run.sh TARGET SECONDS [WORKDIR]
-# Builds fuzz/Diffusion.Fuzzing, instruments Diffusion.Core, Diffusion.Imaging.Skia and Diffusion.Hub with the sharpfuzz tool,
+# Builds fuzz/Diffusion.Fuzzing, instruments Diffusion.Core, Diffusion.Imaging.Skia, Diffusion.Hub and Diffusion.Server with the sharpfuzz tool,
 # runs afl-fuzz from fuzz/corpus/TARGET for SECONDS, then prints one line:
 #   fuzz TARGET: N execs in S s, C crashes, H hangs, P paths
 # and exits 1 when AFL saved a crash (an exception the target does not list, or a native crash) or a hang.
@@ -29,6 +29,7 @@ if [ ! -f "$bin/.instrumented" ]; then
   "$tools/sharpfuzz" "$bin/Diffusion.Core.dll" >/dev/null
   "$tools/sharpfuzz" "$bin/Diffusion.Imaging.Skia.dll" >/dev/null
   "$tools/sharpfuzz" "$bin/Diffusion.Hub.dll" >/dev/null
+  "$tools/sharpfuzz" "$bin/Diffusion.Server.dll" >/dev/null
   touch "$bin/.instrumented"
 fi
 

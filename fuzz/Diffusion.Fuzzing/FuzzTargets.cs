@@ -43,7 +43,42 @@ internal static class FuzzTargets
             [typeof(ImageFormatException), typeof(InvalidOptionException)], PngSettings),
         new("model-source", "Diffusion.Hub's ModelSource.Parse: hf:owner/name@revision:subfolder, civitai:ID, https URLs",
             [typeof(ArgumentException)], bytes => Hub.ModelSource.Parse(Text(bytes))),
+        new("server-request", "a request body of the server's APIs (first byte: A1111 img2img, txt2img or the native job), read as ASP.NET reads it, then the job it makes and its checks",
+            [typeof(System.Text.Json.JsonException), typeof(InvalidOptionException)], ServerRequest),
     ];
+
+    private static readonly System.Text.Json.JsonSerializerOptions s_web = new(System.Text.Json.JsonSerializerDefaults.Web);
+    // Lazy: instrumented code must not run before the fork server is up (it writes to AFL's shared memory).
+    private static readonly Lazy<Server.ServerOptions> s_limits = new(() => new());
+
+    // What a request body becomes before it is queued: a job request, or a 4xx naming the field.
+    private static void ServerRequest(byte[] bytes)
+    {
+        if (bytes.Length == 0)
+            return;
+        ReadOnlySpan<byte> json = bytes.AsSpan(1);
+        Server.Jobs.GenerationRequest? request;
+        if (bytes[0] % 3 == 2)
+        {
+            if (System.Text.Json.JsonSerializer.Deserialize<Server.Api.NativeJobsApi.JobRequest>(json, s_web) is not { } job)
+                return;
+            request = Server.Api.NativeJobsApi.ToRequest(job);
+        }
+        else
+        {
+            bool imageToImage = bytes[0] % 3 == 0;
+            if (System.Text.Json.JsonSerializer.Deserialize<Server.Api.A1111Api.A1111Request>(json, s_web) is not { } body)
+                return;
+            if (Server.Api.A1111Api.InpaintingRefusal(body, imageToImage) is not null)
+                return;
+            request = Server.Api.A1111Api.ToRequest(body, imageToImage);
+        }
+        if (request is null)
+            return;
+        request.Validate(s_limits.Value);
+        if (request.Sampler is { } sampler)
+            _ = SchedulerCatalog.Accepts(sampler, flowMatchingModel: bytes[0] % 2 == 0);
+    }
 
     // The settings an image carries, read the way `diffusion generate --from` reads them.
     private static void PngSettings(byte[] bytes)

@@ -156,7 +156,7 @@ internal static class A1111Api
     /// the original image (<c>inpainting_fill</c> 0 fill, 2 latent noise, 3 latent nothing) and "only masked"
     /// (<c>inpaint_full_res</c> true). Absent, they mean "original" and "whole picture", the web UI's defaults.
     /// </summary>
-    private static IResult? InpaintingRefusal(A1111Request body, bool imageToImage)
+    internal static IResult? InpaintingRefusal(A1111Request body, bool imageToImage)
     {
         if (body.Mask is null)
             return null;

@@ -131,6 +131,29 @@ public sealed class ScaleOutTests
     }
 
     [Fact]
+    public async Task A_worker_stopped_with_SIGTERM_finishes_its_job_and_takes_no_more()
+    {
+        await using RabbitMqBroker broker = await RabbitMqBroker.StartAsync();
+        await using WorkerProcess worker = await WorkerProcess.StartAsync(broker, "worker-a");
+        await using TestServer frontEnd = await StartFrontEndAsync(broker);
+
+        string running = await frontEnd.SubmitAsync(TestServer.LongJob());
+        string waiting = await frontEnd.SubmitAsync(TestServer.ShortJob());
+        await WaitForStepAsync(frontEnd, running, 2);
+        Assert.Equal(0, await worker.TerminateAsync());
+
+        // The running job was finished and acknowledged by the stopping worker, not handed to another one.
+        JsonElement done = await frontEnd.WaitForAsync(running, "succeeded", "failed", "cancelled");
+        Assert.Equal("succeeded", done.GetProperty("state").GetString());
+        Assert.Equal("worker-a", done.GetProperty("worker").GetString());
+        // The waiting one stays queued in the broker for the next worker.
+        Assert.Equal("queued", (await frontEnd.StatusAsync(waiting)).GetProperty("state").GetString());
+        await using WorkerProcess next = await WorkerProcess.StartAsync(broker, "worker-b");
+        JsonElement later = await frontEnd.WaitForAsync(waiting, "succeeded", "failed", "cancelled");
+        Assert.Equal("worker-b", later.GetProperty("worker").GetString());
+    }
+
+    [Fact]
     public async Task Cancelling_a_running_job_stops_it_on_its_worker_which_then_takes_the_next()
     {
         await using RabbitMqBroker broker = await RabbitMqBroker.StartAsync();

@@ -67,6 +67,15 @@ internal sealed class WorkerProcess : IAsyncDisposable
         await _process.WaitForExitAsync();
     }
 
+    /// <summary>SIGTERM, as a container runtime stops a worker; returns the exit code.</summary>
+    public async Task<int> TerminateAsync()
+    {
+        using (Process kill = Process.Start("kill", ["-TERM", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)])!)
+            await kill.WaitForExitAsync();
+        await _process.WaitForExitAsync().WaitAsync(TimeSpan.FromMinutes(1));
+        return _process.ExitCode;
+    }
+
     private static string ServerAssembly()
     {
         // tests/Diffusion.Server.Tests/bin/<Configuration>/net10.0/ → samples/Server/bin/<Configuration>/net10.0/Server.dll

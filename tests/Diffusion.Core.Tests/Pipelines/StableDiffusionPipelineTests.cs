@@ -168,12 +168,24 @@ public sealed class StableDiffusionPipelineTests
         using var pipeline = TinySd.Load();
         using var cancellation = new CancellationTokenSource();
         int steps = 0;
-        // 512×512 (64×64 latents, batch 2): each UNet run takes a good fraction of a second here, so the
-        // cancellation lands inside one, through RunOptions.Terminate.
+        // 512×512 (64×64 latents, batch 2): the cancellation lands inside a UNet run, through RunOptions.Terminate.
+        // It comes from a thread of its own, not CancelAfter's timer: with the test run's thread pool busy, the timer's
+        // callback could come after the whole generation (about a second here) had finished.
         var progress = new SynchronousProgress<GenerationProgress>(_ =>
         {
             if (Interlocked.Increment(ref steps) == 1)
-                cancellation.CancelAfter(TimeSpan.FromMilliseconds(20));
+                new Thread(() =>
+                {
+                    Thread.Sleep(20);
+                    try
+                    {
+                        cancellation.Cancel();
+                    }
+                    catch (ObjectDisposedException)
+                    {
+                        // the test already ended (and its assertions failed): nothing left to cancel
+                    }
+                }) { IsBackground = true }.Start();
         });
         var watch = System.Diagnostics.Stopwatch.StartNew();
 

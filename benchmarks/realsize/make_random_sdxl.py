@@ -84,62 +84,63 @@ def save_safetensors(path, tensors):
 
 
 sd, counts = {}, {}
-unet = randomized(UNet2DConditionModel(**SDXL_UNET))
-state = unet.state_dict()
-counts["unet"] = sum(v.numel() for v in state.values())
-for k, v in conv.convert_unet_state_dict(state).items():
-    sd["model.diffusion_model." + k] = v
-del unet, state
 
-vae = randomized(AutoencoderKL(**SDXL_VAE))
-state = vae.state_dict()
-counts["vae"] = sum(v.numel() for v in state.values())
-for k, v in conv.convert_vae_state_dict(state).items():
-    sd["first_stage_model." + k] = v
-del vae, state
+
+def add_module(key, module, convert, prefix):
+    """A diffusers module, randomised, its state converted to the single-file names under prefix."""
+    state = randomized(module).state_dict()
+    counts[key] = sum(v.numel() for v in state.values())
+    for k, v in convert(state).items():
+        sd[prefix + k] = v
+
+
+def add_random(key, prefix, shapes):
+    """Random tensors of the given names and shapes under prefix."""
+    counts[key] = 0
+    for k, shape in shapes.items():
+        sd[prefix + k] = rnd(k, shape)
+        counts[key] += sd[prefix + k].numel()
+
+
+def linear(shapes, name, out_features, in_features):
+    shapes[name + ".weight"] = (out_features, in_features)
+    shapes[name + ".bias"] = (out_features,)
+
+
+def layer_norm(shapes, name, width):
+    shapes[name + ".weight"] = (width,)
+    shapes[name + ".bias"] = (width,)
+
+
+add_module("unet", UNet2DConditionModel(**SDXL_UNET), conv.convert_unet_state_dict, "model.diffusion_model.")
+add_module("vae", AutoencoderKL(**SDXL_VAE), conv.convert_vae_state_dict, "first_stage_model.")
 
 # CLIP ViT-L/14 (Hugging Face CLIPTextModel names), as SDXL's first text encoder
-prefix = "conditioner.embedders.0.transformer.text_model."
-clip_l = {"embeddings.token_embedding.weight": (49408, 768), "embeddings.position_embedding.weight": (77, 768),
-          "final_layer_norm.weight": (768,), "final_layer_norm.bias": (768,)}
+clip_l = {"embeddings.token_embedding.weight": (49408, 768), "embeddings.position_embedding.weight": (77, 768)}
+layer_norm(clip_l, "final_layer_norm", 768)
 for i in range(12):
     layer = f"encoder.layers.{i}."
     for p in ("q_proj", "k_proj", "v_proj", "out_proj"):
-        clip_l[layer + f"self_attn.{p}.weight"] = (768, 768)
-        clip_l[layer + f"self_attn.{p}.bias"] = (768,)
-    for norm in ("layer_norm1", "layer_norm2"):
-        clip_l[layer + f"{norm}.weight"] = (768,)
-        clip_l[layer + f"{norm}.bias"] = (768,)
-    clip_l[layer + "mlp.fc1.weight"] = (3072, 768)
-    clip_l[layer + "mlp.fc1.bias"] = (3072,)
-    clip_l[layer + "mlp.fc2.weight"] = (768, 3072)
-    clip_l[layer + "mlp.fc2.bias"] = (768,)
-counts["clip_l"] = 0
-for k, shape in clip_l.items():
-    sd[prefix + k] = rnd(k, shape)
-    counts["clip_l"] += sd[prefix + k].numel()
+        linear(clip_l, layer + "self_attn." + p, 768, 768)
+    layer_norm(clip_l, layer + "layer_norm1", 768)
+    layer_norm(clip_l, layer + "layer_norm2", 768)
+    linear(clip_l, layer + "mlp.fc1", 3072, 768)
+    linear(clip_l, layer + "mlp.fc2", 768, 3072)
+add_random("clip_l", "conditioner.embedders.0.transformer.text_model.", clip_l)
 
 # OpenCLIP ViT-bigG/14 (open_clip names), SDXL's second text encoder: 32 layers, width 1280, MLP 5120
-prefix = "conditioner.embedders.1.model."
-clip_g = {"token_embedding.weight": (49408, 1280), "positional_embedding": (77, 1280), "ln_final.weight": (1280,),
-          "ln_final.bias": (1280,), "text_projection": (1280, 1280)}
+clip_g = {"token_embedding.weight": (49408, 1280), "positional_embedding": (77, 1280), "text_projection": (1280, 1280)}
+layer_norm(clip_g, "ln_final", 1280)
 for i in range(32):
     layer = f"transformer.resblocks.{i}."
-    clip_g[layer + "attn.in_proj_weight"] = (3840, 1280)
+    clip_g[layer + "attn.in_proj_weight"] = (3840, 1280)  # open_clip's fused q/k/v, "_weight" not ".weight"
     clip_g[layer + "attn.in_proj_bias"] = (3840,)
-    clip_g[layer + "attn.out_proj.weight"] = (1280, 1280)
-    clip_g[layer + "attn.out_proj.bias"] = (1280,)
-    for norm in ("ln_1", "ln_2"):
-        clip_g[layer + f"{norm}.weight"] = (1280,)
-        clip_g[layer + f"{norm}.bias"] = (1280,)
-    clip_g[layer + "mlp.c_fc.weight"] = (5120, 1280)
-    clip_g[layer + "mlp.c_fc.bias"] = (5120,)
-    clip_g[layer + "mlp.c_proj.weight"] = (1280, 5120)
-    clip_g[layer + "mlp.c_proj.bias"] = (1280,)
-counts["clip_g"] = 0
-for k, shape in clip_g.items():
-    sd[prefix + k] = rnd(k, shape)
-    counts["clip_g"] += sd[prefix + k].numel()
+    linear(clip_g, layer + "attn.out_proj", 1280, 1280)
+    layer_norm(clip_g, layer + "ln_1", 1280)
+    layer_norm(clip_g, layer + "ln_2", 1280)
+    linear(clip_g, layer + "mlp.c_fc", 5120, 1280)
+    linear(clip_g, layer + "mlp.c_proj", 1280, 5120)
+add_random("clip_g", "conditioner.embedders.1.model.", clip_g)
 
 print(json.dumps({**counts, "tensors": len(sd)}))
 path = os.path.join(OUT, "sdxl_random.safetensors")

@@ -84,7 +84,8 @@ internal sealed class RabbitMqBroker : IAsyncDisposable
             File.SetUnixFileMode(path, mode);
     }
 
-    private static int FreePort()
+    /// <summary>A loopback port nothing listens on at the moment.</summary>
+    internal static int FreePort()
     {
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();

@@ -35,7 +35,7 @@ public sealed class ScaleOutTests
         var workers = new HashSet<string>();
         foreach (string id in ids)
         {
-            JsonElement status = await frontEnd.WaitForAsync(id, "succeeded", "failed", "cancelled");
+            JsonElement status = await FinishedAsync(frontEnd, id);
             Assert.Equal("succeeded", status.GetProperty("state").GetString());
             workers.Add(status.GetProperty("worker").GetString()!);
         }
@@ -95,7 +95,7 @@ public sealed class ScaleOutTests
         Assert.Equal(50, ids.Distinct().Count());
         foreach (string id in ids)
         {
-            JsonElement status = await frontEnd.WaitForAsync(id, "succeeded", "failed", "cancelled");
+            JsonElement status = await FinishedAsync(frontEnd, id);
             Assert.Equal("succeeded", status.GetProperty("state").GetString());
             Assert.Single(status.GetProperty("images").EnumerateArray());
         }
@@ -123,7 +123,7 @@ public sealed class ScaleOutTests
         string victim = running.GetProperty("worker").GetString()!;
         await (victim == first.Name ? first : second).KillAsync();
 
-        JsonElement done = await frontEnd.WaitForAsync(id, "succeeded", "failed", "cancelled");
+        JsonElement done = await FinishedAsync(frontEnd, id);
         Assert.Equal("succeeded", done.GetProperty("state").GetString());
         string survivor = victim == first.Name ? second.Name : first.Name;
         Assert.Equal(survivor, done.GetProperty("worker").GetString());
@@ -143,13 +143,13 @@ public sealed class ScaleOutTests
         Assert.Equal(0, await worker.TerminateAsync());
 
         // The running job was finished and acknowledged by the stopping worker, not handed to another one.
-        JsonElement done = await frontEnd.WaitForAsync(running, "succeeded", "failed", "cancelled");
+        JsonElement done = await FinishedAsync(frontEnd, running);
         Assert.Equal("succeeded", done.GetProperty("state").GetString());
         Assert.Equal("worker-a", done.GetProperty("worker").GetString());
         // The waiting one stays queued in the broker for the next worker.
         Assert.Equal("queued", (await frontEnd.StatusAsync(waiting)).GetProperty("state").GetString());
         await using WorkerProcess next = await WorkerProcess.StartAsync(broker, "worker-b");
-        JsonElement later = await frontEnd.WaitForAsync(waiting, "succeeded", "failed", "cancelled");
+        JsonElement later = await FinishedAsync(frontEnd, waiting);
         Assert.Equal("worker-b", later.GetProperty("worker").GetString());
     }
 
@@ -168,11 +168,11 @@ public sealed class ScaleOutTests
         Assert.Equal(System.Net.HttpStatusCode.Accepted, (await frontEnd.Client.DeleteAsync($"/api/v1/jobs/{waiting}", Ct)).StatusCode);
         Assert.Equal(System.Net.HttpStatusCode.Accepted, (await frontEnd.Client.DeleteAsync($"/api/v1/jobs/{running}", Ct)).StatusCode);
 
-        JsonElement stopped = await frontEnd.WaitForAsync(running, "succeeded", "failed", "cancelled");
+        JsonElement stopped = await FinishedAsync(frontEnd, running);
         Assert.Equal("cancelled", stopped.GetProperty("state").GetString());
         Assert.True(stopped.GetProperty("step").GetInt32() < 150);
         Assert.Equal("cancelled", (await frontEnd.StatusAsync(waiting)).GetProperty("state").GetString());
-        JsonElement after = await frontEnd.WaitForAsync(next, "succeeded", "failed", "cancelled");
+        JsonElement after = await FinishedAsync(frontEnd, next);
         Assert.Equal("succeeded", after.GetProperty("state").GetString());
         Assert.Equal("worker-a", after.GetProperty("worker").GetString());
         // The waiting job was skipped, not run: the next job finished well before the waiting one could have.
@@ -208,12 +208,7 @@ public sealed class ScaleOutTests
     [Fact]
     public async Task A_broker_that_cannot_be_reached_stops_the_front_end_and_the_worker_at_start()
     {
-        int closed;
-        using (var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0))
-        {
-            listener.Start();
-            closed = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
-        }
+        int closed = RabbitMqBroker.FreePort(); // free, so nothing answers there
         foreach (ServerRole role in new[] { ServerRole.FrontEnd, ServerRole.Worker })
         {
             var error = await Assert.ThrowsAsync<BrokerUnavailableException>(() => TestServer.StartAsync(o =>
@@ -237,6 +232,9 @@ public sealed class ScaleOutTests
         }));
         Assert.Contains(option, error.Message, StringComparison.Ordinal);
     }
+
+    /// <summary>The job once it is final (succeeded, failed or cancelled).</summary>
+    private static Task<JsonElement> FinishedAsync(TestServer server, string id) => server.WaitForAsync(id, "succeeded", "failed", "cancelled");
 
     private static async Task<JsonElement> WaitForStepAsync(TestServer server, string id, int step)
     {

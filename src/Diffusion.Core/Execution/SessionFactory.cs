@@ -148,13 +148,41 @@ public static class SessionFactory
 
     private static InferenceSession CreateFromSource(ModelSource source, SessionSettings settings, SessionOptions options)
     {
+        IReadOnlyList<Weights.WeightOverrides> overrides = settings.WeightOverrides ?? [];
         if (source.Graph is not byte[] graph)
+        {
+            if (overrides.Count > 0)
+                Weights.WeightOverrides.ApplyTo(options, overrides);
             return new InferenceSession(source.FilePath!, options);
+        }
         if (source.ExternalDataFolder is string folder)
             options.AddSessionConfigEntry(ExternalDataFolderEntry, folder);
-        if (settings.WeightOverrides is { Count: > 0 } overrides)
-            graph = Graphs.OverridableWeights.Expose(graph, overrides.SelectMany(o => o.Names));
-        return new InferenceSession(graph, options);
+        // Half-precision weights are widened here rather than by ORT's cast folding (see WidenedWeights), except where ORT
+        // reads weights from the file itself (level ALL's layout transforms) or serialises the graph (a cache entry).
+        // Overridden weights behind such a cast take their replacement in float32, in place.
+        Graphs.WidenedWeights? widened = null;
+        if (settings.WidenHalfPrecisionWeights && source.ExternalDataFolder is string dataFolder
+            && options.GraphOptimizationLevel != GraphOptimizationLevel.ORT_ENABLE_ALL && string.IsNullOrEmpty(options.OptimizedModelFilePath))
+            widened = Graphs.WidenedWeights.Widen(ref graph, dataFolder, new HashSet<string>(StringComparer.Ordinal), overrides);
+        try
+        {
+            IReadOnlySet<string> handled = widened?.ReplacedByOverrides ?? new HashSet<string>();
+            var remaining = overrides.SelectMany(o => o.Names).Where(n => !handled.Contains(n)).ToList();
+            if (remaining.Count > 0)
+            {
+                graph = Graphs.OverridableWeights.Expose(graph, remaining);
+                Weights.WeightOverrides.ApplyTo(options, overrides, handled);
+            }
+            if (widened is null)
+                return new InferenceSession(graph, options);
+            widened.ApplyTo(options);
+            return new WeightOwningSession(graph, options, widened);
+        }
+        catch
+        {
+            widened?.Dispose();
+            throw;
+        }
     }
 
     /// <summary>ONNX Runtime's session option that turns weight pre-packing off ("1").</summary>
@@ -188,8 +216,6 @@ public static class SessionFactory
                 foreach (KeyValuePair<string, string> entry in settings.SessionConfigEntries)
                     options.AddSessionConfigEntry(entry.Key, entry.Value);
             }
-            if (settings.WeightOverrides is { Count: > 0 } overrides)
-                Weights.WeightOverrides.ApplyTo(options, overrides);
             AppendProvider(options, settings.Provider);
             return options;
         }

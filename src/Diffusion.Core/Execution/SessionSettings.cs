@@ -105,6 +105,12 @@ public sealed record SessionSettings
     /// </summary>
     internal IReadOnlyList<Weights.WeightOverrides>? WeightOverrides { get; init; }
 
+    /// <summary>
+    /// Whether a built graph's float16/bfloat16 weights are widened to float32 by this library (<see cref="Graphs.WidenedWeights"/>)
+    /// rather than by ONNX Runtime's constant folding; the values are the same either way. On unless tests compare the two.
+    /// </summary>
+    internal bool WidenHalfPrecisionWeights { get; init; } = true;
+
     /// <summary>Checks every value; the single place where session settings are validated.</summary>
     /// <exception cref="InvalidOptionException">A value is out of range; the message names the property.</exception>
     public void Validate()

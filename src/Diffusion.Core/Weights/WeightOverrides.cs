@@ -68,7 +68,11 @@ public sealed class WeightOverrides : IDisposable
     /// </summary>
     /// <exception cref="ArgumentException">Two of them replace the same initializer.</exception>
     /// <exception cref="ObjectDisposedException">One of them was disposed.</exception>
-    public static void ApplyTo(SessionOptions options, IReadOnlyList<WeightOverrides> overrides)
+    public static void ApplyTo(SessionOptions options, IReadOnlyList<WeightOverrides> overrides) => ApplyTo(options, overrides, null);
+
+    /// <summary>As <see cref="ApplyTo(SessionOptions, IReadOnlyList{WeightOverrides})"/>, leaving out the replacements named in
+    /// <paramref name="handledElsewhere"/> (a built graph's widened weights, supplied in float32 by <see cref="Graphs.WidenedWeights"/>).</summary>
+    internal static void ApplyTo(SessionOptions options, IReadOnlyList<WeightOverrides> overrides, IReadOnlySet<string>? handledElsewhere)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(overrides);
@@ -85,11 +89,19 @@ public sealed class WeightOverrides : IDisposable
             conv |= set.ContainsConvWeights;
             float16 |= set.ContainsFloat16Weights;
         }
+        bool any = false;
         foreach (WeightOverrides set in overrides)
         {
             foreach (Entry entry in set._entries)
-                options.AddInitializer(entry.Name, entry.Value);
+            {
+                if (handledElsewhere?.Contains(entry.Name) == true)
+                    continue;
+                options.AddInitializer(entry.Name, entry.GetOrCreateValue());
+                any = true;
+            }
         }
+        if (!any)
+            return;
         string? disabled = (conv, float16) switch
         {
             (true, true) => NchwcTransformer + ";" + Fp16InitializerTransformer,
@@ -108,69 +120,61 @@ public sealed class WeightOverrides : IDisposable
             return;
         _disposed = true;
         foreach (Entry entry in _entries)
-            entry.Value.Dispose();
+            entry.Value?.Dispose();
     }
 
-    /// <summary>Adds a replacement, converting <paramref name="values"/> to <paramref name="elementType"/>.</summary>
+    /// <summary>
+    /// Adds a replacement: <paramref name="values"/> (kept, not copied) rounded in place to <paramref name="elementType"/>'s
+    /// precision, so a session gets the same numbers whether they are handed over in that type (by name) or as the
+    /// float32 a built graph's widened weight takes (<see cref="TryGetWidened"/>).
+    /// </summary>
     internal void Add(string name, float[] values, long[] shape, TensorElementType elementType, bool isConvWeight)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         if (_names.Contains(name))
             throw new InvalidOperationException($"initializer '{name}' is already overridden.");
-        OrtValue value;
-        object storage;
         switch (elementType)
         {
             case TensorElementType.Float:
-                value = OrtValue.CreateTensorValueFromMemory(values, shape);
-                storage = values;
                 break;
             case TensorElementType.Float16:
-                var halves = new Float16[values.Length];
-                TensorPrimitives.ConvertToHalf(values, MemoryMarshal.Cast<Float16, Half>(halves.AsSpan()));
-                value = OrtValue.CreateTensorValueFromMemory(halves, shape);
-                storage = halves;
+                RoundThroughHalf(values);
                 break;
             case TensorElementType.BFloat16:
-                var brains = new BFloat16[values.Length];
-                Span<ushort> bits = MemoryMarshal.Cast<BFloat16, ushort>(brains.AsSpan());
                 for (int i = 0; i < values.Length; i++)
-                    bits[i] = SingleToBFloat16(values[i]);
-                value = OrtValue.CreateTensorValueFromMemory(brains, shape);
-                storage = brains;
+                    values[i] = BitConverter.UInt32BitsToSingle((uint)SingleToBFloat16(values[i]) << 16);
                 break;
             default:
                 throw new WeightFileException(ModelPath, name, $"cannot override a weight of element type {elementType} (expected float32, float16 or bfloat16).");
         }
-        _entries.Add(new Entry(name, value, storage, elementType));
+        _entries.Add(new Entry(name, values, shape, elementType));
         _names.Add(name);
         ContainsConvWeights |= isConvWeight;
         ContainsFloat16Weights |= elementType == TensorElementType.Float16;
     }
 
-    /// <summary>The replacement for <paramref name="name"/> widened to float32 (for tests and diagnostics).</summary>
-    internal float[] ReadAsFloat32(string name)
+    /// <summary>
+    /// The float32 values and shape replacing <paramref name="name"/>, for a built graph that widens that weight itself
+    /// (then the values are used in place, with no typed copy and no graph input); false when it is not replaced here.
+    /// </summary>
+    internal bool TryGetWidened(string name, out float[] values, out long[] shape)
     {
         foreach (Entry entry in _entries)
         {
-            if (entry.Name != name)
-                continue;
-            switch (entry.Storage)
+            if (entry.Name == name)
             {
-                case float[] floats:
-                    return (float[])floats.Clone();
-                case Float16[] halves:
-                    var widened = new float[halves.Length];
-                    TensorPrimitives.ConvertToSingle(MemoryMarshal.Cast<Float16, Half>(halves.AsSpan()), widened);
-                    return widened;
-                case BFloat16[] brains:
-                    var result = new float[brains.Length];
-                    SafeTensorsFile.BFloat16ToSingle(MemoryMarshal.Cast<BFloat16, ushort>(brains.AsSpan()), result);
-                    return result;
+                ObjectDisposedException.ThrowIf(_disposed, this);
+                (values, shape) = (entry.Values, entry.Shape);
+                return true;
             }
         }
-        throw new KeyNotFoundException(name);
+        (values, shape) = (null!, null!);
+        return false;
     }
+
+    /// <summary>The replacement for <paramref name="name"/> widened to float32 (for tests and diagnostics).</summary>
+    internal float[] ReadAsFloat32(string name)
+        => TryGetWidened(name, out float[] values, out _) ? (float[])values.Clone() : throw new KeyNotFoundException(name);
 
     /// <summary>The element type a replacement is stored in.</summary>
     internal TensorElementType ElementTypeOf(string name)
@@ -192,5 +196,48 @@ public sealed class WeightOverrides : IDisposable
         return (ushort)((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16);
     }
 
-    private sealed record Entry(string Name, OrtValue Value, object Storage, TensorElementType ElementType);
+    private static void RoundThroughHalf(Span<float> values)
+    {
+        Span<Half> halves = stackalloc Half[1024];
+        for (int start = 0; start < values.Length; start += halves.Length)
+        {
+            Span<float> chunk = values.Slice(start, Math.Min(halves.Length, values.Length - start));
+            TensorPrimitives.ConvertToHalf(chunk, halves[..chunk.Length]);
+            TensorPrimitives.ConvertToSingle(halves[..chunk.Length], chunk);
+        }
+    }
+
+    /// <summary>
+    /// One replacement. <see cref="Value"/>, the values in the initializer's own element type for ONNX Runtime, is made
+    /// only when the replacement is applied by name (<see cref="ApplyTo(SessionOptions)"/>).
+    /// </summary>
+    private sealed class Entry(string name, float[] values, long[] shape, TensorElementType elementType)
+    {
+        public string Name { get; } = name;
+        public float[] Values { get; } = values;
+        public long[] Shape { get; } = shape;
+        public TensorElementType ElementType { get; } = elementType;
+        public OrtValue? Value { get; private set; }
+
+        public OrtValue GetOrCreateValue()
+        {
+            if (Value is not null)
+                return Value;
+            switch (ElementType)
+            {
+                case TensorElementType.Float16:
+                    var halves = new Float16[Values.Length];
+                    TensorPrimitives.ConvertToHalf(Values, MemoryMarshal.Cast<Float16, Half>(halves.AsSpan()));
+                    return Value = OrtValue.CreateTensorValueFromMemory(halves, Shape);
+                case TensorElementType.BFloat16:
+                    var brains = new BFloat16[Values.Length];
+                    Span<ushort> bits = MemoryMarshal.Cast<BFloat16, ushort>(brains.AsSpan());
+                    for (int i = 0; i < Values.Length; i++)
+                        bits[i] = (ushort)(BitConverter.SingleToUInt32Bits(Values[i]) >> 16); // already rounded to bfloat16
+                    return Value = OrtValue.CreateTensorValueFromMemory(brains, Shape);
+                default:
+                    return Value = OrtValue.CreateTensorValueFromMemory(Values, Shape);
+            }
+        }
+    }
 }

@@ -18,8 +18,10 @@ namespace Diffusion.Core.Benchmarks;
 /// <remarks>
 /// Usage: <c>built-unet load --checkpoint F.safetensors | --export unet/model.onnx [--optimized DIR] [--threads 2]</c>,
 /// <c>built-unet steps --checkpoint F --export M [--runs 5] [--threads 2]</c>,
-/// <c>built-unet attention --checkpoint F [--unfused] [--runs 3]</c> (one process per variant: session creation, each of
-/// the first two batch-2 runs, the steady runs' median, peak RSS; fused vs unfused attention).
+/// <c>built-unet attention --checkpoint F [--unfused] [--runs 3] [--quantization int8|int4]</c> (one process per variant: session creation, each of
+/// the first two batch-2 runs, the steady runs' median, peak RSS; fused vs unfused attention),
+/// <c>built-unet operators --checkpoint F [--prepack on|off] [--runs 3]</c> (ONNX Runtime's profiler on: kernel time per
+/// operator kind over the steady runs, to see which kinds pre-packing speeds up).
 /// </remarks>
 public static class BuiltUNetHarness
 {
@@ -31,6 +33,7 @@ public static class BuiltUNetHarness
         bool fused = true;
         GraphOptimizationLevel? level = null;
         bool? prepack = null;
+        var quantization = WeightQuantization.None;
         var entries = new Dictionary<string, string>();
         for (int i = 1; i < args.Length; i += 2)
         {
@@ -49,13 +52,14 @@ public static class BuiltUNetHarness
                 case "--runs": runs = int.Parse(args[i + 1], System.Globalization.CultureInfo.InvariantCulture); break;
                 case "--level": level = ParseLevel(args[i + 1]); break;
                 case "--prepack": prepack = args[i + 1] == "on"; break;
+                case "--quantization": quantization = Enum.Parse<WeightQuantization>(args[i + 1], ignoreCase: true); break;
                 case "--config-entry": entries[args[i + 1].Split('=')[0]] = args[i + 1].Split('=', 2)[1]; break;
                 default: throw new ArgumentException($"unknown option {args[i]}");
             }
         }
         Console.WriteLine(MachineDescription.Describe());
-        var settings = new SessionSettings { IntraOpThreads = threads, GraphOptimizationLevel = level, PrepackWeights = prepack, SessionConfigEntries = entries.Count > 0 ? entries : null };
-        Console.WriteLine($"level {(level is null ? "automatic" : level)}, prepack {(prepack is null ? "automatic" : prepack.Value ? "on" : "off")}{string.Concat(entries.Select(e => $", {e.Key}={e.Value}"))}");
+        var settings = new SessionSettings { IntraOpThreads = threads, GraphOptimizationLevel = level, PrepackWeights = prepack, Quantization = quantization, SessionConfigEntries = entries.Count > 0 ? entries : null };
+        Console.WriteLine($"level {(level is null ? "automatic" : level)}, prepack {(prepack is null ? "automatic" : prepack.Value ? "on" : "off")}, quantization {quantization}{string.Concat(entries.Select(e => $", {e.Key}={e.Value}"))}");
         switch (mode)
         {
             case "load" when checkpoint is not null ^ export is not null:
@@ -63,6 +67,9 @@ public static class BuiltUNetHarness
                 return 0;
             case "attention" when checkpoint is not null:
                 Attention(checkpoint, fused, runs, settings);
+                return 0;
+            case "operators" when checkpoint is not null:
+                Operators(checkpoint, runs, settings);
                 return 0;
             case "steps" when checkpoint is not null && export is not null:
                 Steps(checkpoint, export, runs, settings);
@@ -183,5 +190,55 @@ public static class BuiltUNetHarness
         }
         double steady = times.Skip(2).Order().ElementAt((times.Count - 2) / 2);
         Console.WriteLine($"{(fused ? "fused" : "unfused")}: first {times[0]:F2} s, second {times[1]:F2} s, steady median {steady:F2} s, first/steady {times[0] / steady:F2}; peak RSS {ProcessMemory.PeakResidentMiB():F0} MiB");
+    }
+
+    /// <summary>Kernel time per operator kind (ONNX Runtime's profiler), summed over the runs after two warm-up runs.</summary>
+    private static void Operators(string checkpoint, int runs, SessionSettings settings)
+    {
+        ModelSource built = Built(checkpoint, out _);
+        string prefix = Path.Combine(Path.GetTempPath(), $"unet-operators-{Environment.ProcessId}");
+        long start = Stopwatch.GetTimestamp();
+        using InferenceSession session = SessionFactory.Create(built, settings, options =>
+        {
+            options.EnableProfiling = true;
+            options.ProfileOutputPathPrefix = prefix;
+        });
+        Console.WriteLine($"session created in {Stopwatch.GetElapsedTime(start).TotalSeconds:F1} s, peak RSS {ProcessMemory.PeakResidentMiB():F0} MiB");
+        var random = new Random(1);
+        float[] sample = Enumerable.Range(0, 2 * 4 * 64 * 64).Select(_ => (float)random.NextDouble()).ToArray();
+        float[] context = Enumerable.Range(0, 2 * 77 * 768).Select(_ => (float)random.NextDouble() - 0.5f).ToArray();
+        var runStarts = new List<long>();
+        for (int i = 0; i < runs + 2; i++)
+        {
+            using var x = OrtValue.CreateTensorValueFromMemory(sample, [2, 4, 64, 64]);
+            using var t = OrtValue.CreateTensorValueFromMemory(new[] { 500f }, [1]);
+            using var c = OrtValue.CreateTensorValueFromMemory(context, [2, 77, 768]);
+            long runStart = Stopwatch.GetTimestamp();
+            using var output = session.Run(new RunOptions(), ["sample", "timestep", "encoder_hidden_states"], [x, t, c], [session.OutputNames[0]]);
+            Console.WriteLine($"run {i + 1}: {Stopwatch.GetElapsedTime(runStart).TotalSeconds:F2} s");
+        }
+        string profile = session.EndProfiling();
+        using var document = System.Text.Json.JsonDocument.Parse(File.ReadAllText(profile));
+        // Each run is one "model_run" event; node events carry the run's timestamp range, so the steady runs are those
+        // after the second model_run's end.
+        var runEnds = document.RootElement.EnumerateArray().Where(e => e.GetProperty("name").GetString() == "model_run")
+            .Select(e => e.GetProperty("ts").GetInt64() + e.GetProperty("dur").GetInt64()).Order().ToList();
+        long steadyFrom = runEnds[1];
+        var perKind = new Dictionary<string, (double Microseconds, int Nodes)>();
+        foreach (var e in document.RootElement.EnumerateArray())
+        {
+            if (e.GetProperty("cat").GetString() != "Node" || !e.GetProperty("name").GetString()!.EndsWith("_kernel_time", StringComparison.Ordinal)
+                || e.GetProperty("ts").GetInt64() < steadyFrom)
+                continue;
+            string kind = e.GetProperty("args").GetProperty("op_name").GetString()!;
+            perKind.TryGetValue(kind, out var sum);
+            perKind[kind] = (sum.Microseconds + e.GetProperty("dur").GetInt64(), sum.Nodes + 1);
+        }
+        File.Delete(profile);
+        double total = perKind.Values.Sum(v => v.Microseconds);
+        Console.WriteLine($"kernel time per steady run, by operator kind ({runs} runs):");
+        foreach ((string kind, (double us, int nodes)) in perKind.OrderByDescending(p => p.Value.Microseconds))
+            Console.WriteLine($"  {kind,-28} {us / runs / 1e6,8:F3} s  {100 * us / total,5:F1} %  ({nodes / runs} nodes)");
+        Console.WriteLine($"  {"total",-28} {total / runs / 1e6,8:F3} s; peak RSS {ProcessMemory.PeakResidentMiB():F0} MiB");
     }
 }

@@ -16,7 +16,8 @@ namespace Diffusion.Core.Benchmarks;
 /// </summary>
 /// <remarks>
 /// Usage: <c>realsize --checkpoint F.safetensors [--config DIR] [--level all|extended|basic] [--unet-level all|extended] [--prepack on|off]
-/// [--cache DIR] [--threads 2] [--size 512] [--steps 4] [--runs 2] [--memory-mode keep|sequential]</c>.
+/// [--cache DIR] [--threads 2] [--size 512] [--steps 4] [--runs 2] [--memory-mode keep|sequential] [--lora F.safetensors[:multiplier]]… [--quantization int8|int4]</c>
+/// (<c>--lora</c> repeats; the LoRAs are merged at load, as <see cref="PipelineSettings.Loras"/>).
 /// </remarks>
 public static class RealSizeHarness
 {
@@ -27,6 +28,8 @@ public static class RealSizeHarness
         bool? prepack = null;
         int threads = 2, size = 512, steps = 4, runs = 2;
         var memory = MemoryMode.KeepLoaded;
+        var loras = new List<LoraFile>();
+        var quantization = WeightQuantization.None;
         for (int i = 0; i + 1 < args.Length; i += 2)
         {
             string value = args[i + 1];
@@ -42,6 +45,8 @@ public static class RealSizeHarness
                 case "--size": size = int.Parse(value, CultureInfo.InvariantCulture); break;
                 case "--steps": steps = int.Parse(value, CultureInfo.InvariantCulture); break;
                 case "--runs": runs = int.Parse(value, CultureInfo.InvariantCulture); break;
+                case "--lora": loras.Add(ParseLora(value)); break;
+                case "--quantization": quantization = Enum.Parse<WeightQuantization>(value, ignoreCase: true); break;
                 case "--memory-mode": memory = value == "sequential" ? MemoryMode.Sequential : MemoryMode.KeepLoaded; break;
                 default: throw new ArgumentException($"unknown option {args[i]}");
             }
@@ -49,14 +54,14 @@ public static class RealSizeHarness
         if (model is null)
             throw new ArgumentException("realsize --checkpoint F.safetensors|DIR [--config DIR] [--level …] [--prepack on|off] …");
         Console.WriteLine(MachineDescription.Describe());
-        var session = new SessionSettings { IntraOpThreads = threads, GraphOptimizationLevel = level, PrepackWeights = prepack, OptimizedModelCache = cache };
-        Console.WriteLine($"model {model}; level {(level is null ? "automatic" : level)}; prepack {(prepack is null ? "automatic" : prepack.Value ? "on" : "off")}; threads {threads}; {size}²; {steps} steps; {memory}; cache {cache ?? "off"}; load {MachineDescription.LoadAverage()}");
+        var session = new SessionSettings { IntraOpThreads = threads, GraphOptimizationLevel = level, PrepackWeights = prepack, OptimizedModelCache = cache, Quantization = quantization };
+        Console.WriteLine($"model {model}; level {(level is null ? "automatic" : level)}; prepack {(prepack is null ? "automatic" : prepack.Value ? "on" : "off")}; threads {threads}; {size}²; {steps} steps; {memory}; cache {cache ?? "off"}; LoRAs {(loras.Count == 0 ? "none" : string.Join(", ", loras))}; quantization {quantization}; load {MachineDescription.LoadAverage()}");
 
         double baseline = ProcessMemory.PeakResidentMiB();
         long start = Stopwatch.GetTimestamp();
         using var pipeline = StableDiffusionPipeline.Load(model, new PipelineSettings
         {
-            Session = session, ConfigDirectory = config, MemoryMode = memory,
+            Session = session, ConfigDirectory = config, MemoryMode = memory, Loras = loras,
             UNetSession = unetLevel is { } u ? session with { GraphOptimizationLevel = u } : null,
         });
         double load = Stopwatch.GetElapsedTime(start).TotalSeconds;
@@ -86,6 +91,14 @@ public static class RealSizeHarness
                 $"UNet {result.Timings.UNet.TotalSeconds:F2} s, VAE decoder {result.Timings.VaeDecoder.TotalSeconds:F2} s; peak RSS {ProcessMemory.PeakResidentMiB():F0} MiB");
         }
         return 0;
+    }
+
+    private static LoraFile ParseLora(string value)
+    {
+        int colon = value.LastIndexOf(':');
+        return colon > 0 && float.TryParse(value.AsSpan(colon + 1), NumberStyles.Float, CultureInfo.InvariantCulture, out float multiplier)
+            ? new LoraFile(value[..colon], multiplier)
+            : new LoraFile(value);
     }
 
     private sealed class StepClock(Action tick) : IProgress<GenerationProgress>

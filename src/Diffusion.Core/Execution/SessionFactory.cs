@@ -82,6 +82,7 @@ public static class SessionFactory
             throw new ModelLoadException(path, "model file not found.");
         // Merged LoRA/TI weights are session inputs, not part of the model's identity: such sessions bypass the cache.
         string? cacheEntry = settings.OptimizedModelCache is string cacheRoot && settings.WeightOverrides is not { Count: > 0 } && configure is null
+            && settings.Quantization == WeightQuantization.None // quantised weights are made at load, not cached
             ? OptimizedModelCache.EntryFor(cacheRoot, source, settings, settings.ResolveFor(source.WeightBytes).Level)
             : null;
         OptimizedModelCache.LastOutcome = OptimizedModelCache.CacheOutcome.None;
@@ -151,6 +152,9 @@ public static class SessionFactory
         IReadOnlyList<Weights.WeightOverrides> overrides = settings.WeightOverrides ?? [];
         if (source.Graph is not byte[] graph)
         {
+            if (settings.Quantization != WeightQuantization.None)
+                throw new InvalidOptionException("SessionSettings.Quantization",
+                    $"applies to models the library builds from safetensors; {source.Description} is an ONNX file (quantise it with ONNX Runtime's tools, or load the safetensors checkpoint).");
             if (overrides.Count > 0)
                 Weights.WeightOverrides.ApplyTo(options, overrides);
             return new InferenceSession(source.FilePath!, options);
@@ -158,14 +162,23 @@ public static class SessionFactory
         if (source.ExternalDataFolder is string folder)
             options.AddSessionConfigEntry(ExternalDataFolderEntry, folder);
         // Half-precision weights are widened here rather than by ORT's cast folding (see WidenedWeights), except where ORT
-        // reads weights from the file itself (level ALL's layout transforms) or serialises the graph (a cache entry).
+        // reads weights from the file itself (level ALL's layout transforms) or serialises the graph (a cache entry), and
+        // on GPU providers (ORT copies initializers to the device, so host memory held here would be a second copy).
         // Overridden weights behind such a cast take their replacement in float32, in place.
+        // Quantised linear layers (SessionSettings.Quantization) are rewritten first; widening takes the remaining weights.
         Graphs.WidenedWeights? widened = null;
-        if (settings.WidenHalfPrecisionWeights && source.ExternalDataFolder is string dataFolder
-            && options.GraphOptimizationLevel != GraphOptimizationLevel.ORT_ENABLE_ALL && string.IsNullOrEmpty(options.OptimizedModelFilePath))
-            widened = Graphs.WidenedWeights.Widen(ref graph, dataFolder, new HashSet<string>(StringComparer.Ordinal), overrides);
+        Graphs.LinearWeightQuantizer? quantized = null;
         try
         {
+            if (settings.Quantization != WeightQuantization.None && source.ExternalDataFolder is string quantizeFolder)
+            {
+                var overridden = new HashSet<string>(overrides.SelectMany(o => o.Names), StringComparer.Ordinal);
+                quantized = Graphs.LinearWeightQuantizer.Quantize(ref graph, quantizeFolder, settings.Quantization, overridden);
+            }
+            if (settings.WidenHalfPrecisionWeights && settings.Provider.Kind == ExecutionProviderKind.Cpu && source.ExternalDataFolder is string dataFolder
+                && options.GraphOptimizationLevel != GraphOptimizationLevel.ORT_ENABLE_ALL && string.IsNullOrEmpty(options.OptimizedModelFilePath))
+                widened = Graphs.WidenedWeights.Widen(ref graph, dataFolder, new HashSet<string>(StringComparer.Ordinal), overrides);
+
             IReadOnlySet<string> handled = widened?.ReplacedByOverrides ?? new HashSet<string>();
             var remaining = overrides.SelectMany(o => o.Names).Where(n => !handled.Contains(n)).ToList();
             if (remaining.Count > 0)
@@ -173,14 +186,16 @@ public static class SessionFactory
                 graph = Graphs.OverridableWeights.Expose(graph, remaining);
                 Weights.WeightOverrides.ApplyTo(options, overrides, handled);
             }
-            if (widened is null)
+            if (widened is null && quantized is null)
                 return new InferenceSession(graph, options);
-            widened.ApplyTo(options);
-            return new WeightOwningSession(graph, options, widened);
+            widened?.ApplyTo(options);
+            quantized?.ApplyTo(options);
+            return new WeightOwningSession(graph, options, [widened, quantized]);
         }
         catch
         {
             widened?.Dispose();
+            quantized?.Dispose();
             throw;
         }
     }

@@ -70,8 +70,11 @@ public sealed record SessionSettings
     internal (GraphOptimizationLevel Level, bool Prepack) ResolveFor(long? weightBytes)
     {
         bool large = weightBytes > LargeModelBytes;
-        return (GraphOptimizationLevel ?? (large ? Microsoft.ML.OnnxRuntime.GraphOptimizationLevel.ORT_ENABLE_EXTENDED : Microsoft.ML.OnnxRuntime.GraphOptimizationLevel.ORT_ENABLE_ALL),
-            PrepackWeights ?? !large);
+        // Quantised graphs need a level below ALL (see Quantization) and pre-packing: MatMulNBits' fast kernels run on
+        // the packed layout.
+        bool quantized = Quantization != WeightQuantization.None;
+        return (GraphOptimizationLevel ?? (large || quantized ? Microsoft.ML.OnnxRuntime.GraphOptimizationLevel.ORT_ENABLE_EXTENDED : Microsoft.ML.OnnxRuntime.GraphOptimizationLevel.ORT_ENABLE_ALL),
+            PrepackWeights ?? (quantized || !large));
     }
 
     /// <summary>
@@ -111,6 +114,16 @@ public sealed record SessionSettings
     /// </summary>
     internal bool WidenHalfPrecisionWeights { get; init; } = true;
 
+    /// <summary>
+    /// Weight-only quantisation of the linear layers (<c>Gemm</c> over an [out, in] weight: attention and feed-forward
+    /// projections, text encoders' layers, the transformers' blocks) of models the graph builder makes, done when the
+    /// session is created: each row's blocks of 32 weights become 8- or 4-bit integers with a scale and a zero point, run
+    /// by ONNX Runtime's <c>com.microsoft.MatMulNBits</c>. Convolutions, norms and embeddings stay float32. CPU provider
+    /// only, and not at optimisation level ALL (the automatic level becomes EXTENDED); an exported ONNX file is refused
+    /// (quantise it with ONNX Runtime's tools). Default <see cref="WeightQuantization.None"/>.
+    /// </summary>
+    public WeightQuantization Quantization { get; init; } = WeightQuantization.None;
+
     /// <summary>Checks every value; the single place where session settings are validated.</summary>
     /// <exception cref="InvalidOptionException">A value is out of range; the message names the property.</exception>
     public void Validate()
@@ -124,6 +137,12 @@ public sealed record SessionSettings
             throw new InvalidOptionException("SessionSettings.InterOpThreads", $"must be between 1 and {maxThreads} (4 × the {Environment.ProcessorCount} logical processors, at least 16), or null for ONNX Runtime's default; was {InterOpThreads}.");
         if (GraphOptimizationLevel is { } level && !Enum.IsDefined(level))
             throw new InvalidOptionException("SessionSettings.GraphOptimizationLevel", $"unknown level {(int)level}.");
+        if (!Enum.IsDefined(Quantization))
+            throw new InvalidOptionException("SessionSettings.Quantization", $"unknown value {(int)Quantization}.");
+        if (Quantization != WeightQuantization.None && Provider.Kind != ExecutionProviderKind.Cpu)
+            throw new InvalidOptionException("SessionSettings.Quantization", $"is applied on the CPU provider in this version, not on {Provider.Kind}.");
+        if (Quantization != WeightQuantization.None && GraphOptimizationLevel == Microsoft.ML.OnnxRuntime.GraphOptimizationLevel.ORT_ENABLE_ALL)
+            throw new InvalidOptionException("SessionSettings.Quantization", "needs an optimisation level below ALL (ALL re-lays out convolution weights from the file, which quantised graphs no longer hold); leave GraphOptimizationLevel automatic or set EXTENDED.");
         if (SessionConfigEntries is not null)
         {
             foreach (KeyValuePair<string, string> entry in SessionConfigEntries)

@@ -8,9 +8,9 @@ namespace Diffusion.Core.Execution;
 /// </summary>
 internal sealed class WeightOwningSession : InferenceSession
 {
-    private IDisposable? _weights;
+    private IDisposable?[]? _weights;
 
-    public WeightOwningSession(byte[] model, SessionOptions options, IDisposable weights)
+    public WeightOwningSession(byte[] model, SessionOptions options, IDisposable?[] weights)
         : base(model, options) => _weights = weights;
 
     protected override void Dispose(bool disposing)
@@ -18,7 +18,8 @@ internal sealed class WeightOwningSession : InferenceSession
         base.Dispose(disposing);
         if (disposing)
         {
-            _weights?.Dispose();
+            foreach (IDisposable? weights in _weights ?? [])
+                weights?.Dispose();
             _weights = null;
         }
     }

@@ -228,7 +228,7 @@ internal sealed class WidenedWeights : IDisposable
         return true;
     }
 
-    private static (string Location, long Offset, long Length) ExternalData(TensorProto tensor)
+    internal static (string Location, long Offset, long Length) ExternalData(TensorProto tensor)
     {
         string location = string.Empty;
         long offset = 0, length = -1;
@@ -245,10 +245,10 @@ internal sealed class WidenedWeights : IDisposable
     }
 
     /// <summary>Each weight starts on a 64-byte boundary (a cache line, and what ORT's kernels prefer).</summary>
-    private static long Align(long bytes) => (bytes + 63) & ~63L;
+    internal static long Align(long bytes) => (bytes + 63) & ~63L;
 
     /// <summary>Reads <paramref name="elements"/> half-precision values in chunks and widens each chunk into <paramref name="destination"/>.</summary>
-    private static unsafe void Read(SafeFileHandle handle, long offset, nint destination, long elements, bool bfloat16, string path, string name)
+    internal static unsafe void Read(SafeFileHandle handle, long offset, nint destination, long elements, bool bfloat16, string path, string name)
     {
         ushort[] chunk = new ushort[(int)Math.Min(ChunkElements, elements)];
         for (long start = 0; start < elements; start += chunk.Length)

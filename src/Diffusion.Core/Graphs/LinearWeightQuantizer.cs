@@ -1,0 +1,263 @@
+using Diffusion.Core.Execution;
+using Diffusion.Core.Graphs.Proto;
+using Google.Protobuf;
+using Microsoft.ML.OnnxRuntime;
+using Microsoft.ML.OnnxRuntime.Tensors;
+using Microsoft.Win32.SafeHandles;
+
+namespace Diffusion.Core.Graphs;
+
+/// <summary>
+/// Rewrites a built graph's linear layers (<c>Gemm</c> with <c>transB = 1</c> over an [out, in] weight from the checkpoint)
+/// into ONNX Runtime's <c>com.microsoft.MatMulNBits</c> over 8- or 4-bit block-quantised weights computed here, held in
+/// memory this object owns and handed over with <see cref="SessionOptions.AddInitializer"/>.
+/// </summary>
+/// <remarks>
+/// Per output row, each block of <see cref="BlockSize"/> input weights w gets the range [min(0, min w), max(0, max w)]
+/// (zero kept exactly representable), scale s = (max − min) / (2^bits − 1), zero point z = round(−min / s) and
+/// q = clamp(round(w / s) + z, 0, 2^bits − 1); ONNX Runtime computes with (q − z)·s. This is the round-to-nearest
+/// asymmetric scheme of ONNX Runtime's own <c>MatMulNBitsQuantizer</c> (its default), at the block size stable-diffusion.cpp's
+/// q8_0/q4_1 use. Placeholders keep the source weight's external-data reference (whose byte length never equals a
+/// quantised tensor's), so a read of one by ONNX Runtime would fail the session instead of computing with wrong values.
+/// </remarks>
+internal sealed class LinearWeightQuantizer : IDisposable
+{
+    /// <summary>Input features per quantisation block.</summary>
+    public const int BlockSize = 32;
+
+    private readonly List<(string Name, OrtValue Value)> _values = [];
+    private readonly Dictionary<string, (long Rows, long Columns, int Bits, nint Data, nint Scales, nint ZeroPoints)> _layers = new(StringComparer.Ordinal);
+    private HugePageMemory? _memory;
+
+    private LinearWeightQuantizer()
+    {
+    }
+
+    /// <summary>Linear layers rewritten.</summary>
+    public int Count { get; private set; }
+
+    /// <summary>Bytes of quantised weights, scales and zero points held.</summary>
+    public long Bytes { get; private set; }
+
+    /// <summary>Float32 bytes the rewritten layers' weights would have taken.</summary>
+    public long Float32Bytes { get; private set; }
+
+    /// <summary>
+    /// Rewrites every eligible linear layer of <paramref name="graphBytes"/> for <paramref name="mode"/>, reading its weight
+    /// from <paramref name="externalDataFolder"/>; null (graph unchanged) when none is eligible. Weights named in
+    /// <paramref name="keep"/> (replaced by the session's LoRA or textual-inversion overrides) stay float.
+    /// </summary>
+    /// <exception cref="WeightFileException">A weight file is missing or shorter than the graph says.</exception>
+    public static LinearWeightQuantizer? Quantize(ref byte[] graphBytes, string externalDataFolder, WeightQuantization mode, IReadOnlySet<string> keep)
+    {
+        if (mode == WeightQuantization.None)
+            return null;
+        int bits = mode == WeightQuantization.Int8 ? 8 : 4;
+        ModelProto model = ModelProto.Parser.ParseFrom(graphBytes);
+        GraphProto graph = model.Graph;
+        var initializers = graph.Initializer.ToDictionary(t => t.Name, StringComparer.Ordinal);
+        var producers = new Dictionary<string, NodeProto>(StringComparer.Ordinal);
+        var uses = new Dictionary<string, int>(StringComparer.Ordinal);
+        foreach (NodeProto node in graph.Node)
+        {
+            foreach (string output in node.Output)
+                producers[output] = node;
+            foreach (string input in node.Input)
+                uses[input] = uses.GetValueOrDefault(input) + 1;
+        }
+        var graphInputs = new HashSet<string>(graph.Input.Select(i => i.Name), StringComparer.Ordinal);
+
+        var layers = new List<(NodeProto Gemm, NodeProto? Cast, TensorProto Weight)>();
+        long total = 0;
+        foreach (NodeProto node in graph.Node)
+        {
+            if (!IsPlainLinear(node) || uses.GetValueOrDefault(node.Input[1]) != 1)
+                continue;
+            NodeProto? cast = null;
+            string weightName = node.Input[1];
+            if (producers.TryGetValue(weightName, out NodeProto? producer))
+            {
+                if (producer.OpType != "Cast" || producer.Domain.Length != 0 || producer.Input.Count != 1 || uses.GetValueOrDefault(producer.Input[0]) != 1)
+                    continue;
+                cast = producer;
+                weightName = producer.Input[0];
+            }
+            if (!initializers.TryGetValue(weightName, out TensorProto? weight) || keep.Contains(weightName) || graphInputs.Contains(weightName)
+                || weight.DataLocation != TensorProto.Types.DataLocation.External || weight.Dims.Count != 2
+                || weight.DataType is not ((int)TensorProto.Types.DataType.Float or (int)TensorProto.Types.DataType.Float16 or (int)TensorProto.Types.DataType.Bfloat16)
+                || (cast is null && weight.DataType != (int)TensorProto.Types.DataType.Float))
+                continue;
+            layers.Add((node, cast, weight));
+            (long n, long k) = (weight.Dims[0], weight.Dims[1]);
+            long blocks = (k + BlockSize - 1) / BlockSize;
+            total += WidenedWeights.Align(n * blocks * BlockSize * bits / 8) + WidenedWeights.Align(n * blocks * sizeof(float)) + WidenedWeights.Align(ZeroPointBytes(n, blocks, bits));
+        }
+        if (layers.Count == 0)
+            return null;
+
+        var quantized = new LinearWeightQuantizer { _memory = HugePageMemory.Allocate(total), Bytes = total };
+        var handles = new Dictionary<string, SafeFileHandle>(StringComparer.Ordinal);
+        var removedNodes = new HashSet<NodeProto>();
+        var replacements = new Dictionary<NodeProto, NodeProto>();
+        var removedInitializers = new HashSet<string>(StringComparer.Ordinal);
+        try
+        {
+            long position = 0;
+            float[] values = [];
+            foreach ((NodeProto gemm, NodeProto? cast, TensorProto weight) in layers)
+            {
+                (string location, long offset, long length) = WidenedWeights.ExternalData(weight);
+                string path = Path.Combine(externalDataFolder, location);
+                (long n, long k) = (weight.Dims[0], weight.Dims[1]);
+                int elementBytes = weight.DataType == (int)TensorProto.Types.DataType.Float ? 4 : 2;
+                if (length != n * k * elementBytes || offset < 0)
+                    throw new WeightFileException(path, weight.Name, $"holds {length} bytes at offset {offset}, not the {n * k * elementBytes} of its shape.");
+                if (!handles.TryGetValue(path, out SafeFileHandle? handle))
+                {
+                    if (!File.Exists(path))
+                        throw new WeightFileException(path, weight.Name, "the weight file is missing.");
+                    handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read, FileOptions.RandomAccess);
+                    handles.Add(path, handle);
+                }
+                if (offset + length > RandomAccess.GetLength(handle))
+                    throw new WeightFileException(path, weight.Name, "its data lies past the file's end.");
+                if (values.Length < n * k)
+                    values = GC.AllocateUninitializedArray<float>(checked((int)(n * k)));
+                ReadAsFloat32(handle, offset, values.AsSpan(0, (int)(n * k)), weight.DataType, path, weight.Name);
+
+                long blocks = (k + BlockSize - 1) / BlockSize;
+                long dataBytes = n * blocks * BlockSize * bits / 8, scaleBytes = n * blocks * sizeof(float), zeroBytes = ZeroPointBytes(n, blocks, bits);
+                nint data = quantized._memory.Address + (nint)position;
+                nint scales = data + (nint)WidenedWeights.Align(dataBytes);
+                nint zeros = scales + (nint)WidenedWeights.Align(scaleBytes);
+                position += WidenedWeights.Align(dataBytes) + WidenedWeights.Align(scaleBytes) + WidenedWeights.Align(zeroBytes);
+                unsafe
+                {
+                    BlockQuantizer.Quantize(values.AsSpan(0, (int)(n * k)), (int)n, (int)k, bits,
+                        new Span<byte>((void*)data, (int)dataBytes), new Span<float>((void*)scales, (int)(n * blocks)), new Span<byte>((void*)zeros, (int)zeroBytes));
+                }
+
+                string prefix = gemm.Name + "/quantized_";
+                quantized.Add(graph, weight, prefix + "weight", TensorProto.Types.DataType.Uint8, [n, blocks, BlockSize * bits / 8], data, dataBytes);
+                quantized.Add(graph, weight, prefix + "scales", TensorProto.Types.DataType.Float, [n * blocks], scales, scaleBytes);
+                quantized.Add(graph, weight, prefix + "zero_points", TensorProto.Types.DataType.Uint8, [zeroBytes], zeros, zeroBytes);
+                var matMul = new NodeProto { OpType = "MatMulNBits", Domain = OnnxGraphBuilder.ContribDomain, Name = gemm.Name + "/MatMulNBits" };
+                matMul.Input.AddRange([gemm.Input[0], prefix + "weight", prefix + "scales", prefix + "zero_points", "", gemm.Input.Count > 2 ? gemm.Input[2] : ""]);
+                matMul.Output.Add(gemm.Output[0]);
+                matMul.Attribute.Add(NodeAttribute.Int("K", k).ToProto());
+                matMul.Attribute.Add(NodeAttribute.Int("N", n).ToProto());
+                matMul.Attribute.Add(NodeAttribute.Int("bits", bits).ToProto());
+                matMul.Attribute.Add(NodeAttribute.Int("block_size", BlockSize).ToProto());
+                replacements[gemm] = matMul;
+                if (cast is not null)
+                    removedNodes.Add(cast);
+                removedInitializers.Add(weight.Name);
+                quantized._layers[weight.Name] = (n, k, bits, data, scales, zeros);
+                quantized.Count++;
+                quantized.Float32Bytes += n * k * sizeof(float);
+            }
+        }
+        catch
+        {
+            quantized.Dispose();
+            throw;
+        }
+        finally
+        {
+            foreach (SafeFileHandle handle in handles.Values)
+                handle.Dispose();
+        }
+
+        var nodes = graph.Node.Where(n => !removedNodes.Contains(n)).Select(n => replacements.GetValueOrDefault(n, n)).ToList();
+        graph.Node.Clear();
+        graph.Node.AddRange(nodes);
+        var kept = graph.Initializer.Where(t => !removedInitializers.Contains(t.Name)).ToList();
+        graph.Initializer.Clear();
+        graph.Initializer.AddRange(kept);
+        if (!model.OpsetImport.Any(o => o.Domain == OnnxGraphBuilder.ContribDomain))
+            model.OpsetImport.Add(new OperatorSetIdProto { Domain = OnnxGraphBuilder.ContribDomain, Version = 1 });
+        graphBytes = model.ToByteArray();
+        return quantized;
+    }
+
+    /// <summary>Names of the checkpoint weights quantised.</summary>
+    public IEnumerable<string> WeightNames => _layers.Keys;
+
+    /// <summary>The float32 values the quantised weight <paramref name="weightName"/> stands for (tests, error measurements).</summary>
+    public unsafe float[] Dequantize(string weightName)
+    {
+        (long rows, long columns, int bits, nint data, nint scales, nint zeros) = _layers[weightName];
+        long blocks = (columns + BlockSize - 1) / BlockSize;
+        return BlockQuantizer.Dequantize(new ReadOnlySpan<byte>((void*)data, (int)(rows * blocks * BlockSize * bits / 8)),
+            new ReadOnlySpan<float>((void*)scales, (int)(rows * blocks)), new ReadOnlySpan<byte>((void*)zeros, (int)ZeroPointBytes(rows, blocks, bits)),
+            (int)rows, (int)columns, bits);
+    }
+
+    /// <summary>Hands every quantised tensor to <paramref name="options"/>; this object must outlive the session.</summary>
+    public void ApplyTo(SessionOptions options)
+    {
+        foreach ((string name, OrtValue value) in _values)
+            options.AddInitializer(name, value);
+    }
+
+    public void Dispose()
+    {
+        foreach ((_, OrtValue value) in _values)
+            value.Dispose();
+        _values.Clear();
+        _memory?.Dispose();
+        _memory = null;
+    }
+
+    /// <summary>Zero points: one byte per block at 8 bits; at 4 bits two blocks per byte, each row padded to a whole byte.</summary>
+    private static long ZeroPointBytes(long rows, long blocks, int bits) => bits == 8 ? rows * blocks : rows * ((blocks + 1) / 2);
+
+    /// <summary>A Gemm computing x·Wᵀ (+ b) with no scaling: the builder's linear layer.</summary>
+    private static bool IsPlainLinear(NodeProto node)
+    {
+        if (node.OpType != "Gemm" || node.Domain.Length != 0 || node.Input.Count < 2 || node.Input.Count > 3)
+            return false;
+        bool transB = false;
+        foreach (AttributeProto attribute in node.Attribute)
+        {
+            switch (attribute.Name)
+            {
+                case "transB": transB = attribute.I == 1; break;
+                case "transA" when attribute.I == 0: break;
+                case "alpha" or "beta" when attribute.F == 1f: break;
+                default: return false;
+            }
+        }
+        return transB;
+    }
+
+    private void Add(GraphProto graph, TensorProto source, string name, TensorProto.Types.DataType type, long[] dims, nint address, long bytes)
+    {
+        var placeholder = source.Clone();
+        placeholder.Name = name;
+        placeholder.DataType = (int)type;
+        placeholder.Dims.Clear();
+        placeholder.Dims.AddRange(dims);
+        graph.Initializer.Add(placeholder);
+        TensorElementType element = type == TensorProto.Types.DataType.Float ? TensorElementType.Float : TensorElementType.UInt8;
+        _values.Add((name, OrtValue.CreateTensorValueWithData(OrtMemoryInfo.DefaultInstance, element, dims, address, bytes)));
+    }
+
+    private static unsafe void ReadAsFloat32(SafeFileHandle handle, long offset, Span<float> destination, int dataType, string path, string name)
+    {
+        if (dataType != (int)TensorProto.Types.DataType.Float)
+        {
+            fixed (float* target = destination)
+                WidenedWeights.Read(handle, offset, (nint)target, destination.Length, dataType == (int)TensorProto.Types.DataType.Bfloat16, path, name);
+            return;
+        }
+        Span<byte> bytes = System.Runtime.InteropServices.MemoryMarshal.AsBytes(destination);
+        for (int read = 0; read < bytes.Length;)
+        {
+            int n = RandomAccess.Read(handle, bytes[read..], offset + read);
+            if (n == 0)
+                throw new WeightFileException(path, name, "the file ended inside this tensor's data.");
+            read += n;
+        }
+    }
+}

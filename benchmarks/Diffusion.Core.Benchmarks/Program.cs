@@ -10,12 +10,15 @@ using Diffusion.Core.Benchmarks;
 //    or: ... -- built-unet load --checkpoint F.safetensors | --export unet/model.onnx [--optimized DIR] [--threads 2]
 //        ... -- built-unet steps --checkpoint F.safetensors --export unet/model.onnx [--runs 5]   (real-size UNet built in C# vs torch's export)
 //    or: ... -- realsize --checkpoint F.safetensors|DIR [--config DIR] [--level all|extended] [--prepack on|off] [--size 512] [--steps 4]
+//    or: ... -- quantization-quality [--model models/demo-shapes] [--size 64] [--steps 20] [--prompts 24]   (PSNR of int8/int4 images)
 // The model options reach the benchmark processes through environment variables (BenchmarkSettings).
 string[] remaining = BenchmarkSettings.ApplyCommandLine(args);
 if (remaining is ["allocations"])
     return StepAllocationCheck.Run();
 if (remaining.Length > 0 && remaining[0] == "built-unet")
     return BuiltUNetHarness.Run(remaining.AsSpan(1));
+if (remaining.Length > 0 && remaining[0] == "quantization-quality")
+    return QuantizationQualityHarness.Run(remaining.AsSpan(1));
 if (remaining.Length > 0 && remaining[0] == "realsize")
     return RealSizeHarness.Run(remaining.AsSpan(1));
 if (remaining.Length > 0 && remaining[0] is "overhead" or "memory")

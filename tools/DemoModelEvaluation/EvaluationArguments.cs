@@ -20,6 +20,7 @@ public sealed record EvaluationArguments
           --no-controls        skip the deliberately wrong pipelines
           --samples DIR        write every generated image as PNG into DIR
           --report PATH        write the Markdown report there (it is always printed)
+          --quantization Q     none, int8 or int4: the text encoder's and UNet's linear layers quantised at load (default none)
         """;
 
     /// <summary>Model folder.</summary>
@@ -55,6 +56,9 @@ public sealed record EvaluationArguments
     /// <summary>Report path.</summary>
     public string? ReportPath { get; init; }
 
+    /// <summary>Weight quantisation of the text encoder and UNet.</summary>
+    public Diffusion.Core.Execution.WeightQuantization Quantization { get; init; } = Diffusion.Core.Execution.WeightQuantization.None;
+
     /// <summary>True when --help was given.</summary>
     public bool ShowHelp { get; init; }
 
@@ -81,6 +85,7 @@ public sealed record EvaluationArguments
                 "--no-controls" => result with { Controls = false },
                 "--samples" => result with { SamplesDirectory = Value() },
                 "--report" => result with { ReportPath = Value() },
+                "--quantization" => result with { Quantization = QuantizationValue(option, Value()) },
                 "--help" or "-h" => result with { ShowHelp = true },
                 _ => throw new ArgumentException($"Unknown option '{option}'."),
             };
@@ -94,6 +99,14 @@ public sealed record EvaluationArguments
         int.TryParse(value, NumberStyles.Integer, CultureInfo.InvariantCulture, out int n) && n > 0
             ? n
             : throw new ArgumentException($"{option} must be a positive integer, got '{value}'.");
+
+    private static Diffusion.Core.Execution.WeightQuantization QuantizationValue(string option, string value) => value.ToLowerInvariant() switch
+    {
+        "none" => Diffusion.Core.Execution.WeightQuantization.None,
+        "int8" => Diffusion.Core.Execution.WeightQuantization.Int8,
+        "int4" => Diffusion.Core.Execution.WeightQuantization.Int4,
+        _ => throw new ArgumentException($"{option} must be none, int8 or int4, got '{value}'."),
+    };
 
     private static float GuidanceValue(string option, string value) =>
         float.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out float g) && float.IsFinite(g) && g >= 0

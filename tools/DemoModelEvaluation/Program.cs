@@ -1,5 +1,6 @@
 using System.Globalization;
 using Diffusion.Core;
+using Diffusion.Core.Execution;
 using Diffusion.Core.Pipelines;
 using Diffusion.Core.Schedulers;
 using Diffusion.Imaging.Skia;
@@ -41,7 +42,10 @@ try
     var controls = new List<ReportRow>();
     var otherGuidance = new List<ReportRow>();
     var otherSizes = new List<(int, ReportRow)>();
-    using (StableDiffusionPipeline pipeline = DemoModel.Load(arguments.Model))
+    SessionSettings? session = arguments.Quantization == WeightQuantization.None ? null : new SessionSettings { Quantization = arguments.Quantization };
+    if (session is not null)
+        Console.Error.WriteLine($"text encoder and UNet quantised at load: {arguments.Quantization}");
+    using (StableDiffusionPipeline pipeline = DemoModel.Load(arguments.Model, session: session))
     {
         foreach (string name in arguments.Schedulers)
             schedulerRows.Add(Run(pipeline, prompts, name, SchedulerCatalog.Create(name, pipeline.Scheduler.Config), settings, name));

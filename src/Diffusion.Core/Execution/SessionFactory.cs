@@ -150,11 +150,10 @@ public static class SessionFactory
     private static InferenceSession CreateFromSource(ModelSource source, SessionSettings settings, SessionOptions options)
     {
         IReadOnlyList<Weights.WeightOverrides> overrides = settings.WeightOverrides ?? [];
+        if (source.Graph is null && settings.Quantization != WeightQuantization.None)
+            source = ReadForQuantization(source.FilePath!);
         if (source.Graph is not byte[] graph)
         {
-            if (settings.Quantization != WeightQuantization.None)
-                throw new InvalidOptionException("SessionSettings.Quantization",
-                    $"applies to models the library builds from safetensors; {source.Description} is an ONNX file (quantise it with ONNX Runtime's tools, or load the safetensors checkpoint).");
             if (overrides.Count > 0)
                 Weights.WeightOverrides.ApplyTo(options, overrides);
             return new InferenceSession(source.FilePath!, options);
@@ -173,7 +172,8 @@ public static class SessionFactory
             if (settings.Quantization != WeightQuantization.None && source.ExternalDataFolder is string quantizeFolder)
             {
                 var overridden = new HashSet<string>(overrides.SelectMany(o => o.Names), StringComparer.Ordinal);
-                quantized = Graphs.LinearWeightQuantizer.Quantize(ref graph, quantizeFolder, settings.Quantization, overridden);
+                quantized = Graphs.LinearWeightQuantizer.Quantize(ref graph, quantizeFolder, settings.Quantization, overridden,
+                    source.FilePath is null && File.Exists(source.Description) ? Path.GetFileName(source.Description) : null);
             }
             if (settings.WidenHalfPrecisionWeights && settings.Provider.Kind == ExecutionProviderKind.Cpu && source.ExternalDataFolder is string dataFolder
                 && options.GraphOptimizationLevel != GraphOptimizationLevel.ORT_ENABLE_ALL && string.IsNullOrEmpty(options.OptimizedModelFilePath))
@@ -198,6 +198,17 @@ public static class SessionFactory
             quantized?.Dispose();
             throw;
         }
+    }
+
+    /// <summary>
+    /// An ONNX file as a graph in memory whose external data resolves beside the file, so its linear layers can be
+    /// rewritten (<see cref="SessionSettings.Quantization"/>). The file is read whole: a model file with its weights
+    /// embedded is under protobuf's 2 GB limit, and bigger models keep their weights in external data.
+    /// </summary>
+    private static ModelSource ReadForQuantization(string path)
+    {
+        string folder = Path.GetDirectoryName(Path.GetFullPath(path)) ?? ".";
+        return ModelSource.FromGraph(path, File.ReadAllBytes(path), folder);
     }
 
     /// <summary>ONNX Runtime's session option that turns weight pre-packing off ("1").</summary>

@@ -115,12 +115,12 @@ public sealed record SessionSettings
     internal bool WidenHalfPrecisionWeights { get; init; } = true;
 
     /// <summary>
-    /// Weight-only quantisation of the linear layers (<c>Gemm</c> over an [out, in] weight: attention and feed-forward
-    /// projections, text encoders' layers, the transformers' blocks) of models the graph builder makes, done when the
-    /// session is created: each row's blocks of 32 weights become 8- or 4-bit integers with a scale and a zero point, run
-    /// by ONNX Runtime's <c>com.microsoft.MatMulNBits</c>. Convolutions, norms and embeddings stay float32. CPU provider
-    /// only, and not at optimisation level ALL (the automatic level becomes EXTENDED); an exported ONNX file is refused
-    /// (quantise it with ONNX Runtime's tools). Default <see cref="WeightQuantization.None"/>.
+    /// Weight-only quantisation of the linear layers (a <c>Gemm</c> over a weight, or a <c>MatMul</c> over a 2-D weight as
+    /// torch exports <c>nn.Linear</c>: attention and feed-forward projections, text encoders' layers, the transformers'
+    /// blocks) of models the graph builder makes and of exported ONNX files, done when the session is created: each output
+    /// row's blocks of 32 weights become 8- or 4-bit integers with a scale and a zero point, run by ONNX Runtime's
+    /// <c>com.microsoft.MatMulNBits</c>. Convolutions, norms and embeddings stay float32. CPU provider only, and not at
+    /// optimisation level ALL (the automatic level becomes EXTENDED). Default <see cref="WeightQuantization.None"/>.
     /// </summary>
     public WeightQuantization Quantization { get; init; } = WeightQuantization.None;
 

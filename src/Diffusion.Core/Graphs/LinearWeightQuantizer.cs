@@ -8,9 +8,11 @@ using Microsoft.Win32.SafeHandles;
 namespace Diffusion.Core.Graphs;
 
 /// <summary>
-/// Rewrites a built graph's linear layers (<c>Gemm</c> with <c>transB = 1</c> over an [out, in] weight from the checkpoint)
-/// into ONNX Runtime's <c>com.microsoft.MatMulNBits</c> over 8- or 4-bit block-quantised weights computed here, held in
-/// memory this object owns and handed over with <see cref="SessionOptions.AddInitializer"/>.
+/// Rewrites a graph's linear layers (a <c>Gemm</c> over an [out, in] or [in, out] weight, or a <c>MatMul</c> over a 2-D
+/// [in, out] weight, as a built graph or torch's exporter writes <c>nn.Linear</c>) into ONNX Runtime's
+/// <c>com.microsoft.MatMulNBits</c> over 8- or 4-bit block-quantised weights computed here, held in memory this object
+/// owns and handed over with <see cref="SessionOptions.AddInitializer"/>. The weights come from the checkpoint or an
+/// external-data file, or from the model file itself where they are embedded.
 /// </summary>
 /// <remarks>
 /// Per output row, each block of <see cref="BlockSize"/> input weights w gets the range [min(0, min w), max(0, max w)]
@@ -48,7 +50,13 @@ internal sealed class LinearWeightQuantizer : IDisposable
     /// <paramref name="keep"/> (replaced by the session's LoRA or textual-inversion overrides) stay float.
     /// </summary>
     /// <exception cref="WeightFileException">A weight file is missing or shorter than the graph says.</exception>
-    public static LinearWeightQuantizer? Quantize(ref byte[] graphBytes, string externalDataFolder, WeightQuantization mode, IReadOnlySet<string> keep)
+    /// <remarks>
+    /// <paramref name="modelFileName"/> is the model file's name in <paramref name="externalDataFolder"/> when the graph
+    /// was read from one: placeholders of weights embedded in it point there (ONNX Runtime checks that an external-data
+    /// file exists). Without it, embedded weights are left as they are.
+    /// </remarks>
+    public static LinearWeightQuantizer? Quantize(ref byte[] graphBytes, string externalDataFolder, WeightQuantization mode, IReadOnlySet<string> keep,
+        string? modelFileName = null)
     {
         if (mode == WeightQuantization.None)
             return null;
@@ -67,11 +75,11 @@ internal sealed class LinearWeightQuantizer : IDisposable
         }
         var graphInputs = new HashSet<string>(graph.Input.Select(i => i.Name), StringComparer.Ordinal);
 
-        var layers = new List<(NodeProto Gemm, NodeProto? Cast, TensorProto Weight)>();
+        var layers = new List<(NodeProto Node, NodeProto? Cast, TensorProto Weight, bool StoredInOut)>();
         long total = 0;
         foreach (NodeProto node in graph.Node)
         {
-            if (!IsPlainLinear(node) || uses.GetValueOrDefault(node.Input[1]) != 1)
+            if (LinearLayout(node) is not bool storedInOut || uses.GetValueOrDefault(node.Input[1]) != 1)
                 continue;
             NodeProto? cast = null;
             string weightName = node.Input[1];
@@ -83,12 +91,12 @@ internal sealed class LinearWeightQuantizer : IDisposable
                 weightName = producer.Input[0];
             }
             if (!initializers.TryGetValue(weightName, out TensorProto? weight) || keep.Contains(weightName) || graphInputs.Contains(weightName)
-                || weight.DataLocation != TensorProto.Types.DataLocation.External || weight.Dims.Count != 2
+                || weight.Dims.Count != 2 || !IsReadable(weight) || (modelFileName is null && weight.DataLocation != TensorProto.Types.DataLocation.External)
                 || weight.DataType is not ((int)TensorProto.Types.DataType.Float or (int)TensorProto.Types.DataType.Float16 or (int)TensorProto.Types.DataType.Bfloat16)
                 || (cast is null && weight.DataType != (int)TensorProto.Types.DataType.Float))
                 continue;
-            layers.Add((node, cast, weight));
-            (long n, long k) = (weight.Dims[0], weight.Dims[1]);
+            layers.Add((node, cast, weight, storedInOut));
+            (long n, long k) = storedInOut ? (weight.Dims[1], weight.Dims[0]) : (weight.Dims[0], weight.Dims[1]);
             long blocks = (k + BlockSize - 1) / BlockSize;
             total += WidenedWeights.Align(n * blocks * BlockSize * bits / 8) + WidenedWeights.Align(n * blocks * sizeof(float)) + WidenedWeights.Align(ZeroPointBytes(n, blocks, bits));
         }
@@ -103,27 +111,27 @@ internal sealed class LinearWeightQuantizer : IDisposable
         try
         {
             long position = 0;
-            float[] values = [];
-            foreach ((NodeProto gemm, NodeProto? cast, TensorProto weight) in layers)
+            float[] values = [], transposed = [];
+            foreach ((NodeProto gemm, NodeProto? cast, TensorProto weight, bool storedInOut) in layers)
             {
-                (string location, long offset, long length) = WidenedWeights.ExternalData(weight);
-                string path = Path.Combine(externalDataFolder, location);
-                (long n, long k) = (weight.Dims[0], weight.Dims[1]);
-                int elementBytes = weight.DataType == (int)TensorProto.Types.DataType.Float ? 4 : 2;
-                if (length != n * k * elementBytes || offset < 0)
-                    throw new WeightFileException(path, weight.Name, $"holds {length} bytes at offset {offset}, not the {n * k * elementBytes} of its shape.");
-                if (!handles.TryGetValue(path, out SafeFileHandle? handle))
+                (long rows, long columns) = (weight.Dims[0], weight.Dims[1]);
+                if (values.Length < rows * columns)
+                    values = GC.AllocateUninitializedArray<float>(checked((int)(rows * columns)));
+                ReadWeight(weight, externalDataFolder, handles, values.AsSpan(0, (int)(rows * columns)));
+                // MatMul weights are stored [in, out]; MatMulNBits takes rows of the output, so transpose them first.
+                (long n, long k) = storedInOut ? (columns, rows) : (rows, columns);
+                Span<float> matrix = values.AsSpan(0, (int)(n * k));
+                if (storedInOut)
                 {
-                    if (!File.Exists(path))
-                        throw new WeightFileException(path, weight.Name, "the weight file is missing.");
-                    handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read, FileOptions.RandomAccess);
-                    handles.Add(path, handle);
+                    if (transposed.Length < n * k)
+                        transposed = GC.AllocateUninitializedArray<float>(checked((int)(n * k)));
+                    for (long r = 0; r < rows; r++)
+                    {
+                        for (long c = 0; c < columns; c++)
+                            transposed[c * rows + r] = values[r * columns + c];
+                    }
+                    matrix = transposed.AsSpan(0, (int)(n * k));
                 }
-                if (offset + length > RandomAccess.GetLength(handle))
-                    throw new WeightFileException(path, weight.Name, "its data lies past the file's end.");
-                if (values.Length < n * k)
-                    values = GC.AllocateUninitializedArray<float>(checked((int)(n * k)));
-                ReadAsFloat32(handle, offset, values.AsSpan(0, (int)(n * k)), weight.DataType, path, weight.Name);
 
                 long blocks = (k + BlockSize - 1) / BlockSize;
                 long dataBytes = n * blocks * BlockSize * bits / 8, scaleBytes = n * blocks * sizeof(float), zeroBytes = ZeroPointBytes(n, blocks, bits);
@@ -133,16 +141,18 @@ internal sealed class LinearWeightQuantizer : IDisposable
                 position += WidenedWeights.Align(dataBytes) + WidenedWeights.Align(scaleBytes) + WidenedWeights.Align(zeroBytes);
                 unsafe
                 {
-                    BlockQuantizer.Quantize(values.AsSpan(0, (int)(n * k)), (int)n, (int)k, bits,
+                    BlockQuantizer.Quantize(matrix, (int)n, (int)k, bits,
                         new Span<byte>((void*)data, (int)dataBytes), new Span<float>((void*)scales, (int)(n * blocks)), new Span<byte>((void*)zeros, (int)zeroBytes));
                 }
 
                 string prefix = gemm.Name + "/quantized_";
-                quantized.Add(graph, weight, prefix + "weight", TensorProto.Types.DataType.Uint8, [n, blocks, BlockSize * bits / 8], data, dataBytes);
-                quantized.Add(graph, weight, prefix + "scales", TensorProto.Types.DataType.Float, [n * blocks], scales, scaleBytes);
-                quantized.Add(graph, weight, prefix + "zero_points", TensorProto.Types.DataType.Uint8, [zeroBytes], zeros, zeroBytes);
+                quantized.Add(graph, weight, modelFileName, prefix + "weight", TensorProto.Types.DataType.Uint8, [n, blocks, BlockSize * bits / 8], data, dataBytes);
+                quantized.Add(graph, weight, modelFileName, prefix + "scales", TensorProto.Types.DataType.Float, [n * blocks], scales, scaleBytes);
+                quantized.Add(graph, weight, modelFileName, prefix + "zero_points", TensorProto.Types.DataType.Uint8, [zeroBytes], zeros, zeroBytes);
                 var matMul = new NodeProto { OpType = "MatMulNBits", Domain = OnnxGraphBuilder.ContribDomain, Name = gemm.Name + "/MatMulNBits" };
-                matMul.Input.AddRange([gemm.Input[0], prefix + "weight", prefix + "scales", prefix + "zero_points", "", gemm.Input.Count > 2 ? gemm.Input[2] : ""]);
+                matMul.Input.AddRange([gemm.Input[0], prefix + "weight", prefix + "scales", prefix + "zero_points"]);
+                if (gemm.Input.Count > 2)
+                    matMul.Input.AddRange(["", gemm.Input[2]]); // g_idx omitted, then the bias
                 matMul.Output.Add(gemm.Output[0]);
                 matMul.Attribute.Add(NodeAttribute.Int("K", k).ToProto());
                 matMul.Attribute.Add(NodeAttribute.Int("N", n).ToProto());
@@ -212,11 +222,19 @@ internal sealed class LinearWeightQuantizer : IDisposable
     /// <summary>Zero points: one byte per block at 8 bits; at 4 bits two blocks per byte, each row padded to a whole byte.</summary>
     private static long ZeroPointBytes(long rows, long blocks, int bits) => bits == 8 ? rows * blocks : rows * ((blocks + 1) / 2);
 
-    /// <summary>A Gemm computing x·Wᵀ (+ b) with no scaling: the builder's linear layer.</summary>
-    private static bool IsPlainLinear(NodeProto node)
+    /// <summary>
+    /// Whether <paramref name="node"/> is a linear layer over its second input, and how that weight is stored: a Gemm
+    /// computing x·Wᵀ (+ b) over [out, in] (false: the builder's and exporters' <c>transB = 1</c>) or x·W (+ b) over
+    /// [in, out] (true), or a 2-D MatMul x·W over [in, out] (true: torch exports nn.Linear so). Null otherwise.
+    /// </summary>
+    private static bool? LinearLayout(NodeProto node)
     {
-        if (node.OpType != "Gemm" || node.Domain.Length != 0 || node.Input.Count < 2 || node.Input.Count > 3)
-            return false;
+        if (node.Domain.Length != 0)
+            return null;
+        if (node.OpType == "MatMul" && node.Input.Count == 2)
+            return true;
+        if (node.OpType != "Gemm" || node.Input.Count < 2 || node.Input.Count > 3)
+            return null;
         bool transB = false;
         foreach (AttributeProto attribute in node.Attribute)
         {
@@ -225,18 +243,76 @@ internal sealed class LinearWeightQuantizer : IDisposable
                 case "transB": transB = attribute.I == 1; break;
                 case "transA" when attribute.I == 0: break;
                 case "alpha" or "beta" when attribute.F == 1f: break;
-                default: return false;
+                default: return null;
             }
         }
-        return transB;
+        return !transB;
     }
 
-    private void Add(GraphProto graph, TensorProto source, string name, TensorProto.Types.DataType type, long[] dims, nint address, long bytes)
+    /// <summary>Weights in the checkpoint/external file, or embedded as raw bytes or float32 values.</summary>
+    private static bool IsReadable(TensorProto weight) => weight.DataLocation == TensorProto.Types.DataLocation.External
+        || !weight.RawData.IsEmpty || weight.FloatData.Count > 0;
+
+    private static void ReadWeight(TensorProto weight, string folder, Dictionary<string, SafeFileHandle> handles, Span<float> destination)
     {
-        var placeholder = source.Clone();
+        int elementBytes = weight.DataType == (int)TensorProto.Types.DataType.Float ? 4 : 2;
+        long expected = destination.Length * (long)elementBytes;
+        if (weight.DataLocation != TensorProto.Types.DataLocation.External)
+        {
+            if (weight.FloatData.Count > 0)
+            {
+                if (weight.FloatData.Count != destination.Length)
+                    throw new WeightFileException(folder, weight.Name, $"holds {weight.FloatData.Count} values, not the {destination.Length} of its shape.");
+                for (int i = 0; i < destination.Length; i++)
+                    destination[i] = weight.FloatData[i];
+                return;
+            }
+            ReadOnlySpan<byte> raw = weight.RawData.Span;
+            if (raw.Length != expected)
+                throw new WeightFileException(folder, weight.Name, $"holds {raw.Length} bytes, not the {expected} of its shape.");
+            if (elementBytes == 4)
+                System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(raw).CopyTo(destination);
+            else if (weight.DataType == (int)TensorProto.Types.DataType.Float16)
+                System.Numerics.Tensors.TensorPrimitives.ConvertToSingle(System.Runtime.InteropServices.MemoryMarshal.Cast<byte, Half>(raw), destination);
+            else
+                Weights.SafeTensorsFile.BFloat16ToSingle(System.Runtime.InteropServices.MemoryMarshal.Cast<byte, ushort>(raw), destination);
+            return;
+        }
+        (string location, long offset, long length) = WidenedWeights.ExternalData(weight);
+        string path = Path.Combine(folder, location);
+        if (length >= 0 && length != expected || offset < 0)
+            throw new WeightFileException(path, weight.Name, $"holds {length} bytes at offset {offset}, not the {expected} of its shape.");
+        if (!handles.TryGetValue(path, out SafeFileHandle? handle))
+        {
+            if (!File.Exists(path))
+                throw new WeightFileException(path, weight.Name, "the weight file is missing.");
+            handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read, FileOptions.RandomAccess);
+            handles.Add(path, handle);
+        }
+        if (offset + expected > RandomAccess.GetLength(handle))
+            throw new WeightFileException(path, weight.Name, "its data lies past the file's end.");
+        ReadAsFloat32(handle, offset, destination, weight.DataType, path, weight.Name);
+    }
+
+    private void Add(GraphProto graph, TensorProto source, string? modelFileName, string name, TensorProto.Types.DataType type, long[] dims, nint address, long bytes)
+    {
+        TensorProto placeholder;
+        if (source.DataLocation == TensorProto.Types.DataLocation.External)
+        {
+            placeholder = source.Clone();
+            placeholder.Dims.Clear();
+        }
+        else
+        {
+            // An embedded weight's bytes are not copied into placeholders: they point at the model file's first byte with
+            // a length no quantised tensor has, so a read would fail the session.
+            placeholder = new TensorProto { DataLocation = TensorProto.Types.DataLocation.External };
+            placeholder.ExternalData.Add(new StringStringEntryProto { Key = "location", Value = modelFileName });
+            placeholder.ExternalData.Add(new StringStringEntryProto { Key = "offset", Value = "0" });
+            placeholder.ExternalData.Add(new StringStringEntryProto { Key = "length", Value = "1" });
+        }
         placeholder.Name = name;
         placeholder.DataType = (int)type;
-        placeholder.Dims.Clear();
         placeholder.Dims.AddRange(dims);
         graph.Initializer.Add(placeholder);
         TensorElementType element = type == TensorProto.Types.DataType.Float ? TensorElementType.Float : TensorElementType.UInt8;

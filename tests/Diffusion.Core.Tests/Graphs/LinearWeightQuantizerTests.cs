@@ -105,17 +105,76 @@ public sealed class LinearWeightQuantizerTests
         Assert.InRange(difference, 1e-6f, 0.05f * a.Max(MathF.Abs));
     }
 
-    [Fact]
-    public void Quantisation_is_refused_for_an_onnx_file_at_level_all_and_on_a_gpu_provider()
+    [Theory]
+    [InlineData(WeightQuantization.Int8, "text_encoder")]
+    [InlineData(WeightQuantization.Int4, "unet")]
+    public void An_exported_onnx_file_is_quantised_the_same_way(WeightQuantization mode, string component)
     {
-        var onnx = Assert.Throws<InvalidOptionException>(() => SessionFactory.Create(GraphFixtures.Fixture("sd1-onnx", "unet", "model.onnx"),
-            new SessionSettings { Quantization = WeightQuantization.Int8 }));
-        Assert.Contains("SessionSettings.Quantization", onnx.Message, StringComparison.Ordinal);
-        Assert.Contains("ONNX file", onnx.Message, StringComparison.Ordinal);
+        // The demo model, as torch exports it: nn.Linear is a MatMul over an [in, out] weight embedded in the file.
+        string path = Path.Combine(Diffusion.Testing.SharedData.RepositoryRoot()!.FullName, "models", "demo-shapes", component, "model.onnx");
+        byte[] graph = File.ReadAllBytes(path);
+        using LinearWeightQuantizer quantized = LinearWeightQuantizer.Quantize(ref graph, Path.GetDirectoryName(path)!, mode, new HashSet<string>(), "model.onnx")!;
+        Assert.True(quantized.Count >= 12, $"{quantized.Count} layers quantised");
+
+        var table = Diffusion.Core.Graphs.Proto.ModelProto.Parser.ParseFrom(File.ReadAllBytes(path)).Graph.Initializer.ToDictionary(t => t.Name);
+        using var dequantized = new WeightOverrides(path);
+        foreach (string name in quantized.WeightNames)
+        {
+            long[] dims = table[name].Dims.ToArray();
+            float[] values = quantized.Dequantize(name); // [out, in]
+            bool storedInOut = Diffusion.Core.Graphs.Proto.ModelProto.Parser.ParseFrom(File.ReadAllBytes(path)).Graph.Node
+                .Any(n => n.OpType == "MatMul" && n.Input[1] == name);
+            dequantized.Add(name, storedInOut ? Transpose(values, (int)dims[1], (int)dims[0]) : values, dims, TensorElementType.Float, isConvWeight: false);
+        }
+        var settings = new SessionSettings { IntraOpThreads = 1, GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_EXTENDED };
+        float[] expected = RunFile(path, settings with { WeightOverrides = [dequantized] }, component);
+        float[] actual = RunFile(path, settings with { Quantization = mode }, component);
+        float scale = expected.Max(MathF.Abs);
+        Assert.True(ReferenceTensors.MaxAbsDifference(actual, expected) <= 2e-5f * Math.Max(1f, scale),
+            $"quantised vs dequantised reference: {ReferenceTensors.MaxAbsDifference(actual, expected)} (output scale {scale})");
+        float[] exact = RunFile(path, settings, component);
+        Assert.True(ReferenceTensors.MaxAbsDifference(actual, exact) > 1e-7f, "quantisation changed nothing");
+    }
+
+    [Fact]
+    public void Quantisation_is_refused_at_level_all_and_on_a_gpu_provider()
+    {
         var all = Assert.Throws<InvalidOptionException>(() => new SessionSettings { Quantization = WeightQuantization.Int4, GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL }.Validate());
+        Assert.Contains("SessionSettings.Quantization", all.Message, StringComparison.Ordinal);
         Assert.Contains("level", all.Message, StringComparison.Ordinal);
         Assert.Throws<InvalidOptionException>(() => new SessionSettings { Quantization = WeightQuantization.Int8, Provider = ExecutionProvider.Cuda() }.Validate());
         Assert.Throws<InvalidOptionException>(() => new SessionSettings { Quantization = (WeightQuantization)7 }.Validate());
+    }
+
+    private static float[] Transpose(float[] values, int rows, int columns)
+    {
+        var result = new float[values.Length];
+        for (int r = 0; r < rows; r++)
+        {
+            for (int c = 0; c < columns; c++)
+                result[c * rows + r] = values[r * columns + c];
+        }
+        return result;
+    }
+
+    private static float[] RunFile(string path, SessionSettings settings, string component)
+    {
+        using InferenceSession session = SessionFactory.Create(Diffusion.Core.Models.ModelSource.FromFile(path), settings);
+        var random = new Random(9);
+        float[] Noise(int count) => Enumerable.Range(0, count).Select(_ => (float)random.NextDouble() * 2 - 1).ToArray();
+        if (component == "text_encoder")
+        {
+            using OrtValue ids = session.InputMetadata["input_ids"].ElementDataType == TensorElementType.Int64
+                ? OrtValue.CreateTensorValueFromMemory(Enumerable.Range(0, 2 * 16).Select(i => (long)(i * 7 % 40)).ToArray(), [2, 16])
+                : OrtValue.CreateTensorValueFromMemory(Enumerable.Range(0, 2 * 16).Select(i => i * 7 % 40).ToArray(), [2, 16]);
+            using IDisposableReadOnlyCollection<OrtValue> encoded = session.Run(new RunOptions(), ["input_ids"], [ids], [session.OutputNames[0]]);
+            return encoded[0].GetTensorDataAsSpan<float>().ToArray();
+        }
+        using OrtValue sample = OrtValue.CreateTensorValueFromMemory(Noise(2 * 4 * 8 * 8), [2, 4, 8, 8]);
+        using OrtValue timestep = OrtValue.CreateTensorValueFromMemory(new[] { 500f, 500f }, [2]);
+        using OrtValue context = OrtValue.CreateTensorValueFromMemory(Noise(2 * 16 * 64), [2, 16, 64]);
+        using IDisposableReadOnlyCollection<OrtValue> outputs = session.Run(new RunOptions(), ["sample", "timestep", "encoder_hidden_states"], [sample, timestep, context], [session.OutputNames[0]]);
+        return outputs[0].GetTensorDataAsSpan<float>().ToArray();
     }
 
     private static float[] Run(BuiltModel built, SessionSettings settings, string fixture)

@@ -26,4 +26,19 @@ public sealed class EvaluationArgumentsTests
 
         Assert.Contains(option, ex.Message, StringComparison.Ordinal);
     }
+
+    [Theory]
+    [InlineData("int8", Diffusion.Core.Execution.WeightQuantization.Int8)]
+    [InlineData("INT4", Diffusion.Core.Execution.WeightQuantization.Int4)]
+    [InlineData("none", Diffusion.Core.Execution.WeightQuantization.None)]
+    public void Quantization_IsParsed(string value, Diffusion.Core.Execution.WeightQuantization expected)
+        => Assert.Equal(expected, EvaluationArguments.Parse(["--quantization", value]).Quantization);
+
+    [Fact]
+    public void Quantization_IsNoneByDefaultAndABadValueNamesTheOption()
+    {
+        Assert.Equal(Diffusion.Core.Execution.WeightQuantization.None, EvaluationArguments.Parse([]).Quantization);
+        var ex = Assert.Throws<ArgumentException>(() => EvaluationArguments.Parse(["--quantization", "int2"]));
+        Assert.Contains("--quantization", ex.Message, StringComparison.Ordinal);
+    }
 }

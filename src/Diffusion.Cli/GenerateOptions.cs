@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Diffusion.CommandLine;
+using Diffusion.Core.Execution;
 using Diffusion.Core.Pipelines;
 
 namespace Diffusion.Cli;
@@ -21,6 +22,11 @@ internal sealed class GenerateOptions
         Description = "KeepLoaded (fastest) or Sequential (each model loaded for its stage only: least memory)",
         DefaultValueFactory = _ => Core.Pipelines.MemoryMode.KeepLoaded,
     };
+    public Option<WeightQuantization> Quantization { get; } = new("--quantization")
+    {
+        Description = "None, Int8 or Int4: the text encoders' and the UNet's/transformer's linear layers quantised at load (CPU provider; less memory, int8 close to None)",
+        DefaultValueFactory = _ => WeightQuantization.None,
+    };
     public Option<bool> NoMetadata { get; } = new("--no-metadata") { Description = "do not write the settings into the PNG" };
     public Option<string?> ControlNet { get; } = new("--controlnet") { Description = "ControlNet folder or model.onnx (for a UNet that takes ControlNet residuals)" };
     public Option<string?> ControlImage { get; } = new("--control-image") { Description = "the image that steers the ControlNet (edges, depth, pose...)" };
@@ -34,7 +40,7 @@ internal sealed class GenerateOptions
 
     public void AddTo(Command command)
     {
-        foreach (Option option in new Option[] { From, Preview, PreviewVae, PreviewEvery, MemoryMode, NoMetadata, ControlNet, ControlImage, Canny, ControlScale })
+        foreach (Option option in new Option[] { From, Preview, PreviewVae, PreviewEvery, MemoryMode, Quantization, NoMetadata, ControlNet, ControlImage, Canny, ControlScale })
             command.Options.Add(option);
     }
 }

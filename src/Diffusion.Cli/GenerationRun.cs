@@ -21,6 +21,7 @@ internal sealed class GenerationRun(GenerationArguments arguments, GenerateOptio
     {
         GenerationOptions options;
         SessionSettings session;
+        SessionSettings? quantized; // the text encoders' and denoiser's settings when --quantization is given
         try
         {
             options = WithInputs(arguments.ToGenerationOptions());
@@ -33,6 +34,10 @@ internal sealed class GenerationRun(GenerationArguments arguments, GenerateOptio
                 OptimizedModelCache = Environment.GetEnvironmentVariable("DIFFUSION_ORT_CACHE") is { Length: > 0 } cache ? cache : null,
             };
             session.Validate();
+            quantized = parsed.GetValue(extra.Quantization) is WeightQuantization quantization and not WeightQuantization.None
+                ? session with { Quantization = quantization }
+                : null;
+            quantized?.Validate();
             if (parsed.GetValue(extra.Preview) is { } previewFolder)
                 Directory.CreateDirectory(previewFolder);
             else if (parsed.GetValue(extra.PreviewVae) is not null)
@@ -54,6 +59,8 @@ internal sealed class GenerationRun(GenerationArguments arguments, GenerateOptio
             var settings = new PipelineSettings
             {
                 Session = session,
+                TextEncoderSession = quantized,
+                UNetSession = quantized,
                 UNetModelPath = arguments.UNet,
                 ConfigDirectory = arguments.ConfigDirectory,
                 VaePath = arguments.Vae,

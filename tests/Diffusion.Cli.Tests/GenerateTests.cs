@@ -34,6 +34,24 @@ public sealed class GenerateTests(InstalledTool tool) : IDisposable
     }
 
     [Fact]
+    public void Quantization_makes_a_close_image_and_is_refused_on_a_gpu_provider()
+    {
+        var plain = tool.Run(_folder, null, "generate", "--steps", "6", "--output", "plain.png");
+        var int8 = tool.Run(_folder, null, "generate", "--steps", "6", "--quantization", "Int8", "--output", "int8.png");
+
+        Assert.True(plain.ExitCode == 0, plain.ToString());
+        Assert.True(int8.ExitCode == 0, int8.ToString());
+        byte[] a = SkiaImageCodec.Load(At("plain.png")).Pixels, b = SkiaImageCodec.Load(At("int8.png")).Pixels;
+        double mse = a.Zip(b, (x, y) => (double)(x - y) * (x - y)).Average();
+        Assert.True(mse > 0 && 10 * Math.Log10(255.0 * 255.0 / mse) > 30, $"PSNR {10 * Math.Log10(255.0 * 255.0 / mse):F1} dB");
+
+        var gpu = tool.Run(_folder, null, "generate", "--quantization", "Int4", "--provider", "cuda", "--output", "never.png");
+        Assert.Equal(2, gpu.ExitCode);
+        Assert.Contains("Quantization", gpu.Output + gpu.Error, StringComparison.Ordinal);
+        Assert.False(File.Exists(At("never.png")));
+    }
+
+    [Fact]
     public void From_re_creates_an_image_bit_for_bit_from_its_png()
     {
         var first = tool.Run(_folder, null, "generate", "--prompt", "a small (green:1.2) square, top left", "--weighted", "--negative", "blurry",

@@ -9,7 +9,8 @@ namespace Diffusion.Core.Benchmarks;
 /// <summary>
 /// The <c>quantization-quality</c> verb: the same prompts and seeds through a model unquantised and with
 /// <see cref="SessionSettings.Quantization"/> Int8 and Int4, and the decoded images' PSNR against the unquantised ones
-/// (8-bit RGB, peak 255; mean of the per-image PSNR and the worst image), with each mode's generation time.
+/// (8-bit RGB, peak 255; mean of the per-image PSNR and the worst image), with each mode's generation time; then int8
+/// convolutions (<see cref="SessionSettings.QuantizeConvolutions"/>) alone and with int8 linear layers.
 /// </summary>
 /// <remarks>
 /// Usage: <c>quantization-quality [--model DIR] [--size 64] [--steps 20] [--prompts 24] [--threads 2] [--config DIR]</c>.
@@ -46,9 +47,11 @@ public static class QuantizationQualityHarness
             .Select(i => $"a {s_colours[i % s_colours.Length]} {s_shapes[i / s_colours.Length % s_shapes.Length]} on a {s_backgrounds[i % s_backgrounds.Length]} background")
             .ToArray();
         List<byte[]>? reference = null;
-        foreach (WeightQuantization mode in new[] { WeightQuantization.None, WeightQuantization.Int8, WeightQuantization.Int4 })
+        foreach ((WeightQuantization mode, bool convolutions) in new[] { (WeightQuantization.None, false), (WeightQuantization.Int8, false),
+            (WeightQuantization.Int4, false), (WeightQuantization.None, true), (WeightQuantization.Int8, true) })
         {
-            var session = new SessionSettings { IntraOpThreads = threads, Quantization = mode };
+            var session = new SessionSettings { IntraOpThreads = threads, Quantization = mode, QuantizeConvolutions = convolutions };
+            string label = convolutions ? $"{mode} + int8 convolutions" : mode.ToString();
             using var pipeline = StableDiffusionPipeline.Load(model, new PipelineSettings { Session = session, ConfigDirectory = config });
             var images = new List<byte[]>();
             long start = Stopwatch.GetTimestamp();
@@ -65,11 +68,11 @@ public static class QuantizationQualityHarness
             if (reference is null)
             {
                 reference = images;
-                Console.WriteLine($"{mode}: {perImage:F0} ms/image");
+                Console.WriteLine($"{label}: {perImage:F0} ms/image");
                 continue;
             }
             double[] psnr = images.Select((image, i) => Psnr(reference[i], image)).ToArray();
-            Console.WriteLine($"{mode}: PSNR against unquantised mean {psnr.Where(double.IsFinite).DefaultIfEmpty(double.PositiveInfinity).Average():F1} dB, " +
+            Console.WriteLine($"{label}: PSNR against unquantised mean {psnr.Where(double.IsFinite).DefaultIfEmpty(double.PositiveInfinity).Average():F1} dB, " +
                 $"worst {psnr.Min():F1} dB, identical images {psnr.Count(double.IsPositiveInfinity)}/{psnr.Length}; {perImage:F0} ms/image");
         }
         return 0;

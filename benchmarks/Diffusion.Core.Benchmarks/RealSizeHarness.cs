@@ -16,7 +16,7 @@ namespace Diffusion.Core.Benchmarks;
 /// </summary>
 /// <remarks>
 /// Usage: <c>realsize --checkpoint F.safetensors [--config DIR] [--level all|extended|basic] [--unet-level all|extended] [--prepack on|off]
-/// [--cache DIR] [--threads 2] [--size 512] [--steps 4] [--runs 2] [--memory-mode keep|sequential] [--lora F.safetensors[:multiplier]]… [--quantization int8|int4]</c>
+/// [--cache DIR] [--threads 2] [--size 512] [--steps 4] [--runs 2] [--memory-mode keep|sequential] [--lora F.safetensors[:multiplier]]… [--quantization int8|int4] [--quantize-convolutions]</c>
 /// (<c>--lora</c> repeats; the LoRAs are merged at load, as <see cref="PipelineSettings.Loras"/>).
 /// </remarks>
 public static class RealSizeHarness
@@ -30,9 +30,16 @@ public static class RealSizeHarness
         var memory = MemoryMode.KeepLoaded;
         var loras = new List<LoraFile>();
         var quantization = WeightQuantization.None;
-        for (int i = 0; i + 1 < args.Length; i += 2)
+        bool convolutions = false;
+        for (int i = 0; i < args.Length; i += 2)
         {
-            string value = args[i + 1];
+            if (args[i] == "--quantize-convolutions")
+            {
+                convolutions = true;
+                i--;
+                continue;
+            }
+            string value = i + 1 < args.Length ? args[i + 1] : throw new ArgumentException($"{args[i]} needs a value");
             switch (args[i])
             {
                 case "--checkpoint": model = value; break;
@@ -54,8 +61,8 @@ public static class RealSizeHarness
         if (model is null)
             throw new ArgumentException("realsize --checkpoint F.safetensors|DIR [--config DIR] [--level …] [--prepack on|off] …");
         Console.WriteLine(MachineDescription.Describe());
-        var session = new SessionSettings { IntraOpThreads = threads, GraphOptimizationLevel = level, PrepackWeights = prepack, OptimizedModelCache = cache, Quantization = quantization };
-        Console.WriteLine($"model {model}; level {(level is null ? "automatic" : level)}; prepack {(prepack is null ? "automatic" : prepack.Value ? "on" : "off")}; threads {threads}; {size}²; {steps} steps; {memory}; cache {cache ?? "off"}; LoRAs {(loras.Count == 0 ? "none" : string.Join(", ", loras))}; quantization {quantization}; load {MachineDescription.LoadAverage()}");
+        var session = new SessionSettings { IntraOpThreads = threads, GraphOptimizationLevel = level, PrepackWeights = prepack, OptimizedModelCache = cache, Quantization = quantization, QuantizeConvolutions = convolutions };
+        Console.WriteLine($"model {model}; level {(level is null ? "automatic" : level)}; prepack {(prepack is null ? "automatic" : prepack.Value ? "on" : "off")}; threads {threads}; {size}²; {steps} steps; {memory}; cache {cache ?? "off"}; LoRAs {(loras.Count == 0 ? "none" : string.Join(", ", loras))}; quantization {quantization}{(convolutions ? " + convolutions int8" : "")}; load {MachineDescription.LoadAverage()}");
 
         double baseline = ProcessMemory.PeakResidentMiB();
         long start = Stopwatch.GetTimestamp();

@@ -34,8 +34,10 @@ internal sealed class GenerationRun(GenerationArguments arguments, GenerateOptio
                 OptimizedModelCache = Environment.GetEnvironmentVariable("DIFFUSION_ORT_CACHE") is { Length: > 0 } cache ? cache : null,
             };
             session.Validate();
-            quantized = parsed.GetValue(extra.Quantization) is WeightQuantization quantization and not WeightQuantization.None
-                ? session with { Quantization = quantization }
+            WeightQuantization quantization = parsed.GetValue(extra.Quantization);
+            bool convolutions = parsed.GetValue(extra.QuantizeConvolutions);
+            quantized = quantization != WeightQuantization.None || convolutions
+                ? session with { Quantization = quantization, QuantizeConvolutions = convolutions }
                 : null;
             quantized?.Validate();
             if (parsed.GetValue(extra.Preview) is { } previewFolder)

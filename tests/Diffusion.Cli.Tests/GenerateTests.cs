@@ -45,6 +45,12 @@ public sealed class GenerateTests(InstalledTool tool) : IDisposable
         double mse = a.Zip(b, (x, y) => (double)(x - y) * (x - y)).Average();
         Assert.True(mse > 0 && 10 * Math.Log10(255.0 * 255.0 / mse) > 30, $"PSNR {10 * Math.Log10(255.0 * 255.0 / mse):F1} dB");
 
+        var convolutions = tool.Run(_folder, null, "generate", "--steps", "6", "--quantize-convolutions", "--output", "conv.png");
+        Assert.True(convolutions.ExitCode == 0, convolutions.ToString());
+        byte[] c = SkiaImageCodec.Load(At("conv.png")).Pixels;
+        double convMse = a.Zip(c, (x, y) => (double)(x - y) * (x - y)).Average();
+        Assert.True(convMse > 0 && 10 * Math.Log10(255.0 * 255.0 / convMse) > 25, $"PSNR {10 * Math.Log10(255.0 * 255.0 / convMse):F1} dB");
+
         var gpu = tool.Run(_folder, null, "generate", "--quantization", "Int4", "--provider", "cuda", "--output", "never.png");
         Assert.Equal(2, gpu.ExitCode);
         Assert.Contains("Quantization", gpu.Output + gpu.Error, StringComparison.Ordinal);

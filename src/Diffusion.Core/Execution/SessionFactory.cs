@@ -82,7 +82,7 @@ public static class SessionFactory
             throw new ModelLoadException(path, "model file not found.");
         // Merged LoRA/TI weights are session inputs, not part of the model's identity: such sessions bypass the cache.
         string? cacheEntry = settings.OptimizedModelCache is string cacheRoot && settings.WeightOverrides is not { Count: > 0 } && configure is null
-            && settings.Quantization == WeightQuantization.None // quantised weights are made at load, not cached
+            && !settings.QuantizesWeights // quantised weights are made at load, not cached
             ? OptimizedModelCache.EntryFor(cacheRoot, source, settings, settings.ResolveFor(source.WeightBytes).Level)
             : null;
         OptimizedModelCache.LastOutcome = OptimizedModelCache.CacheOutcome.None;
@@ -150,7 +150,7 @@ public static class SessionFactory
     private static InferenceSession CreateFromSource(ModelSource source, SessionSettings settings, SessionOptions options)
     {
         IReadOnlyList<Weights.WeightOverrides> overrides = settings.WeightOverrides ?? [];
-        if (source.Graph is null && settings.Quantization != WeightQuantization.None)
+        if (source.Graph is null && settings.QuantizesWeights)
             source = ReadForQuantization(source.FilePath!);
         if (source.Graph is not byte[] graph)
         {
@@ -167,13 +167,16 @@ public static class SessionFactory
         // Quantised linear layers (SessionSettings.Quantization) are rewritten first; widening takes the remaining weights.
         Graphs.WidenedWeights? widened = null;
         Graphs.LinearWeightQuantizer? quantized = null;
+        Graphs.ConvWeightQuantizer? convolutions = null;
         try
         {
-            if (settings.Quantization != WeightQuantization.None && source.ExternalDataFolder is string quantizeFolder)
+            if (settings.QuantizesWeights && source.ExternalDataFolder is string quantizeFolder)
             {
                 var overridden = new HashSet<string>(overrides.SelectMany(o => o.Names), StringComparer.Ordinal);
-                quantized = Graphs.LinearWeightQuantizer.Quantize(ref graph, quantizeFolder, settings.Quantization, overridden,
-                    source.FilePath is null && File.Exists(source.Description) ? Path.GetFileName(source.Description) : null);
+                string? modelFile = source.FilePath is null && File.Exists(source.Description) ? Path.GetFileName(source.Description) : null;
+                quantized = Graphs.LinearWeightQuantizer.Quantize(ref graph, quantizeFolder, settings.Quantization, overridden, modelFile);
+                if (settings.QuantizeConvolutions)
+                    convolutions = Graphs.ConvWeightQuantizer.Quantize(ref graph, quantizeFolder, overridden, modelFile);
             }
             if (settings.WidenHalfPrecisionWeights && settings.Provider.Kind == ExecutionProviderKind.Cpu && source.ExternalDataFolder is string dataFolder
                 && options.GraphOptimizationLevel != GraphOptimizationLevel.ORT_ENABLE_ALL && string.IsNullOrEmpty(options.OptimizedModelFilePath))
@@ -186,16 +189,18 @@ public static class SessionFactory
                 graph = Graphs.OverridableWeights.Expose(graph, remaining);
                 Weights.WeightOverrides.ApplyTo(options, overrides, handled);
             }
-            if (widened is null && quantized is null)
+            if (widened is null && quantized is null && convolutions is null)
                 return new InferenceSession(graph, options);
             widened?.ApplyTo(options);
             quantized?.ApplyTo(options);
-            return new WeightOwningSession(graph, options, [widened, quantized]);
+            convolutions?.ApplyTo(options);
+            return new WeightOwningSession(graph, options, [widened, quantized, convolutions]);
         }
         catch
         {
             widened?.Dispose();
             quantized?.Dispose();
+            convolutions?.Dispose();
             throw;
         }
     }

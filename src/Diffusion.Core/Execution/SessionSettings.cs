@@ -72,9 +72,8 @@ public sealed record SessionSettings
         bool large = weightBytes > LargeModelBytes;
         // Quantised graphs need a level below ALL (see Quantization) and pre-packing: MatMulNBits' fast kernels run on
         // the packed layout.
-        bool quantized = Quantization != WeightQuantization.None;
-        return (GraphOptimizationLevel ?? (large || quantized ? Microsoft.ML.OnnxRuntime.GraphOptimizationLevel.ORT_ENABLE_EXTENDED : Microsoft.ML.OnnxRuntime.GraphOptimizationLevel.ORT_ENABLE_ALL),
-            PrepackWeights ?? (quantized || !large));
+        return (GraphOptimizationLevel ?? (large || QuantizesWeights ? Microsoft.ML.OnnxRuntime.GraphOptimizationLevel.ORT_ENABLE_EXTENDED : Microsoft.ML.OnnxRuntime.GraphOptimizationLevel.ORT_ENABLE_ALL),
+            PrepackWeights ?? (Quantization != WeightQuantization.None || !large));
     }
 
     /// <summary>
@@ -124,6 +123,17 @@ public sealed record SessionSettings
     /// </summary>
     public WeightQuantization Quantization { get; init; } = WeightQuantization.None;
 
+    /// <summary>
+    /// Whether convolution weights are held as int8 per output channel (a <c>DequantizeLinear</c> before each <c>Conv</c>,
+    /// run every time the convolution runs): a quarter of their float32 memory — most of a UNet's and a VAE's weights — for
+    /// a per-step cost (docs/performance.md). For built graphs and ONNX files; same limits as <see cref="Quantization"/>
+    /// (CPU provider, level below ALL). Default <see langword="false"/>.
+    /// </summary>
+    public bool QuantizeConvolutions { get; init; }
+
+    /// <summary>Whether any weight is quantised at load (<see cref="Quantization"/> or <see cref="QuantizeConvolutions"/>).</summary>
+    internal bool QuantizesWeights => Quantization != WeightQuantization.None || QuantizeConvolutions;
+
     /// <summary>Checks every value; the single place where session settings are validated.</summary>
     /// <exception cref="InvalidOptionException">A value is out of range; the message names the property.</exception>
     public void Validate()
@@ -139,10 +149,11 @@ public sealed record SessionSettings
             throw new InvalidOptionException("SessionSettings.GraphOptimizationLevel", $"unknown level {(int)level}.");
         if (!Enum.IsDefined(Quantization))
             throw new InvalidOptionException("SessionSettings.Quantization", $"unknown value {(int)Quantization}.");
-        if (Quantization != WeightQuantization.None && Provider.Kind != ExecutionProviderKind.Cpu)
-            throw new InvalidOptionException("SessionSettings.Quantization", $"is applied on the CPU provider in this version, not on {Provider.Kind}.");
-        if (Quantization != WeightQuantization.None && GraphOptimizationLevel == Microsoft.ML.OnnxRuntime.GraphOptimizationLevel.ORT_ENABLE_ALL)
-            throw new InvalidOptionException("SessionSettings.Quantization", "needs an optimisation level below ALL (ALL re-lays out convolution weights from the file, which quantised graphs no longer hold); leave GraphOptimizationLevel automatic or set EXTENDED.");
+        string quantizing = Quantization != WeightQuantization.None ? "SessionSettings.Quantization" : "SessionSettings.QuantizeConvolutions";
+        if (QuantizesWeights && Provider.Kind != ExecutionProviderKind.Cpu)
+            throw new InvalidOptionException(quantizing, $"is applied on the CPU provider in this version, not on {Provider.Kind}.");
+        if (QuantizesWeights && GraphOptimizationLevel == Microsoft.ML.OnnxRuntime.GraphOptimizationLevel.ORT_ENABLE_ALL)
+            throw new InvalidOptionException(quantizing, "needs an optimisation level below ALL (ALL re-lays out convolution weights from the file, which quantised graphs no longer hold); leave GraphOptimizationLevel automatic or set EXTENDED.");
         if (SessionConfigEntries is not null)
         {
             foreach (KeyValuePair<string, string> entry in SessionConfigEntries)

@@ -250,10 +250,10 @@ internal sealed class LinearWeightQuantizer : IDisposable
     }
 
     /// <summary>Weights in the checkpoint/external file, or embedded as raw bytes or float32 values.</summary>
-    private static bool IsReadable(TensorProto weight) => weight.DataLocation == TensorProto.Types.DataLocation.External
+    internal static bool IsReadable(TensorProto weight) => weight.DataLocation == TensorProto.Types.DataLocation.External
         || !weight.RawData.IsEmpty || weight.FloatData.Count > 0;
 
-    private static void ReadWeight(TensorProto weight, string folder, Dictionary<string, SafeFileHandle> handles, Span<float> destination)
+    internal static void ReadWeight(TensorProto weight, string folder, Dictionary<string, SafeFileHandle> handles, Span<float> destination)
     {
         int elementBytes = weight.DataType == (int)TensorProto.Types.DataType.Float ? 4 : 2;
         long expected = destination.Length * (long)elementBytes;
@@ -296,6 +296,18 @@ internal sealed class LinearWeightQuantizer : IDisposable
 
     private void Add(GraphProto graph, TensorProto source, string? modelFileName, string name, TensorProto.Types.DataType type, long[] dims, nint address, long bytes)
     {
+        graph.Initializer.Add(Placeholder(source, modelFileName, name, type, dims));
+        TensorElementType element = type == TensorProto.Types.DataType.Float ? TensorElementType.Float : TensorElementType.UInt8;
+        _values.Add((name, OrtValue.CreateTensorValueWithData(OrtMemoryInfo.DefaultInstance, element, dims, address, bytes)));
+    }
+
+    /// <summary>
+    /// The graph's declaration of a tensor whose values the session gets from memory: it keeps <paramref name="source"/>'s
+    /// external-data reference, or for an embedded source points at the model file's first byte with length 1 — in both
+    /// cases a byte length no quantised tensor has, so a read by ONNX Runtime would fail the session.
+    /// </summary>
+    internal static TensorProto Placeholder(TensorProto source, string? modelFileName, string name, TensorProto.Types.DataType type, long[] dims)
+    {
         TensorProto placeholder;
         if (source.DataLocation == TensorProto.Types.DataLocation.External)
         {
@@ -304,8 +316,6 @@ internal sealed class LinearWeightQuantizer : IDisposable
         }
         else
         {
-            // An embedded weight's bytes are not copied into placeholders: they point at the model file's first byte with
-            // a length no quantised tensor has, so a read would fail the session.
             placeholder = new TensorProto { DataLocation = TensorProto.Types.DataLocation.External };
             placeholder.ExternalData.Add(new StringStringEntryProto { Key = "location", Value = modelFileName });
             placeholder.ExternalData.Add(new StringStringEntryProto { Key = "offset", Value = "0" });
@@ -314,9 +324,7 @@ internal sealed class LinearWeightQuantizer : IDisposable
         placeholder.Name = name;
         placeholder.DataType = (int)type;
         placeholder.Dims.AddRange(dims);
-        graph.Initializer.Add(placeholder);
-        TensorElementType element = type == TensorProto.Types.DataType.Float ? TensorElementType.Float : TensorElementType.UInt8;
-        _values.Add((name, OrtValue.CreateTensorValueWithData(OrtMemoryInfo.DefaultInstance, element, dims, address, bytes)));
+        return placeholder;
     }
 
     private static unsafe void ReadAsFloat32(SafeFileHandle handle, long offset, Span<float> destination, int dataType, string path, string name)

@@ -1,0 +1,208 @@
+using Diffusion.Core.Execution;
+using Diffusion.Core.Graphs.Proto;
+using Google.Protobuf;
+using Microsoft.ML.OnnxRuntime;
+using Microsoft.ML.OnnxRuntime.Tensors;
+using Microsoft.Win32.SafeHandles;
+
+namespace Diffusion.Core.Graphs;
+
+/// <summary>
+/// Stores a graph's convolution weights as int8 per output channel (<see cref="SessionSettings.QuantizeConvolutions"/>):
+/// each <c>Conv</c>'s weight becomes a <c>DequantizeLinear</c> (axis 0) of int8 values and one float32 scale per output
+/// channel, made here at load into memory this object owns and handed over with <see cref="SessionOptions.AddInitializer"/>.
+/// </summary>
+/// <remarks>
+/// Symmetric: s_o = max |W_o| / 127, q = clamp(round(W / s_o), −127, 127), zero point 0. ONNX Runtime keeps a
+/// DequantizeLinear of a constant unfolded (its constant folding skips them, so that quantised models stay quantised) and
+/// dequantises each weight when its convolution runs: a quarter of the float32 weight memory, for a per-step cost measured
+/// in docs/performance.md. Placeholders as in <see cref="LinearWeightQuantizer.Placeholder"/>.
+/// </remarks>
+internal sealed class ConvWeightQuantizer : IDisposable
+{
+    private readonly List<(string Name, OrtValue Value)> _values = [];
+    private readonly Dictionary<string, (long Channels, long PerChannel, nint Codes, nint Scales)> _layers = new(StringComparer.Ordinal);
+    private HugePageMemory? _memory;
+
+    private ConvWeightQuantizer()
+    {
+    }
+
+    /// <summary>Convolutions rewritten.</summary>
+    public int Count => _layers.Count;
+
+    /// <summary>Bytes of int8 weights and scales held.</summary>
+    public long Bytes { get; private set; }
+
+    /// <summary>Names of the weights quantised.</summary>
+    public IEnumerable<string> WeightNames => _layers.Keys;
+
+    /// <summary>
+    /// Rewrites every convolution of <paramref name="graphBytes"/> whose weight is a constant of the graph (float32, or
+    /// float16/bfloat16 behind a Cast) used by it alone; null (graph unchanged) when there is none or the graph's opset is
+    /// below 13 (per-axis DequantizeLinear). Weights named in <paramref name="keep"/> stay as they are.
+    /// </summary>
+    /// <exception cref="WeightFileException">A weight file is missing or shorter than the graph says.</exception>
+    public static ConvWeightQuantizer? Quantize(ref byte[] graphBytes, string externalDataFolder, IReadOnlySet<string> keep, string? modelFileName = null)
+    {
+        ModelProto model = ModelProto.Parser.ParseFrom(graphBytes);
+        if (model.OpsetImport.FirstOrDefault(o => o.Domain.Length == 0 || o.Domain == "ai.onnx") is not { Version: >= 13 })
+            return null;
+        GraphProto graph = model.Graph;
+        var initializers = graph.Initializer.ToDictionary(t => t.Name, StringComparer.Ordinal);
+        var producers = new Dictionary<string, NodeProto>(StringComparer.Ordinal);
+        var uses = new Dictionary<string, int>(StringComparer.Ordinal);
+        foreach (NodeProto node in graph.Node)
+        {
+            foreach (string output in node.Output)
+                producers[output] = node;
+            foreach (string input in node.Input)
+                uses[input] = uses.GetValueOrDefault(input) + 1;
+        }
+        var graphInputs = new HashSet<string>(graph.Input.Select(i => i.Name), StringComparer.Ordinal);
+
+        var layers = new List<(NodeProto Conv, NodeProto? Cast, TensorProto Weight)>();
+        long total = 0;
+        foreach (NodeProto node in graph.Node)
+        {
+            if (node.OpType != "Conv" || node.Domain.Length != 0 || node.Input.Count < 2 || uses.GetValueOrDefault(node.Input[1]) != 1)
+                continue;
+            NodeProto? cast = null;
+            string weightName = node.Input[1];
+            if (producers.TryGetValue(weightName, out NodeProto? producer))
+            {
+                if (producer.OpType != "Cast" || producer.Domain.Length != 0 || producer.Input.Count != 1 || uses.GetValueOrDefault(producer.Input[0]) != 1)
+                    continue;
+                cast = producer;
+                weightName = producer.Input[0];
+            }
+            if (!initializers.TryGetValue(weightName, out TensorProto? weight) || keep.Contains(weightName) || graphInputs.Contains(weightName)
+                || weight.Dims.Count < 3 || !LinearWeightQuantizer.IsReadable(weight)
+                || (modelFileName is null && weight.DataLocation != TensorProto.Types.DataLocation.External)
+                || weight.DataType is not ((int)TensorProto.Types.DataType.Float or (int)TensorProto.Types.DataType.Float16 or (int)TensorProto.Types.DataType.Bfloat16)
+                || (cast is null && weight.DataType != (int)TensorProto.Types.DataType.Float))
+                continue;
+            layers.Add((node, cast, weight));
+            long elements = weight.Dims.Aggregate(1L, (a, b) => a * b);
+            total += WidenedWeights.Align(elements) + WidenedWeights.Align(weight.Dims[0] * sizeof(float));
+        }
+        if (layers.Count == 0)
+            return null;
+
+        var quantized = new ConvWeightQuantizer { _memory = HugePageMemory.Allocate(total), Bytes = total };
+        var handles = new Dictionary<string, SafeFileHandle>(StringComparer.Ordinal);
+        var removedNodes = new HashSet<NodeProto>();
+        var removedInitializers = new HashSet<string>(StringComparer.Ordinal);
+        var added = new List<(NodeProto Before, NodeProto Dequantize)>();
+        try
+        {
+            long position = 0;
+            float[] values = [];
+            foreach ((NodeProto conv, NodeProto? cast, TensorProto weight) in layers)
+            {
+                long elements = weight.Dims.Aggregate(1L, (a, b) => a * b);
+                long channels = weight.Dims[0], perChannel = elements / channels;
+                if (values.Length < elements)
+                    values = GC.AllocateUninitializedArray<float>(checked((int)elements));
+                LinearWeightQuantizer.ReadWeight(weight, externalDataFolder, handles, values.AsSpan(0, (int)elements));
+                nint codes = quantized._memory.Address + (nint)position;
+                nint scales = codes + (nint)WidenedWeights.Align(elements);
+                position += WidenedWeights.Align(elements) + WidenedWeights.Align(channels * sizeof(float));
+                unsafe
+                {
+                    QuantizePerChannel(values.AsSpan(0, (int)elements), (int)channels, (int)perChannel,
+                        new Span<sbyte>((void*)codes, (int)elements), new Span<float>((void*)scales, (int)channels));
+                }
+
+                string prefix = conv.Name + "/quantized_";
+                long[] dims = weight.Dims.ToArray();
+                graph.Initializer.Add(LinearWeightQuantizer.Placeholder(weight, modelFileName, prefix + "weight", TensorProto.Types.DataType.Int8, dims));
+                graph.Initializer.Add(LinearWeightQuantizer.Placeholder(weight, modelFileName, prefix + "scales", TensorProto.Types.DataType.Float, [channels]));
+                quantized._values.Add((prefix + "weight", OrtValue.CreateTensorValueWithData(OrtMemoryInfo.DefaultInstance, TensorElementType.Int8, dims, codes, elements)));
+                quantized._values.Add((prefix + "scales", OrtValue.CreateTensorValueWithData(OrtMemoryInfo.DefaultInstance, TensorElementType.Float, [channels], scales, channels * sizeof(float))));
+                var dequantize = new NodeProto { OpType = "DequantizeLinear", Name = conv.Name + "/DequantizeLinear" };
+                dequantize.Input.AddRange([prefix + "weight", prefix + "scales"]);
+                dequantize.Output.Add(prefix + "dequantized");
+                dequantize.Attribute.Add(NodeAttribute.Int("axis", 0).ToProto());
+                added.Add((conv, dequantize));
+                conv.Input[1] = prefix + "dequantized";
+                if (cast is not null)
+                    removedNodes.Add(cast);
+                removedInitializers.Add(weight.Name);
+                quantized._layers[weight.Name] = (channels, perChannel, codes, scales);
+            }
+        }
+        catch
+        {
+            quantized.Dispose();
+            throw;
+        }
+        finally
+        {
+            foreach (SafeFileHandle handle in handles.Values)
+                handle.Dispose();
+        }
+
+        var before = added.ToDictionary(a => a.Before, a => a.Dequantize);
+        var nodes = new List<NodeProto>(graph.Node.Count + added.Count);
+        foreach (NodeProto node in graph.Node)
+        {
+            if (removedNodes.Contains(node))
+                continue;
+            if (before.TryGetValue(node, out NodeProto? dequantize))
+                nodes.Add(dequantize); // topological order: each DequantizeLinear just before its Conv
+            nodes.Add(node);
+        }
+        graph.Node.Clear();
+        graph.Node.AddRange(nodes);
+        var kept = graph.Initializer.Where(t => !removedInitializers.Contains(t.Name)).ToList();
+        graph.Initializer.Clear();
+        graph.Initializer.AddRange(kept);
+        graphBytes = model.ToByteArray();
+        return quantized;
+    }
+
+    /// <summary>The float32 values the quantised weight <paramref name="weightName"/> stands for (tests, error measurements).</summary>
+    public unsafe float[] Dequantize(string weightName)
+    {
+        (long channels, long perChannel, nint codes, nint scales) = _layers[weightName];
+        var result = new float[channels * perChannel];
+        var q = new ReadOnlySpan<sbyte>((void*)codes, result.Length);
+        var s = new ReadOnlySpan<float>((void*)scales, (int)channels);
+        for (long i = 0; i < result.Length; i++)
+            result[i] = q[(int)i] * s[(int)(i / perChannel)];
+        return result;
+    }
+
+    /// <summary>Hands every quantised tensor to <paramref name="options"/>; this object must outlive the session.</summary>
+    public void ApplyTo(SessionOptions options)
+    {
+        foreach ((string name, OrtValue value) in _values)
+            options.AddInitializer(name, value);
+    }
+
+    public void Dispose()
+    {
+        foreach ((_, OrtValue value) in _values)
+            value.Dispose();
+        _values.Clear();
+        _memory?.Dispose();
+        _memory = null;
+    }
+
+    /// <summary>Symmetric int8 per output channel (see the class remarks).</summary>
+    internal static void QuantizePerChannel(ReadOnlySpan<float> weights, int channels, int perChannel, Span<sbyte> codes, Span<float> scales)
+    {
+        for (int o = 0; o < channels; o++)
+        {
+            ReadOnlySpan<float> row = weights.Slice(o * perChannel, perChannel);
+            float max = MathF.Abs(System.Numerics.Tensors.TensorPrimitives.MaxMagnitude(row)); // the signed value of largest magnitude
+            float scale = max > 0 ? max / 127f : 1f;
+            float inverse = 1f / scale;
+            Span<sbyte> target = codes.Slice(o * perChannel, perChannel);
+            for (int i = 0; i < perChannel; i++)
+                target[i] = (sbyte)Math.Clamp((int)MathF.Round(row[i] * inverse, MidpointRounding.ToEven), -127, 127);
+            scales[o] = scale;
+        }
+    }
+}

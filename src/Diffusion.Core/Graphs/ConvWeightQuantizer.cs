@@ -3,7 +3,6 @@ using Diffusion.Core.Graphs.Proto;
 using Google.Protobuf;
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
-using Microsoft.Win32.SafeHandles;
 
 namespace Diffusion.Core.Graphs;
 
@@ -18,11 +17,9 @@ namespace Diffusion.Core.Graphs;
 /// dequantises each weight when its convolution runs: a quarter of the float32 weight memory, for a per-step cost measured
 /// in docs/performance.md. Placeholders as in <see cref="LinearWeightQuantizer.Placeholder"/>.
 /// </remarks>
-internal sealed class ConvWeightQuantizer : IDisposable
+internal sealed class ConvWeightQuantizer : SuppliedInitializers
 {
-    private readonly List<(string Name, OrtValue Value)> _values = [];
     private readonly Dictionary<string, (long Channels, long PerChannel, nint Codes, nint Scales)> _layers = new(StringComparer.Ordinal);
-    private HugePageMemory? _memory;
 
     private ConvWeightQuantizer()
     {
@@ -49,48 +46,23 @@ internal sealed class ConvWeightQuantizer : IDisposable
         if (model.OpsetImport.FirstOrDefault(o => o.Domain.Length == 0 || o.Domain == "ai.onnx") is not { Version: >= 13 })
             return null;
         GraphProto graph = model.Graph;
-        var initializers = graph.Initializer.ToDictionary(t => t.Name, StringComparer.Ordinal);
-        var producers = new Dictionary<string, NodeProto>(StringComparer.Ordinal);
-        var uses = new Dictionary<string, int>(StringComparer.Ordinal);
-        foreach (NodeProto node in graph.Node)
-        {
-            foreach (string output in node.Output)
-                producers[output] = node;
-            foreach (string input in node.Input)
-                uses[input] = uses.GetValueOrDefault(input) + 1;
-        }
-        var graphInputs = new HashSet<string>(graph.Input.Select(i => i.Name), StringComparer.Ordinal);
-
+        var index = new GraphWeightIndex(graph);
         var layers = new List<(NodeProto Conv, NodeProto? Cast, TensorProto Weight)>();
         long total = 0;
         foreach (NodeProto node in graph.Node)
         {
-            if (node.OpType != "Conv" || node.Domain.Length != 0 || node.Input.Count < 2 || uses.GetValueOrDefault(node.Input[1]) != 1)
-                continue;
-            NodeProto? cast = null;
-            string weightName = node.Input[1];
-            if (producers.TryGetValue(weightName, out NodeProto? producer))
-            {
-                if (producer.OpType != "Cast" || producer.Domain.Length != 0 || producer.Input.Count != 1 || uses.GetValueOrDefault(producer.Input[0]) != 1)
-                    continue;
-                cast = producer;
-                weightName = producer.Input[0];
-            }
-            if (!initializers.TryGetValue(weightName, out TensorProto? weight) || keep.Contains(weightName) || graphInputs.Contains(weightName)
-                || weight.Dims.Count < 3 || !LinearWeightQuantizer.IsReadable(weight)
-                || (modelFileName is null && weight.DataLocation != TensorProto.Types.DataLocation.External)
-                || weight.DataType is not ((int)TensorProto.Types.DataType.Float or (int)TensorProto.Types.DataType.Float16 or (int)TensorProto.Types.DataType.Bfloat16)
-                || (cast is null && weight.DataType != (int)TensorProto.Types.DataType.Float))
+            if (node.OpType != "Conv" || node.Domain.Length != 0 || node.Input.Count < 2
+                || !index.TryGetConstantWeight(node.Input[1], keep, modelFileName is not null, out NodeProto? cast, out TensorProto weight) || weight.Dims.Count < 3)
                 continue;
             layers.Add((node, cast, weight));
             long elements = weight.Dims.Aggregate(1L, (a, b) => a * b);
-            total += WidenedWeights.Align(elements) + WidenedWeights.Align(weight.Dims[0] * sizeof(float));
+            total += SuppliedInitializers.Align(elements) + SuppliedInitializers.Align(weight.Dims[0] * sizeof(float));
         }
         if (layers.Count == 0)
             return null;
 
-        var quantized = new ConvWeightQuantizer { _memory = HugePageMemory.Allocate(total), Bytes = total };
-        var handles = new Dictionary<string, SafeFileHandle>(StringComparer.Ordinal);
+        var quantized = new ConvWeightQuantizer { Memory = HugePageMemory.Allocate(total), Bytes = total };
+        using var reader = new GraphWeightReader(externalDataFolder);
         var removedNodes = new HashSet<NodeProto>();
         var removedInitializers = new HashSet<string>(StringComparer.Ordinal);
         var added = new List<(NodeProto Before, NodeProto Dequantize)>();
@@ -104,10 +76,10 @@ internal sealed class ConvWeightQuantizer : IDisposable
                 long channels = weight.Dims[0], perChannel = elements / channels;
                 if (values.Length < elements)
                     values = GC.AllocateUninitializedArray<float>(checked((int)elements));
-                LinearWeightQuantizer.ReadWeight(weight, externalDataFolder, handles, values.AsSpan(0, (int)elements));
-                nint codes = quantized._memory.Address + (nint)position;
-                nint scales = codes + (nint)WidenedWeights.Align(elements);
-                position += WidenedWeights.Align(elements) + WidenedWeights.Align(channels * sizeof(float));
+                reader.Read(weight, values.AsSpan(0, (int)elements));
+                nint codes = quantized.Memory!.Address + (nint)position;
+                nint scales = codes + (nint)SuppliedInitializers.Align(elements);
+                position += SuppliedInitializers.Align(elements) + SuppliedInitializers.Align(channels * sizeof(float));
                 unsafe
                 {
                     QuantizePerChannel(values.AsSpan(0, (int)elements), (int)channels, (int)perChannel,
@@ -118,8 +90,8 @@ internal sealed class ConvWeightQuantizer : IDisposable
                 long[] dims = weight.Dims.ToArray();
                 graph.Initializer.Add(LinearWeightQuantizer.Placeholder(weight, modelFileName, prefix + "weight", TensorProto.Types.DataType.Int8, dims));
                 graph.Initializer.Add(LinearWeightQuantizer.Placeholder(weight, modelFileName, prefix + "scales", TensorProto.Types.DataType.Float, [channels]));
-                quantized._values.Add((prefix + "weight", OrtValue.CreateTensorValueWithData(OrtMemoryInfo.DefaultInstance, TensorElementType.Int8, dims, codes, elements)));
-                quantized._values.Add((prefix + "scales", OrtValue.CreateTensorValueWithData(OrtMemoryInfo.DefaultInstance, TensorElementType.Float, [channels], scales, channels * sizeof(float))));
+                quantized.Supply(prefix + "weight", OrtValue.CreateTensorValueWithData(OrtMemoryInfo.DefaultInstance, TensorElementType.Int8, dims, codes, elements));
+                quantized.Supply(prefix + "scales", OrtValue.CreateTensorValueWithData(OrtMemoryInfo.DefaultInstance, TensorElementType.Float, [channels], scales, channels * sizeof(float)));
                 var dequantize = new NodeProto { OpType = "DequantizeLinear", Name = conv.Name + "/DequantizeLinear" };
                 dequantize.Input.AddRange([prefix + "weight", prefix + "scales"]);
                 dequantize.Output.Add(prefix + "dequantized");
@@ -136,11 +108,6 @@ internal sealed class ConvWeightQuantizer : IDisposable
         {
             quantized.Dispose();
             throw;
-        }
-        finally
-        {
-            foreach (SafeFileHandle handle in handles.Values)
-                handle.Dispose();
         }
 
         var before = added.ToDictionary(a => a.Before, a => a.Dequantize);
@@ -172,22 +139,6 @@ internal sealed class ConvWeightQuantizer : IDisposable
         for (long i = 0; i < result.Length; i++)
             result[i] = q[(int)i] * s[(int)(i / perChannel)];
         return result;
-    }
-
-    /// <summary>Hands every quantised tensor to <paramref name="options"/>; this object must outlive the session.</summary>
-    public void ApplyTo(SessionOptions options)
-    {
-        foreach ((string name, OrtValue value) in _values)
-            options.AddInitializer(name, value);
-    }
-
-    public void Dispose()
-    {
-        foreach ((_, OrtValue value) in _values)
-            value.Dispose();
-        _values.Clear();
-        _memory?.Dispose();
-        _memory = null;
     }
 
     /// <summary>Symmetric int8 per output channel (see the class remarks).</summary>

@@ -3,7 +3,6 @@ using Diffusion.Core.Graphs.Proto;
 using Google.Protobuf;
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
-using Microsoft.Win32.SafeHandles;
 
 namespace Diffusion.Core.Graphs;
 
@@ -22,14 +21,12 @@ namespace Diffusion.Core.Graphs;
 /// q8_0/q4_1 use. Placeholders keep the source weight's external-data reference (whose byte length never equals a
 /// quantised tensor's), so a read of one by ONNX Runtime would fail the session instead of computing with wrong values.
 /// </remarks>
-internal sealed class LinearWeightQuantizer : IDisposable
+internal sealed class LinearWeightQuantizer : SuppliedInitializers
 {
     /// <summary>Input features per quantisation block.</summary>
     public const int BlockSize = 32;
 
-    private readonly List<(string Name, OrtValue Value)> _values = [];
     private readonly Dictionary<string, (long Rows, long Columns, int Bits, nint Data, nint Scales, nint ZeroPoints)> _layers = new(StringComparer.Ordinal);
-    private HugePageMemory? _memory;
 
     private LinearWeightQuantizer()
     {
@@ -63,48 +60,24 @@ internal sealed class LinearWeightQuantizer : IDisposable
         int bits = mode == WeightQuantization.Int8 ? 8 : 4;
         ModelProto model = ModelProto.Parser.ParseFrom(graphBytes);
         GraphProto graph = model.Graph;
-        var initializers = graph.Initializer.ToDictionary(t => t.Name, StringComparer.Ordinal);
-        var producers = new Dictionary<string, NodeProto>(StringComparer.Ordinal);
-        var uses = new Dictionary<string, int>(StringComparer.Ordinal);
-        foreach (NodeProto node in graph.Node)
-        {
-            foreach (string output in node.Output)
-                producers[output] = node;
-            foreach (string input in node.Input)
-                uses[input] = uses.GetValueOrDefault(input) + 1;
-        }
-        var graphInputs = new HashSet<string>(graph.Input.Select(i => i.Name), StringComparer.Ordinal);
-
+        var index = new GraphWeightIndex(graph);
         var layers = new List<(NodeProto Node, NodeProto? Cast, TensorProto Weight, bool StoredInOut)>();
         long total = 0;
         foreach (NodeProto node in graph.Node)
         {
-            if (LinearLayout(node) is not bool storedInOut || uses.GetValueOrDefault(node.Input[1]) != 1)
-                continue;
-            NodeProto? cast = null;
-            string weightName = node.Input[1];
-            if (producers.TryGetValue(weightName, out NodeProto? producer))
-            {
-                if (producer.OpType != "Cast" || producer.Domain.Length != 0 || producer.Input.Count != 1 || uses.GetValueOrDefault(producer.Input[0]) != 1)
-                    continue;
-                cast = producer;
-                weightName = producer.Input[0];
-            }
-            if (!initializers.TryGetValue(weightName, out TensorProto? weight) || keep.Contains(weightName) || graphInputs.Contains(weightName)
-                || weight.Dims.Count != 2 || !IsReadable(weight) || (modelFileName is null && weight.DataLocation != TensorProto.Types.DataLocation.External)
-                || weight.DataType is not ((int)TensorProto.Types.DataType.Float or (int)TensorProto.Types.DataType.Float16 or (int)TensorProto.Types.DataType.Bfloat16)
-                || (cast is null && weight.DataType != (int)TensorProto.Types.DataType.Float))
+            if (LinearLayout(node) is not bool storedInOut
+                || !index.TryGetConstantWeight(node.Input[1], keep, modelFileName is not null, out NodeProto? cast, out TensorProto weight) || weight.Dims.Count != 2)
                 continue;
             layers.Add((node, cast, weight, storedInOut));
             (long n, long k) = storedInOut ? (weight.Dims[1], weight.Dims[0]) : (weight.Dims[0], weight.Dims[1]);
             long blocks = (k + BlockSize - 1) / BlockSize;
-            total += WidenedWeights.Align(n * blocks * BlockSize * bits / 8) + WidenedWeights.Align(n * blocks * sizeof(float)) + WidenedWeights.Align(ZeroPointBytes(n, blocks, bits));
+            total += SuppliedInitializers.Align(n * blocks * BlockSize * bits / 8) + SuppliedInitializers.Align(n * blocks * sizeof(float)) + SuppliedInitializers.Align(ZeroPointBytes(n, blocks, bits));
         }
         if (layers.Count == 0)
             return null;
 
-        var quantized = new LinearWeightQuantizer { _memory = HugePageMemory.Allocate(total), Bytes = total };
-        var handles = new Dictionary<string, SafeFileHandle>(StringComparer.Ordinal);
+        var quantized = new LinearWeightQuantizer { Memory = HugePageMemory.Allocate(total), Bytes = total };
+        using var reader = new GraphWeightReader(externalDataFolder);
         var removedNodes = new HashSet<NodeProto>();
         var replacements = new Dictionary<NodeProto, NodeProto>();
         var removedInitializers = new HashSet<string>(StringComparer.Ordinal);
@@ -117,7 +90,7 @@ internal sealed class LinearWeightQuantizer : IDisposable
                 (long rows, long columns) = (weight.Dims[0], weight.Dims[1]);
                 if (values.Length < rows * columns)
                     values = GC.AllocateUninitializedArray<float>(checked((int)(rows * columns)));
-                ReadWeight(weight, externalDataFolder, handles, values.AsSpan(0, (int)(rows * columns)));
+                reader.Read(weight, values.AsSpan(0, (int)(rows * columns)));
                 // MatMul weights are stored [in, out]; MatMulNBits takes rows of the output, so transpose them first.
                 (long n, long k) = storedInOut ? (columns, rows) : (rows, columns);
                 Span<float> matrix = values.AsSpan(0, (int)(n * k));
@@ -135,10 +108,10 @@ internal sealed class LinearWeightQuantizer : IDisposable
 
                 long blocks = (k + BlockSize - 1) / BlockSize;
                 long dataBytes = n * blocks * BlockSize * bits / 8, scaleBytes = n * blocks * sizeof(float), zeroBytes = ZeroPointBytes(n, blocks, bits);
-                nint data = quantized._memory.Address + (nint)position;
-                nint scales = data + (nint)WidenedWeights.Align(dataBytes);
-                nint zeros = scales + (nint)WidenedWeights.Align(scaleBytes);
-                position += WidenedWeights.Align(dataBytes) + WidenedWeights.Align(scaleBytes) + WidenedWeights.Align(zeroBytes);
+                nint data = quantized.Memory!.Address + (nint)position;
+                nint scales = data + (nint)SuppliedInitializers.Align(dataBytes);
+                nint zeros = scales + (nint)SuppliedInitializers.Align(scaleBytes);
+                position += SuppliedInitializers.Align(dataBytes) + SuppliedInitializers.Align(scaleBytes) + SuppliedInitializers.Align(zeroBytes);
                 unsafe
                 {
                     BlockQuantizer.Quantize(matrix, (int)n, (int)k, bits,
@@ -172,11 +145,6 @@ internal sealed class LinearWeightQuantizer : IDisposable
             quantized.Dispose();
             throw;
         }
-        finally
-        {
-            foreach (SafeFileHandle handle in handles.Values)
-                handle.Dispose();
-        }
 
         var nodes = graph.Node.Where(n => !removedNodes.Contains(n)).Select(n => replacements.GetValueOrDefault(n, n)).ToList();
         graph.Node.Clear();
@@ -201,22 +169,6 @@ internal sealed class LinearWeightQuantizer : IDisposable
         return BlockQuantizer.Dequantize(new ReadOnlySpan<byte>((void*)data, (int)(rows * blocks * BlockSize * bits / 8)),
             new ReadOnlySpan<float>((void*)scales, (int)(rows * blocks)), new ReadOnlySpan<byte>((void*)zeros, (int)ZeroPointBytes(rows, blocks, bits)),
             (int)rows, (int)columns, bits);
-    }
-
-    /// <summary>Hands every quantised tensor to <paramref name="options"/>; this object must outlive the session.</summary>
-    public void ApplyTo(SessionOptions options)
-    {
-        foreach ((string name, OrtValue value) in _values)
-            options.AddInitializer(name, value);
-    }
-
-    public void Dispose()
-    {
-        foreach ((_, OrtValue value) in _values)
-            value.Dispose();
-        _values.Clear();
-        _memory?.Dispose();
-        _memory = null;
     }
 
     /// <summary>Zero points: one byte per block at 8 bits; at 4 bits two blocks per byte, each row padded to a whole byte.</summary>
@@ -249,56 +201,11 @@ internal sealed class LinearWeightQuantizer : IDisposable
         return !transB;
     }
 
-    /// <summary>Weights in the checkpoint/external file, or embedded as raw bytes or float32 values.</summary>
-    internal static bool IsReadable(TensorProto weight) => weight.DataLocation == TensorProto.Types.DataLocation.External
-        || !weight.RawData.IsEmpty || weight.FloatData.Count > 0;
-
-    internal static void ReadWeight(TensorProto weight, string folder, Dictionary<string, SafeFileHandle> handles, Span<float> destination)
-    {
-        int elementBytes = weight.DataType == (int)TensorProto.Types.DataType.Float ? 4 : 2;
-        long expected = destination.Length * (long)elementBytes;
-        if (weight.DataLocation != TensorProto.Types.DataLocation.External)
-        {
-            if (weight.FloatData.Count > 0)
-            {
-                if (weight.FloatData.Count != destination.Length)
-                    throw new WeightFileException(folder, weight.Name, $"holds {weight.FloatData.Count} values, not the {destination.Length} of its shape.");
-                for (int i = 0; i < destination.Length; i++)
-                    destination[i] = weight.FloatData[i];
-                return;
-            }
-            ReadOnlySpan<byte> raw = weight.RawData.Span;
-            if (raw.Length != expected)
-                throw new WeightFileException(folder, weight.Name, $"holds {raw.Length} bytes, not the {expected} of its shape.");
-            if (elementBytes == 4)
-                System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(raw).CopyTo(destination);
-            else if (weight.DataType == (int)TensorProto.Types.DataType.Float16)
-                System.Numerics.Tensors.TensorPrimitives.ConvertToSingle(System.Runtime.InteropServices.MemoryMarshal.Cast<byte, Half>(raw), destination);
-            else
-                Weights.SafeTensorsFile.BFloat16ToSingle(System.Runtime.InteropServices.MemoryMarshal.Cast<byte, ushort>(raw), destination);
-            return;
-        }
-        (string location, long offset, long length) = WidenedWeights.ExternalData(weight);
-        string path = Path.Combine(folder, location);
-        if (length >= 0 && length != expected || offset < 0)
-            throw new WeightFileException(path, weight.Name, $"holds {length} bytes at offset {offset}, not the {expected} of its shape.");
-        if (!handles.TryGetValue(path, out SafeFileHandle? handle))
-        {
-            if (!File.Exists(path))
-                throw new WeightFileException(path, weight.Name, "the weight file is missing.");
-            handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read, FileOptions.RandomAccess);
-            handles.Add(path, handle);
-        }
-        if (offset + expected > RandomAccess.GetLength(handle))
-            throw new WeightFileException(path, weight.Name, "its data lies past the file's end.");
-        ReadAsFloat32(handle, offset, destination, weight.DataType, path, weight.Name);
-    }
-
     private void Add(GraphProto graph, TensorProto source, string? modelFileName, string name, TensorProto.Types.DataType type, long[] dims, nint address, long bytes)
     {
         graph.Initializer.Add(Placeholder(source, modelFileName, name, type, dims));
         TensorElementType element = type == TensorProto.Types.DataType.Float ? TensorElementType.Float : TensorElementType.UInt8;
-        _values.Add((name, OrtValue.CreateTensorValueWithData(OrtMemoryInfo.DefaultInstance, element, dims, address, bytes)));
+        Supply(name, OrtValue.CreateTensorValueWithData(OrtMemoryInfo.DefaultInstance, element, dims, address, bytes));
     }
 
     /// <summary>
@@ -325,23 +232,5 @@ internal sealed class LinearWeightQuantizer : IDisposable
         placeholder.DataType = (int)type;
         placeholder.Dims.AddRange(dims);
         return placeholder;
-    }
-
-    private static unsafe void ReadAsFloat32(SafeFileHandle handle, long offset, Span<float> destination, int dataType, string path, string name)
-    {
-        if (dataType != (int)TensorProto.Types.DataType.Float)
-        {
-            fixed (float* target = destination)
-                WidenedWeights.Read(handle, offset, (nint)target, destination.Length, dataType == (int)TensorProto.Types.DataType.Bfloat16, path, name);
-            return;
-        }
-        Span<byte> bytes = System.Runtime.InteropServices.MemoryMarshal.AsBytes(destination);
-        for (int read = 0; read < bytes.Length;)
-        {
-            int n = RandomAccess.Read(handle, bytes[read..], offset + read);
-            if (n == 0)
-                throw new WeightFileException(path, name, "the file ended inside this tensor's data.");
-            read += n;
-        }
     }
 }

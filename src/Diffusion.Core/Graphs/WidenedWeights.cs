@@ -1,11 +1,8 @@
-using System.Globalization;
 using System.Numerics.Tensors;
-using System.Runtime.InteropServices;
+using Diffusion.Core.Execution;
 using Diffusion.Core.Graphs.Proto;
 using Google.Protobuf;
 using Microsoft.ML.OnnxRuntime;
-using Microsoft.Win32.SafeHandles;
-using Diffusion.Core.Execution;
 using Microsoft.ML.OnnxRuntime.Tensors;
 
 namespace Diffusion.Core.Graphs;
@@ -28,20 +25,16 @@ namespace Diffusion.Core.Graphs;
 /// ONNX Runtime ever read it instead of the supplied value, the sizes would disagree and session creation would fail
 /// loudly rather than run on wrong weights.
 /// </remarks>
-internal sealed class WidenedWeights : IDisposable
+internal sealed class WidenedWeights : SuppliedInitializers
 {
-    private const int ChunkElements = 1 << 20;
-    private readonly List<(string Name, OrtValue Value)> _values = [];
     private readonly HashSet<string> _replaced = new(StringComparer.Ordinal);
-    private HugePageMemory? _memory;
-    private bool _disposed;
 
     private WidenedWeights()
     {
     }
 
     /// <summary>Number of weights widened.</summary>
-    public int Count => _values.Count;
+    public int Count => SuppliedCount;
 
     /// <summary>Initializers whose values came from the session's weight overrides (applied here, not by name).</summary>
     public IReadOnlySet<string> ReplacedByOverrides => _replaced;
@@ -70,49 +63,44 @@ internal sealed class WidenedWeights : IDisposable
     {
         ModelProto model = ModelProto.Parser.ParseFrom(graphBytes);
         GraphProto graph = model.Graph;
-        var initializers = new Dictionary<string, TensorProto>(StringComparer.Ordinal);
-        foreach (TensorProto tensor in graph.Initializer)
-            initializers[tensor.Name] = tensor;
-        var uses = new Dictionary<string, int>(StringComparer.Ordinal);
+        var index = new GraphWeightIndex(graph);
         var consumers = new Dictionary<string, List<(NodeProto Node, int Input)>>(StringComparer.Ordinal);
         foreach (NodeProto node in graph.Node)
         {
             for (int i = 0; i < node.Input.Count; i++)
             {
-                string input = node.Input[i];
-                uses[input] = uses.GetValueOrDefault(input) + 1;
-                if (!consumers.TryGetValue(input, out List<(NodeProto, int)>? list))
-                    consumers[input] = list = [];
+                if (!consumers.TryGetValue(node.Input[i], out List<(NodeProto, int)>? list))
+                    consumers[node.Input[i]] = list = [];
                 list.Add((node, i));
             }
         }
-        var graphInputs = new HashSet<string>(graph.Input.Select(i => i.Name), StringComparer.Ordinal);
 
-        var candidates = new List<(NodeProto Cast, TensorProto Source, string Path, long Offset, long Elements)>();
+        var candidates = new List<(NodeProto Cast, TensorProto Source, long Elements)>();
         long total = 0;
         foreach (NodeProto node in graph.Node)
         {
-            if (!IsWideningCast(node, initializers, uses, graphInputs, keep, out TensorProto? source)
+            if (node.OpType != "Cast" || node.Output.Count != 1
+                || !index.TryGetConstantWeight(node.Output[0], keep, embeddedAllowed: false, out NodeProto? cast, out TensorProto source, sharedValue: true) || cast != node
                 || !consumers.TryGetValue(node.Output[0], out List<(NodeProto Node, int Input)>? readers) || !readers.All(IsWeightInput))
                 continue;
-            (string location, long offset, long length) = ExternalData(source!);
-            long elements = source!.Dims.Aggregate(1L, (a, b) => a * b);
-            string path = Path.Combine(externalDataFolder, location);
+            (string location, long offset, long length) = GraphWeightReader.ExternalData(source);
+            long elements = source.Dims.Aggregate(1L, (a, b) => a * b);
             if (length != elements * 2 || offset < 0)
-                throw new WeightFileException(path, source.Name, $"holds {length} bytes at offset {offset}, not the {elements * 2} of its shape.");
-            candidates.Add((node, source, path, offset, elements));
+                throw new WeightFileException(Path.Combine(externalDataFolder, location), source.Name,
+                    $"holds {length} bytes at offset {offset}, not the {elements * 2} of its shape."); // checked before anything is allocated
+            candidates.Add((node, source, elements));
             if (!IsOverridden(overrides, source.Name))
                 total += Align(elements * sizeof(float));
         }
         if (candidates.Count == 0)
             return null;
 
-        var widened = new WidenedWeights { _memory = total > 0 ? HugePageMemory.Allocate(total) : null, Bytes = total };
-        var handles = new Dictionary<string, SafeFileHandle>(StringComparer.Ordinal);
+        var widened = new WidenedWeights { Memory = total > 0 ? HugePageMemory.Allocate(total) : null, Bytes = total };
+        using var reader = new GraphWeightReader(externalDataFolder);
         try
         {
             long position = 0;
-            foreach ((NodeProto cast, TensorProto source, string path, long offset, long elements) in candidates)
+            foreach ((NodeProto cast, TensorProto source, long elements) in candidates)
             {
                 var placeholder = source.Clone();
                 placeholder.Name = cast.Output[0];
@@ -123,36 +111,25 @@ internal sealed class WidenedWeights : IDisposable
                     // The replacement may be larger than the file's tensor (textual inversion adds token rows).
                     placeholder.Dims.Clear();
                     placeholder.Dims.AddRange(replacedShape);
-                    widened._values.Add((placeholder.Name, OrtValue.CreateTensorValueFromMemory(replaced, replacedShape)));
+                    widened.Supply(placeholder.Name, OrtValue.CreateTensorValueFromMemory(replaced, replacedShape));
                     widened._replaced.Add(source.Name);
                     continue;
                 }
-                if (!handles.TryGetValue(path, out SafeFileHandle? handle))
+                nint address = widened.Memory!.Address + (nint)position;
+                unsafe
                 {
-                    if (!File.Exists(path))
-                        throw new WeightFileException(path, source.Name, "the weight file is missing.");
-                    handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read, FileOptions.RandomAccess);
-                    handles.Add(path, handle);
+                    reader.Read(source, new Span<float>((void*)address, checked((int)elements)));
                 }
-                if (offset + elements * 2 > RandomAccess.GetLength(handle))
-                    throw new WeightFileException(path, source.Name, "its data lies past the file's end.");
-                nint address = widened._memory!.Address + (nint)position;
-                Read(handle, offset, address, elements, source.DataType == (int)TensorProto.Types.DataType.Bfloat16, path, source.Name);
                 position += Align(elements * sizeof(float));
 
-                widened._values.Add((placeholder.Name, OrtValue.CreateTensorValueWithData(OrtMemoryInfo.DefaultInstance, TensorElementType.Float,
-                    source.Dims.ToArray(), address, elements * sizeof(float))));
+                widened.Supply(placeholder.Name, OrtValue.CreateTensorValueWithData(OrtMemoryInfo.DefaultInstance, TensorElementType.Float,
+                    source.Dims.ToArray(), address, elements * sizeof(float)));
             }
         }
         catch
         {
             widened.Dispose();
             throw;
-        }
-        finally
-        {
-            foreach (SafeFileHandle handle in handles.Values)
-                handle.Dispose();
         }
         var removedNodes = new HashSet<NodeProto>(candidates.Select(c => c.Cast));
         var removedInitializers = new HashSet<string>(candidates.Select(c => c.Source.Name), StringComparer.Ordinal);
@@ -179,27 +156,6 @@ internal sealed class WidenedWeights : IDisposable
         return false;
     }
 
-    /// <summary>Hands every value to <paramref name="options"/>; this object must outlive the session made with them.</summary>
-    public void ApplyTo(SessionOptions options)
-    {
-        ObjectDisposedException.ThrowIf(_disposed, this);
-        foreach ((string name, OrtValue value) in _values)
-            options.AddInitializer(name, value);
-    }
-
-    /// <summary>Releases the values; the session created with them must be disposed first.</summary>
-    public void Dispose()
-    {
-        if (_disposed)
-            return;
-        _disposed = true;
-        foreach ((_, OrtValue value) in _values)
-            value.Dispose();
-        _values.Clear();
-        _memory?.Dispose();
-        _memory = null;
-    }
-
     /// <summary>
     /// The weight input of a node that multiplies by it (Gemm/MatMul/Conv B/W, Gather's table): ONNX Runtime's optimisers do
     /// not read these at levels BASIC and EXTENDED, where a norm's scale or a bias may be folded into a constant (which
@@ -210,70 +166,4 @@ internal sealed class WidenedWeights : IDisposable
         ("Gemm", 1) or ("MatMul", 1) or ("Conv", 1) or ("ConvTranspose", 1) or ("Gather", 0) => true,
         _ => false,
     };
-
-    /// <summary>A Cast to float32 whose only input is a half-precision external initializer used by nothing else.</summary>
-    private static bool IsWideningCast(NodeProto node, Dictionary<string, TensorProto> initializers, Dictionary<string, int> uses,
-        HashSet<string> graphInputs, IReadOnlySet<string> keep, out TensorProto? source)
-    {
-        source = null;
-        if (node.OpType != "Cast" || node.Domain.Length != 0 || node.Input.Count != 1 || node.Output.Count != 1
-            || node.Attribute.FirstOrDefault(a => a.Name == "to") is not { I: (long)TensorProto.Types.DataType.Float })
-            return false;
-        string name = node.Input[0];
-        if (!initializers.TryGetValue(name, out TensorProto? tensor) || uses.GetValueOrDefault(name) != 1 || graphInputs.Contains(name) || keep.Contains(name)
-            || tensor.DataLocation != TensorProto.Types.DataLocation.External
-            || tensor.DataType is not ((int)TensorProto.Types.DataType.Float16 or (int)TensorProto.Types.DataType.Bfloat16))
-            return false;
-        source = tensor;
-        return true;
-    }
-
-    internal static (string Location, long Offset, long Length) ExternalData(TensorProto tensor)
-    {
-        string location = string.Empty;
-        long offset = 0, length = -1;
-        foreach (StringStringEntryProto entry in tensor.ExternalData)
-        {
-            switch (entry.Key)
-            {
-                case "location": location = entry.Value; break;
-                case "offset": offset = long.Parse(entry.Value, CultureInfo.InvariantCulture); break;
-                case "length": length = long.Parse(entry.Value, CultureInfo.InvariantCulture); break;
-            }
-        }
-        return (location, offset, length);
-    }
-
-    /// <summary>Each weight starts on a 64-byte boundary (a cache line, and what ORT's kernels prefer).</summary>
-    internal static long Align(long bytes) => (bytes + 63) & ~63L;
-
-    /// <summary>Reads <paramref name="elements"/> half-precision values in chunks and widens each chunk into <paramref name="destination"/>.</summary>
-    internal static unsafe void Read(SafeFileHandle handle, long offset, nint destination, long elements, bool bfloat16, string path, string name)
-    {
-        ushort[] chunk = new ushort[(int)Math.Min(ChunkElements, elements)];
-        for (long start = 0; start < elements; start += chunk.Length)
-        {
-            int count = (int)Math.Min(chunk.Length, elements - start);
-            Span<byte> bytes = MemoryMarshal.AsBytes(chunk.AsSpan(0, count));
-            for (int read = 0; read < bytes.Length;)
-            {
-                int n = RandomAccess.Read(handle, bytes[read..], offset + start * 2 + read);
-                if (n == 0)
-                    throw new WeightFileException(path, name, "the file ended inside this tensor's data.");
-                read += n;
-            }
-            var target = new Span<float>((float*)destination + start, count);
-            if (bfloat16)
-            {
-                // bfloat16 is the top half of a float32: widening is a shift.
-                Span<uint> bits = MemoryMarshal.Cast<float, uint>(target);
-                for (int i = 0; i < count; i++)
-                    bits[i] = (uint)chunk[i] << 16;
-            }
-            else
-            {
-                TensorPrimitives.ConvertToSingle(MemoryMarshal.Cast<ushort, Half>(chunk.AsSpan(0, count)), target);
-            }
-        }
-    }
 }

@@ -37,7 +37,7 @@ internal sealed unsafe class HugePageMemory : IDisposable
         nuint size = ((nuint)length + HugePage - 1) & ~(HugePage - 1);
         nint address = (nint)System.Runtime.InteropServices.NativeMemory.AlignedAlloc(size, HugePage);
         if (OperatingSystem.IsLinux())
-            _ = Madvise(address, size, MadviseHugePage); // advice only: failure leaves ordinary pages
+            Advise(address, size);
         return new HugePageMemory(address, length);
     }
 
@@ -47,6 +47,18 @@ internal sealed unsafe class HugePageMemory : IDisposable
             return;
         System.Runtime.InteropServices.NativeMemory.AlignedFree((void*)_address);
         _address = 0;
+    }
+
+    /// <summary>Advice only: a failure, or a C library without <c>madvise</c> where it is looked for, leaves ordinary pages.</summary>
+    private static void Advise(nint address, nuint size)
+    {
+        try
+        {
+            _ = Madvise(address, size, MadviseHugePage);
+        }
+        catch (Exception ex) when (ex is DllNotFoundException or EntryPointNotFoundException)
+        {
+        }
     }
 
     [DllImport("libc", EntryPoint = "madvise")]

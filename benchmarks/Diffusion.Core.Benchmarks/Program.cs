@@ -11,12 +11,15 @@ using Diffusion.Core.Benchmarks;
 //        ... -- built-unet steps --checkpoint F.safetensors --export unet/model.onnx [--runs 5]   (real-size UNet built in C# vs torch's export)
 //    or: ... -- realsize --checkpoint F.safetensors|DIR [--config DIR] [--level all|extended] [--prepack on|off] [--size 512] [--steps 4]
 //    or: ... -- quantization-quality [--model models/demo-shapes] [--size 64] [--steps 20] [--prompts 24]   (PSNR of int8/int4 images)
+//    or: ... -- transformer make --out DIR | run --folder DIR [--quantization int8|int4] [--size 256]   (real-size SD3-medium, random weights)
 // The model options reach the benchmark processes through environment variables (BenchmarkSettings).
 string[] remaining = BenchmarkSettings.ApplyCommandLine(args);
 if (remaining is ["allocations"])
     return StepAllocationCheck.Run();
 if (remaining.Length > 0 && remaining[0] == "built-unet")
     return BuiltUNetHarness.Run(remaining.AsSpan(1));
+if (remaining.Length > 0 && remaining[0] == "transformer")
+    return TransformerHarness.Run(remaining.AsSpan(1));
 if (remaining.Length > 0 && remaining[0] == "quantization-quality")
     return QuantizationQualityHarness.Run(remaining.AsSpan(1));
 if (remaining.Length > 0 && remaining[0] == "realsize")

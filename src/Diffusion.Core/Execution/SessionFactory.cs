@@ -174,7 +174,7 @@ public static class SessionFactory
             {
                 var overridden = new HashSet<string>(overrides.SelectMany(o => o.Names), StringComparer.Ordinal);
                 string? modelFile = source.FilePath is null && File.Exists(source.Description) ? Path.GetFileName(source.Description) : null;
-                quantized = Graphs.LinearWeightQuantizer.Quantize(ref graph, quantizeFolder, settings.Quantization, overridden, modelFile);
+                quantized = Graphs.LinearWeightQuantizer.Quantize(ref graph, quantizeFolder, settings.Quantization, overridden, modelFile, settings.QuantizedAccuracyLevel);
                 if (settings.QuantizeConvolutions)
                     convolutions = Graphs.ConvWeightQuantizer.Quantize(ref graph, quantizeFolder, overridden, modelFile);
             }

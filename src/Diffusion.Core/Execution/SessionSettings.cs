@@ -118,7 +118,9 @@ public sealed record SessionSettings
     /// torch exports <c>nn.Linear</c>: attention and feed-forward projections, text encoders' layers, the transformers'
     /// blocks) of models the graph builder makes and of exported ONNX files, done when the session is created: each output
     /// row's blocks of 32 weights become 8- or 4-bit integers with a scale and a zero point, run by ONNX Runtime's
-    /// <c>com.microsoft.MatMulNBits</c>. Convolutions, norms and embeddings stay float32. CPU provider only, and not at
+    /// <c>com.microsoft.MatMulNBits</c> with int8 activations (its <c>accuracy_level</c> 4: the fast CPU kernels; at the
+    /// float32 level 8-bit weights were dequantised on every run, 9 × slower on a transformer). Convolutions, norms and
+    /// embeddings stay float32 (see <see cref="QuantizeConvolutions"/>). CPU provider only, and not at
     /// optimisation level ALL (the automatic level becomes EXTENDED). Default <see cref="WeightQuantization.None"/>.
     /// </summary>
     public WeightQuantization Quantization { get; init; } = WeightQuantization.None;
@@ -130,6 +132,12 @@ public sealed record SessionSettings
     /// (CPU provider, level below ALL). Default <see langword="false"/>.
     /// </summary>
     public bool QuantizeConvolutions { get; init; }
+
+    /// <summary>
+    /// MatMulNBits' <c>accuracy_level</c> for <see cref="Quantization"/>: <see cref="Graphs.LinearWeightQuantizer.Int8Compute"/>
+    /// unless tests ask for 0 (float32 compute, exact against the dequantised weights).
+    /// </summary>
+    internal int QuantizedAccuracyLevel { get; init; } = Graphs.LinearWeightQuantizer.Int8Compute;
 
     /// <summary>Whether any weight is quantised at load (<see cref="Quantization"/> or <see cref="QuantizeConvolutions"/>).</summary>
     internal bool QuantizesWeights => Quantization != WeightQuantization.None || QuantizeConvolutions;

@@ -27,6 +27,11 @@ internal sealed class GenerateOptions
         Description = "None, Int8 or Int4: the text encoders' and the UNet's/transformer's linear layers quantised at load (CPU provider; less memory, int8 close to None)",
         DefaultValueFactory = _ => WeightQuantization.None,
     };
+    public Option<OptimizationLevel> OptimizationLevel { get; } = new("--optimization-level")
+    {
+        Description = "ONNX Runtime graph optimisation: Automatic (All for small models, Extended above 64 MiB: fast loads), Disabled, Basic, Extended or All (slow loads of real-size models, sometimes faster steps)",
+        DefaultValueFactory = _ => Cli.OptimizationLevel.Automatic,
+    };
     public Option<bool> QuantizeConvolutions { get; } = new("--quantize-convolutions")
     {
         Description = "hold the UNet's and text encoders' convolution weights as int8 per channel (CPU provider; about 40 % of the UNet's float32 memory with --quantization)",
@@ -44,7 +49,7 @@ internal sealed class GenerateOptions
 
     public void AddTo(Command command)
     {
-        foreach (Option option in new Option[] { From, Preview, PreviewVae, PreviewEvery, MemoryMode, Quantization, QuantizeConvolutions, NoMetadata, ControlNet, ControlImage, Canny, ControlScale })
+        foreach (Option option in new Option[] { From, Preview, PreviewVae, PreviewEvery, MemoryMode, OptimizationLevel, Quantization, QuantizeConvolutions, NoMetadata, ControlNet, ControlImage, Canny, ControlScale })
             command.Options.Add(option);
     }
 }

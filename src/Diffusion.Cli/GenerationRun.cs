@@ -30,6 +30,7 @@ internal sealed class GenerationRun(GenerationArguments arguments, GenerateOptio
             {
                 Provider = ExecutionProvider.Parse(arguments.Provider),
                 IntraOpThreads = arguments.Threads,
+                GraphOptimizationLevel = parsed.GetValue(extra.OptimizationLevel).ToSessionSetting(),
                 // Optimised graphs kept between runs: a real-size model loads in under a second after its first run.
                 OptimizedModelCache = Environment.GetEnvironmentVariable("DIFFUSION_ORT_CACHE") is { Length: > 0 } cache ? cache : null,
             };

@@ -58,6 +58,21 @@ public sealed class GenerateTests(InstalledTool tool) : IDisposable
     }
 
     [Fact]
+    public void Optimization_level_is_taken_and_a_bad_or_conflicting_one_is_a_command_line_error()
+    {
+        var extended = tool.Run(_folder, null, "generate", "--steps", "3", "--optimization-level", "Extended", "--output", "extended.png");
+        Assert.True(extended.ExitCode == 0, extended.ToString());
+        Assert.True(File.Exists(At("extended.png")));
+
+        var unknown = tool.Run(_folder, null, "generate", "--optimization-level", "Fastest", "--output", "never.png");
+        Assert.Equal(2, unknown.ExitCode);
+        var conflicting = tool.Run(_folder, null, "generate", "--optimization-level", "All", "--quantization", "Int8", "--output", "never.png");
+        Assert.Equal(2, conflicting.ExitCode);
+        Assert.Contains("level", conflicting.Output + conflicting.Error, StringComparison.Ordinal);
+        Assert.False(File.Exists(At("never.png")));
+    }
+
+    [Fact]
     public void From_re_creates_an_image_bit_for_bit_from_its_png()
     {
         var first = tool.Run(_folder, null, "generate", "--prompt", "a small (green:1.2) square, top left", "--weighted", "--negative", "blurry",

@@ -176,20 +176,7 @@ public static class BuiltUNetHarness
         long start = Stopwatch.GetTimestamp();
         using InferenceSession session = SessionFactory.Create(built, settings);
         Console.WriteLine($"{(fused ? "fused" : "unfused")} attention: session created in {Stopwatch.GetElapsedTime(start).TotalSeconds:F1} s, peak RSS {ProcessMemory.PeakResidentMiB():F0} MiB");
-        var random = new Random(1);
-        float[] sample = Enumerable.Range(0, 2 * 4 * 64 * 64).Select(_ => (float)random.NextDouble()).ToArray();
-        float[] context = Enumerable.Range(0, 2 * 77 * 768).Select(_ => (float)random.NextDouble() - 0.5f).ToArray();
-        var times = new List<double>();
-        for (int i = 0; i < runs + 2; i++)
-        {
-            using var x = OrtValue.CreateTensorValueFromMemory(sample, [2, 4, 64, 64]);
-            using var t = OrtValue.CreateTensorValueFromMemory(new[] { 500f }, [1]);
-            using var c = OrtValue.CreateTensorValueFromMemory(context, [2, 77, 768]);
-            long runStart = Stopwatch.GetTimestamp();
-            using var output = session.Run(new RunOptions(), ["sample", "timestep", "encoder_hidden_states"], [x, t, c], [session.OutputNames[0]]);
-            times.Add(Stopwatch.GetElapsedTime(runStart).TotalSeconds);
-            Console.WriteLine($"run {i + 1}: {times[^1]:F2} s, peak RSS {ProcessMemory.PeakResidentMiB():F0} MiB");
-        }
+        List<double> times = RunBatches(session, runs + 2, (i, seconds) => Console.WriteLine($"run {i + 1}: {seconds:F2} s, peak RSS {ProcessMemory.PeakResidentMiB():F0} MiB"));
         double steady = times.Skip(2).Order().ElementAt((times.Count - 2) / 2);
         Console.WriteLine($"{(fused ? "fused" : "unfused")}: first {times[0]:F2} s, second {times[1]:F2} s, steady median {steady:F2} s, first/steady {times[0] / steady:F2}; peak RSS {ProcessMemory.PeakResidentMiB():F0} MiB");
     }
@@ -206,19 +193,7 @@ public static class BuiltUNetHarness
             options.ProfileOutputPathPrefix = prefix;
         });
         Console.WriteLine($"session created in {Stopwatch.GetElapsedTime(start).TotalSeconds:F1} s, peak RSS {ProcessMemory.PeakResidentMiB():F0} MiB");
-        var random = new Random(1);
-        float[] sample = Enumerable.Range(0, 2 * 4 * 64 * 64).Select(_ => (float)random.NextDouble()).ToArray();
-        float[] context = Enumerable.Range(0, 2 * 77 * 768).Select(_ => (float)random.NextDouble() - 0.5f).ToArray();
-        var runStarts = new List<long>();
-        for (int i = 0; i < runs + 2; i++)
-        {
-            using var x = OrtValue.CreateTensorValueFromMemory(sample, [2, 4, 64, 64]);
-            using var t = OrtValue.CreateTensorValueFromMemory(new[] { 500f }, [1]);
-            using var c = OrtValue.CreateTensorValueFromMemory(context, [2, 77, 768]);
-            long runStart = Stopwatch.GetTimestamp();
-            using var output = session.Run(new RunOptions(), ["sample", "timestep", "encoder_hidden_states"], [x, t, c], [session.OutputNames[0]]);
-            Console.WriteLine($"run {i + 1}: {Stopwatch.GetElapsedTime(runStart).TotalSeconds:F2} s");
-        }
+        RunBatches(session, runs + 2, (i, seconds) => Console.WriteLine($"run {i + 1}: {seconds:F2} s"));
         string profile = session.EndProfiling();
         using var document = System.Text.Json.JsonDocument.Parse(File.ReadAllText(profile));
         // Each run is one "model_run" event; node events carry the run's timestamp range, so the steady runs are those
@@ -242,5 +217,25 @@ public static class BuiltUNetHarness
         foreach ((string kind, (double us, int nodes)) in perKind.OrderByDescending(p => p.Value.Microseconds))
             Console.WriteLine($"  {kind,-28} {us / runs / 1e6,8:F3} s  {100 * us / total,5:F1} %  ({nodes / runs} nodes)");
         Console.WriteLine($"  {"total",-28} {total / runs / 1e6,8:F3} s; peak RSS {ProcessMemory.PeakResidentMiB():F0} MiB");
+    }
+
+    /// <summary><paramref name="count"/> batch-2 runs at 64×64 latents (512²) on fixed random inputs, each timed.</summary>
+    private static List<double> RunBatches(InferenceSession session, int count, Action<int, double> report)
+    {
+        var random = new Random(1);
+        float[] sample = Enumerable.Range(0, 2 * 4 * 64 * 64).Select(_ => (float)random.NextDouble()).ToArray();
+        float[] context = Enumerable.Range(0, 2 * 77 * 768).Select(_ => (float)random.NextDouble() - 0.5f).ToArray();
+        var times = new List<double>();
+        for (int i = 0; i < count; i++)
+        {
+            using var x = OrtValue.CreateTensorValueFromMemory(sample, [2, 4, 64, 64]);
+            using var t = OrtValue.CreateTensorValueFromMemory(new[] { 500f }, [1]);
+            using var c = OrtValue.CreateTensorValueFromMemory(context, [2, 77, 768]);
+            long runStart = Stopwatch.GetTimestamp();
+            using var output = session.Run(new RunOptions(), ["sample", "timestep", "encoder_hidden_states"], [x, t, c], [session.OutputNames[0]]);
+            times.Add(Stopwatch.GetElapsedTime(runStart).TotalSeconds);
+            report(i, times[^1]);
+        }
+        return times;
     }
 }

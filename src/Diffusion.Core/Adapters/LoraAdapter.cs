@@ -13,7 +13,10 @@ namespace Diffusion.Core.Adapters;
 /// (<c>lora_te_</c>, <c>lora_te1_</c>, <c>lora_te2_</c> for text encoders; LoCon convolutions included);
 /// diffusers/PEFT <c>unet.down_blocks.0....to_q.lora_A.weight</c> / <c>.lora_B.weight</c> (also
 /// <c>.lora.down.weight</c>/<c>.lora.up.weight</c> and the older <c>...attn1.processor.to_q_lora.down.weight</c>),
-/// with <c>text_encoder.</c> and <c>text_encoder_2.</c> prefixes. Only the header is read on <see cref="Load"/>;
+/// with <c>text_encoder.</c> and <c>text_encoder_2.</c> prefixes; FLUX.1 LoRAs in kohya's
+/// (<c>lora_unet_double_blocks_0_img_attn_qkv</c>, <c>lora_te1_…</c>) and ComfyUI's (<c>diffusion_model.double_blocks.0.img_attn.qkv</c>,
+/// <c>text_encoders.clip_l.transformer.…</c>) keys, which name Black Forest Labs' fused layers (see <see cref="FluxLoraModules"/>).
+/// Only the header is read on <see cref="Load"/>;
 /// factors are read when merging. Other LyCORIS kinds (LoHa <c>hada_</c>, LoKr <c>lokr_</c>, DoRA
 /// <c>dora_scale</c>) are not merged: their keys are reported as unmatched.
 /// </remarks>
@@ -22,12 +25,16 @@ public sealed class LoraAdapter
     private static readonly (string Prefix, LoraTarget Target)[] s_kohyaPrefixes =
         [("lora_unet_", LoraTarget.UNet), ("lora_te1_", LoraTarget.TextEncoder), ("lora_te2_", LoraTarget.TextEncoder2), ("lora_te_", LoraTarget.TextEncoder)];
 
-    private static readonly (string Prefix, LoraTarget Target)[] s_dottedPrefixes =
-        [("unet.", LoraTarget.UNet), ("transformer.", LoraTarget.Transformer), ("text_encoder.", LoraTarget.TextEncoder), ("text_encoder_2.", LoraTarget.TextEncoder2)];
+    // ComfyUI's FLUX.1 LoRAs: Black Forest Labs' module names under diffusion_model., CLIP-L under its text_encoders. path.
+    private static readonly (string Prefix, LoraTarget Target, bool CheckpointNames)[] s_dottedPrefixes =
+        [("unet.", LoraTarget.UNet, false), ("transformer.", LoraTarget.Transformer, false), ("text_encoder.", LoraTarget.TextEncoder, false),
+         ("text_encoder_2.", LoraTarget.TextEncoder2, false), ("diffusion_model.", LoraTarget.Transformer, true),
+         ("text_encoders.clip_l.transformer.", LoraTarget.TextEncoder, false)];
 
     private static readonly (string Suffix, Role Role)[] s_dottedSuffixes =
         [(".lora_A.weight", Role.Down), (".lora_B.weight", Role.Up), (".lora.down.weight", Role.Down), (".lora.up.weight", Role.Up),
-         (".lora_down.weight", Role.Down), (".lora_up.weight", Role.Up), ("_lora.down.weight", Role.Down), ("_lora.up.weight", Role.Up), (".alpha", Role.Alpha)];
+         (".lora_down.weight", Role.Down), (".lora_up.weight", Role.Up), (".lora_linear_layer.down.weight", Role.Down),
+         (".lora_linear_layer.up.weight", Role.Up), ("_lora.down.weight", Role.Down), ("_lora.up.weight", Role.Up), (".alpha", Role.Alpha)];
 
     private readonly List<LoraModule> _modules;
     private readonly List<(LoraTarget? Target, string Key)> _unsupportedKeys;
@@ -75,15 +82,19 @@ public sealed class LoraAdapter
         using SafeTensorsFile file = SafeTensorsFile.Open(path);
         var parts = new Dictionary<(LoraTarget, string, bool), ModuleKeys>();
         var order = new List<(LoraTarget, string, bool)>();
+        var checkpointNamed = new HashSet<(LoraTarget, string, bool)>();
         var unsupported = new List<(LoraTarget?, string)>();
         foreach (SafeTensorInfo tensor in file.Tensors)
         {
-            if (!TryParseKey(tensor.Name, out LoraTarget target, out string module, out bool dotted, out Role role, out string displayKey))
+            if (!TryParseKey(tensor.Name, out LoraTarget target, out string module, out bool dotted, out Role role, out string displayKey,
+                out bool checkpointNames))
             {
                 unsupported.Add((TargetOfKey(tensor.Name), tensor.Name));
                 continue;
             }
             var id = (target, module, dotted);
+            if (checkpointNames)
+                checkpointNamed.Add(id);
             if (!parts.TryGetValue(id, out ModuleKeys? keys))
             {
                 keys = new ModuleKeys(displayKey);
@@ -100,7 +111,7 @@ public sealed class LoraAdapter
 
         var modules = new List<LoraModule>(order.Count);
         foreach (var id in order)
-            modules.Add(Validate(path, id.Item1, id.Item2, id.Item3, parts[id]));
+            modules.Add(Validate(path, id.Item1, id.Item2, id.Item3, checkpointNamed.Contains(id), parts[id]));
         if (modules.Count == 0)
         {
             string first = unsupported.Count == 0 ? "the file is empty" : "first keys: " + FirstKeys(unsupported, 3);
@@ -110,7 +121,7 @@ public sealed class LoraAdapter
         return new LoraAdapter(path, modules, unsupported, file.Metadata);
     }
 
-    private static LoraModule Validate(string path, LoraTarget target, string module, bool dotted, ModuleKeys keys)
+    private static LoraModule Validate(string path, LoraTarget target, string module, bool dotted, bool checkpointNames, ModuleKeys keys)
     {
         if (keys.Down is null || keys.Up is null)
         {
@@ -134,12 +145,23 @@ public sealed class LoraAdapter
         if (keys.Alpha is not null && keys.Alpha.ElementCount != 1)
             throw new WeightFileException(path, keys.Alpha.Name, $"alpha must be a scalar, got shape [{string.Join(", ", keys.Alpha.Shape)}].");
         return new LoraModule(target, module, dotted, keys.DisplayKey, down.Name, up.Name, keys.Alpha?.Name,
-            checked((int)rank), up.Shape[0], down.ElementCount / rank);
+            checked((int)rank), up.Shape[0], down.ElementCount / rank, checkpointNames);
     }
 
     /// <summary>Splits a key into component, module name and role; false for keys of no known LoRA style.</summary>
-    internal static bool TryParseKey(string key, out LoraTarget target, out string module, out bool dotted, out Role role, out string displayKey)
+    /// <param name="key">A tensor name of the file.</param>
+    /// <param name="target">The component it belongs to.</param>
+    /// <param name="module">The module path without the component prefix.</param>
+    /// <param name="dotted">Dotted (diffusers, ComfyUI) rather than kohya's underscored names.</param>
+    /// <param name="role">Down factor, up factor or alpha.</param>
+    /// <param name="displayKey">The module as the file names it.</param>
+    /// <param name="checkpointNames">The module is named as in the model's original checkpoint layout (Black Forest Labs'
+    /// FLUX.1 names: kohya's <c>lora_unet_double_blocks_0_img_attn_qkv</c>, ComfyUI's <c>diffusion_model.double_blocks.0.img_attn.qkv</c>),
+    /// not as diffusers names the layer.</param>
+    internal static bool TryParseKey(string key, out LoraTarget target, out string module, out bool dotted, out Role role, out string displayKey,
+        out bool checkpointNames)
     {
+        checkpointNames = false;
         foreach ((string prefix, LoraTarget t) in s_kohyaPrefixes)
         {
             if (!key.StartsWith(prefix, StringComparison.Ordinal))
@@ -149,10 +171,13 @@ public sealed class LoraAdapter
             Role? r = suffix switch { "lora_down.weight" => Role.Down, "lora_up.weight" => Role.Up, "alpha" => Role.Alpha, _ => null };
             if (r is null)
                 break;
-            (target, module, dotted, role, displayKey) = (t, key[prefix.Length..dot], false, r.Value, key[..dot]);
+            string name = key[prefix.Length..dot];
+            // kohya's FLUX.1 trainer writes the transformer under lora_unet_ with Black Forest Labs' block names
+            checkpointNames = t == LoraTarget.UNet && FluxLoraModules.IsCheckpointName(name, dotted: false);
+            (target, module, dotted, role, displayKey) = (checkpointNames ? LoraTarget.Transformer : t, name, false, r.Value, key[..dot]);
             return true;
         }
-        foreach ((string prefix, LoraTarget t) in s_dottedPrefixes)
+        foreach ((string prefix, LoraTarget t, bool checkpoint) in s_dottedPrefixes)
         {
             if (!key.StartsWith(prefix, StringComparison.Ordinal))
                 continue;
@@ -161,8 +186,11 @@ public sealed class LoraAdapter
                 if (!key.EndsWith(suffix, StringComparison.Ordinal) || key.Length <= prefix.Length + suffix.Length)
                     continue;
                 string name = key[prefix.Length..^suffix.Length];
+                if (checkpoint && !FluxLoraModules.IsCheckpointName(name, dotted: true))
+                    break;
                 if (suffix[0] == '_')
                     name = MapProcessorName(name, t); // "...attn1.processor.to_q" (from "to_q_lora.down.weight")
+                checkpointNames = checkpoint;
                 (target, module, dotted, role, displayKey) = (t, name, true, r, prefix + name);
                 return true;
             }
@@ -204,7 +232,7 @@ public sealed class LoraAdapter
             if (key.StartsWith(prefix, StringComparison.Ordinal))
                 return t;
         }
-        foreach ((string prefix, LoraTarget t) in s_dottedPrefixes)
+        foreach ((string prefix, LoraTarget t, _) in s_dottedPrefixes)
         {
             if (key.StartsWith(prefix, StringComparison.Ordinal))
                 return t;

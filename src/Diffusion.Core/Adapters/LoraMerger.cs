@@ -55,6 +55,7 @@ public static class LoraMerger
         string modelPath = model.Description;
         OnnxModelGraph graph = OnnxWeightReader.Read(model);
         ModuleWeightIndex index = ModuleWeightIndex.Build(graph);
+        FluxLoraModules? checkpointLayers = null; // built on the first module named after a checkpoint layer
         var merged = new Dictionary<string, MergedWeight>(StringComparer.Ordinal);
         var mergeOrder = new List<string>();
         var matched = new List<string>();
@@ -77,28 +78,38 @@ public static class LoraMerger
                     continue;
                 }
                 forTarget++;
-                if (!index.TryFind(module.ModuleName, module.Dotted, out ModuleWeight? weight, out bool ambiguous))
+                IReadOnlyList<LoraUpdateTarget> targets;
+                bool ambiguous = false;
+                bool found = module.CheckpointNames
+                    ? (checkpointLayers ??= FluxLoraModules.Build(index)).TryFind(module.ModuleName, module.Dotted, out targets)
+                    : TryFindLayer(index, module, out targets, out ambiguous);
+                if (!found)
                 {
                     string entry = $"{adapter.Name}: {module.DisplayKey}" + (ambiguous ? " (ambiguous: several weights have this name)" : string.Empty);
                     unmatched.Add(entry);
                     missing.Add(module.DisplayKey);
                     continue;
                 }
-                CheckShapes(adapter, module, weight!, modelPath);
+                CheckShapes(adapter, module, targets, modelPath);
                 matchedHere++;
-                matched.Add($"{adapter.Name}: {module.DisplayKey} -> {weight!.Initializer.Name}");
-                string name = weight.Initializer.Name;
+                matched.Add($"{adapter.Name}: {module.DisplayKey} -> {string.Join(", ", targets.Select(t => t.Weight.Initializer.Name))}");
                 float alpha = module.AlphaKey is null ? module.Rank : file.ReadAsFloat32(module.AlphaKey)[0];
                 float scale = lora.Multiplier * alpha / module.Rank;
                 if (scale == 0f)
                     continue; // W' = W: no override, so the session is the unmodified model's, bit for bit
-                if (!merged.TryGetValue(name, out MergedWeight? mergedWeight))
+                float[] down = file.ReadAsFloat32(module.DownKey), up = file.ReadAsFloat32(module.UpKey);
+                foreach (LoraUpdateTarget layer in targets)
                 {
-                    mergedWeight = new MergedWeight(weight, graph.ReadAsFloat32(weight.Initializer));
-                    merged.Add(name, mergedWeight);
-                    mergeOrder.Add(name);
+                    ModuleWeight weight = layer.Weight;
+                    string name = weight.Initializer.Name;
+                    if (!merged.TryGetValue(name, out MergedWeight? mergedWeight))
+                    {
+                        mergedWeight = new MergedWeight(weight, graph.ReadAsFloat32(weight.Initializer));
+                        merged.Add(name, mergedWeight);
+                        mergeOrder.Add(name);
+                    }
+                    AddUpdate(mergedWeight.Values, weight, down, UpRows(up, module.Rank, layer), module.Rank, scale);
                 }
-                AddUpdate(mergedWeight.Values, weight, file.ReadAsFloat32(module.DownKey), file.ReadAsFloat32(module.UpKey), module.Rank, scale);
             }
             foreach ((LoraTarget? keyTarget, string key) in adapter.UnsupportedKeys)
             {
@@ -137,21 +148,53 @@ public static class LoraMerger
 
     private sealed record MergedWeight(ModuleWeight Weight, float[] Values);
 
-    private static void CheckShapes(LoraAdapter adapter, LoraModule module, ModuleWeight weight, string modelPath)
+    /// <summary>A module named as diffusers names the layer: its one weight, all rows.</summary>
+    private static bool TryFindLayer(ModuleWeightIndex index, LoraModule module, out IReadOnlyList<LoraUpdateTarget> targets, out bool ambiguous)
     {
-        if (module.OutFeatures != weight.OutFeatures || module.InputColumns != weight.InputColumns)
+        bool found = index.TryFind(module.ModuleName, module.Dotted, out ModuleWeight? weight, out ambiguous);
+        targets = found ? [new LoraUpdateTarget(weight!, 0, weight!.OutFeatures, UpdateShiftFirst: false)] : [];
+        return found;
+    }
+
+    private static void CheckShapes(LoraAdapter adapter, LoraModule module, IReadOnlyList<LoraUpdateTarget> targets, string modelPath)
+    {
+        long rows = 0;
+        foreach (LoraUpdateTarget target in targets)
+            rows = Math.Max(rows, target.FirstRow + target.RowCount);
+        foreach (LoraUpdateTarget target in targets)
         {
-            throw new LoraMismatchException(adapter.FilePath, module.DisplayKey, modelPath,
-                $"shape mismatch: the LoRA maps {module.InputColumns} inputs to {module.OutFeatures} outputs (rank {module.Rank}), " +
-                $"but weight '{weight.Initializer.Name}' [{string.Join(", ", weight.Initializer.Dims)}] maps {weight.InputColumns} to {weight.OutFeatures}.");
+            ModuleWeight weight = target.Weight;
+            if (module.OutFeatures != rows || module.InputColumns != weight.InputColumns)
+            {
+                string layers = targets.Count == 1 ? string.Empty : $" (rows {target.FirstRow}–{target.FirstRow + target.RowCount - 1} of {rows}, fused in the checkpoint)";
+                throw new LoraMismatchException(adapter.FilePath, module.DisplayKey, modelPath,
+                    $"shape mismatch: the LoRA maps {module.InputColumns} inputs to {module.OutFeatures} outputs (rank {module.Rank}), " +
+                    $"but weight '{weight.Initializer.Name}' [{string.Join(", ", weight.Initializer.Dims)}]{layers} maps {weight.InputColumns} to {rows}.");
+            }
         }
+    }
+
+    /// <summary>
+    /// The rows of the up factor [out, rank] that update <paramref name="target"/>'s weight, with their halves swapped when the
+    /// update and the weight keep a modulation's (shift, scale) rows in opposite orders.
+    /// </summary>
+    private static ReadOnlySpan<float> UpRows(float[] up, int rank, LoraUpdateTarget target)
+    {
+        var rows = new ReadOnlySpan<float>(up, checked((int)(target.FirstRow * rank)), checked((int)(target.RowCount * rank)));
+        if (target.UpdateShiftFirst == target.Weight.ShiftFirst)
+            return rows;
+        int half = rows.Length / 2;
+        var swapped = new float[rows.Length];
+        rows[half..].CopyTo(swapped);
+        rows[..half].CopyTo(swapped.AsSpan(half));
+        return swapped;
     }
 
     /// <summary>
     /// W += scale · up·down. Each row of the update is first summed over the rank (as torch's <c>up @ down</c>),
     /// then scaled and added, so the rounding follows the reference merge closely.
     /// </summary>
-    private static void AddUpdate(float[] weight, ModuleWeight layout, float[] down, float[] up, int rank, float scale)
+    private static void AddUpdate(float[] weight, ModuleWeight layout, float[] down, ReadOnlySpan<float> up, int rank, float scale)
     {
         int outFeatures = checked((int)layout.OutFeatures);
         int columns = checked((int)layout.InputColumns);

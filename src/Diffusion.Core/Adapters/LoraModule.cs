@@ -4,8 +4,9 @@ namespace Diffusion.Core.Adapters;
 internal sealed class LoraModule
 {
     public LoraModule(LoraTarget target, string moduleName, bool dotted, string displayKey, string downKey, string upKey, string? alphaKey,
-        int rank, long outFeatures, long inputColumns)
+        int rank, long outFeatures, long inputColumns, bool checkpointNames = false)
     {
+        CheckpointNames = checkpointNames;
         Target = target;
         ModuleName = moduleName;
         Dotted = dotted;
@@ -26,6 +27,10 @@ internal sealed class LoraModule
 
     /// <summary>True for diffusers/PEFT (dotted) names, false for kohya (underscored) names.</summary>
     public bool Dotted { get; }
+
+    /// <summary>True when the module is named as in the model's original checkpoint (Black Forest Labs' FLUX.1 layers, some
+    /// of which fuse several diffusers layers: <see cref="FluxLoraModules"/>), false for diffusers' layer names.</summary>
+    public bool CheckpointNames { get; }
 
     /// <summary>The module as the file names it, prefix included (for reports).</summary>
     public string DisplayKey { get; }

@@ -5,8 +5,9 @@ namespace Diffusion.Core.Adapters;
 /// <summary>The initializer holding one module's weight and how it is laid out relative to torch's [out, in(, kh, kw)].</summary>
 internal sealed class ModuleWeight
 {
-    public ModuleWeight(OnnxInitializer initializer, bool storedInOut, bool isConv)
+    public ModuleWeight(OnnxInitializer initializer, bool storedInOut, bool isConv, bool shiftFirst = false)
     {
+        ShiftFirst = shiftFirst;
         Initializer = initializer;
         StoredInOut = storedInOut;
         IsConv = isConv;
@@ -18,6 +19,10 @@ internal sealed class ModuleWeight
     public bool StoredInOut { get; }
 
     public bool IsConv { get; }
+
+    /// <summary>A modulation whose rows are stored (shift, scale), the checkpoint's order, where diffusers' layer has
+    /// (scale, shift) (<see cref="Graphs.ShiftFirstModulations"/>): an update in diffusers' order is swapped by halves.</summary>
+    public bool ShiftFirst { get; }
 
     /// <summary>Output features (torch's first dimension).</summary>
     public long OutFeatures => StoredInOut ? Initializer.Dims[1] : Initializer.Dims[0];

@@ -33,6 +33,7 @@ internal sealed class ModuleWeightIndex
     public static ModuleWeightIndex Build(OnnxModelGraph graph)
     {
         var index = new ModuleWeightIndex();
+        HashSet<string> shiftFirst = Graphs.ShiftFirstModulations.Read(graph.Metadata);
         foreach (OnnxNode node in graph.Nodes)
         {
             bool isConv = node.OpType == "Conv";
@@ -45,19 +46,31 @@ internal sealed class ModuleWeightIndex
                 continue;
             // MatMul computes x·W with W [in, out]; Gemm does the same unless transB = 1 (torch's [out, in]).
             bool storedInOut = node.OpType == "MatMul" || (node.OpType == "Gemm" && node.TransB != 1);
-            var weight = new ModuleWeight(initializer, storedInOut, isConv);
             string? fromNode = ModulePathFromNodeName(node.Name);
+            string name = initializer.Name;
+            string? fromInitializer = name.EndsWith(".weight", StringComparison.Ordinal) && !name.StartsWith("onnx::", StringComparison.Ordinal)
+                ? name[..^".weight".Length] : null;
+            bool swapped = (fromNode is not null && shiftFirst.Contains(fromNode)) || (fromInitializer is not null && shiftFirst.Contains(fromInitializer));
+            var weight = new ModuleWeight(initializer, storedInOut, isConv, swapped);
             if (fromNode is not null)
                 index.Register(fromNode, weight);
-            string name = initializer.Name;
-            if (name.EndsWith(".weight", StringComparison.Ordinal) && !name.StartsWith("onnx::", StringComparison.Ordinal))
-            {
-                string fromInitializer = name[..^".weight".Length];
-                if (fromInitializer != fromNode)
-                    index.Register(fromInitializer, weight);
-            }
+            if (fromInitializer is not null && fromInitializer != fromNode)
+                index.Register(fromInitializer, weight);
         }
         return index;
+    }
+
+    /// <summary>Every module path (dotted) with the weight it names unambiguously.</summary>
+    public IEnumerable<KeyValuePair<string, ModuleWeight>> Modules
+    {
+        get
+        {
+            foreach ((string path, ModuleWeight? weight) in _byPath)
+            {
+                if (weight is not null)
+                    yield return new KeyValuePair<string, ModuleWeight>(path, weight);
+            }
+        }
     }
 
     /// <summary>Finds the weight of a dotted module path. <paramref name="ambiguous"/> is set when several weights claim it.</summary>

@@ -39,6 +39,7 @@ internal sealed class OnnxGraphBuilder
     private readonly Dictionary<string, int> _opCounts = new(StringComparer.Ordinal);
     private string? _dataFolder;
     private bool _usesContribOps;
+    private readonly Dictionary<string, string> _metadata = new(StringComparer.Ordinal);
 
     public OnnxGraphBuilder(string name, IWeightSource weights)
     {
@@ -252,6 +253,9 @@ internal sealed class OnnxGraphBuilder
     public bool HasWeight(string name) => _weightValues.ContainsKey(name) || _weights.Find(name, []) is not null;
 
     /// <summary>The serialized model (IR version <see cref="IrVersion"/>, the default opset <see cref="Opset"/>).</summary>
+    /// <summary>Sets a <c>ModelProto.metadata_props</c> entry (what the library itself reads back about a built graph).</summary>
+    public void SetMetadata(string key, string value) => _metadata[key] = value;
+
     public byte[] ToBytes()
     {
         var model = new ModelProto
@@ -264,6 +268,8 @@ internal sealed class OnnxGraphBuilder
         model.OpsetImport.Add(new OperatorSetIdProto { Domain = string.Empty, Version = Opset });
         if (_usesContribOps)
             model.OpsetImport.Add(new OperatorSetIdProto { Domain = ContribDomain, Version = 1 });
+        foreach ((string key, string value) in _metadata)
+            model.MetadataProps.Add(new StringStringEntryProto { Key = key, Value = value });
         return model.ToByteArray();
     }
 

@@ -20,9 +20,11 @@ internal sealed class OnnxModelGraph
     /// <param name="inputs">The graph input names.</param>
     /// <param name="graphBytes">The serialized model when it is held in memory (inline tensor data is read from it).</param>
     /// <param name="externalFolder">Where external data resolves (default: the model file's folder).</param>
+    /// <param name="metadata">The model's <c>metadata_props</c>.</param>
     public OnnxModelGraph(string modelPath, List<OnnxNode> nodes, Dictionary<string, OnnxInitializer> initializers, List<string> inputs,
-        byte[]? graphBytes = null, string? externalFolder = null)
+        byte[]? graphBytes = null, string? externalFolder = null, IReadOnlyDictionary<string, string>? metadata = null)
     {
+        Metadata = metadata ?? new Dictionary<string, string>();
         ModelPath = modelPath;
         Nodes = nodes;
         Initializers = initializers;
@@ -32,6 +34,9 @@ internal sealed class OnnxModelGraph
     }
 
     public string ModelPath { get; }
+
+    /// <summary>The model's <c>metadata_props</c> (key → value).</summary>
+    public IReadOnlyDictionary<string, string> Metadata { get; }
 
     /// <summary>
     /// The initializer a node input reads: the initializer of that name, or the one a <c>Cast</c> node converts into it

@@ -8,7 +8,7 @@ namespace Diffusion.Core.Weights;
 /// where the bytes are: <c>raw_data</c>, <c>float_data</c>/<c>int32_data</c> or external data).
 /// </summary>
 /// <remarks>
-/// A hand-written protobuf wire-format reader for the dozen fields used (ModelProto.graph = 7; GraphProto
+/// A hand-written protobuf wire-format reader for the dozen fields used (ModelProto.graph = 7, metadata_props = 14; GraphProto
 /// node = 1, initializer = 5, input = 11; NodeProto input = 1, output = 2, name = 3, op_type = 4, attribute = 5;
 /// AttributeProto name = 1, f = 2, i = 3; TensorProto dims = 1, data_type = 2, float_data = 4, int32_data = 5,
 /// name = 8, raw_data = 9, external_data = 13, data_location = 14; StringStringEntryProto key = 1, value = 2;
@@ -46,6 +46,7 @@ internal static class OnnxWeightReader
         var nodes = new List<OnnxNode>();
         var initializers = new Dictionary<string, OnnxInitializer>(StringComparer.Ordinal);
         var inputs = new List<string>();
+        var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
         bool sawGraph = false;
         while (reader.TryReadTag(end, out int field, out int wireType))
         {
@@ -54,6 +55,11 @@ internal static class OnnxWeightReader
                 ReadGraph(reader, reader.ReadLengthDelimitedEnd(end), nodes, initializers, inputs, modelPath);
                 sawGraph = true;
             }
+            else if (field == 14 && wireType == 2)
+            {
+                (string key, string value) = ReadStringEntry(reader, reader.ReadLengthDelimitedEnd(end));
+                metadata[key] = value;
+            }
             else
             {
                 reader.SkipField(wireType, end);
@@ -61,7 +67,7 @@ internal static class OnnxWeightReader
         }
         if (!sawGraph)
             throw new ModelLoadException(modelPath, "not an ONNX model: no graph found.");
-        return new OnnxModelGraph(modelPath, nodes, initializers, inputs, graphBytes, externalFolder);
+        return new OnnxModelGraph(modelPath, nodes, initializers, inputs, graphBytes, externalFolder, metadata);
     }
 
     private static void ReadGraph(ProtobufStreamReader reader, long end, List<OnnxNode> nodes,

@@ -27,6 +27,8 @@ internal static class FluxTransformerGraph
     public static BuiltModel Build(FluxTransformerConfig config, IWeightSource weights, string name = "transformer", bool normOutShiftFirst = false)
     {
         var graph = new OnnxGraphBuilder("FluxTransformer2DModel", weights);
+        if (normOutShiftFirst)
+            ShiftFirstModulations.Record(graph, "norm_out.linear");
         int width = config.InnerDim;
         GraphValue latents = graph.Input("hidden_states", DataType.Float, "batch_size", "image_tokens", (long)config.InChannels);
         GraphValue caption = graph.Input("encoder_hidden_states", DataType.Float, "batch_size", "text_tokens", (long)config.JointAttentionDim);

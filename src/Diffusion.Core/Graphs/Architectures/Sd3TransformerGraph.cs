@@ -24,6 +24,8 @@ internal static class Sd3TransformerGraph
     public static BuiltModel Build(Sd3TransformerConfig config, IWeightSource weights, string name = "transformer", bool continuousNormsShiftFirst = false)
     {
         var graph = new OnnxGraphBuilder("SD3Transformer2DModel", weights);
+        if (continuousNormsShiftFirst)
+            ShiftFirstModulations.Record(graph, "norm_out.linear", $"transformer_blocks.{config.Layers - 1}.norm1_context.linear");
         int width = config.InnerDim, patch = config.PatchSize;
         GraphValue latents = graph.Input("hidden_states", DataType.Float, "batch_size", (long)config.InChannels, "height", "width");
         GraphValue caption = graph.Input("encoder_hidden_states", DataType.Float, "batch_size", "sequence_length", (long)config.JointAttentionDim);

@@ -13,6 +13,9 @@ internal static class BflFluxNames
     /// <summary>The key every BFL FLUX checkpoint has (after the prefix).</summary>
     public const string Marker = "double_blocks.0.img_attn.qkv.weight";
 
+    /// <summary>The layer whose rows are (shift, scale) here and (scale, shift) in diffusers' <c>norm_out.linear</c>.</summary>
+    public const string ShiftFirstModulation = "final_layer.adaLN_modulation.1";
+
     /// <summary>The checkpoint tensor behind diffusers' <paramref name="name"/>, or null when the name is not FLUX's.</summary>
     /// <param name="name">A diffusers parameter name.</param>
     /// <param name="prefix">The checkpoint's key prefix ("" or "model.diffusion_model.").</param>

@@ -16,7 +16,7 @@ namespace Diffusion.Core.Benchmarks;
 /// </summary>
 /// <remarks>
 /// Usage: <c>realsize --checkpoint F.safetensors [--config DIR] [--level all|extended|basic] [--unet-level all|extended] [--prepack on|off]
-/// [--cache DIR] [--threads 2] [--size 512] [--steps 4] [--runs 2] [--memory-mode keep|sequential] [--lora F.safetensors[:multiplier]]… [--quantization int8|int4] [--quantize-convolutions]</c>
+/// [--cache DIR] [--threads 2] [--size 512] [--steps 4] [--runs 2] [--memory-mode keep|sequential|auto] [--memory-budget-gib G] [--lora F.safetensors[:multiplier]]… [--quantization int8|int4] [--quantize-convolutions]</c>
 /// (<c>--lora</c> repeats; the LoRAs are merged at load, as <see cref="PipelineSettings.Loras"/>).
 /// </remarks>
 public static class RealSizeHarness
@@ -28,6 +28,7 @@ public static class RealSizeHarness
         bool? prepack = null;
         int threads = 2, size = 512, steps = 4, runs = 2;
         var memory = MemoryMode.KeepLoaded;
+        long? budget = null;
         var loras = new List<LoraFile>();
         var quantization = WeightQuantization.None;
         bool convolutions = false;
@@ -54,7 +55,8 @@ public static class RealSizeHarness
                 case "--runs": runs = int.Parse(value, CultureInfo.InvariantCulture); break;
                 case "--lora": loras.Add(ParseLora(value)); break;
                 case "--quantization": quantization = Enum.Parse<WeightQuantization>(value, ignoreCase: true); break;
-                case "--memory-mode": memory = value == "sequential" ? MemoryMode.Sequential : MemoryMode.KeepLoaded; break;
+                case "--memory-mode": memory = value switch { "sequential" => MemoryMode.Sequential, "auto" => MemoryMode.Auto, "keep" => MemoryMode.KeepLoaded, _ => throw new ArgumentException($"--memory-mode {value}") }; break;
+                case "--memory-budget-gib": budget = (long)(double.Parse(value, CultureInfo.InvariantCulture) * (1L << 30)); break;
                 default: throw new ArgumentException($"unknown option {args[i]}");
             }
         }
@@ -68,10 +70,13 @@ public static class RealSizeHarness
         long start = Stopwatch.GetTimestamp();
         using var pipeline = StableDiffusionPipeline.Load(model, new PipelineSettings
         {
-            Session = session, ConfigDirectory = config, MemoryMode = memory, Loras = loras,
+            Session = session, ConfigDirectory = config, MemoryMode = memory, MemoryBudget = budget, Loras = loras,
             UNetSession = unetLevel is { } u ? session with { GraphOptimizationLevel = u } : null,
         });
         double load = Stopwatch.GetElapsedTime(start).TotalSeconds;
+        MemoryPlan plan = pipeline.MemoryPlan!;
+        Console.WriteLine($"memory plan: {plan.Explanation} Stages (weights + working, MiB): {string.Join(", ", plan.Stages.Select(st => $"{st.Name} {st.WeightBytes >> 20} + {st.WorkingBytes >> 20}"))}; " +
+            $"keep-loaded peak {plan.KeepLoadedPeakBytes >> 20} MiB, sequential peak {plan.SequentialPeakBytes >> 20} MiB");
         Console.WriteLine($"load: {load:F1} s; RSS {ProcessMemory.ResidentMiB():F0} MiB, peak {ProcessMemory.PeakResidentMiB():F0} MiB (process before: {baseline:F0} MiB)");
 
         for (int run = 1; run <= runs; run++)

@@ -68,6 +68,11 @@ internal static class FlowMatchingLoader
             ?? StableDiffusionModelFolder.ComponentPath(directory, "vae", diffusersWeights: true)
             ?? throw new ModelLoadException(Path.Combine(directory, "vae"), "required VAE is missing (vae/config.json with diffusion_pytorch_model.safetensors, or vae_decoder/model.onnx).");
         ModelSource vaeSource = FolderModelSources.VaeDecoder(vaePath);
+        List<(string, ModelSource)> planned = [.. clipSources.Select((source, k) => (k == 0 ? "text_encoder" : "text_encoder_2", source))];
+        if (t5Source is not null)
+            planned.Add((t5Component, t5Source));
+        MemoryPlan memoryPlan = MemoryPlanning.Plan(settings, [.. planned, ("transformer", transformerSource), ("vae_decoder", vaeSource)]);
+        settings = settings with { MemoryMode = memoryPlan.Chosen };
         string? vaeEncoderPath = StableDiffusionModelFolder.ComponentPath(directory, "vae_encoder", diffusersWeights: true)
             ?? StableDiffusionModelFolder.ComponentPath(directory, "vae", diffusersWeights: true);
         ModelSource? vaeEncoderSource = vaeEncoderPath is null ? null : FolderModelSources.VaeEncoder(vaeEncoderPath);
@@ -104,7 +109,10 @@ internal static class FlowMatchingLoader
                 PipelineLog.Loaded(logger, directory, milliseconds, scheduler.GetType().Name);
             }
             return new FlowMatchingPipeline(models, family, scheduler, ModelFolderJson.ReadVaeScalingFactor(directory, scaling),
-                ModelFolderJson.ReadVaeShiftFactor(directory, shift), DefaultImageSize(directory, family), settings, adapters);
+                ModelFolderJson.ReadVaeShiftFactor(directory, shift), DefaultImageSize(directory, family), settings, adapters)
+            {
+                MemoryPlan = memoryPlan,
+            };
         }
         catch
         {

@@ -64,6 +64,12 @@ public sealed partial class FlowMatchingPipeline : IDiffusionPipeline
     /// <summary>The family the pipeline runs (<see cref="ModelFamily.StableDiffusion3"/> or <see cref="ModelFamily.Flux"/>).</summary>
     public ModelFamily Family { get; }
 
+    /// <summary>
+    /// What the models need in each memory mode, computed at load, and the mode this pipeline runs in (for
+    /// <see cref="MemoryMode.Auto"/>, the one chosen and why); null for a pipeline assembled from loaded models.
+    /// </summary>
+    public MemoryPlan? MemoryPlan { get; internal init; }
+
     /// <summary>The transformer.</summary>
     public DiffusionTransformer Transformer => _models.Transformer;
 

@@ -12,4 +12,11 @@ public enum MemoryMode
     /// time of each model (see docs/performance.md).
     /// </summary>
     Sequential,
+
+    /// <summary>
+    /// Chosen at load from the models' sizes and the memory available (the control group's limit included) or
+    /// <see cref="PipelineSettings.MemoryBudget"/>: <see cref="KeepLoaded"/> when everything fits with a margin, else
+    /// <see cref="Sequential"/>. The pipeline's <c>MemoryPlan</c> and the log say which and why.
+    /// </summary>
+    Auto,
 }

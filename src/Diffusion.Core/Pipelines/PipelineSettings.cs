@@ -46,6 +46,13 @@ public sealed record PipelineSettings
     /// </summary>
     public MemoryMode MemoryMode { get; init; } = MemoryMode.KeepLoaded;
 
+    /// <summary>
+    /// The memory, in bytes, that <see cref="MemoryMode.Auto"/> plans within instead of what the process has available at
+    /// load (<see cref="AvailableMemory.Read"/>: the kernel's MemAvailable and the control group's limit). Ignored by the
+    /// other modes. Must be positive.
+    /// </summary>
+    public long? MemoryBudget { get; init; }
+
     /// <summary>How the two passes of classifier-free guidance are run.</summary>
     public ClassifierFreeGuidanceMode GuidanceMode { get; init; } = ClassifierFreeGuidanceMode.Auto;
 

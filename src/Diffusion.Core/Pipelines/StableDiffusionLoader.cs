@@ -50,6 +50,9 @@ internal static class StableDiffusionLoader
             TokenEmbeddingTable.RequireFits(tokenizers[k], tokenizerDirectory, encoderSources[k]);
         }
         ModelSource unetSource = components.UNet;
+        MemoryPlan memoryPlan = MemoryPlanning.Plan(settings,
+            [.. encoderSources.Select((source, k) => (k == 0 ? "text_encoder" : "text_encoder_2", source)), ("unet", unetSource), ("vae_decoder", components.VaeDecoder)]);
+        settings = settings with { MemoryMode = memoryPlan.Chosen };
 
         var encoders = new List<TextEncoder>();
         UNet? unet = null;
@@ -102,6 +105,7 @@ internal static class StableDiffusionLoader
                 components.RequiresAestheticsScore ?? unet.FindConditioningInput(XLPromptConditioning.TimeIdsInput)?.GetFixedDimension(1) == 5) : null;
             return new StableDiffusionPipeline(models, family, conditioning, scheduler, components.VaeScalingFactor, components.DefaultImageSize, settings, adapters)
             {
+                MemoryPlan = memoryPlan,
                 ImageSizeMultiple = components.ImageSizeMultiple,
                 VaeForceUpcast = components.VaeForceUpcast,
             };

@@ -105,6 +105,12 @@ public sealed partial class StableDiffusionPipeline : IDiffusionPipeline
     /// <summary>The model family the pipeline runs (Stable Diffusion 1.x/2.x, XL, or the XL refiner).</summary>
     public ModelFamily Family { get; }
 
+    /// <summary>
+    /// What the models need in each memory mode, computed at load, and the mode this pipeline runs in (for
+    /// <see cref="MemoryMode.Auto"/>, the one chosen and why); null for a pipeline assembled from loaded models.
+    /// </summary>
+    public MemoryPlan? MemoryPlan { get; internal init; }
+
     /// <summary>The first text encoder's tokenizer (<c>tokenizer/</c>; an SDXL refiner's only one, <c>tokenizer_2/</c>).</summary>
     public ClipTokenizer Tokenizer => _models.Tokenizer;
 

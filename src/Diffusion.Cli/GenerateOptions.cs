@@ -19,8 +19,8 @@ internal sealed class GenerateOptions
     };
     public Option<MemoryMode> MemoryMode { get; } = new("--memory-mode")
     {
-        Description = "KeepLoaded (fastest) or Sequential (each model loaded for its stage only: least memory)",
-        DefaultValueFactory = _ => Core.Pipelines.MemoryMode.KeepLoaded,
+        Description = "Auto (KeepLoaded when every model fits in the memory available, else Sequential; the default), KeepLoaded (fastest) or Sequential (each model loaded for its stage only: least memory)",
+        DefaultValueFactory = _ => Core.Pipelines.MemoryMode.Auto,
     };
     public Option<WeightQuantization> Quantization { get; } = new("--quantization")
     {

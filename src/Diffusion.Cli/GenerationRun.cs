@@ -77,6 +77,8 @@ internal sealed class GenerationRun(GenerationArguments arguments, GenerateOptio
                 ? FlowMatchingPipeline.Load(model, settings)
                 : StableDiffusionPipeline.Load(model, settings);
             ConsoleOutput.Line($"Loaded {pipeline.Family.Name} from {model} in {loadWatch.Elapsed.TotalSeconds:F2} s");
+            if (pipeline.MemoryPlan is { Requested: MemoryMode.Auto } plan)
+                ConsoleOutput.Line($"Memory: {plan.Explanation}");
 
             using ControlNet? controlNet = LoadControlNet(pipeline, session);
             options = WithControlNet(options, controlNet);

@@ -73,6 +73,19 @@ public sealed class GenerateTests(InstalledTool tool) : IDisposable
     }
 
     [Fact]
+    public void The_memory_mode_is_chosen_automatically_by_default_and_says_why()
+    {
+        var automatic = tool.Run(_folder, null, "generate", "--steps", "2", "--output", "auto.png");
+        Assert.True(automatic.ExitCode == 0, automatic.ToString());
+        Assert.Contains("Memory: Auto chose KeepLoaded: all models loaded need", automatic.Output, StringComparison.Ordinal);
+
+        var sequential = tool.Run(_folder, null, "generate", "--steps", "2", "--memory-mode", "Sequential", "--output", "sequential.png");
+        Assert.True(sequential.ExitCode == 0, sequential.ToString());
+        Assert.DoesNotContain("Memory:", sequential.Output, StringComparison.Ordinal);
+        Assert.Equal(File.ReadAllBytes(At("auto.png")), File.ReadAllBytes(At("sequential.png")));
+    }
+
+    [Fact]
     public void From_re_creates_an_image_bit_for_bit_from_its_png()
     {
         var first = tool.Run(_folder, null, "generate", "--prompt", "a small (green:1.2) square, top left", "--weighted", "--negative", "blurry",

@@ -13,6 +13,10 @@ public interface IDiffusionPipeline : IDisposable
     /// <summary>The scheduler used when <see cref="GenerationOptions.Scheduler"/> is null (the model's own, from its config).</summary>
     Schedulers.IScheduler Scheduler { get; }
 
+    /// <summary>What the models need in each memory mode and the mode the pipeline runs in; null when it was not planned
+    /// (a pipeline assembled from models already loaded).</summary>
+    MemoryPlan? MemoryPlan => null;
+
     /// <summary>
     /// Runs one generation. Options are validated before any model runs; <paramref name="progress"/>
     /// is told after each denoising step; cancelling <paramref name="cancellationToken"/> stops the

@@ -144,7 +144,6 @@ internal static class FlowMatchingLoader
             throw new InvalidOptionException(nameof(PipelineSettings.ConfigDirectory), "applies to single-file checkpoints; a model folder has its own configs.");
         (string Option, bool Given)[] unetOnly =
         [
-            (nameof(PipelineSettings.LoraDirectory), settings.LoraDirectory is not null),
             (nameof(PipelineSettings.TextualInversions), settings.TextualInversions.Count > 0), (nameof(PipelineSettings.UNetModelPath), settings.UNetModelPath is not null),
             (nameof(PipelineSettings.PredictionType), settings.PredictionType is not null),
             (nameof(PipelineSettings.VaePath), settings.VaePath is not null), (nameof(PipelineSettings.VaeDecoderFallbackPath), settings.VaeDecoderFallbackPath is not null),
@@ -152,7 +151,7 @@ internal static class FlowMatchingLoader
         foreach ((string option, bool given) in unetOnly)
         {
             if (given)
-                throw new InvalidOptionException(option, "is not applied to SD3/FLUX.1 models in this version (it applies to UNet models; SD3/FLUX.1 take LoRAs through PipelineSettings.Loras).");
+                throw new InvalidOptionException(option, "is not applied to SD3/FLUX.1 models in this version (it applies to UNet models).");
         }
     }
 

@@ -15,15 +15,21 @@ internal sealed class FlowMatchingModels(
     DiffusionTransformer transformer, VaeDecoder vaeDecoder, ModelSource? vaeEncoderSource, SessionSettings vaeEncoderSettings,
     MemoryMode memoryMode) : IDisposable
 {
+    private readonly (ClipTokenizer Tokenizer, TextEncoder Encoder)[] _clipEncoders = [.. clipEncoders];
     private VaeEncoder? _vaeEncoder;
 
     /// <summary>The CLIP encoders in conditioning order, each with its tokenizer.</summary>
-    public IReadOnlyList<(ClipTokenizer Tokenizer, TextEncoder Encoder)> ClipEncoders { get; } = clipEncoders;
+    public IReadOnlyList<(ClipTokenizer Tokenizer, TextEncoder Encoder)> ClipEncoders => _clipEncoders;
 
-    /// <summary>The T5 encoder and its tokenizer, or null (SD3 without <c>text_encoder_3</c>: zeros stand in, as diffusers).</summary>
-    public (T5Tokenizer Tokenizer, TextEncoder Encoder)? T5 { get; } = t5;
+    /// <summary>The T5 encoder and its tokenizer, or null (SD3 without <c>text_encoder_3</c>: zeros stand in, as diffusers).
+    /// Replaced when a call's LoRA set changes FLUX.1's T5.</summary>
+    public (T5Tokenizer Tokenizer, TextEncoder Encoder)? T5 { get; set; } = t5;
 
-    public DiffusionTransformer Transformer { get; } = transformer;
+    /// <summary>The transformer; replaced when a call's LoRA set changes it.</summary>
+    public DiffusionTransformer Transformer { get; set; } = transformer;
+
+    /// <summary>Puts <paramref name="encoder"/> in CLIP encoder <paramref name="index"/>'s place (its LoRA set changed).</summary>
+    public void ReplaceClipEncoder(int index, TextEncoder encoder) => _clipEncoders[index] = (_clipEncoders[index].Tokenizer, encoder);
 
     public VaeDecoder VaeDecoder { get; } = vaeDecoder;
 

@@ -1,10 +1,12 @@
 using System.Diagnostics;
 using System.Security.Cryptography;
+using Diffusion.Core.Adapters;
 using Diffusion.Core.Families;
 using Diffusion.Core.Imaging;
 using Diffusion.Core.Models;
 using Diffusion.Core.Randomness;
 using Diffusion.Core.Schedulers;
+using Diffusion.Core.TextEncoding;
 using Microsoft.Extensions.Logging;
 using Microsoft.ML.OnnxRuntime;
 
@@ -33,6 +35,7 @@ public sealed partial class FlowMatchingPipeline : IDiffusionPipeline
     private readonly FlowMatchingModels _models;
     private readonly PipelineAdapters _adapters;
     private readonly GenerationTurn _turn = new();
+    private readonly LoraSessionSwitcher _loras;
 
     internal FlowMatchingPipeline(FlowMatchingModels models, ModelFamily family, IScheduler scheduler, float vaeScalingFactor, float vaeShiftFactor,
         int defaultImageSize, PipelineSettings settings, PipelineAdapters adapters)
@@ -46,6 +49,31 @@ public sealed partial class FlowMatchingPipeline : IDiffusionPipeline
         DefaultImageSize = defaultImageSize;
         _logger = settings.Logger;
         _guidanceMode = settings.GuidanceMode;
+        _loras = new LoraSessionSwitcher(LoraSlots(settings), _adapters, settings, LoraTarget.UNet);
+    }
+
+    /// <summary>
+    /// The components whose sessions follow a call's LoRA set, as the loader merged them: CLIP(-L) for <c>text_encoder.</c>,
+    /// the second encoder for <c>text_encoder_2.</c> (SD3's CLIP-G, FLUX.1's T5), the transformer.
+    /// </summary>
+    private List<LoraSessionSwitcher.Slot> LoraSlots(PipelineSettings settings)
+    {
+        TextEncoder Clip(int k) => _models.ClipEncoders[k].Encoder;
+        LoraSessionSwitcher.Slot ClipSlot(PipelineAdapters.ComponentLoras component, int k) => new(component, () => Clip(k).Source, settings.TextEncoderSettings,
+            s => _models.ReplaceClipEncoder(k, LoraSessionSwitcher.Replaced(Clip(k), () => TextEncoder.Load(Clip(k).Source, s))));
+        var slots = new List<LoraSessionSwitcher.Slot>(3) { ClipSlot(_adapters.TextEncoder, 0) };
+        if (Family == ModelFamily.Flux && _models.T5 is { } t5)
+        {
+            slots.Add(new(_adapters.TextEncoder2, () => _models.T5!.Value.Encoder.Source, settings.TextEncoderSettings,
+                s => _models.T5 = (t5.Tokenizer, LoraSessionSwitcher.Replaced(_models.T5!.Value.Encoder, () => TextEncoder.Load(_models.T5!.Value.Encoder.Source, s)))));
+        }
+        else if (_models.ClipEncoders.Count > 1)
+        {
+            slots.Add(ClipSlot(_adapters.TextEncoder2, 1));
+        }
+        slots.Add(new(_adapters.Transformer, () => _models.Transformer.Source, settings.UNetSettings,
+            s => _models.Transformer = LoraSessionSwitcher.Replaced(_models.Transformer, () => DiffusionTransformer.Load(_models.Transformer.Source, s))));
+        return slots;
     }
 
     /// <summary>
@@ -124,7 +152,8 @@ public sealed partial class FlowMatchingPipeline : IDiffusionPipeline
         IRandomSource random = RandomSource.Create(options.RandomSource, seed);
         int channels = _models.VaeDecoder.LatentChannels, latentHeight = height / 8, latentWidth = width / 8;
 
-        var conditioning = TransformerPromptConditioning.Encode(_models, Family, options.Prompt, options.NegativePrompt, batch, guided,
+        string prompt = _loras.Apply(options.Prompt);
+        var conditioning = TransformerPromptConditioning.Encode(_models, Family, prompt, options.NegativePrompt, batch, guided,
             options.MaxSequenceLength ?? Family.DefaultMaxSequenceLength, options.ClipSkip, runOptions);
         long s0 = Stopwatch.GetTimestamp();
         SetTimesteps(scheduler, options.Steps, latentHeight, latentWidth);

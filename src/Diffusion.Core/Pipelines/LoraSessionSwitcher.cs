@@ -7,13 +7,28 @@ using Diffusion.Core.Weights;
 namespace Diffusion.Core.Pipelines;
 
 /// <summary>
-/// Makes the text encoders' and UNet's sessions match a call's LoRA set: <see cref="PipelineSettings.Loras"/> plus the
-/// prompt's A1111 <c>&lt;lora:name:weight&gt;</c> tags when a LoRA folder is set. A component whose set changed gets a
-/// new session over the newly merged weights (its old session and merged weights are released); the others are kept.
+/// Makes a pipeline's sessions match a call's LoRA set: <see cref="PipelineSettings.Loras"/> plus the prompt's A1111
+/// <c>&lt;lora:name:weight&gt;</c> tags when a LoRA folder is set. A component whose set changed gets a new session over
+/// the newly merged weights (its old session and merged weights are released); the others are kept. The components are
+/// the pipeline's <see cref="Slot"/>s: the UNet families' text encoders and UNet, SD3/FLUX.1's encoders and transformer.
 /// </summary>
-internal sealed class LoraSessionSwitcher(PipelineModels models, PipelineAdapters adapters, PipelineSettings settings)
+/// <param name="slots">The components that take LoRAs, in the order they are switched.</param>
+/// <param name="adapters">The pipeline's LoRA state.</param>
+/// <param name="settings">The pipeline's settings (LoRAs, LoRA folder).</param>
+/// <param name="foreignTarget">LoRAs with modules for this component belong to another model family: a tag naming one is
+/// refused rather than applied to nothing.</param>
+internal sealed class LoraSessionSwitcher(IReadOnlyList<LoraSessionSwitcher.Slot> slots, PipelineAdapters adapters, PipelineSettings settings,
+    LoraTarget foreignTarget)
 {
+    /// <summary>A component whose session follows the LoRA set.</summary>
+    /// <param name="Component">Its LoRA state.</param>
+    /// <param name="Source">Its model's current source.</param>
+    /// <param name="Settings">Its session settings before LoRA overrides.</param>
+    /// <param name="Replace">Creates its model again with the given settings, puts it in place and disposes the old one.</param>
+    internal sealed record Slot(PipelineAdapters.ComponentLoras Component, Func<ModelSource> Source, SessionSettings Settings, Action<SessionSettings> Replace);
+
     /// <summary>Strips the prompt's LoRA tags (with a LoRA folder) and switches sessions as needed; returns the prompt without tags.</summary>
+    /// <exception cref="InvalidOptionException">A tag names a LoRA for another model family.</exception>
     public string Apply(string prompt)
     {
         if (settings.LoraDirectory is null && settings.Loras.Count == 0)
@@ -24,29 +39,26 @@ internal sealed class LoraSessionSwitcher(PipelineModels models, PipelineAdapter
             prompt = LoraPromptTags.Extract(prompt, out IReadOnlyList<(string Name, float Weight)> tags);
             foreach ((string name, float weight) in tags)
                 files.Add(new LoraFile(LoraPromptTags.ResolvePath(directory, name), weight));
+            if (adapters.Select(files.GetRange(settings.Loras.Count, tags.Count), foreignTarget) is [var foreign, ..])
+                throw new InvalidOptionException(nameof(GenerationOptions.Prompt),
+                    $"the tag for {foreign.Path} names a LoRA with {foreignTarget} modules, which this model does not have (a LoRA for another model family).");
         }
-        models.TextEncoder = Switch(adapters.TextEncoder, models.TextEncoder, files);
-        if (models.TextEncoder2 is { } second)
-            models.TextEncoder2 = Switch(adapters.TextEncoder2, second, files);
-        Func<SessionSettings, SessionSettings>? unetSettings = Replace(adapters.UNet, models.UNet.Source, files);
-        if (unetSettings is not null)
+        foreach (Slot slot in slots)
         {
-            UNet old = models.UNet;
-            models.UNet = UNet.Load(old.Source, unetSettings(settings.UNetSettings));
-            old.Dispose();
-            adapters.UNet.CommitPending();
+            if (Replace(slot.Component, slot.Source(), files) is not { } sessionSettings)
+                continue;
+            slot.Replace(sessionSettings(slot.Settings));
+            slot.Component.CommitPending();
         }
         return prompt;
     }
 
-    /// <summary>A text encoder with <paramref name="component"/>'s LoRA set for <paramref name="files"/>: a new session when the set changed (the old one disposed), else <paramref name="current"/>.</summary>
-    private TextEncoder Switch(PipelineAdapters.ComponentLoras component, TextEncoder current, List<LoraFile> files)
+    /// <summary>Creates <paramref name="old"/>'s replacement with <paramref name="load"/>, then disposes <paramref name="old"/>
+    /// (a failed load leaves it in place).</summary>
+    public static T Replaced<T>(T old, Func<T> load) where T : OnnxModel
     {
-        if (Replace(component, current.Source, files) is not { } sessionSettings)
-            return current;
-        TextEncoder replacement = TextEncoder.Load(current.Source, sessionSettings(settings.TextEncoderSettings));
-        current.Dispose();
-        component.CommitPending();
+        T replacement = load();
+        old.Dispose();
         return replacement;
     }
 

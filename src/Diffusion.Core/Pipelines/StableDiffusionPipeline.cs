@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Security.Cryptography;
+using Diffusion.Core.Adapters;
 using Diffusion.Core.Families;
 using Diffusion.Core.Imaging;
 using Diffusion.Core.Models;
@@ -88,7 +89,25 @@ public sealed partial class StableDiffusionPipeline : IDiffusionPipeline
         _guidanceMode = settings.GuidanceMode;
         _adapters = adapters ?? new PipelineAdapters(_logger);
         _models = models;
-        _loras = new LoraSessionSwitcher(_models, _adapters, settings);
+        _loras = new LoraSessionSwitcher(LoraSlots(settings), _adapters, settings, LoraTarget.Transformer);
+    }
+
+    /// <summary>The text encoders and the UNet, whose sessions follow a call's LoRA set.</summary>
+    private List<LoraSessionSwitcher.Slot> LoraSlots(PipelineSettings settings)
+    {
+        var slots = new List<LoraSessionSwitcher.Slot>(3)
+        {
+            new(_adapters.TextEncoder, () => _models.TextEncoder.Source, settings.TextEncoderSettings,
+                s => _models.TextEncoder = LoraSessionSwitcher.Replaced(_models.TextEncoder, () => TextEncoder.Load(_models.TextEncoder.Source, s))),
+        };
+        if (_models.TextEncoder2 is not null)
+        {
+            slots.Add(new(_adapters.TextEncoder2, () => _models.TextEncoder2!.Source, settings.TextEncoderSettings,
+                s => _models.TextEncoder2 = LoraSessionSwitcher.Replaced(_models.TextEncoder2!, () => TextEncoder.Load(_models.TextEncoder2!.Source, s))));
+        }
+        slots.Add(new(_adapters.UNet, () => _models.UNet.Source, settings.UNetSettings,
+            s => _models.UNet = LoraSessionSwitcher.Replaced(_models.UNet, () => UNet.Load(_models.UNet.Source, s))));
+        return slots;
     }
 
     private static PipelineModels NewModels(ClipTokenizer tokenizer, TextEncoder textEncoder, UNet unet, VaeDecoder vaeDecoder,

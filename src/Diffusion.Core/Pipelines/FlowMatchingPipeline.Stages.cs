@@ -18,14 +18,14 @@ public sealed partial class FlowMatchingPipeline
     {
         (string Option, bool Given)[] notHere =
         [
-            (nameof(GenerationOptions.Mask), options.Mask is not null), (nameof(GenerationOptions.InitLatents), options.InitLatents is not null),
+            (nameof(GenerationOptions.InitLatents), options.InitLatents is not null),
             (nameof(GenerationOptions.ControlNets), options.ControlNets.Count > 0), (nameof(GenerationOptions.DenoisingEnd), options.DenoisingEnd is not null),
             (nameof(GenerationOptions.PromptSyntax), options.PromptSyntax != PromptSyntax.Plain),
         ];
         foreach ((string option, bool given) in notHere)
         {
             if (given)
-                throw new InvalidOptionException(option, $"is not supported for {Family.Name} models in this version (text-to-image and image-to-image with plain prompts).");
+                throw new InvalidOptionException(option, $"is not supported for {Family.Name} models in this version (text-to-image, image-to-image and inpainting with plain prompts).");
         }
         if (Family != ModelFamily.Flux)
         {
@@ -72,15 +72,24 @@ public sealed partial class FlowMatchingPipeline
         scheduler.SetTimesteps(steps);
     }
 
-    /// <summary>The latents the loop starts from, in its layout, and the step it starts at.</summary>
-    private sealed record LatentStart(float[] Latents, int StartIndex, long EncoderTicks);
+    /// <summary>The latents the loop starts from, in its layout, the step it starts at, and for inpainting the blend after
+    /// each step with the resized picture and binarised pixel mask (for the paste-back).</summary>
+    private sealed record LatentStart(float[] Latents, int StartIndex, long EncoderTicks)
+    {
+        public Action<int, Memory<float>>? AfterStep { get; init; }
+
+        public ImageBuffer? FittedImage { get; init; }
+
+        public float[]? PixelMask { get; init; }
+    }
 
     /// <summary>
     /// Text-to-image: one N(0,1) draw of [n, C, h, w] (packed for FLUX.1). Image-to-image (the Img2Img pipelines'
     /// <c>get_timesteps</c> and <c>prepare_latents</c>): the schedule cut at t_start = int(max(steps − min(steps·strength,
     /// steps), 0)); the image resized, encoded (sampling the latent distribution with the call's random source first),
     /// shifted and scaled ((x − shift)·scaling), repeated over the batch, then noised to the first kept step with
-    /// <c>scale_noise</c> by one more N(0,1) draw, and packed for FLUX.1.
+    /// <c>scale_noise</c> by one more N(0,1) draw, and packed for FLUX.1. Inpainting (FluxInpaintPipeline,
+    /// StableDiffusion3InpaintPipeline with a 16-channel transformer) starts the same way; see <see cref="KnownRegionBlend"/>.
     /// </summary>
     private LatentStart StartLatents(GenerationOptions options, IScheduler scheduler, IRandomSource random, int channels, int latentHeight,
         int latentWidth, RunOptions runOptions)
@@ -103,7 +112,8 @@ public sealed partial class FlowMatchingPipeline
                 throw new InvalidOptionException(nameof(GenerationOptions.Strength),
                     $"{strength} with {steps} steps leaves no denoising step (diffusers refuses the same); raise Strength or Steps.");
             float[] imageTensor = new float[3 * latentHeight * 8 * latentWidth * 8];
-            ImageTensorConverter.ToTensor(InpaintingMask.Fit(image, latentWidth * 8, latentHeight * 8), imageTensor);
+            ImageBuffer fitted = InpaintingMask.Fit(image, latentWidth * 8, latentHeight * 8);
+            ImageTensorConverter.ToTensor(fitted, imageTensor);
             VaeEncoder encoder = _models.RequireVaeEncoder();
             if (encoder.LatentChannels != channels)
                 throw new ModelContractException(encoder.ModelPath, encoder.LatentOutput.Name, $"encodes {encoder.LatentChannels} latent channels; the transformer works in {channels}.");
@@ -120,16 +130,75 @@ public sealed partial class FlowMatchingPipeline
             float[] noise = new float[latents.Length];
             random.NextStandardNormal(noise);
             scheduler.AddNoise(clean, noise, startIndex, latents);
+            if (options.Mask is { } mask)
+            {
+                float[] pixelMask = InpaintingMask.Binarize(InpaintingMask.Fit(mask, latentWidth * 8, latentHeight * 8));
+                // prepare_mask_latents encodes the masked picture too (its latents feed only inpainting transformers): a
+                // sampling encoder draws its noise then, so the same draw keeps stochastic sampling on diffusers' stream.
+                if (encoder.OutputsDistributionParameters)
+                    random.NextStandardNormal(new float[perImage]);
+                return new LatentStart(Packed(latents), startIndex, encoderTicks)
+                {
+                    AfterStep = KnownRegionBlend(scheduler, Packed(clean), Packed(noise), Packed(LatentMask(pixelMask, batch, channels, latentHeight, latentWidth))),
+                    FittedImage = fitted,
+                    PixelMask = pixelMask,
+                };
+            }
         }
-        if (!Transformer.TakesPackedLatents)
-            return new LatentStart(latents, startIndex, encoderTicks);
-        float[] packed = new float[latents.Length];
-        FluxLatents.Pack(latents, batch, channels, latentHeight, latentWidth, packed);
-        return new LatentStart(packed, startIndex, encoderTicks);
+        return new LatentStart(Packed(latents), startIndex, encoderTicks);
+
+        float[] Packed(float[] values)
+        {
+            if (!Transformer.TakesPackedLatents)
+                return values;
+            float[] packed = new float[values.Length];
+            FluxLatents.Pack(values, batch, channels, latentHeight, latentWidth, packed);
+            return packed;
+        }
     }
 
-    /// <summary>latents / scaling + shift → VAE decoder → [-1, 1] images → RGB bytes; NaN or ∞ refused.</summary>
-    private (ImageBuffer[] Images, long DecoderTicks, long ConversionTicks) Decode(float[] latents, int batch, int width, int height, RunOptions runOptions)
+    /// <summary>The binarised pixel mask at latent resolution (nearest, as torch's <c>interpolate</c>), repeated over every
+    /// channel of every image: [batch, channels, h, w].</summary>
+    private static float[] LatentMask(float[] pixelMask, int batch, int channels, int latentHeight, int latentWidth)
+    {
+        float[] plane = InpaintingMask.ToLatentResolution(pixelMask, latentWidth * 8, latentHeight * 8);
+        float[] mask = new float[batch * channels * plane.Length];
+        for (int offset = 0; offset < mask.Length; offset += plane.Length)
+            plane.CopyTo(mask, offset);
+        return mask;
+    }
+
+    /// <summary>
+    /// The inpainting pipelines' step for a 16-channel transformer: after step i, the known region (mask 0) takes the
+    /// picture's latents noised to the next timestep (<c>scale_noise</c> with the start noise; the clean latents after the
+    /// last step), the repainted region (mask 1) keeps the model's: <c>(1 − mask)·proper + mask·latents</c>. All arrays
+    /// are in the loop's layout (packed for FLUX.1, where the mask is packed as the latents are).
+    /// </summary>
+    private static Action<int, Memory<float>> KnownRegionBlend(IScheduler scheduler, float[] clean, float[] noise, float[] mask)
+    {
+        float[] known = new float[clean.Length];
+        return (i, latents) =>
+        {
+            if (i + 1 < scheduler.Timesteps.Length)
+                scheduler.AddNoise(clean, noise, i + 1, known);
+            else
+                clean.CopyTo(known, 0);
+            Span<float> values = latents.Span;
+            for (int k = 0; k < values.Length; k++)
+            {
+                if (mask[k] < 0.5f)
+                    values[k] = known[k];
+            }
+        };
+    }
+
+    /// <summary>
+    /// latents / scaling + shift → VAE decoder → [-1, 1] images → RGB bytes; NaN or ∞ refused. With
+    /// <see cref="GenerationOptions.PreserveUnmaskedPixels"/>, <c>pasteBack</c>'s picture is pasted back outside its mask
+    /// (feathered by <c>maskBlur</c>).
+    /// </summary>
+    private (ImageBuffer[] Images, long DecoderTicks, long ConversionTicks) Decode(float[] latents, int batch, int width, int height,
+        LatentStart? pasteBack, int maskBlur, RunOptions runOptions)
     {
         float[] decoderInput = new float[latents.Length];
         TensorPrimitives.Divide(latents, VaeScalingFactor, decoderInput);
@@ -141,6 +210,12 @@ public sealed partial class FlowMatchingPipeline
         long d1 = Stopwatch.GetTimestamp();
         DenoisingLoop.RequireFinite(decoded, "VAE decoder", _models.VaeDecoder.ModelPath, null);
         ImageBuffer[] images = ImageTensorConverter.FromTensor(decoded, batch, height, width);
+        if (pasteBack is { PixelMask: { } pixelMask, FittedImage: { } original })
+        {
+            float[] alpha = InpaintingMask.Feather(pixelMask, width, height, maskBlur);
+            foreach (ImageBuffer image in images)
+                InpaintingMask.PasteOriginal(image, original, alpha);
+        }
         return (images, d1 - d0, Stopwatch.GetTimestamp() - d1);
     }
 }

@@ -161,7 +161,7 @@ public sealed partial class FlowMatchingPipeline : IDiffusionPipeline
         long setupTicks = Stopwatch.GetTimestamp() - s0 - start.EncoderTicks;
         float[] latents = start.Latents;
 
-        var loop = new DenoisingLoop();
+        var loop = new DenoisingLoop { AfterStep = start.AfterStep };
         var denoiser = new TransformerDenoiser(Transformer, conditioning, channels, latentHeight, latentWidth, embeddedGuidance);
         int modelBatch = guided ? 2 * batch : batch;
         int rowsPerCall = _guidanceMode == ClassifierFreeGuidanceMode.Separate && guided ? batch : modelBatch;
@@ -177,7 +177,7 @@ public sealed partial class FlowMatchingPipeline : IDiffusionPipeline
             FluxLatents.Unpack(latents, batch, channels, latentHeight, latentWidth, result);
         }
         (ImageBuffer[] images, long decoderTicks, long conversionTicks) = options.DecodeImages
-            ? Decode(result, batch, width, height, runOptions)
+            ? Decode(result, batch, width, height, options.PreserveUnmaskedPixels ? start : null, options.MaskBlur, runOptions)
             : ([], 0, 0);
         var timings = new GenerationTimings
         {

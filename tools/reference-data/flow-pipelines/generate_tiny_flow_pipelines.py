@@ -43,6 +43,8 @@ Writes:
   reference/<case>.json   the call (prompt, size, steps, seed, guidance, ...) and the timesteps the scheduler gave;
                           sd3-no-t5 runs tiny-sd3 as a folder without text_encoder_3/ (diffusers' zeros in T5's place)
   reference/init-<w>x<h>.rgb    the image-to-image cases' input picture (uint8 RGB), the same one diffusers was given
+  reference/mask-<w>x<h>.rgb    the inpainting cases' mask (uint8 RGB, white = repaint): FluxInpaintPipeline and
+                                StableDiffusion3InpaintPipeline transcribed (flux-*-inpaint, sd3-inpaint*)
   reference/<case>-latents.f32   final latents, [images, 16, h/8, w/8] (FLUX's unpacked), little-endian float32
   reference/<case>.rgb           decoded images, uint8 RGB, images × h × w × 3
 """
@@ -511,9 +513,39 @@ def first_step(steps, strength):
     return int(max(steps - min(steps * strength, steps), 0))
 
 
-def flux_img2img(case, folder, parts, prompt, steps, seed, height, width, strength, images=1, guidance=3.5, max_sequence_length=512):
+def mask_image(height, width):
+    """A deterministic inpainting mask, uint8 RGB, white = repaint (an off-centre block whose edges miss the 8-pixel latent
+    grid), saved as mask-<w>x<h>.rgb; returned as the inpainting pipelines' mask_processor makes it from pure black and
+    white pixels (grayscale, [0, 1], binarised at 0.5): [1, 1, H, W]."""
+    pixels = np.zeros((height, width, 3), np.uint8)
+    pixels[height // 4: height * 3 // 4 + 3, width // 3: width - 5] = 255
+    pixels.tofile(os.path.join(REFERENCE, f"mask-{width}x{height}.rgb"))
+    return torch.from_numpy((pixels[:, :, 0] >= 128).astype(np.float32))[None, None]
+
+
+def inpainting_mask(vae, image, mask, generator, latent_height, latent_width):
+    """prepare_mask_latents of the SD3/FLUX inpainting pipelines for a 16-channel transformer: the masked image is encoded
+    (sampled, one more draw of the generator; its latents feed only inpainting transformers) and the mask resized to the
+    latents (interpolate, mode nearest)."""
+    encode_image(vae, image * (mask < 0.5), generator)
+    return torch.nn.functional.interpolate(mask, size=(latent_height, latent_width))
+
+
+def blend_known(scheduler, latents, image_latents, noise, mask, timesteps, i):
+    """After step i: latents = (1 − mask)·init_latents_proper + mask·latents, the known region re-noised to the next
+    timestep (scale_noise; the clean image latents after the last step)."""
+    proper = image_latents
+    if i < len(timesteps) - 1:
+        proper = scheduler.scale_noise(proper, torch.tensor([timesteps[i + 1]]), noise)
+    return (1 - mask) * proper + mask * latents
+
+
+def flux_img2img(case, folder, parts, prompt, steps, seed, height, width, strength, images=1, guidance=3.5, max_sequence_length=512,
+                 inpaint=False):
     """FluxImg2ImgPipeline.__call__: FLUX's schedule, cut at get_timesteps; the image encoded (sampled), shifted and
-    scaled, repeated, noised with scale_noise at the first kept timestep, packed; then FluxPipeline's loop and decode."""
+    scaled, repeated, noised with scale_noise at the first kept timestep, packed; then FluxPipeline's loop and decode.
+    With inpaint, FluxInpaintPipeline.__call__: the same, plus the mask (prepare_mask_latents, repeated over the channels
+    and packed) and the known region blended back after every step."""
     generator = torch.Generator().manual_seed(seed)
     transformer, vae = parts["transformer"], parts["vae"]
     image = init_image(height, width)
@@ -534,19 +566,27 @@ def flux_img2img(case, folder, parts, prompt, steps, seed, height, width, streng
         image_latents = encode_image(vae, image, generator).repeat(images, 1, 1, 1)
         noise = randn_tensor((images, channels, h, w), generator=generator)
         latents = pack_latents(scheduler.scale_noise(image_latents, latent_timestep, noise), images, channels, h, w)
+        if inpaint:
+            mask = inpainting_mask(vae, image, mask_image(height, width), generator, h, w)
+            mask = pack_latents(mask.repeat(images, channels, 1, 1), images, channels, h, w)
+            packed_image, packed_noise = pack_latents(image_latents, images, channels, h, w), pack_latents(noise, images, channels, h, w)
         image_ids = prepare_latent_image_ids(h // 2, w // 2)
         guidance_input = torch.full([1], guidance, dtype=torch.float32).expand(images) if transformer.config.guidance_embeds else None
-        for t in timesteps:
+        for i, t in enumerate(timesteps):
             timestep = t.expand(images).to(latents.dtype)
             noise_pred = transformer(hidden_states=latents, timestep=timestep / 1000, guidance=guidance_input,
                                      pooled_projections=pooled, encoder_hidden_states=prompt_embeds, txt_ids=text_ids,
                                      img_ids=image_ids, return_dict=False)[0]
             latents = scheduler.step(noise_pred, t, latents, return_dict=False)[0]
+            if inpaint:
+                latents = blend_known(scheduler, latents, packed_image, packed_noise, mask, timesteps, i)
         latents = unpack_latents(latents, height, width, 8)
         record = {"model": folder, "prompt": prompt, "steps": steps, "seed": seed, "height": height, "width": width,
                   "images_per_prompt": images, "guidance_scale": guidance, "max_sequence_length": max_sequence_length,
                   "strength": strength, "init_image": f"init-{width}x{height}", "mu": mu,
                   "timesteps": [float(t) for t in timesteps]}
+        if inpaint:
+            record["mask_image"] = f"mask-{width}x{height}"
         save_result(case, record, latents, vae, latents / vae.config.scaling_factor + vae.config.shift_factor)
 
 
@@ -585,9 +625,12 @@ def sd3(case, parts, prompt, negative_prompt, steps, seed, height, width, images
         save_result(case, record, latents, vae, latents / vae.config.scaling_factor + vae.config.shift_factor)
 
 
-def sd3_img2img(case, parts, prompt, negative_prompt, steps, seed, height, width, strength, images=1, guidance=7.0, max_sequence_length=256):
+def sd3_img2img(case, parts, prompt, negative_prompt, steps, seed, height, width, strength, images=1, guidance=7.0, max_sequence_length=256,
+                inpaint=False):
     """StableDiffusion3Img2ImgPipeline.__call__: set_timesteps(steps), cut at get_timesteps; prepare_latents encodes the
-    image (sampled), shifts and scales it, repeats it and noises it with scale_noise; then SD3's guided loop and decode."""
+    image (sampled), shifts and scales it, repeats it and noises it with scale_noise; then SD3's guided loop and decode.
+    With inpaint, StableDiffusion3InpaintPipeline.__call__ for a 16-channel transformer: the same (at strength 1 the
+    latents are the noise itself, which scale_noise at sigma 1 also gives), plus the mask and the blend after every step."""
     generator = torch.Generator().manual_seed(seed)
     transformer, vae = parts["transformer"], parts["vae"]
     image = init_image(height, width)
@@ -608,17 +651,23 @@ def sd3_img2img(case, parts, prompt, negative_prompt, steps, seed, height, width
         latent_timestep = timesteps[:1].repeat(images)
         init_latents = encode_image(vae, image, generator).repeat(images, 1, 1, 1)
         noise = randn_tensor(init_latents.shape, generator=generator)
-        latents = scheduler.scale_noise(init_latents, latent_timestep, noise)
-        for t in timesteps:
+        latents = noise if inpaint and strength == 1.0 else scheduler.scale_noise(init_latents, latent_timestep, noise)
+        if inpaint:
+            mask = inpainting_mask(vae, image, mask_image(height, width), generator, height // 8, width // 8)
+        for i, t in enumerate(timesteps):
             model_input = torch.cat([latents] * 2)
             noise_pred = transformer(hidden_states=model_input, timestep=t.expand(model_input.shape[0]), encoder_hidden_states=prompt_embeds,
                                      pooled_projections=pooled, return_dict=False)[0]
             uncond, cond = noise_pred.chunk(2)
             latents = scheduler.step(uncond + guidance * (cond - uncond), t, latents, return_dict=False)[0]
+            if inpaint:
+                latents = blend_known(scheduler, latents, init_latents, noise, mask, timesteps, i)
         record = {"model": "tiny-sd3", "prompt": prompt, "negative_prompt": negative_prompt, "steps": steps, "seed": seed,
                   "height": height, "width": width, "images_per_prompt": images, "guidance_scale": guidance,
                   "max_sequence_length": max_sequence_length, "strength": strength, "init_image": f"init-{width}x{height}",
                   "timesteps": [float(t) for t in timesteps]}
+        if inpaint:
+            record["mask_image"] = f"mask-{width}x{height}"
         save_result(case, record, latents, vae, latents / vae.config.scaling_factor + vae.config.shift_factor)
 
 
@@ -687,6 +736,14 @@ def main():
                  strength=0.9, images=2, max_sequence_length=16)
     sd3_img2img("sd3-img2img", sd3_parts, "an oil painting", "blurry", steps=4, seed=23, height=64, width=48, strength=0.6, images=2,
                 max_sequence_length=16)
+    flux_img2img("flux-dev-inpaint", "tiny-flux-dev", dev, "a red door", steps=5, seed=24, height=64, width=48, strength=0.8, images=2,
+                 max_sequence_length=16, inpaint=True)
+    flux_img2img("flux-schnell-inpaint", "tiny-flux-schnell", schnell, "a blue window", steps=4, seed=25, height=48, width=64,
+                 strength=1.0, max_sequence_length=16, inpaint=True)
+    sd3_img2img("sd3-inpaint", sd3_parts, "a green tree", "blurry", steps=4, seed=26, height=48, width=64, strength=1.0,
+                max_sequence_length=16, inpaint=True)
+    sd3_img2img("sd3-inpaint-strength", sd3_parts, "a stone wall", None, steps=5, seed=27, height=64, width=48, strength=0.7, images=2,
+                max_sequence_length=16, inpaint=True)
 
 
 if __name__ == "__main__":

@@ -47,12 +47,11 @@ public sealed class FlowMatchingPipelineOptionTests
     }
 
     [Fact]
-    public void Inpainting_is_refused_by_name_in_this_version()
+    public void Starting_latents_are_refused_by_name_in_this_version()
     {
         using FlowMatchingPipeline pipeline = FlowMatchingPipeline.Load(TinyFlowModels.Sd3);
-        var image = new ImageBuffer(32, 32, new byte[32 * 32 * 3]);
-        var error = Assert.Throws<InvalidOptionException>(() => pipeline.Generate(Small with { InitImage = image, Mask = image }));
-        Assert.Equal(nameof(GenerationOptions.Mask), error.OptionName);
+        var error = Assert.Throws<InvalidOptionException>(() => pipeline.Generate(Small with { InitLatents = new LatentImage(new float[16 * 4 * 4], 1, 16, 4, 4) }));
+        Assert.Equal(nameof(GenerationOptions.InitLatents), error.OptionName);
     }
 
     [Fact]

@@ -23,7 +23,11 @@ public sealed class FlowMatchingPipelineReferenceTests
     [InlineData("flux-dev-img2img")]
     [InlineData("flux-schnell-img2img")]
     [InlineData("sd3-img2img")]
-    public void Text_to_image_and_image_to_image_match_diffusers(string name)
+    [InlineData("flux-dev-inpaint")]
+    [InlineData("flux-schnell-inpaint")]
+    [InlineData("sd3-inpaint")]
+    [InlineData("sd3-inpaint-strength")]
+    public void Text_to_image_image_to_image_and_inpainting_match_diffusers(string name)
     {
         using FlowMatchingPipeline pipeline = FlowMatchingPipeline.Load(TinyFlowModels.Folder(name));
         GenerationResult result = pipeline.Generate(TinyFlowModels.Options(name));

@@ -52,6 +52,9 @@ internal static class TinyFlowModels
             InitImage = c.TryGetProperty("init_image", out JsonElement image)
                 ? new ImageBuffer(c.GetProperty("width").GetInt32(), c.GetProperty("height").GetInt32(), File.ReadAllBytes(Path("reference", image.GetString() + ".rgb")))
                 : null,
+            Mask = c.TryGetProperty("mask_image", out JsonElement mask)
+                ? new ImageBuffer(c.GetProperty("width").GetInt32(), c.GetProperty("height").GetInt32(), File.ReadAllBytes(Path("reference", mask.GetString() + ".rgb")))
+                : null,
             Strength = c.TryGetProperty("strength", out JsonElement strength) ? strength.GetDouble() : null,
             TrueCfgScale = c.TryGetProperty("true_cfg_scale", out JsonElement trueCfg) ? trueCfg.GetSingle() : null,
         };

@@ -48,34 +48,12 @@ internal static class FlowMatchingLoader
         IScheduler scheduler = SchedulerCatalog.CreateFromConfig(schedulerConfig);
 
         bool flux = family == ModelFamily.Flux;
-        string[] clipComponents = flux ? ["text_encoder"] : ["text_encoder", "text_encoder_2"];
-        string t5Component = flux ? "text_encoder_2" : "text_encoder_3";
-        var clipTokenizers = new List<ClipTokenizer>();
-        var clipSources = new List<ModelSource>();
-        foreach (string component in clipComponents)
-        {
-            (string tokenizerDirectory, string encoderPath) = Component(directory, component, family, required: true)!.Value;
-            clipTokenizers.Add(ClipTokenizer.FromDirectory(tokenizerDirectory));
-            clipSources.Add(FolderModelSources.TextEncoder(encoderPath));
-            TokenEmbeddingTable.RequireFits(clipTokenizers[^1], tokenizerDirectory, clipSources[^1]);
-        }
-        // SD3 runs without T5 when the folder leaves it out (diffusers' text_encoder_3=None); FLUX.1 needs it.
-        (string TokenizerDirectory, string EncoderPath)? t5Files = Component(directory, t5Component, family, required: flux);
-        T5Tokenizer? t5Tokenizer = t5Files is { } files ? T5Tokenizer.FromDirectory(files.TokenizerDirectory) : null;
-        ModelSource? t5Source = t5Files is { } t5Paths ? FolderModelSources.TextEncoder(t5Paths.EncoderPath) : null;
-        ModelSource transformerSource = singleFile is null ? TransformerSource(directory, family) : SingleFileTransformer.Build(singleFile, directory, family).ToSource();
-        string vaePath = StableDiffusionModelFolder.ComponentPath(directory, "vae_decoder", diffusersWeights: true)
-            ?? StableDiffusionModelFolder.ComponentPath(directory, "vae", diffusersWeights: true)
-            ?? throw new ModelLoadException(Path.Combine(directory, "vae"), "required VAE is missing (vae/config.json with diffusion_pytorch_model.safetensors, or vae_decoder/model.onnx).");
-        ModelSource vaeSource = FolderModelSources.VaeDecoder(vaePath);
-        List<(string, ModelSource)> planned = [.. clipSources.Select((source, k) => (k == 0 ? "text_encoder" : "text_encoder_2", source))];
-        if (t5Source is not null)
-            planned.Add((t5Component, t5Source));
-        MemoryPlan memoryPlan = MemoryPlanning.Plan(settings, [.. planned, ("transformer", transformerSource), ("vae_decoder", vaeSource)]);
+        FlowMatchingSources sources = FlowMatchingSources.Resolve(directory, singleFile, family, settings.Logger);
+        List<ModelSource> clipSources = [.. sources.Clips.Select(c => c.Encoder)];
+        ModelSource? t5Source = sources.T5?.Encoder;
+        ModelSource transformerSource = sources.Transformer, vaeSource = sources.VaeDecoder;
+        MemoryPlan memoryPlan = MemoryPlanning.Plan(settings, sources.Planned());
         settings = settings with { MemoryMode = memoryPlan.Chosen };
-        string? vaeEncoderPath = StableDiffusionModelFolder.ComponentPath(directory, "vae_encoder", diffusersWeights: true)
-            ?? StableDiffusionModelFolder.ComponentPath(directory, "vae", diffusersWeights: true);
-        ModelSource? vaeEncoderSource = vaeEncoderPath is null ? null : FolderModelSources.VaeEncoder(vaeEncoderPath);
         (float scaling, float shift) = flux ? (0.3611f, 0.1159f) : (1.5305f, 0.0609f);
 
         var encoders = new List<TextEncoder>();
@@ -100,8 +78,9 @@ internal static class FlowMatchingLoader
                 t5Encoder = Loaded(TextEncoder.Load(t5Source, flux ? adapters.SettingsFor(adapters.TextEncoder2, settings.TextEncoderSettings) : settings.TextEncoderSettings), sequential);
             transformer = Loaded(DiffusionTransformer.Load(transformerSource, adapters.SettingsFor(adapters.Transformer, settings.UNetSettings)), sequential);
             vaeDecoder = Loaded(VaeDecoder.Load(vaeSource, settings.VaeDecoderSettings), sequential);
-            var models = new FlowMatchingModels([.. clipTokenizers.Zip(encoders)], t5Tokenizer is null ? null : (t5Tokenizer, t5Encoder!),
-                transformer, vaeDecoder, vaeEncoderSource, settings.VaeEncoderSettings, settings.MemoryMode);
+            var models = new FlowMatchingModels([.. sources.Clips.Select(c => c.Tokenizer).Zip(encoders)],
+                sources.T5 is { } t5 ? (t5.Tokenizer, t5Encoder!) : null, transformer, vaeDecoder, sources.VaeEncoder, settings.VaeEncoderSettings,
+                settings.MemoryMode);
             FlowMatchingFit.Require(family, models);
             if (settings.Logger is { } logger)
             {
@@ -153,33 +132,6 @@ internal static class FlowMatchingLoader
             if (given)
                 throw new InvalidOptionException(option, "is not applied to SD3/FLUX.1 models in this version (it applies to UNet models).");
         }
-    }
-
-    /// <summary>A text encoder's files: its tokenizer folder (tokenizer, tokenizer_2, tokenizer_3 beside text_encoder…) and model.</summary>
-    private static (string TokenizerDirectory, string EncoderPath)? Component(string directory, string component, ModelFamily family, bool required)
-    {
-        string tokenizer = Path.Combine(directory, component.Replace("text_encoder", "tokenizer", StringComparison.Ordinal));
-        string? encoder = StableDiffusionModelFolder.ComponentPath(directory, component, diffusersWeights: false);
-        if (encoder is null)
-        {
-            return required
-                ? throw new ModelLoadException(Path.Combine(directory, component), $"required text encoder is missing (config.json with model.safetensors, or model.onnx); a {family.Name} folder has it.")
-                : null;
-        }
-        if (!Directory.Exists(tokenizer))
-            throw new ModelLoadException(tokenizer, $"required tokenizer folder of {component} is missing.");
-        return (tokenizer, encoder);
-    }
-
-    private static ModelSource TransformerSource(string directory, ModelFamily family)
-    {
-        string folder = Path.Combine(directory, "transformer");
-        string onnx = Path.Combine(folder, "model.onnx");
-        if (File.Exists(onnx))
-            return ModelSource.FromFile(onnx);
-        if (File.Exists(Path.Combine(folder, "config.json")))
-            return CheckpointTransformer.Build(folder).ToSource();
-        throw new ModelLoadException(folder, $"required transformer is missing (config.json with diffusion_pytorch_model.safetensors, or model.onnx); a {family.Name} folder has it.");
     }
 
     /// <summary>diffusers' default size: SD3 takes the transformer's <c>sample_size</c> × 8, FLUX.1 128 × 8.</summary>

@@ -64,13 +64,20 @@ internal static class TinyFlowModels
     /// A temporary copy of a model folder without <paramref name="leftOut"/> components. Files are copied, not linked: ONNX
     /// Runtime refuses external data (the safetensors) that resolves outside the built model's folder.
     /// </summary>
-    public static string CopyWithout(string source, params string[] leftOut)
+    public static string CopyWithout(string source, params string[] leftOut) => Copy(source, relative =>
+        leftOut.Any(component => relative.StartsWith(component + System.IO.Path.DirectorySeparatorChar, StringComparison.Ordinal)));
+
+    /// <summary>A temporary copy of a model folder's configs and tokenizers without any weights (what a single file's config folder needs).</summary>
+    public static string ConfigsOnly(string source) => Copy(source, relative => relative.EndsWith(".safetensors", StringComparison.Ordinal)
+        || relative.EndsWith(".onnx", StringComparison.Ordinal));
+
+    private static string Copy(string source, Func<string, bool> leftOut)
     {
         string target = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "diffusion-core-tests", Guid.NewGuid().ToString("N"));
         foreach (string file in Directory.EnumerateFiles(source, "*", SearchOption.AllDirectories))
         {
             string relative = System.IO.Path.GetRelativePath(source, file);
-            if (leftOut.Any(component => relative.StartsWith(component + System.IO.Path.DirectorySeparatorChar, StringComparison.Ordinal)))
+            if (leftOut(relative))
                 continue;
             string destination = System.IO.Path.Combine(target, relative);
             Directory.CreateDirectory(System.IO.Path.GetDirectoryName(destination)!);

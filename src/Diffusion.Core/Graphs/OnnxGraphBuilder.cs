@@ -76,6 +76,21 @@ internal sealed class OnnxGraphBuilder
         return new GraphValue(name);
     }
 
+    /// <summary>
+    /// A float32 graph input with a default: an initializer of the same name holds <paramref name="defaultValues"/>, so a
+    /// caller may leave it out (ONNX Runtime's overridable initializer; it is never constant-folded).
+    /// </summary>
+    public GraphValue InputWithDefault(string name, float[] defaultValues)
+    {
+        Reserve(name);
+        _graph.Input.Add(GraphValueInfo.Create(name, TensorProto.Types.DataType.Float, [(long)defaultValues.Length]));
+        var tensor = new TensorProto { DataType = (int)TensorProto.Types.DataType.Float, Name = name };
+        tensor.Dims.Add(defaultValues.Length);
+        tensor.FloatData.AddRange(defaultValues);
+        _graph.Initializer.Add(tensor);
+        return new GraphValue(name);
+    }
+
     /// <summary>Declares <paramref name="value"/> as the graph output <paramref name="name"/> (through an Identity when it has another name).</summary>
     public void Output(GraphValue value, string name, TensorProto.Types.DataType type, params object[] dimensions)
     {

@@ -22,6 +22,8 @@ public sealed class DiffusionTransformer : OnnxModel
     private readonly BoundFloatTensor? _textIds;
     private readonly BoundScalarTensor? _guidance;
     private readonly BoundFloatTensor _prediction;
+    private readonly BoundFloatTensor? _skipLayers;
+    private readonly float[] _skipMask = [];
 
     private DiffusionTransformer(ModelSource source, SessionSettings settings) : base(source, settings)
     {
@@ -67,6 +69,14 @@ public sealed class DiffusionTransformer : OnnxModel
             _textIds = TextIdsInput is null ? null : new BoundFloatTensor(TextIdsInput, isOutput: false);
             _guidance = GuidanceInput is null ? null : new BoundScalarTensor(GuidanceInput);
             _prediction = new BoundFloatTensor(PredictionOutput, isOutput: true);
+            SkipLayersInput = InputsWithDefaults.FirstOrDefault(spec => spec.Name == Graphs.Architectures.Sd3TransformerGraph.SkipLayersInput);
+            if (SkipLayersInput is not null)
+            {
+                if (SkipLayersInput.Rank != 1 || SkipLayersInput.GetFixedDimension(0) is not int layers || SkipLayersInput.ElementKind != TensorElementKind.Float32)
+                    throw new ModelContractException(ModelPath, SkipLayersInput.Name, $"expected a float32 mask [layers]; the model declares {SkipLayersInput}.");
+                _skipMask = new float[layers];
+                _skipLayers = new BoundFloatTensor(SkipLayersInput, isOutput: false);
+            }
         }
         catch
         {
@@ -106,6 +116,30 @@ public sealed class DiffusionTransformer : OnnxModel
 
     /// <summary>The prediction output.</summary>
     public TensorSpec PredictionOutput { get; }
+
+    /// <summary>The mask of joint blocks to skip (diffusers' <c>skip_layers</c>, for skip-layer guidance): SD3 transformers
+    /// built from safetensors have it, exports do not; null without it.</summary>
+    public TensorSpec? SkipLayersInput { get; }
+
+    /// <summary>How many joint blocks <see cref="SetSkippedLayers"/> can skip (0 when the model cannot skip any).</summary>
+    public int SkippableLayers => _skipMask.Length;
+
+    /// <summary>
+    /// The joint blocks the next runs skip (both streams pass such a block unchanged, as diffusers' <c>skip_layers</c>);
+    /// empty to run every block again.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The model has no <c>skip_layers</c> input.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">A layer is outside 0 … <see cref="SkippableLayers"/> − 1.</exception>
+    public void SetSkippedLayers(ReadOnlySpan<int> layers)
+    {
+        if (_skipLayers is null && layers.Length > 0)
+            throw new InvalidOperationException($"{ModelPath}: the model has no '{Graphs.Architectures.Sd3TransformerGraph.SkipLayersInput}' input (an exported transformer); build it from safetensors to skip layers.");
+        foreach (int layer in layers)
+            ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual((uint)layer, (uint)_skipMask.Length, nameof(layers));
+        Array.Clear(_skipMask);
+        foreach (int layer in layers)
+            _skipMask[layer] = 1f;
+    }
 
     /// <summary>Whether the latents come packed into tokens (FLUX.1: rank-3 <c>hidden_states</c>).</summary>
     public bool TakesPackedLatents => HiddenStatesInput.Rank == 3;
@@ -174,6 +208,7 @@ public sealed class DiffusionTransformer : OnnxModel
             _guidance.Bind(binding, guidance, batchShape);
         }
         _prediction.Bind(binding, prediction, hiddenShape);
+        _skipLayers?.Bind(binding, _skipMask, [_skipMask.Length]);
         RunBinding(runOptions);
         _prediction.CompleteOutput();
     }
@@ -204,5 +239,6 @@ public sealed class DiffusionTransformer : OnnxModel
         _textIds?.Dispose();
         _guidance?.Dispose();
         _prediction?.Dispose();
+        _skipLayers?.Dispose();
     }
 }

@@ -44,6 +44,7 @@ public abstract class OnnxModel : IDisposable
         {
             Inputs = ReadSpecs(session.InputNames, session.InputMetadata);
             Outputs = ReadSpecs(session.OutputNames, session.OutputMetadata);
+            InputsWithDefaults = ReadSpecs([.. session.OverridableInitializerMetadata.Keys], session.OverridableInitializerMetadata);
         }
         catch
         {
@@ -95,6 +96,10 @@ public abstract class OnnxModel : IDisposable
 
     /// <summary>The model's outputs in graph order.</summary>
     public IReadOnlyList<TensorSpec> Outputs { get; }
+
+    /// <summary>Inputs a run may leave out: graph inputs that are also initializers (ONNX Runtime's overridable initializers,
+    /// such as a built SD3 transformer's <c>skip_layers</c>).</summary>
+    public IReadOnlyList<TensorSpec> InputsWithDefaults { get; }
 
     /// <summary>The session, for wrappers that run without the binding.</summary>
     private protected InferenceSession Session

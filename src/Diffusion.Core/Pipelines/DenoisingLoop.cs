@@ -23,6 +23,9 @@ internal sealed class DenoisingLoop
     /// </summary>
     public ReadOnlyMemory<float> ExtraChannels { get; init; }
 
+    /// <summary>A term added to the guided prediction on the steps it applies to (SD3's skip-layer guidance); only with guidance.</summary>
+    public IGuidanceTerm? GuidanceTerm { get; init; }
+
     /// <summary>The step index to stop before (diffusers' <c>denoising_end</c>); past the end runs every remaining step.</summary>
     public int EndIndex { get; set; } = int.MaxValue;
 
@@ -71,6 +74,7 @@ internal sealed class DenoisingLoop
         float[] modelInput = new float[modelBatch * inputPerImage];
         float[] noisePrediction = new float[modelBatch * perImage];
         float[] scaled = extra ? new float[halfLength] : modelInput;
+        float[]? term = guided && GuidanceTerm is not null ? new float[halfLength] : null;
 
         ReadOnlySpan<float> timesteps = scheduler.Timesteps;
         int total = Math.Min(timesteps.Length, EndIndex);
@@ -103,6 +107,12 @@ internal sealed class DenoisingLoop
                     modelInput.AsMemory(first * inputPerImage, imagesPerCall * inputPerImage), first, imagesPerCall, t,
                     noisePrediction.AsMemory(first * perImage, imagesPerCall * perImage), runOptions);
             }
+            bool withTerm = term is not null && GuidanceTerm!.Applies(i - startIndex, total - startIndex);
+            if (withTerm)
+            {
+                GuidanceTerm!.Compute(i - startIndex, total - startIndex, t, modelInput.AsMemory(batch * inputPerImage, batch * inputPerImage),
+                    noisePrediction.AsSpan(halfLength, halfLength), term, runOptions);
+            }
             long s2 = Stopwatch.GetTimestamp();
 
             Span<float> guidedPrediction = noisePrediction.AsSpan(0, halfLength);
@@ -112,6 +122,8 @@ internal sealed class DenoisingLoop
                 Span<float> conditional = noisePrediction.AsSpan(halfLength, halfLength);
                 TensorPrimitives.Subtract(conditional, guidedPrediction, conditional);
                 TensorPrimitives.MultiplyAdd(conditional, guidanceScale, guidedPrediction, guidedPrediction);
+                if (withTerm)
+                    TensorPrimitives.Add(guidedPrediction, term, guidedPrediction);
             }
             if (CheckFinite)
                 RequireFinite(noisePrediction, denoiser.Component, denoiser.ModelPath, i, t);

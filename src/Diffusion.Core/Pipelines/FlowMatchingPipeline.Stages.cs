@@ -31,8 +31,11 @@ public sealed partial class FlowMatchingPipeline
         {
             if (options.TrueCfgScale is not null)
                 throw new InvalidOptionException(nameof(GenerationOptions.TrueCfgScale), $"is FLUX.1's; {Family.Name} runs classifier-free guidance with GuidanceScale.");
+            RequireSkipLayerGuidanceFits(options);
             return;
         }
+        if (options.SkipLayerGuidance is not null)
+            throw new InvalidOptionException(nameof(GenerationOptions.SkipLayerGuidance), "is SD3's; FLUX.1 is guidance-distilled and has no classifier-free guidance to add it to.");
         // FluxPipeline uses a negative prompt only with true_cfg_scale > 1 (it warns and ignores it otherwise).
         if (options.NegativePrompt.Length > 0 && !(options.TrueCfgScale > 1f))
             throw new InvalidOptionException(nameof(GenerationOptions.NegativePrompt), "FLUX.1 is guidance-distilled: a negative prompt takes effect only with TrueCfgScale above 1 (diffusers' true_cfg_scale), which this call does not set.");
@@ -70,6 +73,20 @@ public sealed partial class FlowMatchingPipeline
         if (Family == ModelFamily.Flux)
             throw new InvalidOptionException(nameof(GenerationOptions.Scheduler), $"FluxPipeline passes custom sigmas, which {scheduler.GetType().Name} does not take (diffusers refuses the same); use FlowMatchEulerDiscreteScheduler.");
         scheduler.SetTimesteps(steps);
+    }
+
+    /// <summary>Skip-layer guidance needs classifier-free guidance and a transformer that can skip the layers named.</summary>
+    private void RequireSkipLayerGuidanceFits(GenerationOptions options)
+    {
+        if (options.SkipLayerGuidance is not { } slg)
+            return;
+        const string Option = nameof(GenerationOptions.SkipLayerGuidance);
+        if (!((options.GuidanceScale ?? Family.DefaultGuidanceScale) > 1f))
+            throw new InvalidOptionException(Option, "is added to classifier-free guidance, which this call does not run (GuidanceScale ≤ 1).");
+        if (Transformer.SkippableLayers == 0)
+            throw new InvalidOptionException(Option, $"needs a transformer that can skip blocks; {Transformer.ModelPath} (an ONNX export) cannot — load the model's safetensors instead.");
+        if (slg.Layers.FirstOrDefault(layer => layer >= Transformer.SkippableLayers, -1) is int outside and >= 0)
+            throw new InvalidOptionException(Option, $"layer {outside} does not exist: the transformer has {Transformer.SkippableLayers} joint blocks (0–{Transformer.SkippableLayers - 1}).");
     }
 
     /// <summary>The latents the loop starts from, in its layout, the step it starts at, and for inpainting the blend after

@@ -161,8 +161,14 @@ public sealed partial class FlowMatchingPipeline : IDiffusionPipeline
         long setupTicks = Stopwatch.GetTimestamp() - s0 - start.EncoderTicks;
         float[] latents = start.Latents;
 
-        var loop = new DenoisingLoop { AfterStep = start.AfterStep };
         var denoiser = new TransformerDenoiser(Transformer, conditioning, channels, latentHeight, latentWidth, embeddedGuidance);
+        var loop = new DenoisingLoop
+        {
+            AfterStep = start.AfterStep,
+            GuidanceTerm = options.SkipLayerGuidance is { } slg && guided
+                ? new SkipLayerGuidanceTerm(slg, denoiser, Transformer, batch, latents.Length / batch)
+                : null,
+        };
         int modelBatch = guided ? 2 * batch : batch;
         int rowsPerCall = _guidanceMode == ClassifierFreeGuidanceMode.Separate && guided ? batch : modelBatch;
         loop.Run(denoiser, latents, batch, guided ? cfgScale : 1f, rowsPerCall, scheduler, start.StartIndex, random, runOptions,

@@ -175,6 +175,14 @@ public sealed record GenerationOptions
     /// </summary>
     public int? MaxSequenceLength { get; init; }
 
+    /// <summary>
+    /// SD3's skip-layer guidance (diffusers' <c>skip_guidance_layers</c> and its scale, start and stop): one more
+    /// transformer run per step in its window, on the conditional rows with those joint blocks skipped. Null (the default)
+    /// runs none; <see cref="Pipelines.SkipLayerGuidance.Sd35Medium"/> is Stability AI's setting for SD3.5-medium. Needs
+    /// <see cref="GuidanceScale"/> above 1 and a transformer built from safetensors; other families refuse it.
+    /// </summary>
+    public SkipLayerGuidance? SkipLayerGuidance { get; init; }
+
     /// <summary>Checks every option and throws <see cref="InvalidOptionException"/> naming the first bad one.</summary>
     public void Validate()
     {
@@ -226,6 +234,7 @@ public sealed record GenerationOptions
             throw new InvalidOptionException(nameof(TrueCfgScale), $"must be between 0 and {MaxGuidanceScale}, got {trueCfg}.");
         if (MaxSequenceLength is int tokens && (tokens < 1 || tokens > T5Tokenizer.MaxSequenceLengthLimit))
             throw new InvalidOptionException(nameof(MaxSequenceLength), $"must be between 1 and {T5Tokenizer.MaxSequenceLengthLimit} tokens, got {tokens}.");
+        SkipLayerGuidance?.Validate();
     }
 
     private void ValidateSchedule()

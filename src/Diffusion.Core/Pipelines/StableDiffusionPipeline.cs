@@ -202,6 +202,8 @@ public sealed partial class StableDiffusionPipeline : IDiffusionPipeline
         options.Validate();
         if (options.TrueCfgScale is not null)
             throw new InvalidOptionException(nameof(GenerationOptions.TrueCfgScale), $"is FLUX.1's; {Family.Name} runs classifier-free guidance with GuidanceScale.");
+        if (options.SkipLayerGuidance is not null)
+            throw new InvalidOptionException(nameof(GenerationOptions.SkipLayerGuidance), $"is SD3's (it skips transformer blocks); {Family.Name} has a UNet.");
         if (options.MaxSequenceLength is not null)
             throw new InvalidOptionException(nameof(GenerationOptions.MaxSequenceLength), $"sets T5's prompt length (SD3, FLUX.1); {Family.Name} has no T5 encoder.");
         cancellationToken.ThrowIfCancellationRequested();

@@ -590,9 +590,11 @@ def flux_img2img(case, folder, parts, prompt, steps, seed, height, width, streng
         save_result(case, record, latents, vae, latents / vae.config.scaling_factor + vae.config.shift_factor)
 
 
-def sd3(case, parts, prompt, negative_prompt, steps, seed, height, width, images=1, guidance=7.0, max_sequence_length=256, with_t5=True):
+def sd3(case, parts, prompt, negative_prompt, steps, seed, height, width, images=1, guidance=7.0, max_sequence_length=256, with_t5=True,
+        skip_layers=None, slg_scale=2.8, slg_start=0.01, slg_stop=0.2):
     """StableDiffusion3Pipeline.__call__: sd3_encode's conditioning, classifier-free guidance over [negative, prompt],
-    decode with shift."""
+    decode with shift; with skip_layers, its skip-layer guidance (skip_guidance_layers, skip_layer_guidance_scale, _start,
+    _stop): between the window's steps, one more transformer run on the prompt rows with those blocks skipped."""
     generator = torch.Generator().manual_seed(seed)
     transformer, vae = parts["transformer"], parts["vae"]
 
@@ -610,18 +612,25 @@ def sd3(case, parts, prompt, negative_prompt, steps, seed, height, width, images
         latents = randn_tensor((images, transformer.config.in_channels, height // 8, width // 8), generator=generator)
         scheduler = FlowMatchEulerDiscreteScheduler.from_config(parts["scheduler"])
         scheduler.set_timesteps(steps)
-        for t in scheduler.timesteps:
+        for i, t in enumerate(scheduler.timesteps):
             model_input = torch.cat([latents] * 2) if guided else latents
             noise_pred = transformer(hidden_states=model_input, timestep=t.expand(model_input.shape[0]), encoder_hidden_states=prompt_embeds,
                                      pooled_projections=pooled, return_dict=False)[0]
             if guided:
                 uncond, cond = noise_pred.chunk(2)
                 noise_pred = uncond + guidance * (cond - uncond)
+                num_inference_steps = len(scheduler.timesteps)
+                if skip_layers is not None and num_inference_steps * slg_start < i < num_inference_steps * slg_stop:
+                    skipped = transformer(hidden_states=latents, timestep=t.expand(latents.shape[0]), encoder_hidden_states=prompt_embeds[images:],
+                                          pooled_projections=pooled[images:], return_dict=False, skip_layers=skip_layers)[0]
+                    noise_pred = noise_pred + (cond - skipped) * slg_scale
             latents = scheduler.step(noise_pred, t, latents, return_dict=False)[0]
         record = {"model": "tiny-sd3", "prompt": prompt, "negative_prompt": negative_prompt, "steps": steps, "seed": seed,
                   "height": height, "width": width, "images_per_prompt": images, "guidance_scale": guidance,
                   "max_sequence_length": max_sequence_length, "text_encoder_3": with_t5,
                   "timesteps": [float(t) for t in scheduler.timesteps]}
+        if skip_layers is not None:
+            record["skip_layer_guidance"] = {"layers": skip_layers, "scale": slg_scale, "start": slg_start, "stop": slg_stop}
         save_result(case, record, latents, vae, latents / vae.config.scaling_factor + vae.config.shift_factor)
 
 
@@ -724,6 +733,8 @@ def main():
     sd3("sd3-batch", sd3_parts, "a watercolor of a city street", None, steps=3, seed=9, height=48, width=64, images=2,
         guidance=4.5, max_sequence_length=16)
     sd3("sd3-unguided", sd3_parts, "a bowl of fruit", None, steps=2, seed=13, height=32, width=32, guidance=1.0)
+    sd3("sd3-slg", sd3_parts, "a castle on a hill", "blurry", steps=6, seed=28, height=48, width=48, images=2, guidance=5.0,
+        max_sequence_length=16, skip_layers=[0], slg_scale=2.8, slg_start=0.01, slg_stop=0.6)
     sd3("sd3-no-t5", sd3_parts, "a bowl of fruit", "dark", steps=2, seed=17, height=32, width=48, with_t5=False)
     flux("flux-dev-true-cfg", "tiny-flux-dev", dev, prompt, steps=3, seed=31, height=32, width=48, images=2, guidance=3.5,
          max_sequence_length=20, negative_prompt="blurry, low quality", true_cfg_scale=4.0)

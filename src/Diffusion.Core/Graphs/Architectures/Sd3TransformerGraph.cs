@@ -17,6 +17,9 @@ namespace Diffusion.Core.Graphs.Architectures;
 /// </remarks>
 internal static class Sd3TransformerGraph
 {
+    /// <summary>The optional input [layers] whose 1 entries skip those joint blocks (diffusers' <c>skip_layers</c>; default all 0).</summary>
+    public const string SkipLayersInput = "skip_layers";
+
     /// <param name="config">The architecture.</param>
     /// <param name="weights">Its parameters by diffusers name.</param>
     /// <param name="name">The component's name in the built model's description.</param>
@@ -43,11 +46,17 @@ internal static class Sd3TransformerGraph
         GraphValue activatedTemb = graph.Silu(temb);
         GraphValue context = dit.Linear(caption, "context_embedder", config.JointAttentionDim, config.CaptionProjectionDim);
 
+        // diffusers' skip_layers (skip-layer guidance): a block whose entry is 1 passes both streams through unchanged.
+        GraphValue skipLayers = graph.InputWithDefault(SkipLayersInput, new float[config.Layers]);
         for (int layer = 0; layer < config.Layers; layer++)
         {
             using IDisposable scope = graph.Scope($"transformer_blocks.{layer}");
-            (hidden, context) = JointBlock(graph, dit, config, $"transformer_blocks.{layer}", hidden, context, activatedTemb,
-                contextPreOnly: layer == config.Layers - 1, dualAttention: config.DualAttentionLayers.Contains(layer), continuousNormsShiftFirst);
+            bool last = layer == config.Layers - 1;
+            (GraphValue blockHidden, GraphValue blockContext) = JointBlock(graph, dit, config, $"transformer_blocks.{layer}", hidden, context, activatedTemb,
+                contextPreOnly: last, dualAttention: config.DualAttentionLayers.Contains(layer), continuousNormsShiftFirst);
+            GraphValue skipped = graph.Node("Greater", [graph.Node("Gather", [skipLayers, graph.Int64s([layer], scalar: true)], NodeAttribute.Int("axis", 0)), graph.Scalar(0.5f)]);
+            hidden = graph.Node("Where", [skipped, hidden, blockHidden]);
+            context = last ? context : graph.Node("Where", [skipped, context, blockContext]); // the last block leaves the caption as it is
         }
 
         GraphValue[] outModulation = dit.Modulation(activatedTemb, "norm_out", width, 2, width);

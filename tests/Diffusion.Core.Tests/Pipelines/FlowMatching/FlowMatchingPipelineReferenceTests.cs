@@ -27,6 +27,7 @@ public sealed class FlowMatchingPipelineReferenceTests
     [InlineData("flux-schnell-inpaint")]
     [InlineData("sd3-inpaint")]
     [InlineData("sd3-inpaint-strength")]
+    [InlineData("sd3-slg")]
     public void Text_to_image_image_to_image_and_inpainting_match_diffusers(string name)
     {
         using FlowMatchingPipeline pipeline = FlowMatchingPipeline.Load(TinyFlowModels.Folder(name));

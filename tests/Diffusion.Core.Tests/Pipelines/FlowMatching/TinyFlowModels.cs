@@ -57,6 +57,10 @@ internal static class TinyFlowModels
                 : null,
             Strength = c.TryGetProperty("strength", out JsonElement strength) ? strength.GetDouble() : null,
             TrueCfgScale = c.TryGetProperty("true_cfg_scale", out JsonElement trueCfg) ? trueCfg.GetSingle() : null,
+            SkipLayerGuidance = c.TryGetProperty("skip_layer_guidance", out JsonElement slg)
+                ? new SkipLayerGuidance([.. slg.GetProperty("layers").EnumerateArray().Select(v => v.GetInt32())], slg.GetProperty("scale").GetSingle(),
+                    slg.GetProperty("start").GetDouble(), slg.GetProperty("stop").GetDouble())
+                : null,
         };
     }
 

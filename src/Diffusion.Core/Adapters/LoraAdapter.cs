@@ -15,7 +15,7 @@ namespace Diffusion.Core.Adapters;
 /// <c>.lora.down.weight</c>/<c>.lora.up.weight</c> and the older <c>...attn1.processor.to_q_lora.down.weight</c>),
 /// with <c>text_encoder.</c> and <c>text_encoder_2.</c> prefixes; FLUX.1 LoRAs in kohya's
 /// (<c>lora_unet_double_blocks_0_img_attn_qkv</c>, <c>lora_te1_…</c>) and ComfyUI's (<c>diffusion_model.double_blocks.0.img_attn.qkv</c>,
-/// <c>text_encoders.clip_l.transformer.…</c>) keys, which name Black Forest Labs' fused layers (see <see cref="FluxLoraModules"/>).
+/// <c>text_encoders.clip_l.transformer.…</c>) keys, which name Black Forest Labs' fused layers (see <see cref="CheckpointLoraModules"/>).
 /// Only the header is read on <see cref="Load"/>;
 /// factors are read when merging. Other LyCORIS kinds (LoHa <c>hada_</c>, LoKr <c>lokr_</c>, DoRA
 /// <c>dora_scale</c>) are not merged: their keys are reported as unmatched.
@@ -173,7 +173,7 @@ public sealed class LoraAdapter
                 break;
             string name = key[prefix.Length..dot];
             // kohya's FLUX.1 trainer writes the transformer under lora_unet_ with Black Forest Labs' block names
-            checkpointNames = t == LoraTarget.UNet && FluxLoraModules.IsCheckpointName(name, dotted: false);
+            checkpointNames = t == LoraTarget.UNet && CheckpointLoraModules.IsCheckpointName(name, dotted: false);
             (target, module, dotted, role, displayKey) = (checkpointNames ? LoraTarget.Transformer : t, name, false, r.Value, key[..dot]);
             return true;
         }
@@ -186,7 +186,7 @@ public sealed class LoraAdapter
                 if (!key.EndsWith(suffix, StringComparison.Ordinal) || key.Length <= prefix.Length + suffix.Length)
                     continue;
                 string name = key[prefix.Length..^suffix.Length];
-                if (checkpoint && !FluxLoraModules.IsCheckpointName(name, dotted: true))
+                if (checkpoint && !CheckpointLoraModules.IsCheckpointName(name, dotted: true))
                     break;
                 if (suffix[0] == '_')
                     name = MapProcessorName(name, t); // "...attn1.processor.to_q" (from "to_q_lora.down.weight")

@@ -55,7 +55,7 @@ public static class LoraMerger
         string modelPath = model.Description;
         OnnxModelGraph graph = OnnxWeightReader.Read(model);
         ModuleWeightIndex index = ModuleWeightIndex.Build(graph);
-        FluxLoraModules? checkpointLayers = null; // built on the first module named after a checkpoint layer
+        CheckpointLoraModules? checkpointLayers = null; // built on the first module named after a checkpoint layer
         var merged = new Dictionary<string, MergedWeight>(StringComparer.Ordinal);
         var mergeOrder = new List<string>();
         var matched = new List<string>();
@@ -81,7 +81,7 @@ public static class LoraMerger
                 IReadOnlyList<LoraUpdateTarget> targets;
                 bool ambiguous = false;
                 bool found = module.CheckpointNames
-                    ? (checkpointLayers ??= FluxLoraModules.Build(index)).TryFind(module.ModuleName, module.Dotted, out targets)
+                    ? (checkpointLayers ??= CheckpointLoraModules.Build(index)).TryFind(module.ModuleName, module.Dotted, out targets)
                     : TryFindLayer(index, module, out targets, out ambiguous);
                 if (!found)
                 {

@@ -29,7 +29,7 @@ internal sealed class LoraModule
     public bool Dotted { get; }
 
     /// <summary>True when the module is named as in the model's original checkpoint (Black Forest Labs' FLUX.1 layers, some
-    /// of which fuse several diffusers layers: <see cref="FluxLoraModules"/>), false for diffusers' layer names.</summary>
+    /// of which fuse several diffusers layers: <see cref="CheckpointLoraModules"/>), false for diffusers' layer names.</summary>
     public bool CheckpointNames { get; }
 
     /// <summary>The module as the file names it, prefix included (for reports).</summary>

@@ -8,7 +8,7 @@ namespace Diffusion.Core.Pipelines;
 /// LoRAs on an SD3/FLUX.1 pipeline, merged at load into the components their keys name: diffusers/PEFT
 /// <c>transformer.…</c> into the transformer, <c>text_encoder.…</c> into CLIP(-L), <c>text_encoder_2.…</c> into the second
 /// encoder (SD3's CLIP-G, FLUX.1's T5); FLUX.1 files in kohya's or ComfyUI's keys, which name Black Forest Labs' layers,
-/// into the transformer and CLIP-L (<see cref="FluxLoraModules"/>). A file with an SD UNet's keys is refused by name rather
+/// into the transformer and CLIP-L (<see cref="CheckpointLoraModules"/>). A file with an SD UNet's keys is refused by name rather
 /// than applied to nothing.
 /// </summary>
 internal static class FlowMatchingLoras

@@ -7,7 +7,7 @@ namespace Diffusion.Core.Tests.Pipelines.FlowMatching;
 /// FLUX.1 LoRAs in the key styles they are published in: kohya's (<c>lora_unet_double_blocks_0_img_attn_qkv</c>,
 /// <c>lora_te1_…</c>) and ComfyUI's (<c>diffusion_model.double_blocks.0.img_attn.qkv</c>), which name Black Forest Labs'
 /// fused layers. Each must give what the same file converted by diffusers' <c>_convert_kohya_flux_lora_to_diffusers</c>
-/// gives (tools/reference-data/flow-pipelines/generate_kohya_flux_loras.py): every module kind of FLUX.1, a block-diagonal
+/// gives (tools/reference-data/flow-pipelines/generate_checkpoint_loras.py): every module kind of FLUX.1, a block-diagonal
 /// qkv that diffusers splits by rank, the final modulation whose halves the two layouts order differently, on a diffusers
 /// folder and on a Black Forest Labs single file.
 /// </summary>
@@ -58,6 +58,25 @@ public sealed class FlowMatchingCheckpointLoraTests
             "flux-schnell-comfy-lora-diffusers", options);
         GenerationResult folder = Generate(TinyFlowModels.FluxSchnell, null, "flux-schnell-comfy-lora-diffusers", options);
         TinyFlowModels.AssertClose(folder.Latents, file.Latents, 2e-5f, "latents");
+    }
+
+    [Fact]
+    public void A_kohya_sd3_lora_in_stability_names_equals_its_split_into_diffusers_layers_on_a_folder_and_a_sai_file()
+    {
+        GenerationOptions options = TinyFlowModels.Options("sd3-batch");
+        GenerationResult peftOnFolder = Generate(TinyFlowModels.Sd3, null, "sd3-kohya-lora-diffusers", options);
+        GenerationResult kohyaOnFolder = Generate(TinyFlowModels.Sd3, null, "sd3-kohya-lora", options);
+        GenerationResult kohyaOnFile = Generate(TinyFlowModels.Path("sd3-sai.safetensors"), TinyFlowModels.Sd3, "sd3-kohya-lora", options);
+        GenerationResult peftOnFile = Generate(TinyFlowModels.Path("sd3-sai.safetensors"), TinyFlowModels.Sd3, "sd3-kohya-lora-diffusers", options);
+        TinyFlowModels.AssertClose(peftOnFolder.Latents, kohyaOnFolder.Latents, 2e-5f, "kohya on the folder");
+        TinyFlowModels.AssertClose(peftOnFolder.Latents, kohyaOnFile.Latents, 2e-5f, "kohya on the SAI file");
+        TinyFlowModels.AssertClose(peftOnFolder.Latents, peftOnFile.Latents, 2e-5f, "diffusers keys on the SAI file");
+        LoraApplicationReport transformer = Assert.Single(kohyaOnFolder.LoraReports, r => r.Target == LoraTarget.Transformer);
+        Assert.Equal(12, transformer.MatchedModules.Count);
+        Assert.Empty(transformer.UnmatchedKeys);
+
+        using FlowMatchingPipeline plain = FlowMatchingPipeline.Load(TinyFlowModels.Sd3);
+        Assert.True(plain.Generate(options).Latents.Zip(kohyaOnFolder.Latents).Max(p => Math.Abs(p.First - p.Second)) > 1e-2f, "the LoRA changed nothing");
     }
 
     [Fact]

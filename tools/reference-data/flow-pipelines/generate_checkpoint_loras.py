@@ -1,9 +1,9 @@
 #!/usr/bin/python3
-"""FLUX.1 LoRAs in the key styles FLUX LoRAs are published in (kohya-ss sd-scripts' lora_unet_double_blocks_0_img_attn_qkv,
+"""FLUX.1 and SD3 LoRAs in the key styles they are published in (kohya-ss sd-scripts' lora_unet_double_blocks_0_img_attn_qkv,
 ComfyUI's diffusion_model.double_blocks.0.img_attn.qkv), and what diffusers' own converter makes of them.
 
 Usage:
-  /usr/bin/python3 generate_kohya_flux_loras.py <diffusers src> <diffusers-reference tools> [out]
+  /usr/bin/python3 generate_checkpoint_loras.py <diffusers src> <diffusers-reference tools> [out]
 
   diffusers src   diffusers' src/ (checked with commit 58eb52c), run through ../shared/tools/diffusers-reference's stand-ins
   out             default tests/Diffusion.Core.Tests/TestData/flow-pipelines (needs tiny-flux-dev/ from
@@ -29,6 +29,13 @@ Writes (float32; alpha 2 for rank 4, i.e. scale 0.5, except the final layer's; r
   flux-schnell-comfy-lora.safetensors    ComfyUI keys (diffusion_model., text_encoders.clip_l.transformer.) without the
                                          guidance embedder, for tiny-flux-schnell and flux-schnell-bfl.safetensors
   flux-schnell-comfy-lora-diffusers.safetensors   the same converted by diffusers
+  sd3-kohya-lora.safetensors             kohya keys for tiny-sd3 in Stability AI's names (lora_unet_joint_blocks_0_x_block_attn_qkv,
+                                         the dual-attention block's attn2, the last block's context modulation and the
+                                         final one, stored (shift, scale), the final linear, the embedders' MLPs)
+  sd3-kohya-lora-diffusers.safetensors   the same split into diffusers' layers here: diffusers has no converter for
+                                         kohya SD3 files, so the rule of its FLUX.1 converter (copy the down factor,
+                                         split the up factor's rows, swap the continuous norms' halves) is applied by
+                                         split_for_diffusers below
 """
 import json
 import os
@@ -147,12 +154,59 @@ def write(name, transformer, clip, guidance, comfy, seed):
     write_safetensors(os.path.join(OUT, name + "-diffusers.safetensors"), prefixed, "F32")
 
 
+SD3_SPLITS = {  # SAI layer → diffusers layers its up factor's rows feed, in order (diffusers' single-file converter)
+    "joint_blocks.0.x_block.attn.qkv": ["transformer_blocks.0.attn.to_q", "transformer_blocks.0.attn.to_k", "transformer_blocks.0.attn.to_v"],
+    "joint_blocks.0.context_block.attn.qkv": ["transformer_blocks.0.attn.add_q_proj", "transformer_blocks.0.attn.add_k_proj",
+                                              "transformer_blocks.0.attn.add_v_proj"],
+    "joint_blocks.0.x_block.attn2.qkv": ["transformer_blocks.0.attn2.to_q", "transformer_blocks.0.attn2.to_k", "transformer_blocks.0.attn2.to_v"],
+    "joint_blocks.0.x_block.mlp.fc1": ["transformer_blocks.0.ff.net.0.proj"],
+    "joint_blocks.1.x_block.attn.proj": ["transformer_blocks.1.attn.to_out.0"],
+    "joint_blocks.1.x_block.adaLN_modulation.1": ["transformer_blocks.1.norm1.linear"],
+    "joint_blocks.1.context_block.adaLN_modulation.1": ["transformer_blocks.1.norm1_context.linear"],
+    "final_layer.adaLN_modulation.1": ["norm_out.linear"],
+    "final_layer.linear": ["proj_out"],
+    "context_embedder": ["context_embedder"],
+    "t_embedder.mlp.0": ["time_text_embed.timestep_embedder.linear_1"],
+    "y_embedder.mlp.2": ["time_text_embed.text_embedder.linear_2"],
+}
+SD3_SHIFT_FIRST = {"joint_blocks.1.context_block.adaLN_modulation.1", "final_layer.adaLN_modulation.1"}  # the continuous norms
+
+
+def split_for_diffusers(layer, down, up, alpha):
+    """One SAI layer's factors as diffusers/PEFT factors: alpha/rank folded into the down factor, the down factor copied
+    to each part, the up factor's rows split evenly, a continuous norm's (shift, scale) halves swapped to (scale, shift)."""
+    targets = SD3_SPLITS[layer]
+    down = down * (alpha / down.shape[0])
+    if layer in SD3_SHIFT_FIRST:
+        shift, scale = up.chunk(2, dim=0)
+        up = torch.cat([scale, shift], dim=0)
+    return {f"transformer.{target}": (down, part) for target, part in zip(targets, up.chunk(len(targets), dim=0))}
+
+
+def write_sd3(name, transformer, seed):
+    g = torch.Generator().manual_seed(seed)
+    inner = transformer["context_embedder.weight"][0]
+    kohya, peft = {}, {}
+    for layer, targets in SD3_SPLITS.items():
+        rows = sum(transformer[t + ".weight"][0] for t in targets)
+        columns = transformer[targets[0] + ".weight"][1]
+        down, up, alpha = torch.randn(4, columns, generator=g) * 0.3, torch.randn(rows, 4, generator=g) * 0.3, 2.0
+        key = "lora_unet_" + layer.replace(".", "_")
+        kohya |= {key + ".lora_down.weight": down, key + ".lora_up.weight": up, key + ".alpha": torch.tensor(alpha)}
+        for target, (a, b) in split_for_diffusers(layer, down, up, alpha).items():
+            peft |= {target + ".lora_A.weight": a.contiguous(), target + ".lora_B.weight": b.contiguous()}
+    assert inner == 16
+    write_safetensors(os.path.join(OUT, name + ".safetensors"), kohya, "F32")
+    write_safetensors(os.path.join(OUT, name + "-diffusers.safetensors"), peft, "F32")
+
+
 def main():
     dev = shapes(os.path.join(OUT, "tiny-flux-dev", "transformer", "diffusion_pytorch_model.safetensors"))
     schnell = shapes(os.path.join(OUT, "tiny-flux-schnell", "transformer", "diffusion_pytorch_model.safetensors"))
     clip = shapes(os.path.join(OUT, "tiny-flux-dev", "text_encoder", "model.safetensors"))
     write("flux-dev-kohya-lora", dev, clip, guidance=True, comfy=False, seed=51)
     write("flux-schnell-comfy-lora", schnell, clip, guidance=False, comfy=True, seed=52)
+    write_sd3("sd3-kohya-lora", shapes(os.path.join(OUT, "tiny-sd3", "transformer", "diffusion_pytorch_model.safetensors")), seed=53)
 
 
 if __name__ == "__main__":

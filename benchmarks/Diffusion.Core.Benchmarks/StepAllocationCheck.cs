@@ -6,7 +6,7 @@ namespace Diffusion.Core.Benchmarks;
 /// <summary>
 /// The <c>allocations</c> verb: managed bytes allocated on the calling thread by whole 20-step schedules
 /// (<c>ScaleModelInput</c> + <c>Step</c>, <c>SetTimesteps</c> excluded) of every catalogued scheduler at 4×64×64
-/// and 4×128×128. Unlike BenchmarkDotNet's Allocated column, which counts every thread of the process (tiered
+/// and 4×128×128 — the diffusion ones over SD 1.5's config, the flow-matching ones (SD3/FLUX.1) over SD3's. Unlike BenchmarkDotNet's Allocated column, which counts every thread of the process (tiered
 /// JIT, the engine) and so occasionally shows a stray ~200 B/op, this counts only the stepping thread.
 /// </summary>
 public static class StepAllocationCheck
@@ -19,11 +19,15 @@ public static class StepAllocationCheck
     {
         const int steps = 20, runs = 8;
         int checkedCount = 0, dirtyCount = 0;
-        foreach (string name in SchedulerCatalog.Names)
+        SchedulerConfig flow = SchedulerConfig.FromJson("""{"_class_name": "FlowMatchEulerDiscreteScheduler", "num_train_timesteps": 1000, "shift": 3.0}""", "SD3's scheduler_config.json");
+        IEnumerable<(string Name, SchedulerConfig Config)> cases = SchedulerCatalog.Names.Except(SchedulerCatalog.FlowMatchingNames)
+            .Select(name => (name, SchedulerConfig.StableDiffusion15))
+            .Concat(SchedulerCatalog.FlowMatchingNames.Select(name => (name, flow)));
+        foreach ((string name, SchedulerConfig config) in cases)
         {
             foreach (int size in (ReadOnlySpan<int>)[64, 128])
             {
-                IScheduler scheduler = SchedulerCatalog.Create(name, SchedulerConfig.StableDiffusion15);
+                IScheduler scheduler = SchedulerCatalog.Create(name, config);
                 int length = 4 * size * size;
                 float[] sample = new float[length], modelInput = new float[length], modelOutput = new float[length];
                 var random = new FastRandomSource(1);

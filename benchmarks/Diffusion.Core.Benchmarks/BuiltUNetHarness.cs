@@ -51,7 +51,11 @@ public static class BuiltUNetHarness
                 case "--export": export = args[i + 1]; break;
                 case "--optimized": optimized = args[i + 1]; break;
                 case "--threads": threads = int.Parse(args[i + 1], System.Globalization.CultureInfo.InvariantCulture); break;
-                case "--runs": runs = int.Parse(args[i + 1], System.Globalization.CultureInfo.InvariantCulture); break;
+                case "--runs":
+                    runs = int.Parse(args[i + 1], System.Globalization.CultureInfo.InvariantCulture);
+                    if (runs < 1)
+                        throw new ArgumentException($"--runs must be 1 or more (the timed runs after two warm-up runs), got {runs}");
+                    break;
                 case "--level": level = ParseLevel(args[i + 1]); break;
                 case "--prepack": prepack = args[i + 1] == "on"; break;
                 case "--quantization": quantization = Enum.Parse<WeightQuantization>(args[i + 1], ignoreCase: true); break;

@@ -212,17 +212,20 @@ public sealed partial class FlowMatchingPipeline
     /// <summary>
     /// latents / scaling + shift → VAE decoder → [-1, 1] images → RGB bytes; NaN or ∞ refused. With
     /// <see cref="GenerationOptions.PreserveUnmaskedPixels"/>, <c>pasteBack</c>'s picture is pasted back outside its mask
-    /// (feathered by <c>maskBlur</c>).
+    /// (feathered by <c>maskBlur</c>). <c>tiled</c>: decoded in tiles (MemoryMode.Auto's choice for a decode that would not fit).
     /// </summary>
     private (ImageBuffer[] Images, long DecoderTicks, long ConversionTicks) Decode(float[] latents, int batch, int width, int height,
-        LatentStart? pasteBack, int maskBlur, RunOptions runOptions)
+        LatentStart? pasteBack, int maskBlur, bool tiled, RunOptions runOptions)
     {
         float[] decoderInput = new float[latents.Length];
         TensorPrimitives.Divide(latents, VaeScalingFactor, decoderInput);
         TensorPrimitives.Add(decoderInput, VaeShiftFactor, decoderInput);
         float[] decoded = new float[batch * 3 * height * width];
         long d0 = Stopwatch.GetTimestamp();
-        _models.VaeDecoder.Decode(decoderInput, batch, height / 8, width / 8, decoded, runOptions);
+        if (tiled)
+            new TiledVaeDecoder(_models.VaeDecoder).Decode(decoderInput, batch, height / 8, width / 8, decoded, runOptions);
+        else
+            _models.VaeDecoder.Decode(decoderInput, batch, height / 8, width / 8, decoded, runOptions);
         _models.ReleaseIfSequential(_models.VaeDecoder);
         long d1 = Stopwatch.GetTimestamp();
         DenoisingLoop.RequireFinite(decoded, "VAE decoder", _models.VaeDecoder.ModelPath, null);

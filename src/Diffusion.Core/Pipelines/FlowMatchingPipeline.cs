@@ -182,8 +182,9 @@ public sealed partial class FlowMatchingPipeline : IDiffusionPipeline
             result = new float[latents.Length];
             FluxLatents.Unpack(latents, batch, channels, latentHeight, latentWidth, result);
         }
+        bool tiled = options.DecodeImages && MemoryPlanning.TilesVaeDecode(MemoryPlan, batch, width, height, _logger);
         (ImageBuffer[] images, long decoderTicks, long conversionTicks) = options.DecodeImages
-            ? Decode(result, batch, width, height, options.PreserveUnmaskedPixels ? start : null, options.MaskBlur, runOptions)
+            ? Decode(result, batch, width, height, options.PreserveUnmaskedPixels ? start : null, options.MaskBlur, tiled, runOptions)
             : ([], 0, 0);
         var timings = new GenerationTimings
         {
@@ -202,7 +203,7 @@ public sealed partial class FlowMatchingPipeline : IDiffusionPipeline
         {
             DenoisingSteps = scheduler.Timesteps.Length - start.StartIndex,
             LoraReports = _adapters.Reports,
-        };
+        }.WithVaeDecodeTiledIf(tiled);
     }
 
     /// <inheritdoc />

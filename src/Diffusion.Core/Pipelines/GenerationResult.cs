@@ -46,6 +46,19 @@ public sealed class GenerationResult
     /// </summary>
     public int DenoisingSteps { get; init; }
 
+    /// <summary>
+    /// True when <see cref="MemoryMode.Auto"/> decoded the images in tiles (<see cref="Models.TiledVaeDecoder"/>'s defaults)
+    /// because a whole decode at this size would not fit in the memory available; the log says why.
+    /// </summary>
+    public bool VaeDecodeTiled { get; private set; }
+
+    /// <summary>Marks the result as decoded in tiles when <paramref name="tiled"/> (the pipelines decide before decoding).</summary>
+    internal GenerationResult WithVaeDecodeTiledIf(bool tiled)
+    {
+        VaeDecodeTiled = tiled;
+        return this;
+    }
+
     /// <summary>What the LoRAs in effect for this call merged (one report per component they touch); empty without LoRAs.</summary>
     public IReadOnlyList<LoraApplicationReport> LoraReports { get; init; } = [];
 

@@ -11,16 +11,20 @@ namespace Diffusion.Core.Pipelines;
 /// </summary>
 internal static class ImageDecoding
 {
-    /// <summary>Decodes <paramref name="latents"/> ([batch, 4, h/8, w/8]) into images of <paramref name="width"/> × <paramref name="height"/>.</summary>
+    /// <summary>Decodes <paramref name="latents"/> ([batch, 4, h/8, w/8]) into images of <paramref name="width"/> × <paramref name="height"/>,
+    /// in tiles when <c>tiled</c> (MemoryMode.Auto's choice for a decode that would not fit).</summary>
     /// <returns>The images, the ticks in the decoder and the ticks converting and pasting.</returns>
     public static (ImageBuffer[] Images, long DecoderTicks, long ConversionTicks) Decode(PipelineModels models, float vaeScalingFactor, bool vaeForceUpcast,
-        float[] latents, int batch, int width, int height, GenerationOptions options, LatentInitializer.Result start, RunOptions runOptions)
+        float[] latents, int batch, int width, int height, GenerationOptions options, LatentInitializer.Result start, bool tiled, RunOptions runOptions)
     {
         float[] decoderInput = new float[latents.Length];
         TensorPrimitives.Divide(latents, vaeScalingFactor, decoderInput);
         float[] decoded = new float[batch * 3 * height * width];
         long d0 = Stopwatch.GetTimestamp();
-        models.VaeDecoder.Decode(decoderInput, batch, height / 8, width / 8, decoded, runOptions);
+        if (tiled)
+            new Models.TiledVaeDecoder(models.VaeDecoder).Decode(decoderInput, batch, height / 8, width / 8, decoded, runOptions);
+        else
+            models.VaeDecoder.Decode(decoderInput, batch, height / 8, width / 8, decoded, runOptions);
         models.ReleaseIfSequential(models.VaeDecoder);
         if (Overflowed(models, decoded) && models.VaeDecoderFallbackPath is not null)
         {

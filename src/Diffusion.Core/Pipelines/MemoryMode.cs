@@ -16,7 +16,8 @@ public enum MemoryMode
     /// <summary>
     /// Chosen at load from the models' sizes and the memory available (the control group's limit included) or
     /// <see cref="PipelineSettings.MemoryBudget"/>: <see cref="KeepLoaded"/> when everything fits with a margin, else
-    /// <see cref="Sequential"/>. The pipeline's <c>MemoryPlan</c> and the log say which and why.
+    /// <see cref="Sequential"/>. The pipeline's <c>MemoryPlan</c> and the log say which and why. At each call, a VAE decode
+    /// that would not fit in the memory available then runs in tiles (<see cref="GenerationResult.VaeDecodeTiled"/>).
     /// </summary>
     Auto,
 }

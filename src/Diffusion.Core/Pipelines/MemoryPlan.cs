@@ -21,6 +21,14 @@ public sealed class MemoryPlan
     /// <summary>Auto keeps the models loaded only when their peak takes at most this share of the memory available.</summary>
     public const double AutoHeadroom = 0.85;
 
+    /// <summary>
+    /// What a whole VAE decode takes per output pixel of each image, beyond the decoder's weights: measured on the SD VAE
+    /// decoder (128–512 channels, as SDXL's and the 16-channel one) at 1024², 1,091 MiB (docs/performance.md, section 2).
+    /// </summary>
+    public const long VaeDecodeBytesPerPixel = 1024;
+
+    private long? _budget;
+
     private MemoryPlan(IReadOnlyList<MemoryPlanStage> stages, MemoryMode requested, MemoryMode chosen, long? availableBytes, string availableSource,
         string explanation)
     {
@@ -86,7 +94,50 @@ public sealed class MemoryPlan
               $"one at a time the largest, {largest.Name}, needs ~{AvailableMemory.Gib(sequential)}" +
               (sequential > available.Bytes ? " — more than is available: expect swapping or an out-of-memory failure (quantisation or a smaller model would fit)" : string.Empty);
         return new MemoryPlan(stages, requested, chosen, available.Bytes, available.Source,
-            $"Auto chose {chosen}: {why}{unknown} ({available.Source}).");
+            $"Auto chose {chosen}: {why}{unknown} ({available.Source}).")
+        {
+            _budget = budget,
+        };
+    }
+
+    /// <summary>
+    /// For <see cref="MemoryMode.Auto"/>: whether a whole decode of <paramref name="batch"/> images of
+    /// <paramref name="width"/> × <paramref name="height"/> (<see cref="VaeDecodeBytesPerPixel"/> each) exceeds what is
+    /// usable now — <see cref="AutoHeadroom"/> of the memory available read at this moment (the loaded models are already
+    /// out of it), or of the budget less the weights held at decode time — so it is decoded in tiles instead.
+    /// </summary>
+    /// <param name="batch">Images decoded together.</param>
+    /// <param name="width">Image width in pixels.</param>
+    /// <param name="height">Image height in pixels.</param>
+    /// <param name="readAvailable">Reads the memory available (tests give their own).</param>
+    /// <param name="reason">Why, for the log (empty when the decode is not tiled).</param>
+    internal bool TilesVaeDecode(int batch, int width, int height, Func<AvailableMemory> readAvailable, out string reason)
+    {
+        reason = string.Empty;
+        if (Requested != MemoryMode.Auto)
+            return false;
+        long whole = VaeDecodeBytesPerPixel * batch * width * height;
+        long usable;
+        string source;
+        if (_budget is long budget)
+        {
+            long held = Chosen == MemoryMode.KeepLoaded
+                ? Stages.Sum(s => s.WeightBytes)
+                : Stages.FirstOrDefault(s => s.Name == "vae_decoder")?.WeightBytes ?? 0;
+            usable = (long)(budget * AutoHeadroom) - held;
+            source = $"{AutoHeadroom:P0} of PipelineSettings.MemoryBudget {AvailableMemory.Gib(budget)} less {AvailableMemory.Gib(held)} of weights held";
+        }
+        else
+        {
+            AvailableMemory now = readAvailable();
+            usable = (long)(now.Bytes * AutoHeadroom);
+            source = $"{AutoHeadroom:P0} of {AvailableMemory.Gib(now.Bytes)} available now ({now.Source})";
+        }
+        bool tiles = whole > usable;
+        reason = tiles
+            ? $"decoding {batch} × {width}×{height} in tiles: a whole decode needs ~{AvailableMemory.Gib(whole)}, more than {source}."
+            : string.Empty;
+        return tiles;
     }
 
     /// <inheritdoc/>

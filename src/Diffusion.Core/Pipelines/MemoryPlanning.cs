@@ -17,4 +17,14 @@ internal static class MemoryPlanning
             PipelineLog.MemoryPlanned(logger, plan);
         return plan;
     }
+
+    /// <summary>Whether Auto tiles this call's VAE decode (<see cref="MemoryPlan.TilesVaeDecode"/>), logged when it does.</summary>
+    public static bool TilesVaeDecode(MemoryPlan? plan, int batch, int width, int height, Microsoft.Extensions.Logging.ILogger? logger)
+    {
+        if (plan is null || !plan.TilesVaeDecode(batch, width, height, AvailableMemory.Read, out string reason))
+            return false;
+        if (logger is not null)
+            PipelineLog.VaeDecodeTiled(logger, reason);
+        return true;
+    }
 }

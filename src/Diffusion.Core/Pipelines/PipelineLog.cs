@@ -21,6 +21,9 @@ internal static partial class PipelineLog
     [LoggerMessage(EventId = 6, Level = LogLevel.Information, Message = "Single-file checkpoint {Path}: {Report}")]
     public static partial void SingleFileDetected(ILogger logger, string path, string report);
 
+    [LoggerMessage(EventId = 8, Level = LogLevel.Information, Message = "Memory: {Reason}")]
+    public static partial void VaeDecodeTiled(ILogger logger, string reason);
+
     [LoggerMessage(EventId = 7, Level = LogLevel.Information, Message = "Memory: {Plan}")]
     public static partial void MemoryPlanned(ILogger logger, MemoryPlan plan);
 

@@ -234,10 +234,12 @@ public sealed partial class StableDiffusionPipeline : IDiffusionPipeline
 
         var call = new CallShape(width, height, batch, guided, imagesPerCall, scheduler, random, seed, start);
         Stages stages = Denoise(options, call, promptText, negativeText, runOptions, progress, cancellationToken);
+        bool tiled = options.DecodeImages && MemoryPlanning.TilesVaeDecode(MemoryPlan, batch, width, height, _logger);
         (ImageBuffer[] images, long decoderTicks, long conversionTicks) = options.DecodeImages
-            ? ImageDecoding.Decode(_models, VaeScalingFactor, VaeForceUpcast, stages.Latents, batch, width, height, options, stages.LatentStart, runOptions)
+            ? ImageDecoding.Decode(_models, VaeScalingFactor, VaeForceUpcast, stages.Latents, batch, width, height, options, stages.LatentStart, tiled, runOptions)
             : ([], 0, 0);
-        return BuildResult(options, call, stages, images, tokenizerTicks, decoderTicks, conversionTicks);
+        GenerationResult result = BuildResult(options, call, stages, images, tokenizerTicks, decoderTicks, conversionTicks);
+        return result.WithVaeDecodeTiledIf(tiled);
     }
 
     /// <inheritdoc />

@@ -93,5 +93,45 @@ public sealed class MemoryPlanTests
         Assert.Equal(nameof(PipelineSettings.MemoryBudget), error.OptionName);
     }
 
+    [Theory]
+    [InlineData(110 * GB, false)] // KeepLoaded: 93.5 GB usable less 67.3 GB of weights held leaves 26 GB for a 1 GiB decode
+    [InlineData(80 * GB, false)]  // Sequential: only the VAE decoder's weights held at decode time
+    [InlineData(12 * GB / 10, true)] // Sequential: 1.02 GB less 0.2 GB of VAE weights < 1 GiB
+    public void Auto_tiles_a_decode_that_would_not_fit_in_the_budget(long budget, bool tiles)
+    {
+        MemoryPlan plan = MemoryPlan.Create(s_fluxDev, MemoryMode.Auto, budget, Unreadable);
+        Assert.Equal(tiles, plan.TilesVaeDecode(1, 1024, 1024, Unreadable, out string reason));
+        Assert.Equal(tiles, reason.StartsWith("decoding 1 × 1024×1024 in tiles: a whole decode needs ~1.0 GiB", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Without_a_budget_the_decode_is_weighed_against_the_memory_available_at_that_moment_and_other_modes_never_tile()
+    {
+        MemoryPlan plan = MemoryPlan.Create(s_fluxDev, MemoryMode.Auto, null, () => new AvailableMemory(200 * GB, "load"));
+        Assert.True(plan.TilesVaeDecode(2, 1024, 1024, () => new AvailableMemory(2L << 30, "now"), out string reason)); // 2 GiB needed > 1.7
+        Assert.Contains("available now (now)", reason, StringComparison.Ordinal);
+        Assert.False(plan.TilesVaeDecode(1, 1024, 1024, () => new AvailableMemory(2L << 30, "now"), out _));
+        Assert.False(MemoryPlan.Create(s_fluxDev, MemoryMode.Sequential, 1, Unreadable).TilesVaeDecode(8, 4096, 4096, Unreadable, out _));
+    }
+
+    [Fact]
+    public void A_tiny_budget_decodes_in_tiles_close_to_the_whole_decode_and_one_tile_is_the_whole_decode()
+    {
+        using var sequential = TinySd.Load(new PipelineSettings { Session = TinySd.Session, MemoryMode = MemoryMode.Sequential });
+        using var auto = TinySd.Load(new PipelineSettings { Session = TinySd.Session, MemoryMode = MemoryMode.Auto, MemoryBudget = 1 << 20 });
+
+        GenerationResult small = auto.Generate(TinySd.SmallOptions());
+        Assert.True(small.VaeDecodeTiled);
+        Assert.Equal(sequential.Generate(TinySd.SmallOptions()).Images[0].Pixels, small.Images[0].Pixels); // 64² fits one tile
+
+        GenerationOptions large = TinySd.SmallOptions() with { Width = 576, Height = 576, Steps = 1 }; // 72 latents: 2×2 tiles of 64
+        GenerationResult whole = sequential.Generate(large), tiled = auto.Generate(large);
+        Assert.False(whole.VaeDecodeTiled);
+        Assert.True(tiled.VaeDecodeTiled);
+        Assert.Equal(whole.Latents, tiled.Latents);
+        Assert.NotEqual(whole.Images[0].Pixels, tiled.Images[0].Pixels);
+        Assert.True(PipelineImages.Psnr(whole.Images[0], tiled.Images[0]) > 30, "tiles should stay close to the whole decode");
+    }
+
     private static AvailableMemory Unreadable() => throw new InvalidOperationException("the plan must not read the machine here");
 }

@@ -92,6 +92,8 @@ internal sealed class GenerationRun(GenerationArguments arguments, GenerateOptio
                 : null;
             GenerationResult result = StepProgress.Run(pipeline, options, previews, ct);
             ConsoleOutput.Line($"Seed {result.Seed}; {result.DenoisingSteps} denoising steps; {result.Timings}");
+            if (result.VaeDecodeTiled)
+                ConsoleOutput.Line("Memory: the VAE decode ran in tiles (a whole decode would not have fit in the memory available).");
             foreach (var report in result.LoraReports)
                 ConsoleOutput.Line($"LoRA: {report}");
             if (result.PromptTruncated)

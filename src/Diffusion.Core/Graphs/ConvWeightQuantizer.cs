@@ -111,20 +111,9 @@ internal sealed class ConvWeightQuantizer : SuppliedInitializers
         }
 
         var before = added.ToDictionary(a => a.Before, a => a.Dequantize);
-        var nodes = new List<NodeProto>(graph.Node.Count + added.Count);
-        foreach (NodeProto node in graph.Node)
-        {
-            if (removedNodes.Contains(node))
-                continue;
-            if (before.TryGetValue(node, out NodeProto? dequantize))
-                nodes.Add(dequantize); // topological order: each DequantizeLinear just before its Conv
-            nodes.Add(node);
-        }
-        graph.Node.Clear();
-        graph.Node.AddRange(nodes);
-        var kept = graph.Initializer.Where(t => !removedInitializers.Contains(t.Name)).ToList();
-        graph.Initializer.Clear();
-        graph.Initializer.AddRange(kept);
+        // Topological order: each DequantizeLinear just before its Conv.
+        GraphEdit.Apply(graph, node => removedNodes.Contains(node) ? []
+            : before.TryGetValue(node, out NodeProto? dequantize) ? [dequantize, node] : [node], removedInitializers);
         graphBytes = model.ToByteArray();
         return quantized;
     }

@@ -159,12 +159,7 @@ internal sealed class LinearWeightQuantizer : SuppliedInitializers
             throw;
         }
 
-        var nodes = graph.Node.Where(n => !removedNodes.Contains(n)).Select(n => replacements.GetValueOrDefault(n, n)).ToList();
-        graph.Node.Clear();
-        graph.Node.AddRange(nodes);
-        var kept = graph.Initializer.Where(t => !removedInitializers.Contains(t.Name)).ToList();
-        graph.Initializer.Clear();
-        graph.Initializer.AddRange(kept);
+        GraphEdit.Apply(graph, node => removedNodes.Contains(node) ? [] : [replacements.GetValueOrDefault(node, node)], removedInitializers);
         if (!model.OpsetImport.Any(o => o.Domain == OnnxGraphBuilder.ContribDomain))
             model.OpsetImport.Add(new OperatorSetIdProto { Domain = OnnxGraphBuilder.ContribDomain, Version = 1 });
         graphBytes = model.ToByteArray();

@@ -133,12 +133,7 @@ internal sealed class WidenedWeights : SuppliedInitializers
         }
         var removedNodes = new HashSet<NodeProto>(candidates.Select(c => c.Cast));
         var removedInitializers = new HashSet<string>(candidates.Select(c => c.Source.Name), StringComparer.Ordinal);
-        var keptNodes = graph.Node.Where(n => !removedNodes.Contains(n)).ToList();
-        graph.Node.Clear();
-        graph.Node.AddRange(keptNodes);
-        var keptInitializers = graph.Initializer.Where(t => !removedInitializers.Contains(t.Name)).ToList();
-        graph.Initializer.Clear();
-        graph.Initializer.AddRange(keptInitializers);
+        GraphEdit.Apply(graph, node => removedNodes.Contains(node) ? [] : [node], removedInitializers);
         graphBytes = model.ToByteArray();
         return widened;
     }

@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using Microsoft.ML.OnnxRuntime;
 
 namespace Diffusion.Core.Tests.Graphs;
 
@@ -26,6 +27,23 @@ internal static class GraphFixtures
         for (int i = 0; i < values.Length; i++)
             values[i] = BinaryPrimitives.ReadSingleLittleEndian(bytes.AsSpan(i * 4));
         return values;
+    }
+
+    /// <summary>
+    /// Runs an SD3 transformer session on the fixture inputs diffusers was given (reference/sd3.hidden, .context, .pooled,
+    /// .timestep: batch 2, 4×8×6 latents, 5 caption tokens 12 wide) and returns <c>out_hidden_states</c> ([2, 4, 8, 6]).
+    /// </summary>
+    public static float[] RunSd3Transformer(InferenceSession session)
+    {
+        using OrtValue hidden = OrtValue.CreateTensorValueFromMemory(Reference("sd3.hidden"), [2, 4, 8, 6]);
+        using OrtValue context = OrtValue.CreateTensorValueFromMemory(Reference("sd3.context"), [2, 5, 12]);
+        using OrtValue pooled = OrtValue.CreateTensorValueFromMemory(Reference("sd3.pooled"), [2, 10]);
+        using OrtValue timestep = OrtValue.CreateTensorValueFromMemory(Reference("sd3.timestep"), [2]);
+        using var runOptions = new RunOptions();
+        using IDisposableReadOnlyCollection<OrtValue> outputs = session.Run(runOptions,
+            ["hidden_states", "encoder_hidden_states", "pooled_projections", "timestep"], [hidden, context, pooled, timestep], ["out_hidden_states"]);
+        Assert.Equal([2, 4, 8, 6], outputs[0].GetTensorTypeAndShape().Shape);
+        return outputs[0].GetTensorDataAsSpan<float>().ToArray();
     }
 
     /// <summary>A copy of the fixture folder <paramref name="name"/> (with its sub-folders) in a new temporary folder.</summary>

@@ -198,15 +198,7 @@ public sealed class LinearWeightQuantizerTests
     {
         using InferenceSession session = SessionFactory.Create(built.ToSource(), settings);
         if (fixture == "sd3-transformer")
-        {
-            using OrtValue hidden = OrtValue.CreateTensorValueFromMemory(GraphFixtures.Reference("sd3.hidden"), [2, 4, 8, 6]);
-            using OrtValue context = OrtValue.CreateTensorValueFromMemory(GraphFixtures.Reference("sd3.context"), [2, 5, 12]);
-            using OrtValue pooled = OrtValue.CreateTensorValueFromMemory(GraphFixtures.Reference("sd3.pooled"), [2, 10]);
-            using OrtValue timestep = OrtValue.CreateTensorValueFromMemory(GraphFixtures.Reference("sd3.timestep"), [2]);
-            using IDisposableReadOnlyCollection<OrtValue> outputs = session.Run(new RunOptions(),
-                ["hidden_states", "encoder_hidden_states", "pooled_projections", "timestep"], [hidden, context, pooled, timestep], ["out_hidden_states"]);
-            return outputs[0].GetTensorDataAsSpan<float>().ToArray();
-        }
+            return GraphFixtures.RunSd3Transformer(session);
         NodeMetadata ids = session.InputMetadata["input_ids"];
         long[] shape = [2, 7];
         using OrtValue input = ids.ElementDataType == TensorElementType.Int64

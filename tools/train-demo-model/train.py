@@ -401,6 +401,10 @@ def export_all(out, tok, text, unet, enc, dec, scaling):
             {"sample": {0: "batch", 2: "height", 3: "width"}, "timestep": {0: "batch"},
              "encoder_hidden_states": {0: "batch", 1: "sequence"},
              "out_sample": {0: "batch", 2: "height", 3: "width"}})
+        # Where Diffusion.Core may cut the UNet for step caching (metadata only; see deep_cache_points.py).
+        from deep_cache_points import add_points
+        add_points(os.path.join(out, "unet", "model.onnx"))
+        sizes["unet"] = os.path.getsize(os.path.join(out, "unet", "model.onnx"))
         sizes["vae_encoder"] = export_onnx(
             EncoderExport(enc), (torch.rand(1, 3, 64, 64) * 2 - 1,), os.path.join(out, "vae_encoder", "model.onnx"),
             ["sample"], ["latent_sample"],

@@ -267,10 +267,10 @@ internal sealed class OnnxGraphBuilder
     /// <summary>Whether the weight source has a tensor named <paramref name="name"/> (to pick between naming conventions).</summary>
     public bool HasWeight(string name) => _weightValues.ContainsKey(name) || _weights.Find(name, []) is not null;
 
-    /// <summary>The serialized model (IR version <see cref="IrVersion"/>, the default opset <see cref="Opset"/>).</summary>
     /// <summary>Sets a <c>ModelProto.metadata_props</c> entry (what the library itself reads back about a built graph).</summary>
     public void SetMetadata(string key, string value) => _metadata[key] = value;
 
+    /// <summary>The serialized model (IR version <see cref="IrVersion"/>, the default opset <see cref="Opset"/>).</summary>
     public byte[] ToBytes()
     {
         var model = new ModelProto

@@ -91,6 +91,9 @@ public abstract class OnnxModel : IDisposable
     /// <summary>Where the graph comes from (the session is created from it again after <see cref="Unload"/>).</summary>
     internal ModelSource Source { get; }
 
+    /// <summary>The settings the session is created with (a model derived from this one's graph loads with the same).</summary>
+    internal SessionSettings Settings => _settings;
+
     /// <summary>The model's inputs in graph order.</summary>
     public IReadOnlyList<TensorSpec> Inputs { get; }
 

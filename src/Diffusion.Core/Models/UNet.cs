@@ -45,8 +45,9 @@ public sealed partial class UNet : OnnxModel
             EncoderHiddenStatesInput = FindInput(s_encoderHiddenStatesNames);
             NoisePredictionOutput = FindOutput(s_outputNames);
             InitializeControlNetInputs();
+            InitializeCacheFeature();
             _conditioning = new AddedConditioningInputs(ModelPath, Inputs);
-            RequireNoOtherInputs(_conditioning.AppendNames(WithControlNetInputNames(SampleInput.Name, TimestepInput.Name, EncoderHiddenStatesInput.Name)));
+            RequireNoOtherInputs(_conditioning.AppendNames(WithCacheFeatureInputName(WithControlNetInputNames(SampleInput.Name, TimestepInput.Name, EncoderHiddenStatesInput.Name))));
 
             RequireRank(SampleInput, 4, "latents [batch,channels,height,width]");
             RequireFloat(SampleInput);
@@ -186,8 +187,10 @@ public sealed partial class UNet : OnnxModel
         _noisePrediction.Bind(binding, noisePrediction, outputShape);
         BindControlNetInputs(binding, batch, height, width);
         _conditioning!.Bind(binding, batch, conditioning, nameof(conditioning));
+        BindCacheFeature(binding, batch, height, width);
         RunBinding(runOptions);
         _noisePrediction.CompleteOutput();
+        CompleteCacheFeature(binding, batch, height, width);
     }
 
     /// <inheritdoc />
@@ -207,6 +210,7 @@ public sealed partial class UNet : OnnxModel
         _noisePrediction?.Dispose();
         DisposeControlNetInputs();
         _conditioning?.Dispose();
+        _cacheFeature?.Dispose();
     }
 
     private ReadOnlySpan<long> TimestepShape(int batch, Span<long> buffer)

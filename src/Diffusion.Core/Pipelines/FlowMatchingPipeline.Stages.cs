@@ -21,6 +21,7 @@ public sealed partial class FlowMatchingPipeline
             (nameof(GenerationOptions.InitLatents), options.InitLatents is not null),
             (nameof(GenerationOptions.ControlNets), options.ControlNets.Count > 0), (nameof(GenerationOptions.DenoisingEnd), options.DenoisingEnd is not null),
             (nameof(GenerationOptions.PromptSyntax), options.PromptSyntax != PromptSyntax.Plain),
+            (nameof(GenerationOptions.StepCache), options.StepCache is not null),
         ];
         foreach ((string option, bool given) in notHere)
         {

@@ -183,6 +183,13 @@ public sealed record GenerationOptions
     /// </summary>
     public SkipLayerGuidance? SkipLayerGuidance { get; init; }
 
+    /// <summary>
+    /// Step caching for UNet models (<see cref="DeepCache"/>): reuse the UNet's deep features for the steps between full
+    /// runs. Null (the default) runs the whole UNet every step. Needs a UNet built from a checkpoint (or the demo model) and
+    /// no ControlNets; SD3 and FLUX.1 refuse it.
+    /// </summary>
+    public DeepCache? StepCache { get; init; }
+
     /// <summary>Checks every option and throws <see cref="InvalidOptionException"/> naming the first bad one.</summary>
     public void Validate()
     {
@@ -235,6 +242,7 @@ public sealed record GenerationOptions
         if (MaxSequenceLength is int tokens && (tokens < 1 || tokens > T5Tokenizer.MaxSequenceLengthLimit))
             throw new InvalidOptionException(nameof(MaxSequenceLength), $"must be between 1 and {T5Tokenizer.MaxSequenceLengthLimit} tokens, got {tokens}.");
         SkipLayerGuidance?.Validate();
+        StepCache?.Validate();
     }
 
     private void ValidateSchedule()

@@ -46,6 +46,9 @@ public sealed class GenerationResult
     /// </summary>
     public int DenoisingSteps { get; init; }
 
+    /// <summary>Of <see cref="DenoisingSteps"/>, those that reused the cached UNet feature (<see cref="GenerationOptions.StepCache"/>); 0 without caching.</summary>
+    public int CachedSteps { get; init; }
+
     /// <summary>
     /// True when <see cref="MemoryMode.Auto"/> decoded the images in tiles (<see cref="Models.TiledVaeDecoder"/>'s defaults)
     /// because a whole decode at this size would not fit in the memory available; the log says why.

@@ -16,6 +16,7 @@ internal sealed class PipelineModels : IDisposable
     private readonly SessionSettings _vaeEncoderSettings;
     private readonly MemoryMode _memoryMode;
     private VaeDecoder? _fallbackDecoder;
+    private DeepCacheUNets? _deepCache;
 
     public PipelineModels(ClipTokenizer tokenizer, TextEncoder textEncoder, UNet unet, VaeDecoder vaeDecoder, VaeEncoder? vaeEncoder,
         ModelSource? vaeEncoderSource, SessionSettings vaeEncoderSettings, MemoryMode memoryMode)
@@ -88,6 +89,25 @@ internal sealed class PipelineModels : IDisposable
         return VaeEncoder;
     }
 
+    /// <summary>
+    /// The UNet cut for a step-cached call at <paramref name="cachePoint"/>, made on first use and kept while the UNet and
+    /// the point stay the same. The UNet's own session is released meanwhile: the pair's full graph is the whole UNet.
+    /// </summary>
+    /// <exception cref="InvalidOptionException">The UNet cannot be cut (an exported graph, or no such point).</exception>
+    public DeepCacheUNets StepCacheUNets(int cachePoint)
+    {
+        if (_deepCache is not null && (!ReferenceEquals(_deepCache.Origin, UNet) || _deepCache.CachePoint != cachePoint))
+        {
+            _deepCache.Dispose();
+            _deepCache = null;
+        }
+        UNet.Unload();
+        return _deepCache ??= DeepCacheUNets.Load(UNet, cachePoint);
+    }
+
+    /// <summary>Before a call without step caching: releases the cut pair's sessions so only one copy of the UNet is held.</summary>
+    public void ReleaseStepCacheUNets() => _deepCache?.Unload();
+
     /// <summary>In <see cref="MemoryMode.Sequential"/> mode, releases a model's session once its stage is done.</summary>
     public void ReleaseIfSequential(OnnxModel? model)
     {
@@ -100,6 +120,7 @@ internal sealed class PipelineModels : IDisposable
         TextEncoder.Dispose();
         TextEncoder2?.Dispose();
         UNet.Dispose();
+        _deepCache?.Dispose();
         VaeDecoder.Dispose();
         _fallbackDecoder?.Dispose();
         VaeEncoder?.Dispose();

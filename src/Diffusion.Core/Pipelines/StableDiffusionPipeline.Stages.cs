@@ -14,7 +14,7 @@ public sealed partial class StableDiffusionPipeline
         IRandomSource Random, ulong Seed, long StartTimestamp);
 
     /// <summary>What the stages before decoding produced.</summary>
-    private sealed record Stages(PromptConditioning Conditioning, LatentInitializer.Result LatentStart, DenoisingLoop Loop, long SetupSchedulerTicks)
+    private sealed record Stages(PromptConditioning Conditioning, LatentInitializer.Result LatentStart, DenoisingLoop Loop, long SetupSchedulerTicks, int CachedSteps)
     {
         public float[] Latents => LatentStart.Latents;
     }
@@ -32,9 +32,7 @@ public sealed partial class StableDiffusionPipeline
         LatentInitializer.Result latentStart = new LatentInitializer(_models, VaeScalingFactor, Family).Start(options, width, height, call.Scheduler, call.Random, runOptions);
         long setupSchedulerTicks = Stopwatch.GetTimestamp() - s0 - latentStart.EncoderTicks - latentStart.ImagePreparationTicks;
         DenoisingLoop loop = latentStart.Loop;
-        var denoiser = new UNetDenoiser(UNet, conditioning.Embeddings, conditioning.SequenceLength, call.Guided ? 2 * call.Batch : call.Batch,
-            call.ImagesPerCall, height / 8, width / 8, conditioning.Added,
-            ControlNetConditioner.Create(UNet, options.ControlNets, width, height, call.ImagesPerCall));
+        IDenoiser denoiser = CreateDenoiser(options, call, conditioning);
         try
         {
             loop.Run(denoiser, latentStart.Latents, call.Batch,
@@ -45,9 +43,29 @@ public sealed partial class StableDiffusionPipeline
         {
             throw GenerationShape.SizeNotSupported(options, width, height, error);
         }
+        if (denoiser is DeepCacheDenoiser cached)
+        {
+            _models.ReleaseIfSequential(cached.Unets.Full);
+            _models.ReleaseIfSequential(cached.Unets.Cached);
+        }
         _models.ReleaseIfSequential(UNet);
         cancellationToken.ThrowIfCancellationRequested();
-        return new Stages(conditioning, latentStart, loop, setupSchedulerTicks);
+        return new Stages(conditioning, latentStart, loop, setupSchedulerTicks, (denoiser as DeepCacheDenoiser)?.CachedSteps ?? 0);
+    }
+
+    /// <summary>The UNet denoiser of a call: the pipeline's UNet, or with <see cref="GenerationOptions.StepCache"/> its cut pair.</summary>
+    private IDenoiser CreateDenoiser(GenerationOptions options, CallShape call, PromptConditioning conditioning)
+    {
+        int modelBatch = call.Guided ? 2 * call.Batch : call.Batch;
+        UNetDenoiser Over(Models.UNet unet, ControlNetConditioner? controlNet) => new(unet, conditioning.Embeddings, conditioning.SequenceLength, modelBatch,
+            call.ImagesPerCall, call.Height / 8, call.Width / 8, conditioning.Added, controlNet);
+        if (options.StepCache is not DeepCache cache)
+        {
+            _models.ReleaseStepCacheUNets();
+            return Over(UNet, ControlNetConditioner.Create(UNet, options.ControlNets, call.Width, call.Height, call.ImagesPerCall));
+        }
+        DeepCacheUNets unets = _models.StepCacheUNets(cache.CachePoint);
+        return new DeepCacheDenoiser(cache, unets, Over(unets.Full, null), Over(unets.Cached, null), modelBatch, call.ImagesPerCall);
     }
 
     private GenerationResult BuildResult(GenerationOptions options, CallShape call, Stages stages, ImageBuffer[] images,
@@ -72,6 +90,7 @@ public sealed partial class StableDiffusionPipeline
         {
             DenoisingSteps = Math.Max(Math.Min(latentStart.EndIndex, call.Scheduler.Timesteps.Length) - latentStart.StartIndex, 0),
             LoraReports = _adapters.Reports,
+            CachedSteps = stages.CachedSteps,
         };
     }
 }

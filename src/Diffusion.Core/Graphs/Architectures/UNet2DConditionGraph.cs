@@ -82,6 +82,8 @@ internal static class UNet2DConditionGraph
             h = Resnet(h, "mid_block.resnets.1", channels, channels);
         }
 
+        // Step caching may cut at the input of any up-block layer (nearest the output first; see DeepCacheGraphs).
+        var cachePoints = new List<GraphValue>();
         for (int level = 0; level < levels; level++)
         {
             int mirrored = levels - 1 - level;
@@ -90,6 +92,7 @@ internal static class UNet2DConditionGraph
             for (int i = 0; i <= config.LayersPerBlock; i++)
             {
                 (GraphValue skip, long skipChannels) = skips.Pop();
+                cachePoints.Insert(0, h);
                 h = graph.Node("Concat", [h, skip], NodeAttribute.Int("axis", 1));
                 h = Resnet(h, $"{block}.resnets.{i}", channels + skipChannels, blocks[mirrored]);
                 channels = blocks[mirrored];
@@ -105,6 +108,7 @@ internal static class UNet2DConditionGraph
 
         h = graph.Silu(graph.GroupNorm(h, "conv_norm_out", config.NormGroups, channels, config.NormEpsilon));
         h = graph.Conv2d(h, "conv_out", channels, config.OutChannels, 3);
+        DeepCacheGraphs.Record(graph, cachePoints);
         graph.Output(h, "out_sample", DataType.Float, "batch_size", (long)config.OutChannels, "height", "width");
         return new BuiltModel($"unet built from {weights.Description}", graph.ToBytes(), graph.ExternalDataFolder, graph.ParameterCount);
     }

@@ -1,0 +1,79 @@
+using Diffusion.Core.Execution;
+using Diffusion.Core.Graphs;
+using Diffusion.Core.Graphs.Proto;
+using Diffusion.Core.Models;
+
+namespace Diffusion.Core.Pipelines;
+
+/// <summary>
+/// The pair of sessions a step-cached call runs (<see cref="DeepCache"/>): the UNet's graph with the cut point's feature as
+/// an extra output, and the graph that computes the prediction from that feature. Both come from the pipeline's UNet (its
+/// graph, weights and session settings, LoRA weights included) cut at one point by <see cref="DeepCacheGraphs"/>.
+/// </summary>
+internal sealed class DeepCacheUNets : IDisposable
+{
+    private DeepCacheUNets(UNet origin, int cachePoint, UNet full, UNet cached)
+    {
+        Origin = origin;
+        CachePoint = cachePoint;
+        Full = full;
+        Cached = cached;
+    }
+
+    /// <summary>The UNet the pair was cut from (a pair is remade when the pipeline's UNet is replaced).</summary>
+    public UNet Origin { get; }
+
+    /// <summary>The cut point the pair was made at.</summary>
+    public int CachePoint { get; }
+
+    /// <summary>The whole UNet, also writing the feature.</summary>
+    public UNet Full { get; }
+
+    /// <summary>The prediction from the feature and the shallow layers.</summary>
+    public UNet Cached { get; }
+
+    /// <summary>Cuts <paramref name="unet"/>'s graph at <paramref name="cachePoint"/> and loads both halves with its settings.</summary>
+    /// <exception cref="InvalidOptionException">The UNet declares no cut points (an exported graph) or fewer than asked for.</exception>
+    public static DeepCacheUNets Load(UNet unet, int cachePoint)
+    {
+        ModelSource source = unet.Source;
+        ModelProto model = ModelProto.Parser.ParseFrom(source.Graph ?? File.ReadAllBytes(source.FilePath!));
+        (byte[] fullGraph, byte[] cachedGraph) split;
+        try
+        {
+            split = DeepCacheGraphs.Split(model, unet.ModelPath, cachePoint);
+        }
+        catch (ModelContractException error)
+        {
+            throw new InvalidOptionException(nameof(GenerationOptions.StepCache), error.Message, error);
+        }
+        // A file's external data (and a built graph's checkpoint) resolve where the UNet's did. The pair keeps the UNet's
+        // weight size so its sessions get the UNet's optimisation level, and the full step computes what the UNet does.
+        string? folder = source.ExternalDataFolder ?? (source.FilePath is string path ? Path.GetDirectoryName(Path.GetFullPath(path)) : null);
+        SessionSettings settings = unet.Settings;
+        UNet full = UNet.Load(ModelSource.FromGraph($"{unet.ModelPath} (step cache: full step)", split.fullGraph, folder, source.WeightBytes), settings);
+        try
+        {
+            UNet cached = UNet.Load(ModelSource.FromGraph($"{unet.ModelPath} (step cache: cached step at point {cachePoint})", split.cachedGraph, folder, source.WeightBytes), settings);
+            return new DeepCacheUNets(unet, cachePoint, full, cached);
+        }
+        catch
+        {
+            full.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Releases both sessions (they load again on the next cached call).</summary>
+    public void Unload()
+    {
+        Full.Unload();
+        Cached.Unload();
+    }
+
+    public void Dispose()
+    {
+        Full.Dispose();
+        Cached.Dispose();
+    }
+}

@@ -16,6 +16,12 @@ public static class BenchmarkSettings
     public static string ModelDirectory =>
         Environment.GetEnvironmentVariable(ModelVariable) is { Length: > 0 } model ? model : FindSharedTinySd();
 
+    /// <summary>The --model given on the command line (consumed before a verb sees its arguments), or <paramref name="fallback"/>.</summary>
+    public static string ModelOr(string fallback) => Environment.GetEnvironmentVariable(ModelVariable) is { Length: > 0 } model ? model : fallback;
+
+    /// <summary>The --threads given on the command line, or <paramref name="fallback"/>.</summary>
+    public static int ThreadsOr(int fallback) => int.TryParse(Environment.GetEnvironmentVariable(ThreadsVariable), out int threads) ? threads : fallback;
+
     /// <summary>Session settings from --provider and --threads (default: CPU, 2 intra-op threads).</summary>
     public static SessionSettings Session => new()
     {

@@ -11,6 +11,7 @@ using Diffusion.Core.Benchmarks;
 //        ... -- built-unet steps --checkpoint F.safetensors --export unet/model.onnx [--runs 5]   (real-size UNet built in C# vs torch's export)
 //    or: ... -- realsize --checkpoint F.safetensors|DIR [--config DIR] [--level all|extended] [--prepack on|off] [--size 512] [--steps 4]
 //    or: ... -- quantization-quality [--model models/demo-shapes] [--size 64] [--steps 20] [--prompts 24]   (PSNR of int8/int4 images)
+//    or: ... -- step-cache [--model models/demo-shapes] [--size 64] [--steps 20,50] [--prompts 12] [--settings 2:0,3:0,3:1,5:0]   (DeepCache speed-up and PSNR)
 //    or: ... -- transformer make --out DIR | run --folder DIR [--quantization int8|int4] [--size 256]   (real-size SD3-medium, random weights)
 // The model options reach the benchmark processes through environment variables (BenchmarkSettings).
 string[] remaining = BenchmarkSettings.ApplyCommandLine(args);
@@ -22,6 +23,8 @@ if (remaining.Length > 0 && remaining[0] == "transformer")
     return TransformerHarness.Run(remaining.AsSpan(1));
 if (remaining.Length > 0 && remaining[0] == "quantization-quality")
     return QuantizationQualityHarness.Run(remaining.AsSpan(1));
+if (remaining.Length > 0 && remaining[0] == "step-cache")
+    return StepCacheHarness.Run(remaining.AsSpan(1));
 if (remaining.Length > 0 && remaining[0] == "realsize")
     return RealSizeHarness.Run(remaining.AsSpan(1));
 if (remaining.Length > 0 && remaining[0] is "overhead" or "memory")

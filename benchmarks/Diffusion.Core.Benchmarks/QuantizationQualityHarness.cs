@@ -24,20 +24,19 @@ public static class QuantizationQualityHarness
 
     public static int Run(ReadOnlySpan<string> args)
     {
-        string model = "models/demo-shapes";
+        // --model and --threads are consumed by BenchmarkSettings before the verb sees its arguments.
+        string model = BenchmarkSettings.ModelOr("models/demo-shapes");
         string? config = null;
-        int size = 64, steps = 20, prompts = 24, threads = 2;
+        int size = 64, steps = 20, prompts = 24, threads = BenchmarkSettings.ThreadsOr(2);
         for (int i = 0; i + 1 < args.Length; i += 2)
         {
             string value = args[i + 1];
             switch (args[i])
             {
-                case "--model": model = value; break;
                 case "--config": config = value; break;
                 case "--size": size = int.Parse(value, CultureInfo.InvariantCulture); break;
                 case "--steps": steps = int.Parse(value, CultureInfo.InvariantCulture); break;
                 case "--prompts": prompts = int.Parse(value, CultureInfo.InvariantCulture); break;
-                case "--threads": threads = int.Parse(value, CultureInfo.InvariantCulture); break;
                 default: throw new ArgumentException($"unknown option {args[i]}");
             }
         }
@@ -71,22 +70,10 @@ public static class QuantizationQualityHarness
                 Console.WriteLine($"{label}: {perImage:F0} ms/image");
                 continue;
             }
-            double[] psnr = images.Select((image, i) => Psnr(reference[i], image)).ToArray();
+            double[] psnr = images.Select((image, i) => ImagePsnr.Of(reference[i], image)).ToArray();
             Console.WriteLine($"{label}: PSNR against unquantised mean {psnr.Where(double.IsFinite).DefaultIfEmpty(double.PositiveInfinity).Average():F1} dB, " +
                 $"worst {psnr.Min():F1} dB, identical images {psnr.Count(double.IsPositiveInfinity)}/{psnr.Length}; {perImage:F0} ms/image");
         }
         return 0;
-    }
-
-    private static double Psnr(byte[] a, byte[] b)
-    {
-        double sum = 0;
-        for (int i = 0; i < a.Length; i++)
-        {
-            double d = a[i] - b[i];
-            sum += d * d;
-        }
-        double mse = sum / a.Length;
-        return mse == 0 ? double.PositiveInfinity : 10 * Math.Log10(255.0 * 255.0 / mse);
     }
 }

@@ -52,6 +52,8 @@ internal static class ImageSettings
         }));
         if (!arguments.Weighted)
             fields.Add(new(GenerationParameterKeys.PromptSyntax, "plain"));
+        if (options.StepCache is { } cache)
+            fields.Add(new(GenerationParameterKeys.StepCache, cache.ToText()));
         fields.Add(new(GenerationParameterKeys.Version, Version));
         return new GenerationParameters { Prompt = arguments.Prompt, NegativePrompt = arguments.NegativePrompt, Fields = fields };
     }
@@ -117,6 +119,17 @@ internal static class ImageSettings
         }
         if (!given("--mask-blur") && settings.GetInteger(GenerationParameterKeys.MaskBlur) is long blur)
             a = a with { MaskBlur = checked((int)blur) };
+        if (!given("--deep-cache") && settings[GenerationParameterKeys.StepCache] is string cache)
+        {
+            try
+            {
+                a = a with { StepCache = DeepCache.Parse(cache) };
+            }
+            catch (FormatException error)
+            {
+                throw new ArgumentException($"--from: the image's {GenerationParameterKeys.StepCache}: {error.Message}", error);
+            }
+        }
         int? position = null;
         if (!given("--count") && settings.GetInteger(GenerationParameterKeys.BatchSize) is long batch && batch > 1)
         {

@@ -68,5 +68,21 @@ public static class BoundedParsers
         return default;
     };
 
+    /// <summary>A step cache, <c>INTERVAL</c> or <c>INTERVAL:POINT</c> (<see cref="Core.Pipelines.DeepCache.Parse"/>).</summary>
+    public static Core.Pipelines.DeepCache? StepCache(ArgumentResult result)
+    {
+        ArgumentNullException.ThrowIfNull(result);
+        string text = Token(result);
+        try
+        {
+            return Core.Pipelines.DeepCache.Parse(text);
+        }
+        catch (FormatException error)
+        {
+            result.AddError($"--deep-cache: {error.Message}");
+            return null;
+        }
+    }
+
     private static string Token(ArgumentResult result) => result.Tokens.Count == 0 ? string.Empty : result.Tokens[^1].Value;
 }

@@ -87,6 +87,9 @@ public sealed record GenerationArguments
     /// <summary>Feather radius of that paste-back (--mask-blur).</summary>
     public int MaskBlur { get; init; }
 
+    /// <summary>Step caching (--deep-cache), or null for none.</summary>
+    public Core.Pipelines.DeepCache? StepCache { get; init; }
+
     /// <summary>The per-call options these arguments describe, without the scheduler instance and images (a front end adds those).</summary>
     public GenerationOptions ToGenerationOptions() => new()
     {
@@ -101,5 +104,6 @@ public sealed record GenerationArguments
         ImagesPerPrompt = Count,
         RandomSource = Random,
         MaskBlur = MaskBlur,
+        StepCache = StepCache,
     };
 }

@@ -96,6 +96,11 @@ public sealed class GenerationCommandLine
             Description = $"intra-op threads (1 to {SessionSettings.MaxThreads}; default: ONNX Runtime's)",
             CustomParser = BoundedParsers.OptionalInt("--threads", 1, SessionSettings.MaxThreads),
         });
+        StepCache = Add(new Option<DeepCache?>("--deep-cache")
+        {
+            Description = "step caching for UNet models (DeepCache): the whole UNet every N steps, the steps between reuse its deep features; N or N:POINT (default off)",
+            CustomParser = BoundedParsers.StepCache,
+        });
         Output = Add(new Option<string>("--output")
         {
             Description = "image file to write (.png, .jpg, .webp); numbered when --count > 1",
@@ -151,6 +156,7 @@ public sealed class GenerationCommandLine
     public Option<RandomSourceKind> Random { get; }
     public Option<string> Provider { get; }
     public Option<int?> Threads { get; }
+    public Option<DeepCache?> StepCache { get; }
     public Option<string> Output { get; }
     public Option<string?>? Image { get; }
     public Option<double?>? Strength { get; }
@@ -187,6 +193,7 @@ public sealed class GenerationCommandLine
         "InitImage" => "--image",
         "Mask" => "--mask",
         "MaskBlur" => "--mask-blur",
+        "StepCache" => "--deep-cache",
         _ => null,
     };
 
@@ -218,6 +225,7 @@ public sealed class GenerationCommandLine
             Random = result.GetValue(Random),
             Provider = result.GetValue(Provider) ?? "cpu",
             Threads = result.GetValue(Threads),
+            StepCache = result.GetValue(StepCache),
             Output = result.GetValue(Output) ?? Defaults.Output,
             Image = Image is null ? Defaults.Image : result.GetValue(Image),
             Strength = Strength is null ? Defaults.Strength : result.GetValue(Strength),

@@ -106,6 +106,20 @@ public sealed class GenerateTests(InstalledTool tool) : IDisposable
     }
 
     [Fact]
+    public void A_step_cached_image_records_its_cache_and_from_makes_it_again()
+    {
+        var plain = tool.Run(_folder, null, "generate", "--steps", "6", "--seed", "3", "--output", "plain.png");
+        var cached = tool.Run(_folder, null, "generate", "--steps", "6", "--seed", "3", "--deep-cache", "3:1", "--output", "cached.png");
+        Assert.True(plain.ExitCode == 0 && cached.ExitCode == 0, plain + "\n" + cached);
+        Assert.Equal("3:1", GenerationParameters.Parse(PngTextChunk.Read(File.ReadAllBytes(At("cached.png")), "parameters")!)["Step cache"]);
+        Assert.NotEqual(SkiaImageCodec.Load(At("plain.png")).Pixels, SkiaImageCodec.Load(At("cached.png")).Pixels);
+
+        var again = tool.Run(_folder, null, "generate", "--from", "cached.png", "--output", "cached-again.png");
+        Assert.True(again.ExitCode == 0, again.ToString());
+        Assert.Equal(SkiaImageCodec.Load(At("cached.png")).Pixels, SkiaImageCodec.Load(At("cached-again.png")).Pixels);
+    }
+
+    [Fact]
     public void Image_to_image_records_its_strength_and_from_asks_for_the_image()
     {
         var source = tool.Run(_folder, null, "generate", "--steps", "3", "--output", "start.png");

@@ -37,6 +37,10 @@ public sealed class GenerationCommandLineTests
     [InlineData("--strength", "1.5")]
     [InlineData("--mask-blur", "-1")]
     [InlineData("--lora", "a.safetensors:Infinity")]
+    [InlineData("--deep-cache", "0")]
+    [InlineData("--deep-cache", "3:-1")]
+    [InlineData("--deep-cache", "3:1:2")]
+    [InlineData("--deep-cache", "x")]
     public void A_bad_value_is_one_error_naming_the_option(string option, string value)
     {
         (_, ParseResult result) = Parse(option, value);
@@ -57,6 +61,18 @@ public sealed class GenerationCommandLineTests
         Assert.Equal([new LoraFile("a.safetensors", 0.5f), new LoraFile("/x/b.safetensors", 1f)], arguments.Loras);
         Assert.Equal(0.25, arguments.Strength);
         arguments.ToGenerationOptions().Validate();
+    }
+
+    [Theory]
+    [InlineData("3", 3, 0)]
+    [InlineData("2:1", 2, 1)]
+    public void Deep_cache_reads_an_interval_and_an_optional_point(string value, int interval, int point)
+    {
+        (GenerationCommandLine options, ParseResult result) = Parse("--deep-cache", value);
+        Assert.Empty(result.Errors);
+        GenerationOptions generation = options.Bind(result).ToGenerationOptions();
+        Assert.Equal(new DeepCache(interval, point), generation.StepCache);
+        Assert.Null(options.Bind(Parse().Result).StepCache); // off unless asked for
     }
 
     [Fact]
@@ -134,6 +150,7 @@ public sealed class GenerationCommandLineTests
     [InlineData("VaePath", "--vae")]
     [InlineData("PredictionType", "--prediction-type")]
     [InlineData("Strength", "--strength")]
+    [InlineData("StepCache", "--deep-cache")]
     [InlineData("Logger", null)]
     public void Library_option_names_map_to_the_command_line_options_that_set_them(string name, string? option)
     {

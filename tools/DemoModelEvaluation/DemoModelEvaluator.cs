@@ -39,6 +39,7 @@ public static class DemoModelEvaluator
                 Seed = prompt.Seed,
                 RandomSource = settings.RandomSource,
                 Scheduler = scheduler,
+                StepCache = settings.StepCache,
             };
             ImageBuffer image = pipeline.Generate(options, cancellationToken: cancellationToken).Images[0];
             SceneReading reading = SceneAnalyser.Analyse(SceneAnalyser.Downscale(image));

@@ -21,6 +21,7 @@ public sealed record EvaluationArguments
           --samples DIR        write every generated image as PNG into DIR
           --report PATH        write the Markdown report there (it is always printed)
           --quantization Q     none, int8 or int4: the text encoder's and UNet's linear layers quantised at load (default none)
+          --deep-cache N[:P]   step caching (DeepCache): the whole UNet every N steps, cut at point P (default 0); default off
         """;
 
     /// <summary>Model folder.</summary>
@@ -59,6 +60,9 @@ public sealed record EvaluationArguments
     /// <summary>Weight quantisation of the text encoder and UNet.</summary>
     public Diffusion.Core.Execution.WeightQuantization Quantization { get; init; } = Diffusion.Core.Execution.WeightQuantization.None;
 
+    /// <summary>Step caching for every image (null: off).</summary>
+    public Diffusion.Core.Pipelines.DeepCache? StepCache { get; init; }
+
     /// <summary>True when --help was given.</summary>
     public bool ShowHelp { get; init; }
 
@@ -86,6 +90,7 @@ public sealed record EvaluationArguments
                 "--samples" => result with { SamplesDirectory = Value() },
                 "--report" => result with { ReportPath = Value() },
                 "--quantization" => result with { Quantization = QuantizationValue(option, Value()) },
+                "--deep-cache" => result with { StepCache = DeepCacheValue(option, Value()) },
                 "--help" or "-h" => result with { ShowHelp = true },
                 _ => throw new ArgumentException($"Unknown option '{option}'."),
             };
@@ -99,6 +104,18 @@ public sealed record EvaluationArguments
         int.TryParse(value, NumberStyles.Integer, CultureInfo.InvariantCulture, out int n) && n > 0
             ? n
             : throw new ArgumentException($"{option} must be a positive integer, got '{value}'.");
+
+    private static Diffusion.Core.Pipelines.DeepCache DeepCacheValue(string option, string value)
+    {
+        try
+        {
+            return Diffusion.Core.Pipelines.DeepCache.Parse(value);
+        }
+        catch (FormatException error)
+        {
+            throw new ArgumentException($"{option}: {error.Message}", error);
+        }
+    }
 
     private static Diffusion.Core.Execution.WeightQuantization QuantizationValue(string option, string value) => value.ToLowerInvariant() switch
     {

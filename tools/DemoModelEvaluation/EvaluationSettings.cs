@@ -19,4 +19,7 @@ public sealed record EvaluationSettings
     /// <c>torch.randn((4, 8, 8), generator=torch.Generator().manual_seed(seed))</c>.
     /// </summary>
     public RandomSourceKind RandomSource { get; init; } = RandomSourceKind.Torch;
+
+    /// <summary>Step caching (null: every step runs the whole UNet).</summary>
+    public Diffusion.Core.Pipelines.DeepCache? StepCache { get; init; }
 }

@@ -34,7 +34,9 @@ try
     IReadOnlyList<EvaluationPrompt> prompts = EvaluationPrompt.LoadAll(promptsFile);
     if (arguments.PromptCount is int count)
         prompts = EvaluationPrompt.Select(prompts, count);
-    var settings = new EvaluationSettings { Steps = arguments.Steps, GuidanceScale = arguments.Guidance };
+    var settings = new EvaluationSettings { Steps = arguments.Steps, GuidanceScale = arguments.Guidance, StepCache = arguments.StepCache };
+    if (arguments.StepCache is { } cache)
+        Console.Error.WriteLine($"step caching: the whole UNet every {cache.Interval} steps, cut at point {cache.CachePoint}");
     float scalingFactor = DemoModel.ScalingFactorOf(arguments.Model);
     Console.Error.WriteLine($"{prompts.Count} prompts from {promptsFile}; model {arguments.Model} (scaling factor {scalingFactor})");
 

@@ -28,5 +28,8 @@ public static class GenerationParameterKeys
 
     /// <summary>This library's: the T5 sequence length of SD3/FLUX.</summary>
     public const string MaxSequenceLength = "Max sequence length";
+
+    /// <summary>This library's: step caching (DeepCache), <c>INTERVAL:POINT</c>.</summary>
+    public const string StepCache = "Step cache";
 #pragma warning restore CS1591
 }

@@ -20,6 +20,24 @@ namespace Diffusion.Core.Pipelines;
 /// <param name="CachePoint">Which declared cut: 0 nearest the output; 0 or more, below the number the UNet declares.</param>
 public sealed record DeepCache(int Interval = 3, int CachePoint = 0)
 {
+    /// <summary>The text form, <c>INTERVAL:POINT</c> (<c>3:0</c>), that <see cref="Parse"/> reads (command lines, image metadata).</summary>
+    public string ToText() => $"{Interval.ToString(System.Globalization.CultureInfo.InvariantCulture)}:{CachePoint.ToString(System.Globalization.CultureInfo.InvariantCulture)}";
+
+    /// <summary>Reads <c>INTERVAL</c> or <c>INTERVAL:POINT</c> (point 0 when left out).</summary>
+    /// <exception cref="FormatException">Not that form, or an interval below 1 or a negative point.</exception>
+    public static DeepCache Parse(string text)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        string[] parts = text.Split(':');
+        const System.Globalization.NumberStyles Style = System.Globalization.NumberStyles.None;
+        var culture = System.Globalization.CultureInfo.InvariantCulture;
+        int point = 0;
+        if (parts.Length > 2 || !int.TryParse(parts[0], Style, culture, out int interval) || interval < 1
+            || (parts.Length == 2 && !int.TryParse(parts[1], Style, culture, out point)))
+            throw new FormatException($"a step cache is INTERVAL or INTERVAL:POINT (interval 1 or more, point 0 or more), got '{text}'.");
+        return new DeepCache(interval, point);
+    }
+
     /// <summary>Whether step <paramref name="step"/> (counted from the loop's first) runs the whole UNet.</summary>
     public bool IsFullStep(int step) => step % Interval == 0;
 

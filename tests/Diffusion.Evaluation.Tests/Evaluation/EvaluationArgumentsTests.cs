@@ -41,4 +41,14 @@ public sealed class EvaluationArgumentsTests
         var ex = Assert.Throws<ArgumentException>(() => EvaluationArguments.Parse(["--quantization", "int2"]));
         Assert.Contains("--quantization", ex.Message, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void DeepCache_IsOffByDefaultAndReadsIntervalAndPoint()
+    {
+        Assert.Null(EvaluationArguments.Parse([]).StepCache);
+        Assert.Equal(new Diffusion.Core.Pipelines.DeepCache(3, 1), EvaluationArguments.Parse(["--deep-cache", "3:1"]).StepCache);
+        Assert.Equal(new Diffusion.Core.Pipelines.DeepCache(2, 0), EvaluationArguments.Parse(["--deep-cache", "2"]).StepCache);
+        var ex = Assert.Throws<ArgumentException>(() => EvaluationArguments.Parse(["--deep-cache", "0"]));
+        Assert.StartsWith("--deep-cache: ", ex.Message, StringComparison.Ordinal);
+    }
 }

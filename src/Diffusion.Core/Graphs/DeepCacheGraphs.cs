@@ -49,12 +49,7 @@ internal static class DeepCacheGraphs
     {
         string[] points = Points(model);
         if (points.Length == 0)
-        {
-            throw new ModelContractException(description, PointsKey,
-                "the UNet graph declares no step-cache points, so it cannot be cut into the full and the cached step. Step caching works on "
-                + "UNets this library builds from a checkpoint (.safetensors, single file or diffusers folder) and on the built-in demo model; "
-                + "an exported ONNX UNet's internal values are the exporter's and are not known.");
-        }
+            throw NoPoints(description);
         if (point < 0 || point >= points.Length)
             throw new ModelContractException(description, PointsKey, $"cache point {point} asked for; the graph declares {points.Length} (0 … {points.Length - 1}).");
         string cut = points[point];
@@ -121,6 +116,12 @@ internal static class DeepCacheGraphs
         full.Graph.Output.Add(new ValueInfoProto { Name = FeatureName, Type = featureType.Clone() });
         return (full.ToByteArray(), cached.ToByteArray());
     }
+
+    /// <summary>The error for a UNet graph that declares no cut points (an exported one).</summary>
+    public static ModelContractException NoPoints(string description) => new(description, PointsKey,
+        "the UNet graph declares no step-cache points, so it cannot be cut into the full and the cached step. Step caching works on "
+        + "UNets this library builds from a checkpoint (.safetensors, single file or diffusers folder) and on the built-in demo model; "
+        + "an exported ONNX UNet's internal values are the exporter's and are not known.");
 
     // The feature is [batch, channels, height, width] in the precision the UNet computes in, that of its sample input.
     private static TypeProto FeatureType(GraphProto graph, string description)

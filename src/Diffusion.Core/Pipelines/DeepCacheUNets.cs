@@ -2,6 +2,7 @@ using Diffusion.Core.Execution;
 using Diffusion.Core.Graphs;
 using Diffusion.Core.Graphs.Proto;
 using Diffusion.Core.Models;
+using Diffusion.Core.Weights;
 
 namespace Diffusion.Core.Pipelines;
 
@@ -37,10 +38,13 @@ internal sealed class DeepCacheUNets : IDisposable
     public static DeepCacheUNets Load(UNet unet, int cachePoint)
     {
         ModelSource source = unet.Source;
-        ModelProto model = ModelProto.Parser.ParseFrom(source.Graph ?? File.ReadAllBytes(source.FilePath!));
         (byte[] fullGraph, byte[] cachedGraph) split;
         try
         {
+            // A model file is checked for points from its metadata first (streamed, no tensor read): an export names none.
+            if (source.Graph is null && !OnnxWeightReader.Read(source.FilePath!).Metadata.ContainsKey(DeepCacheGraphs.PointsKey))
+                throw DeepCacheGraphs.NoPoints(unet.ModelPath);
+            ModelProto model = ModelProto.Parser.ParseFrom(source.Graph ?? File.ReadAllBytes(source.FilePath!));
             split = DeepCacheGraphs.Split(model, unet.ModelPath, cachePoint);
         }
         catch (ModelContractException error)

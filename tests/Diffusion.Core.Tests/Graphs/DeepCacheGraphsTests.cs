@@ -58,6 +58,29 @@ public sealed class DeepCacheGraphsTests
     }
 
     [Fact]
+    public void Steps_through_the_pair_allocate_almost_nothing_once_the_feature_is_sized()
+    {
+        using UNet unet = UNet.Load(DemoUNet, s_session);
+        using DeepCacheUNets pair = DeepCacheUNets.Load(unet, 0);
+        var feature = new DeepCacheFeature();
+        pair.Full.CacheFeature = feature;
+        pair.Cached.CacheFeature = feature;
+        float[] sample = new float[2 * 4 * 8 * 8];
+        float[] context = new float[2 * 77 * 64];
+        float[] output = new float[sample.Length];
+        void Step(int i) => (i % 3 == 0 ? pair.Full : pair.Cached).Predict(sample, 2, 8, 8, 900f - i, context, 77, output);
+        for (int i = 0; i < 6; i++)
+            Step(i); // sizes the feature and binds both sessions' buffers
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        const int Calls = 30;
+        for (int i = 0; i < Calls; i++)
+            Step(i);
+        long perCall = (GC.GetAllocatedBytesForCurrentThread() - before) / Calls;
+        TestContext.Current.SendDiagnosticMessage($"a step through the cached pair allocates {perCall} bytes.");
+        Assert.InRange(perCall, 0, 64);
+    }
+
+    [Fact]
     public void The_cached_graph_of_the_point_nearest_the_output_skips_most_of_the_unet()
     {
         using UNet unet = CheckpointUNet.Load(GraphFixtures.Fixture("unet-sd"), s_session);

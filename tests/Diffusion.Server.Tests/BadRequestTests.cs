@@ -27,6 +27,7 @@ public sealed class BadRequestTests
     [InlineData("/api/v1/jobs", """{"prompt": "x", "width": 64.5}""", "width")]
     [InlineData("/api/v1/jobs", """{"prompt": "x", "sampler": "Euler b"}""", "sampler_name")]
     [InlineData("/api/v1/jobs", """{"prompt": ["x"]}""", "prompt")]
+    [InlineData("/api/v1/jobs", """{"prompt": "x", "deepCache": "0"}""", "deep_cache")]
     [InlineData("/sdapi/v1/txt2img", """{"prompt": "x", "steps": "many"}""", "steps")]
     [InlineData("/sdapi/v1/txt2img", """{"prompt": "x", "sampler_name": "Euler b"}""", "sampler_name")]
     [InlineData("/sdapi/v1/txt2img", """{"prompt": "x", "sampler_name": "Euler", "scheduler": "Fancy"}""", "sampler_name")]

@@ -19,6 +19,16 @@ public sealed class NativeJobsApiTests
     }
 
     [Fact]
+    public async Task A_step_cached_job_records_its_cache_in_the_infotext()
+    {
+        await using TestServer server = await TestServer.StartAsync();
+        string id = await server.SubmitAsync(new { prompt = "a red circle", steps = 6, width = 64, height = 64, seed = 1, deepCache = "3:1" });
+        JsonElement done = await server.WaitForAsync(id, "succeeded");
+        string infotext = done.GetProperty("infotexts")[0].GetString()!;
+        Assert.True(infotext.Contains("Step cache: \"3:1\"", StringComparison.Ordinal), infotext); // quoted, as infotext values with a colon are
+    }
+
+    [Fact]
     public async Task Server_sent_events_arrive_in_order_with_previews()
     {
         await using TestServer server = await TestServer.StartAsync();

@@ -26,16 +26,25 @@ public sealed record DeepCache(int Interval = 3, int CachePoint = 0)
     /// <summary>Reads <c>INTERVAL</c> or <c>INTERVAL:POINT</c> (point 0 when left out).</summary>
     /// <exception cref="FormatException">Not that form, or an interval below 1 or a negative point.</exception>
     public static DeepCache Parse(string text)
+        => TryParse(text ?? throw new ArgumentNullException(nameof(text)), out DeepCache? cache)
+            ? cache
+            : throw new FormatException($"a step cache is INTERVAL or INTERVAL:POINT (interval 1 or more, point 0 or more), got '{text}'.");
+
+    /// <summary>Reads <c>INTERVAL</c> or <c>INTERVAL:POINT</c>; false for anything else.</summary>
+    public static bool TryParse(string? text, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out DeepCache? cache)
     {
-        ArgumentNullException.ThrowIfNull(text);
+        cache = null;
+        if (text is null)
+            return false;
         string[] parts = text.Split(':');
         const System.Globalization.NumberStyles Style = System.Globalization.NumberStyles.None;
         var culture = System.Globalization.CultureInfo.InvariantCulture;
         int point = 0;
         if (parts.Length > 2 || !int.TryParse(parts[0], Style, culture, out int interval) || interval < 1
             || (parts.Length == 2 && !int.TryParse(parts[1], Style, culture, out point)))
-            throw new FormatException($"a step cache is INTERVAL or INTERVAL:POINT (interval 1 or more, point 0 or more), got '{text}'.");
-        return new DeepCache(interval, point);
+            return false;
+        cache = new DeepCache(interval, point);
+        return true;
     }
 
     /// <summary>Whether step <paramref name="step"/> (counted from the loop's first) runs the whole UNet.</summary>

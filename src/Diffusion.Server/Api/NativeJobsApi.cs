@@ -17,7 +17,7 @@ internal static class NativeJobsApi
     public sealed record JobRequest(
         string Prompt, string? NegativePrompt, int? Steps, float? GuidanceScale, long? Seed, int? Width, int? Height,
         string? Sampler, int? BatchSize, string? InitImage, double? Strength, int? Priority, bool? WeightedPrompt,
-        string? Mask = null, bool? InvertMask = null, int? MaskBlur = null);
+        string? Mask = null, bool? InvertMask = null, int? MaskBlur = null, string? DeepCache = null);
 
     public sealed record JobStatus(
         string Id, string State, int Step, int TotalSteps, int Priority, DateTimeOffset Created, DateTimeOffset? Started, DateTimeOffset? Finished,
@@ -97,6 +97,7 @@ internal static class NativeJobsApi
             Mask = mask,
             InvertMask = body.InvertMask ?? false,
             MaskBlur = body.MaskBlur ?? 0,
+            StepCache = body.DeepCache,
             Priority = body.Priority ?? 0,
             WeightedPrompt = body.WeightedPrompt ?? true,
         };

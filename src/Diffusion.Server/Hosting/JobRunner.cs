@@ -90,6 +90,7 @@ internal sealed partial class JobRunner(PipelineHost host, ServerMetrics metrics
             Mask = mask,
             PreserveUnmaskedPixels = mask is not null, // A1111 always pastes the kept region back
             MaskBlur = mask is null ? 0 : request.MaskBlur,
+            StepCache = request.StepCache is null ? null : DeepCache.Parse(request.StepCache), // checked by Validate
             // Inpainting defaults to the init image's size (to a multiple of 8), as A1111 and the CLI do.
             Width = request.Width ?? (mask is null ? null : init!.Width - init.Width % 8),
             Height = request.Height ?? (mask is null ? null : init!.Height - init.Height % 8),
@@ -143,6 +144,8 @@ internal sealed partial class JobRunner(PipelineHost host, ServerMetrics metrics
             fields.Add(new(GenerationParameterKeys.DenoisingStrength, (generation.Strength ?? (generation.Mask is null ? pipeline.Family.DefaultImageToImageStrength : pipeline.Family.DefaultInpaintingStrength)).ToString("0.####", CultureInfo.InvariantCulture)));
         if (generation.Mask is not null)
             fields.Add(new(GenerationParameterKeys.MaskBlur, generation.MaskBlur.ToString(CultureInfo.InvariantCulture)));
+        if (generation.StepCache is { } cache)
+            fields.Add(new(GenerationParameterKeys.StepCache, cache.ToText()));
         if (result.Images.Count > 1)
         {
             fields.Add(new(GenerationParameterKeys.BatchSize, result.Images.Count.ToString(CultureInfo.InvariantCulture)));

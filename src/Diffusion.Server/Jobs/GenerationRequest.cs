@@ -30,6 +30,8 @@ internal sealed record GenerationRequest
     public int MaskBlur { get; init; }
     /// <summary>Read the prompt with A1111's weighting syntax (the A1111 API always does).</summary>
     public bool WeightedPrompt { get; init; } = true;
+    /// <summary>Step caching (DeepCache) as <c>INTERVAL</c> or <c>INTERVAL:POINT</c>; null for none.</summary>
+    public string? StepCache { get; init; }
     /// <summary>Higher runs first; ties run in arrival order.</summary>
     public int Priority { get; init; }
 
@@ -62,5 +64,7 @@ internal sealed record GenerationRequest
         }
         if (MaskBlur < 0 || MaskBlur > 256)
             throw new InvalidOptionException("mask_blur", $"{MaskBlur} is outside 0 to 256 pixels.");
+        if (StepCache is not null && !Core.Pipelines.DeepCache.TryParse(StepCache, out _))
+            throw new InvalidOptionException("deep_cache", $"is INTERVAL or INTERVAL:POINT (interval 1 or more, point 0 or more), got '{StepCache}'.");
     }
 }

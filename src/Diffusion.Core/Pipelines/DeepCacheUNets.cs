@@ -33,32 +33,41 @@ internal sealed class DeepCacheUNets : IDisposable
     /// <summary>The prediction from the feature and the shallow layers.</summary>
     public UNet Cached { get; }
 
-    /// <summary>Cuts <paramref name="unet"/>'s graph at <paramref name="cachePoint"/> and loads both halves with its settings.</summary>
+    /// <summary>Cuts <paramref name="unet"/>'s graph at <paramref name="cachePoint"/> (no session is created).</summary>
     /// <exception cref="InvalidOptionException">The UNet declares no cut points (an exported graph) or fewer than asked for.</exception>
-    public static DeepCacheUNets Load(UNet unet, int cachePoint)
+    public static (byte[] Full, byte[] Cached) Cut(UNet unet, int cachePoint)
     {
         ModelSource source = unet.Source;
-        (byte[] fullGraph, byte[] cachedGraph) split;
         try
         {
             // A model file is checked for points from its metadata first (streamed, no tensor read): an export names none.
             if (source.Graph is null && !OnnxWeightReader.Read(source.FilePath!).Metadata.ContainsKey(DeepCacheGraphs.PointsKey))
                 throw DeepCacheGraphs.NoPoints(unet.ModelPath);
             ModelProto model = ModelProto.Parser.ParseFrom(source.Graph ?? File.ReadAllBytes(source.FilePath!));
-            split = DeepCacheGraphs.Split(model, unet.ModelPath, cachePoint);
+            return DeepCacheGraphs.Split(model, unet.ModelPath, cachePoint);
         }
         catch (ModelContractException error)
         {
             throw new InvalidOptionException(nameof(GenerationOptions.StepCache), error.Message, error);
         }
+    }
+
+    /// <summary>Cuts <paramref name="unet"/>'s graph at <paramref name="cachePoint"/> and loads both halves with its settings.</summary>
+    /// <exception cref="InvalidOptionException">The UNet declares no cut points (an exported graph) or fewer than asked for.</exception>
+    public static DeepCacheUNets Load(UNet unet, int cachePoint) => Load(unet, cachePoint, Cut(unet, cachePoint));
+
+    /// <summary>Loads the two graphs <see cref="Cut"/> made from <paramref name="unet"/> at <paramref name="cachePoint"/>, with its settings.</summary>
+    public static DeepCacheUNets Load(UNet unet, int cachePoint, (byte[] Full, byte[] Cached) graphs)
+    {
         // A file's external data (and a built graph's checkpoint) resolve where the UNet's did. The pair keeps the UNet's
         // weight size so its sessions get the UNet's optimisation level, and the full step computes what the UNet does.
+        ModelSource source = unet.Source;
         string? folder = source.ExternalDataFolder ?? (source.FilePath is string path ? Path.GetDirectoryName(Path.GetFullPath(path)) : null);
         SessionSettings settings = WithoutSpinning(unet.Settings);
-        UNet full = UNet.Load(ModelSource.FromGraph($"{unet.ModelPath} (step cache: full step)", split.fullGraph, folder, source.WeightBytes), settings);
+        UNet full = UNet.Load(ModelSource.FromGraph($"{unet.ModelPath} (step cache: full step)", graphs.Full, folder, source.WeightBytes), settings);
         try
         {
-            UNet cached = UNet.Load(ModelSource.FromGraph($"{unet.ModelPath} (step cache: cached step at point {cachePoint})", split.cachedGraph, folder, source.WeightBytes), settings);
+            UNet cached = UNet.Load(ModelSource.FromGraph($"{unet.ModelPath} (step cache: cached step at point {cachePoint})", graphs.Cached, folder, source.WeightBytes), settings);
             return new DeepCacheUNets(unet, cachePoint, full, cached);
         }
         catch

@@ -101,8 +101,10 @@ internal sealed class PipelineModels : IDisposable
             _deepCache.Dispose();
             _deepCache = null;
         }
-        UNet.Unload();
-        return _deepCache ??= DeepCacheUNets.Load(UNet, cachePoint);
+        // Cut first: a UNet that cannot be cut is refused and stays loaded.
+        (byte[] Full, byte[] Cached)? graphs = _deepCache is null ? DeepCacheUNets.Cut(UNet, cachePoint) : null;
+        UNet.Unload(); // loaded again by a call without caching in between
+        return _deepCache ??= DeepCacheUNets.Load(UNet, cachePoint, graphs!.Value);
     }
 
     /// <summary>Before a call without step caching: releases the cut pair's sessions so only one copy of the UNet is held.</summary>

@@ -37,10 +37,15 @@ public sealed class StepCacheTests(ITestOutputHelper output)
         Assert.Equal(0, everyStep.CachedSteps);
         GenerationResult cached = pipeline.Generate(Demo(new DeepCache(Interval: 3)));
         Assert.NotEqual(uncached.Latents, cached.Latents);
+        Assert.False(pipeline.UNet.IsLoaded); // the pair holds the UNet's weights meanwhile
         // A call without caching after cached ones runs the pipeline's own UNet again: today's result.
         GenerationResult again = pipeline.Generate(Demo(null));
         Assert.Equal(uncached.Latents, again.Latents);
         Assert.Equal(0, again.CachedSteps);
+        Assert.True(pipeline.UNet.IsLoaded);
+        // And caching again reuses the pair, releasing the UNet again.
+        Assert.Equal(cached.Latents, pipeline.Generate(Demo(new DeepCache(Interval: 3))).Latents);
+        Assert.False(pipeline.UNet.IsLoaded);
     }
 
     [Theory]
@@ -87,7 +92,8 @@ public sealed class StepCacheTests(ITestOutputHelper output)
         var error = Assert.Throws<InvalidOptionException>(() => exported.Generate(options));
         Assert.StartsWith("StepCache: ", error.Message, StringComparison.Ordinal);
         Assert.Contains("declares no step-cache points", error.Message, StringComparison.Ordinal);
-        // The refusal leaves the pipeline as it was.
+        // The refusal leaves the pipeline as it was: its UNet still loaded.
+        Assert.True(exported.UNet.IsLoaded);
         Assert.Equal(0, exported.Generate(options with { StepCache = null }).CachedSteps);
     }
 

@@ -18,10 +18,10 @@ namespace Diffusion.Core.Pipelines;
 /// </remarks>
 /// <param name="Interval">Steps per full UNet run: step 0, <c>Interval</c>, 2·<c>Interval</c>, … run the whole UNet; 1 or more.</param>
 /// <param name="CachePoint">Which declared cut: 0 nearest the output; 0 or more, below the number the UNet declares.</param>
-public sealed record DeepCache(int Interval = 3, int CachePoint = 0)
+public sealed record DeepCache(int Interval = 3, int CachePoint = 0) : StepCache
 {
     /// <summary>The text form, <c>INTERVAL:POINT</c> (<c>3:0</c>), that <see cref="Parse"/> reads (command lines, image metadata).</summary>
-    public string ToText() => $"{Interval.ToString(System.Globalization.CultureInfo.InvariantCulture)}:{CachePoint.ToString(System.Globalization.CultureInfo.InvariantCulture)}";
+    public override string ToText() => $"{Interval.ToString(System.Globalization.CultureInfo.InvariantCulture)}:{CachePoint.ToString(System.Globalization.CultureInfo.InvariantCulture)}";
 
     /// <summary>Reads <c>INTERVAL</c> or <c>INTERVAL:POINT</c> (point 0 when left out).</summary>
     /// <exception cref="FormatException">Not that form, or an interval below 1 or a negative point.</exception>
@@ -51,7 +51,7 @@ public sealed record DeepCache(int Interval = 3, int CachePoint = 0)
     public bool IsFullStep(int step) => step % Interval == 0;
 
     /// <exception cref="InvalidOptionException">An interval below 1 or a negative cache point.</exception>
-    internal void Validate()
+    internal override void Validate()
     {
         const string Option = nameof(GenerationOptions.StepCache);
         if (Interval < 1)

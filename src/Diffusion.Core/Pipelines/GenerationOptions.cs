@@ -184,11 +184,11 @@ public sealed record GenerationOptions
     public SkipLayerGuidance? SkipLayerGuidance { get; init; }
 
     /// <summary>
-    /// Step caching for UNet models (<see cref="DeepCache"/>): reuse the UNet's deep features for the steps between full
-    /// runs. Null (the default) runs the whole UNet every step. Needs a UNet built from a checkpoint (or the demo model) and
+    /// Step caching: <see cref="DeepCache"/> for UNet models reuses the UNet's deep features for the steps between full
+    /// runs. Null (the default) runs the whole model every step. Needs a UNet built from a checkpoint (or the demo model) and
     /// no ControlNets; SD3 and FLUX.1 refuse it.
     /// </summary>
-    public DeepCache? StepCache { get; init; }
+    public StepCache? StepCache { get; init; }
 
     /// <summary>Checks every option and throws <see cref="InvalidOptionException"/> naming the first bad one.</summary>
     public void Validate()

@@ -206,6 +206,8 @@ public sealed partial class StableDiffusionPipeline : IDiffusionPipeline
             throw new InvalidOptionException(nameof(GenerationOptions.SkipLayerGuidance), $"is SD3's (it skips transformer blocks); {Family.Name} has a UNet.");
         if (options.MaxSequenceLength is not null)
             throw new InvalidOptionException(nameof(GenerationOptions.MaxSequenceLength), $"sets T5's prompt length (SD3, FLUX.1); {Family.Name} has no T5 encoder.");
+        if (options.StepCache is not (null or DeepCache))
+            throw new InvalidOptionException(nameof(GenerationOptions.StepCache), $"{options.StepCache.GetType().Name} is not a cache for UNet models; {Family.Name} takes DeepCache.");
         if (options.StepCache is not null && options.ControlNets is { Count: > 0 })
             throw new InvalidOptionException(nameof(GenerationOptions.StepCache), "does not run with ControlNets: their residuals feed the layers a cached step skips.");
         cancellationToken.ThrowIfCancellationRequested();

@@ -594,6 +594,9 @@ It knows nothing else: other words tokenize (to byte symbols) but mean nothing t
   caption word to one id.
 - `scheduler/scheduler_config.json`: DDIMScheduler, SD values (scaled_linear 0.00085–0.012, 1000 steps,
   steps_offset 1, set_alpha_to_one false, epsilon, leading spacing). PNDM with the same values also works.
+- `unet/model.onnx` declares two step-cache points in its `metadata_props` (`diffusion_core.deep_cache_points`: the
+  inputs of its two skip concatenations, added after export by `tools/train-demo-model/deep_cache_points.py`), so
+  `DeepCache` step caching works on it as on UNets built from checkpoints (docs/pipelines.md).
 - UNet height/width must be **even** (one 2× downsample). **Trained for 64×64 images (8×8 latents) only**;
   other sizes run but are out of distribution.
 - The diffusers ONNX export of the VAE encoder samples the posterior; this one returns the mean, so

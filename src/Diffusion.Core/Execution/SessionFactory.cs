@@ -216,6 +216,13 @@ public static class SessionFactory
         return ModelSource.FromGraph(path, File.ReadAllBytes(path), folder);
     }
 
+    /// <summary>ONNX Runtime's session option that lets idle intra-op workers spin ("1") or sleep ("0"); see <see cref="SessionSettings.AllowSpinning"/>.</summary>
+    internal const string AllowSpinningEntry = "session.intra_op.allow_spinning";
+
+    /// <summary>The <see cref="AllowSpinningEntry"/> value a session gets from <paramref name="settings"/>, or null when its <see cref="SessionSettings.SessionConfigEntries"/> set it.</summary>
+    internal static string? SpinningValue(SessionSettings settings)
+        => settings.SessionConfigEntries?.ContainsKey(AllowSpinningEntry) == true ? null : settings.AllowSpinning ? "1" : "0";
+
     /// <summary>ONNX Runtime's session option that turns weight pre-packing off ("1").</summary>
     private const string DisablePrepackingEntry = "session.disable_prepacking";
 
@@ -242,6 +249,8 @@ public static class SessionFactory
                 options.IntraOpNumThreads = intra;
             if (settings.InterOpThreads is int inter)
                 options.InterOpNumThreads = inter;
+            if (SpinningValue(settings) is string spinning)
+                options.AddSessionConfigEntry(AllowSpinningEntry, spinning);
             if (settings.SessionConfigEntries is not null)
             {
                 foreach (KeyValuePair<string, string> entry in settings.SessionConfigEntries)

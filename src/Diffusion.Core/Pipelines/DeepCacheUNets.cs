@@ -63,11 +63,10 @@ internal sealed class DeepCacheUNets : IDisposable
         // weight size so its sessions get the UNet's optimisation level, and the full step computes what the UNet does.
         ModelSource source = unet.Source;
         string? folder = source.ExternalDataFolder ?? (source.FilePath is string path ? Path.GetDirectoryName(Path.GetFullPath(path)) : null);
-        SessionSettings settings = WithoutSpinning(unet.Settings);
-        UNet full = UNet.Load(ModelSource.FromGraph($"{unet.ModelPath} (step cache: full step)", graphs.Full, folder, source.WeightBytes), settings);
+        UNet full = UNet.Load(ModelSource.FromGraph($"{unet.ModelPath} (step cache: full step)", graphs.Full, folder, source.WeightBytes), unet.Settings);
         try
         {
-            UNet cached = UNet.Load(ModelSource.FromGraph($"{unet.ModelPath} (step cache: cached step at point {cachePoint})", graphs.Cached, folder, source.WeightBytes), settings);
+            UNet cached = UNet.Load(ModelSource.FromGraph($"{unet.ModelPath} (step cache: cached step at point {cachePoint})", graphs.Cached, folder, source.WeightBytes), unet.Settings);
             return new DeepCacheUNets(unet, cachePoint, full, cached);
         }
         catch
@@ -75,26 +74,6 @@ internal sealed class DeepCacheUNets : IDisposable
             full.Dispose();
             throw;
         }
-    }
-
-    /// <summary>ONNX Runtime's session entry that lets idle intra-op workers spin ("1", its default) or sleep ("0").</summary>
-    internal const string SpinningEntry = "session.intra_op.allow_spinning";
-
-    /// <summary>
-    /// The pair's two sessions take turns step by step, and an ONNX Runtime session's idle workers spin after its run by
-    /// default, on the cores the other session's run then needs: measured on the demo model (2 cores, 20 steps, interval 3),
-    /// cached calls ran 0.86–1.02× the uncached time with spinning and 1.40× faster without (docs/performance.md). So the
-    /// pair's workers sleep when idle, unless the settings say otherwise.
-    /// </summary>
-    private static SessionSettings WithoutSpinning(SessionSettings settings)
-    {
-        if (settings.SessionConfigEntries?.ContainsKey(SpinningEntry) == true)
-            return settings;
-        var entries = new Dictionary<string, string>(settings.SessionConfigEntries ?? new Dictionary<string, string>(), StringComparer.Ordinal)
-        {
-            [SpinningEntry] = "0",
-        };
-        return settings with { SessionConfigEntries = entries };
     }
 
     /// <summary>Releases both sessions (they load again on the next cached call).</summary>

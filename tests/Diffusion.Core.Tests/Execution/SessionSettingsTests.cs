@@ -102,4 +102,21 @@ public sealed class SessionSettingsTests
         var settings = new SessionSettings { SessionConfigEntries = new Dictionary<string, string> { ["session.disable_prepacking"] = "1" } };
         Assert.Equal("SessionSettings.SessionConfigEntries", Assert.Throws<InvalidOptionException>(settings.Validate).OptionName);
     }
+
+    [Fact]
+    public void Idle_workers_sleep_unless_asked_to_spin_and_a_config_entry_wins()
+    {
+        Assert.False(new SessionSettings().AllowSpinning);
+        Assert.Equal("0", SessionFactory.SpinningValue(new SessionSettings()));
+        Assert.Equal("1", SessionFactory.SpinningValue(new SessionSettings { AllowSpinning = true }));
+        var entries = new Dictionary<string, string> { [SessionFactory.AllowSpinningEntry] = "1" };
+        Assert.Null(SessionFactory.SpinningValue(new SessionSettings { SessionConfigEntries = entries }));
+        // Both values make working sessions (the demo UNet runs either way; the entry changes only how workers wait).
+        string demo = Path.Combine(Diffusion.Testing.SharedData.RepositoryRoot()!.FullName, "models", "demo-shapes", "unet", "model.onnx");
+        foreach (bool spin in new[] { false, true })
+        {
+            using var session = SessionFactory.Create(demo, new SessionSettings { AllowSpinning = spin, IntraOpThreads = 2 });
+            Assert.Contains("sample", session.InputNames);
+        }
+    }
 }

@@ -18,8 +18,6 @@ namespace Diffusion.Core.Benchmarks;
 /// </remarks>
 public static class QuantizationQualityHarness
 {
-    private static readonly string[] s_shapes = ["circle", "square", "triangle"];
-    private static readonly string[] s_colours = ["red", "green", "blue", "yellow", "purple", "orange"];
     private static readonly string[] s_backgrounds = ["white", "black", "grey"];
 
     public static int Run(ReadOnlySpan<string> args)
@@ -43,7 +41,7 @@ public static class QuantizationQualityHarness
         Console.WriteLine(MachineDescription.Describe());
         Console.WriteLine($"model {model}; {size}²; {steps} steps; Euler; guidance 6; {prompts} prompts; threads {threads}");
         var texts = Enumerable.Range(0, prompts)
-            .Select(i => $"a {s_colours[i % s_colours.Length]} {s_shapes[i / s_colours.Length % s_shapes.Length]} on a {s_backgrounds[i % s_backgrounds.Length]} background")
+            .Select(i => $"a {DemoCaptionWords.Colours[i % DemoCaptionWords.Colours.Length]} {DemoCaptionWords.Shapes[i / DemoCaptionWords.Colours.Length % DemoCaptionWords.Shapes.Length]} on a {s_backgrounds[i % s_backgrounds.Length]} background")
             .ToArray();
         List<byte[]>? reference = null;
         foreach ((WeightQuantization mode, bool convolutions) in new[] { (WeightQuantization.None, false), (WeightQuantization.Int8, false),

@@ -20,8 +20,6 @@ namespace Diffusion.Core.Benchmarks;
 /// </remarks>
 public static class StepCacheHarness
 {
-    private static readonly string[] s_shapes = ["circle", "square", "triangle"];
-    private static readonly string[] s_colours = ["red", "green", "blue", "yellow", "purple", "orange"];
     private static readonly string[] s_backgrounds = ["white", "black", "gray", "blue"];
 
     public static int Run(ReadOnlySpan<string> args)
@@ -55,7 +53,7 @@ public static class StepCacheHarness
         Console.WriteLine(MachineDescription.Describe());
         Console.WriteLine($"model {model}; {size}²; DDIM; guidance 6; {prompts} prompts; threads {threads}; spinning {spinning switch { "1" => "on", "0" => "off", _ => "default" }}");
         string[] texts = [.. Enumerable.Range(0, prompts).Select(i =>
-            $"a large {s_colours[i % s_colours.Length]} {s_shapes[i / s_colours.Length % s_shapes.Length]} on a {s_backgrounds[i % s_backgrounds.Length]} background, center")];
+            $"a large {DemoCaptionWords.Colours[i % DemoCaptionWords.Colours.Length]} {DemoCaptionWords.Shapes[i / DemoCaptionWords.Colours.Length % DemoCaptionWords.Shapes.Length]} on a {s_backgrounds[i % s_backgrounds.Length]} background, center")];
         using var pipeline = StableDiffusionPipeline.Load(model, new PipelineSettings { Session = new SessionSettings { IntraOpThreads = threads, SessionConfigEntries = spinning is null ? null : new Dictionary<string, string> { ["session.intra_op.allow_spinning"] = spinning } }, ConfigDirectory = config });
         foreach (int steps in stepCounts)
         {

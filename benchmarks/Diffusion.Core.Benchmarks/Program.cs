@@ -9,7 +9,7 @@ using Diffusion.Core.Benchmarks;
 //    or: ... -- allocations   (managed bytes allocated by scheduler steps, per scheduler)
 //    or: ... -- built-unet load --checkpoint F.safetensors | --export unet/model.onnx [--optimized DIR] [--threads 2]
 //        ... -- built-unet steps --checkpoint F.safetensors --export unet/model.onnx [--runs 5]   (real-size UNet built in C# vs torch's export)
-//    or: ... -- realsize --checkpoint F.safetensors|DIR [--config DIR] [--level all|extended] [--prepack on|off] [--size 512] [--steps 4]
+//    or: ... -- realsize --checkpoint F.safetensors|DIR [--config DIR] [--level all|extended] [--prepack on|off] [--size 512] [--steps 4] [--deep-cache N[:P]]
 //    or: ... -- quantization-quality [--model models/demo-shapes] [--size 64] [--steps 20] [--prompts 24]   (PSNR of int8/int4 images)
 //    or: ... -- step-cache [--model models/demo-shapes] [--size 64] [--steps 20,50] [--prompts 12] [--settings 2:0,3:0,3:1,5:0]   (DeepCache speed-up and PSNR)
 //    or: ... -- transformer make --out DIR | run --folder DIR [--quantization int8|int4] [--size 256]   (real-size SD3-medium, random weights)

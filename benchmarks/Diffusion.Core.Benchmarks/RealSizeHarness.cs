@@ -32,6 +32,7 @@ public static class RealSizeHarness
         var loras = new List<LoraFile>();
         var quantization = WeightQuantization.None;
         bool convolutions = false;
+        DeepCache? stepCache = null;
         for (int i = 0; i < args.Length; i += 2)
         {
             if (args[i] == "--quantize-convolutions")
@@ -57,6 +58,7 @@ public static class RealSizeHarness
                 case "--quantization": quantization = Enum.Parse<WeightQuantization>(value, ignoreCase: true); break;
                 case "--memory-mode": memory = value switch { "sequential" => MemoryMode.Sequential, "auto" => MemoryMode.Auto, "keep" => MemoryMode.KeepLoaded, _ => throw new ArgumentException($"--memory-mode {value}") }; break;
                 case "--memory-budget-gib": budget = (long)(double.Parse(value, CultureInfo.InvariantCulture) * (1L << 30)); break;
+                case "--deep-cache": stepCache = DeepCache.Parse(value); break;
                 default: throw new ArgumentException($"unknown option {args[i]}");
             }
         }
@@ -64,7 +66,7 @@ public static class RealSizeHarness
             throw new ArgumentException("realsize --checkpoint F.safetensors|DIR [--config DIR] [--level …] [--prepack on|off] …");
         Console.WriteLine(MachineDescription.Describe());
         var session = new SessionSettings { IntraOpThreads = threads, GraphOptimizationLevel = level, PrepackWeights = prepack, OptimizedModelCache = cache, Quantization = quantization, QuantizeConvolutions = convolutions };
-        Console.WriteLine($"model {model}; level {(level is null ? "automatic" : level)}; prepack {(prepack is null ? "automatic" : prepack.Value ? "on" : "off")}; threads {threads}; {size}²; {steps} steps; {memory}; cache {cache ?? "off"}; LoRAs {(loras.Count == 0 ? "none" : string.Join(", ", loras))}; quantization {quantization}{(convolutions ? " + convolutions int8" : "")}; load {MachineDescription.LoadAverage()}");
+        Console.WriteLine($"model {model}; level {(level is null ? "automatic" : level)}; prepack {(prepack is null ? "automatic" : prepack.Value ? "on" : "off")}; threads {threads}; {size}²; {steps} steps; {memory}; cache {cache ?? "off"}; LoRAs {(loras.Count == 0 ? "none" : string.Join(", ", loras))}; quantization {quantization}{(convolutions ? " + convolutions int8" : "")}; step cache {stepCache?.ToText() ?? "off"}; load {MachineDescription.LoadAverage()}");
 
         double baseline = ProcessMemory.PeakResidentMiB();
         long start = Stopwatch.GetTimestamp();
@@ -94,13 +96,13 @@ public static class RealSizeHarness
             GenerationResult result = pipeline.Generate(new GenerationOptions
             {
                 Prompt = "a lighthouse at dusk", Steps = steps, Seed = 1, Width = size, Height = size, GuidanceScale = 7.5f,
-                Scheduler = SchedulerCatalog.Create("Euler", pipeline.Scheduler.Config),
+                Scheduler = SchedulerCatalog.Create("Euler", pipeline.Scheduler.Config), StepCache = stepCache,
             }, progress);
             double wall = Stopwatch.GetElapsedTime(start).TotalSeconds;
             double steady = stepTimes.Count > 1 ? stepTimes.Skip(1).Order().ElementAt((stepTimes.Count - 1) / 2) : stepTimes[0];
             Console.WriteLine($"run {run}: {wall:F1} s; steps {string.Join(" ", stepTimes.Select(t => t.ToString("F2", CultureInfo.InvariantCulture)))} " +
                 $"(first {stepTimes[0]:F2}, steady {steady:F2}, first/steady {stepTimes[0] / steady:F2}); text encoder {result.Timings.TextEncoder.TotalSeconds:F2} s, " +
-                $"UNet {result.Timings.UNet.TotalSeconds:F2} s, VAE decoder {result.Timings.VaeDecoder.TotalSeconds:F2} s; peak RSS {ProcessMemory.PeakResidentMiB():F0} MiB");
+                $"UNet {result.Timings.UNet.TotalSeconds:F2} s ({result.CachedSteps} cached steps), VAE decoder {result.Timings.VaeDecoder.TotalSeconds:F2} s; peak RSS {ProcessMemory.PeakResidentMiB():F0} MiB");
         }
         return 0;
     }

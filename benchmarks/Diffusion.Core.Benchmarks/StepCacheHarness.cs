@@ -14,7 +14,7 @@ namespace Diffusion.Core.Benchmarks;
 /// <remarks>
 /// Usage: <c>step-cache [--model DIR|FILE] [--config DIR] [--size 64] [--steps 20,50] [--prompts 12] [--threads 2]
 /// [--settings 2:0,3:0,3:1,5:0] [--spinning on|off] [--warmup on|off]</c> (a setting is INTERVAL:POINT; <c>--spinning</c> sets ONNX Runtime's
-/// <c>session.intra_op.allow_spinning</c> for every session; by default <see cref="SessionSettings.AllowSpinning"/>, off). Each configuration generates one untimed image first,
+/// <c>session.intra_op.allow_spinning</c> for every session; by default only the cached pair's sessions sleep when idle). Each configuration generates one untimed image first,
 /// so session loads (the cut pair's included) are not timed; <c>--warmup off</c> skips it for big models (a session load is
 /// outside the UNet time either way, the first run's own extra cost is not).
 /// </remarks>

@@ -219,9 +219,10 @@ public static class SessionFactory
     /// <summary>ONNX Runtime's session option that lets idle intra-op workers spin ("1") or sleep ("0"); see <see cref="SessionSettings.AllowSpinning"/>.</summary>
     internal const string AllowSpinningEntry = "session.intra_op.allow_spinning";
 
-    /// <summary>The <see cref="AllowSpinningEntry"/> value a session gets from <paramref name="settings"/>, or null when its <see cref="SessionSettings.SessionConfigEntries"/> set it.</summary>
+    /// <summary>The <see cref="AllowSpinningEntry"/> value a session gets from <paramref name="settings"/>, or null for none
+    /// (ONNX Runtime's default, or its <see cref="SessionSettings.SessionConfigEntries"/> set it).</summary>
     internal static string? SpinningValue(SessionSettings settings)
-        => settings.SessionConfigEntries?.ContainsKey(AllowSpinningEntry) == true ? null : settings.AllowSpinning ? "1" : "0";
+        => settings.SessionConfigEntries?.ContainsKey(AllowSpinningEntry) == true ? null : settings.AllowSpinning switch { true => "1", false => "0", null => null };
 
     /// <summary>ONNX Runtime's session option that turns weight pre-packing off ("1").</summary>
     private const string DisablePrepackingEntry = "session.disable_prepacking";

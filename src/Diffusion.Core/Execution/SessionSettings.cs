@@ -27,13 +27,13 @@ public sealed record SessionSettings
     public int? IntraOpThreads { get; init; }
 
     /// <summary>
-    /// Whether ONNX Runtime's idle intra-op workers spin waiting for work (<c>session.intra_op.allow_spinning</c>).
-    /// Default <see langword="false"/> (ONNX Runtime's own default is on): a pipeline's sessions run one after another, and
-    /// the workers of one spin on the cores the next needs. Measured on 2 cores (docs/performance.md, "Spinning"): the demo
-    /// model's 20-step generation 1.3–1.4× faster with spinning off, real-size SD 1.5 steps equal. An entry for the same key
-    /// in <see cref="SessionConfigEntries"/> wins.
+    /// Whether ONNX Runtime's idle intra-op workers spin waiting for work (<c>session.intra_op.allow_spinning</c>);
+    /// <see langword="null"/> (the default) keeps ONNX Runtime's default (on), except for the two sessions of a
+    /// <see cref="Pipelines.DeepCache"/> pair, which take turns every step and sleep when idle. Measured on 2 cores
+    /// (docs/performance.md, "Spinning"): the demo model's 20-step generation ran 1.3–1.4× faster with <see langword="false"/>,
+    /// real-size SD 1.5 steps the same. An entry for the same key in <see cref="SessionConfigEntries"/> wins.
     /// </summary>
-    public bool AllowSpinning { get; init; }
+    public bool? AllowSpinning { get; init; }
 
     /// <summary>
     /// The most threads a pool may be given: 4 × the logical processors (at least 16). ONNX Runtime creates every

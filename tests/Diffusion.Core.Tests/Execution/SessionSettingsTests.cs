@@ -104,13 +104,14 @@ public sealed class SessionSettingsTests
     }
 
     [Fact]
-    public void Idle_workers_sleep_unless_asked_to_spin_and_a_config_entry_wins()
+    public void Spinning_keeps_onnx_runtimes_default_unless_set_and_a_config_entry_wins()
     {
-        Assert.False(new SessionSettings().AllowSpinning);
-        Assert.Equal("0", SessionFactory.SpinningValue(new SessionSettings()));
+        Assert.Null(new SessionSettings().AllowSpinning);
+        Assert.Null(SessionFactory.SpinningValue(new SessionSettings()));
+        Assert.Equal("0", SessionFactory.SpinningValue(new SessionSettings { AllowSpinning = false }));
         Assert.Equal("1", SessionFactory.SpinningValue(new SessionSettings { AllowSpinning = true }));
         var entries = new Dictionary<string, string> { [SessionFactory.AllowSpinningEntry] = "1" };
-        Assert.Null(SessionFactory.SpinningValue(new SessionSettings { SessionConfigEntries = entries }));
+        Assert.Null(SessionFactory.SpinningValue(new SessionSettings { SessionConfigEntries = entries, AllowSpinning = false }));
         // Both values make working sessions (the demo UNet runs either way; the entry changes only how workers wait).
         string demo = Path.Combine(Diffusion.Testing.SharedData.RepositoryRoot()!.FullName, "models", "demo-shapes", "unet", "model.onnx");
         foreach (bool spin in new[] { false, true })

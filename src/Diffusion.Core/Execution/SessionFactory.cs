@@ -151,7 +151,7 @@ public static class SessionFactory
     {
         IReadOnlyList<Weights.WeightOverrides> overrides = settings.WeightOverrides ?? [];
         if (source.Graph is null && settings.QuantizesWeights)
-            source = ReadForQuantization(source.FilePath!);
+            source = source.InMemory(); // its linear layers are rewritten (SessionSettings.Quantization)
         if (source.Graph is not byte[] graph)
         {
             if (overrides.Count > 0)
@@ -203,17 +203,6 @@ public static class SessionFactory
             convolutions?.Dispose();
             throw;
         }
-    }
-
-    /// <summary>
-    /// An ONNX file as a graph in memory whose external data resolves beside the file, so its linear layers can be
-    /// rewritten (<see cref="SessionSettings.Quantization"/>). The file is read whole: a model file with its weights
-    /// embedded is under protobuf's 2 GB limit, and bigger models keep their weights in external data.
-    /// </summary>
-    private static ModelSource ReadForQuantization(string path)
-    {
-        string folder = Path.GetDirectoryName(Path.GetFullPath(path)) ?? ".";
-        return ModelSource.FromGraph(path, File.ReadAllBytes(path), folder);
     }
 
     /// <summary>ONNX Runtime's session option that lets idle intra-op workers spin ("1") or sleep ("0"); see <see cref="SessionSettings.AllowSpinning"/>.</summary>

@@ -43,9 +43,10 @@ internal static class DeepCacheGraphs
     /// <param name="model">The UNet graph; not changed.</param>
     /// <param name="description">What messages name the model by.</param>
     /// <param name="point">The cut point's index in <see cref="Points"/>.</param>
+    /// <param name="sampleInput">The UNet's latent input (as its wrapper found it): the feature computes in its precision.</param>
     /// <exception cref="ModelContractException">The model declares no points, fewer than <paramref name="point"/> + 1, or a
     /// point that is not a value on the path to its outputs.</exception>
-    public static (byte[] Full, byte[] Cached) Split(ModelProto model, string description, int point)
+    public static (byte[] Full, byte[] Cached) Split(ModelProto model, string description, int point, string sampleInput)
     {
         string[] points = Points(model);
         if (points.Length == 0)
@@ -57,7 +58,7 @@ internal static class DeepCacheGraphs
         GraphProto graph = model.Graph;
         NodeProto producer = graph.Node.FirstOrDefault(n => n.Output.Contains(cut))
             ?? throw new ModelContractException(description, PointsKey, $"cache point '{cut}' is not the output of any node of the graph.");
-        TypeProto featureType = FeatureType(graph, description);
+        TypeProto featureType = FeatureType(graph, description, sampleInput);
 
         // The cached graph: the nodes the outputs need, walking back from them and stopping at the cut.
         var needed = new HashSet<string>(graph.Output.Select(o => o.Name), StringComparer.Ordinal);
@@ -124,10 +125,10 @@ internal static class DeepCacheGraphs
         + "an exported ONNX UNet's internal values are the exporter's and are not known.");
 
     // The feature is [batch, channels, height, width] in the precision the UNet computes in, that of its sample input.
-    private static TypeProto FeatureType(GraphProto graph, string description)
+    private static TypeProto FeatureType(GraphProto graph, string description, string sampleInput)
     {
-        ValueInfoProto sample = graph.Input.FirstOrDefault(i => i.Name is "sample" or "latent_model_input")
-            ?? throw new ModelContractException(description, "sample", "the UNet graph has no 'sample' input to take the feature's element type from.");
+        ValueInfoProto sample = graph.Input.FirstOrDefault(i => i.Name == sampleInput)
+            ?? throw new ModelContractException(description, sampleInput, $"the UNet graph has no '{sampleInput}' input to take the feature's element type from.");
         var shape = new TensorShapeProto();
         foreach (string axis in new[] { "batch", "feature_channels", "feature_height", "feature_width" })
             shape.Dim.Add(new TensorShapeProto.Types.Dimension { DimParam = "deep_cache_" + axis });

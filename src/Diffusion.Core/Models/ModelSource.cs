@@ -51,6 +51,17 @@ internal sealed class ModelSource
         return new ModelSource(description, null, graph, externalDataFolder, weightBytes ?? graph.LongLength);
     }
 
+    /// <summary>The folder the graph's external data resolves in: a built graph's weights folder, or the model file's own.</summary>
+    public string? WeightsFolder => ExternalDataFolder ?? (FilePath is string path ? Path.GetDirectoryName(Path.GetFullPath(path)) ?? "." : null);
+
+    /// <summary>
+    /// The same model as a graph in memory (itself when it is one), for the load-time rewrites that edit a graph
+    /// (quantisation, step caching's cut) and need its external data to resolve beside the file. The file is read whole:
+    /// a model file with its weights embedded is under protobuf's 2 GB limit, and bigger models keep their weights in
+    /// external data.
+    /// </summary>
+    public ModelSource InMemory() => Graph is not null ? this : FromGraph(Description, File.ReadAllBytes(FilePath!), WeightsFolder, WeightBytes);
+
     /// <summary>Whether a file beside a model file counts as its weights (not a graph, config or text).</summary>
     internal static bool IsWeightFile(FileInfo file) => file.Extension is not (".onnx" or ".json" or ".txt" or ".md" or ".model");
 

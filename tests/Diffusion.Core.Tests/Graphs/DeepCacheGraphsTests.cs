@@ -85,7 +85,7 @@ public sealed class DeepCacheGraphsTests
     {
         using UNet unet = CheckpointUNet.Load(GraphFixtures.Fixture("unet-sd"), s_session);
         ModelProto model = ModelProto.Parser.ParseFrom(unet.Source.Graph);
-        (byte[] full, byte[] cached) = DeepCacheGraphs.Split(model, unet.ModelPath, 0);
+        (byte[] full, byte[] cached) = DeepCacheGraphs.Split(model, unet.ModelPath, 0, "sample");
         ModelProto cachedModel = ModelProto.Parser.ParseFrom(cached);
         int convs(ModelProto m) => m.Graph.Node.Count(n => n.OpType == "Conv");
         // conv_in, the last layer's resnet (2 convs and a shortcut), its transformer's 1×1 proj_in/proj_out and conv_out.
@@ -122,7 +122,7 @@ public sealed class DeepCacheGraphsTests
         model.Graph.Node.Add(new NodeProto { OpType = "Identity", Name = "dead", Input = { "sample" }, Output = { "dead_value" } });
         model.MetadataProps.Clear();
         model.MetadataProps.Add(new StringStringEntryProto { Key = DeepCacheGraphs.PointsKey, Value = point });
-        var error = Assert.Throws<ModelContractException>(() => DeepCacheGraphs.Split(model, "demo", 0));
+        var error = Assert.Throws<ModelContractException>(() => DeepCacheGraphs.Split(model, "demo", 0, "sample"));
         Assert.Contains(expected, error.Message, StringComparison.Ordinal);
     }
 

@@ -18,7 +18,7 @@ namespace Diffusion.Core.Benchmarks;
 /// <remarks>
 /// Usage: <c>built-unet load --checkpoint F.safetensors | --export unet/model.onnx [--optimized DIR] [--threads 2]</c>,
 /// <c>built-unet steps --checkpoint F --export M [--runs 5] [--threads 2]</c>,
-/// <c>built-unet attention --checkpoint F [--unfused] [--runs 3] [--quantization int8|int4] [--quantize-convolutions]</c> (one process per variant: session creation, each of
+/// <c>built-unet attention --checkpoint F [--unfused] [--runs 3] [--quantization int8|int4] [--quantize-convolutions] [--quantize-activations]</c> (one process per variant: session creation, each of
 /// the first two batch-2 runs, the steady runs' median, peak RSS; fused vs unfused attention),
 /// <c>built-unet operators --checkpoint F [--prepack on|off] [--runs 3]</c> (ONNX Runtime's profiler on: kernel time per
 /// operator kind over the steady runs, to see which kinds pre-packing speeds up).
@@ -34,14 +34,15 @@ public static class BuiltUNetHarness
         GraphOptimizationLevel? level = null;
         bool? prepack = null;
         var quantization = WeightQuantization.None;
-        bool convolutions = false;
+        bool convolutions = false, activations = false;
         var entries = new Dictionary<string, string>();
         for (int i = 1; i < args.Length; i += 2)
         {
-            if (args[i] is "--unfused" or "--quantize-convolutions")
+            if (args[i] is "--unfused" or "--quantize-convolutions" or "--quantize-activations")
             {
                 fused &= args[i] != "--unfused";
                 convolutions |= args[i] == "--quantize-convolutions";
+                activations |= args[i] == "--quantize-activations";
                 i--;
                 continue;
             }
@@ -64,8 +65,8 @@ public static class BuiltUNetHarness
             }
         }
         Console.WriteLine(MachineDescription.Describe());
-        var settings = new SessionSettings { IntraOpThreads = threads, GraphOptimizationLevel = level, PrepackWeights = prepack, Quantization = quantization, QuantizeConvolutions = convolutions, SessionConfigEntries = entries.Count > 0 ? entries : null };
-        Console.WriteLine($"level {(level is null ? "automatic" : level)}, prepack {(prepack is null ? "automatic" : prepack.Value ? "on" : "off")}, quantization {quantization}{(convolutions ? ", convolutions int8" : "")}{string.Concat(entries.Select(e => $", {e.Key}={e.Value}"))}");
+        var settings = new SessionSettings { IntraOpThreads = threads, GraphOptimizationLevel = level, PrepackWeights = prepack, Quantization = quantization, QuantizeConvolutions = convolutions, QuantizeActivations = activations, SessionConfigEntries = entries.Count > 0 ? entries : null };
+        Console.WriteLine($"level {(level is null ? "automatic" : level)}, prepack {(prepack is null ? "automatic" : prepack.Value ? "on" : "off")}, quantization {quantization}{(convolutions ? ", convolutions int8" : "")}{(activations ? ", int8 activations" : "")}{string.Concat(entries.Select(e => $", {e.Key}={e.Value}"))}");
         switch (mode)
         {
             case "load" when checkpoint is not null ^ export is not null:

@@ -10,7 +10,8 @@ namespace Diffusion.Core.Benchmarks;
 /// The <c>quantization-quality</c> verb: the same prompts and seeds through a model unquantised and with
 /// <see cref="SessionSettings.Quantization"/> Int8 and Int4, and the decoded images' PSNR against the unquantised ones
 /// (8-bit RGB, peak 255; mean of the per-image PSNR and the worst image), with each mode's generation time; then int8
-/// convolutions (<see cref="SessionSettings.QuantizeConvolutions"/>) alone and with int8 linear layers.
+/// convolutions (<see cref="SessionSettings.QuantizeConvolutions"/>) alone and with int8 linear layers; then the same layers
+/// computing in int8 (<see cref="SessionSettings.QuantizeActivations"/>).
 /// </summary>
 /// <remarks>
 /// Usage: <c>quantization-quality [--model DIR] [--size 64] [--steps 20] [--prompts 24] [--threads 2] [--config DIR]</c>.
@@ -44,11 +45,12 @@ public static class QuantizationQualityHarness
             .Select(i => $"a {DemoCaptionWords.Colours[i % DemoCaptionWords.Colours.Length]} {DemoCaptionWords.Shapes[i / DemoCaptionWords.Colours.Length % DemoCaptionWords.Shapes.Length]} on a {s_backgrounds[i % s_backgrounds.Length]} background")
             .ToArray();
         List<byte[]>? reference = null;
-        foreach ((WeightQuantization mode, bool convolutions) in new[] { (WeightQuantization.None, false), (WeightQuantization.Int8, false),
-            (WeightQuantization.Int4, false), (WeightQuantization.None, true), (WeightQuantization.Int8, true) })
+        foreach ((WeightQuantization mode, bool convolutions, bool activations) in new[] { (WeightQuantization.None, false, false), (WeightQuantization.Int8, false, false),
+            (WeightQuantization.Int4, false, false), (WeightQuantization.None, true, false), (WeightQuantization.Int8, true, false),
+            (WeightQuantization.Int8, false, true), (WeightQuantization.None, true, true), (WeightQuantization.Int8, true, true) })
         {
-            var session = new SessionSettings { IntraOpThreads = threads, Quantization = mode, QuantizeConvolutions = convolutions };
-            string label = convolutions ? $"{mode} + int8 convolutions" : mode.ToString();
+            var session = new SessionSettings { IntraOpThreads = threads, Quantization = mode, QuantizeConvolutions = convolutions, QuantizeActivations = activations };
+            string label = (convolutions ? $"{mode} + int8 convolutions" : mode.ToString()) + (activations ? ", int8 activations" : "");
             using var pipeline = StableDiffusionPipeline.Load(model, new PipelineSettings { Session = session, ConfigDirectory = config });
             var images = new List<byte[]>();
             long start = Stopwatch.GetTimestamp();

@@ -16,7 +16,7 @@ namespace Diffusion.Core.Benchmarks;
 /// </summary>
 /// <remarks>
 /// Usage: <c>realsize --checkpoint F.safetensors [--config DIR] [--level all|extended|basic] [--unet-level all|extended] [--prepack on|off]
-/// [--cache DIR] [--threads 2] [--size 512] [--steps 4] [--runs 2] [--memory-mode keep|sequential|auto] [--memory-budget-gib G] [--lora F.safetensors[:multiplier]]… [--quantization int8|int4] [--quantize-convolutions]</c>
+/// [--cache DIR] [--threads 2] [--size 512] [--steps 4] [--runs 2] [--memory-mode keep|sequential|auto] [--memory-budget-gib G] [--lora F.safetensors[:multiplier]]… [--quantization int8|int4] [--quantize-convolutions] [--quantize-activations]</c>
 /// (<c>--lora</c> repeats; the LoRAs are merged at load, as <see cref="PipelineSettings.Loras"/>).
 /// </remarks>
 public static class RealSizeHarness
@@ -31,13 +31,14 @@ public static class RealSizeHarness
         long? budget = null;
         var loras = new List<LoraFile>();
         var quantization = WeightQuantization.None;
-        bool convolutions = false;
+        bool convolutions = false, activations = false;
         DeepCache? stepCache = null;
         for (int i = 0; i < args.Length; i += 2)
         {
-            if (args[i] == "--quantize-convolutions")
+            if (args[i] is "--quantize-convolutions" or "--quantize-activations")
             {
-                convolutions = true;
+                convolutions |= args[i] == "--quantize-convolutions";
+                activations |= args[i] == "--quantize-activations";
                 i--;
                 continue;
             }
@@ -65,8 +66,8 @@ public static class RealSizeHarness
         if (model is null)
             throw new ArgumentException("realsize --checkpoint F.safetensors|DIR [--config DIR] [--level …] [--prepack on|off] …");
         Console.WriteLine(MachineDescription.Describe());
-        var session = new SessionSettings { IntraOpThreads = threads, GraphOptimizationLevel = level, PrepackWeights = prepack, OptimizedModelCache = cache, Quantization = quantization, QuantizeConvolutions = convolutions };
-        Console.WriteLine($"model {model}; level {(level is null ? "automatic" : level)}; prepack {(prepack is null ? "automatic" : prepack.Value ? "on" : "off")}; threads {threads}; {size}²; {steps} steps; {memory}; cache {cache ?? "off"}; LoRAs {(loras.Count == 0 ? "none" : string.Join(", ", loras))}; quantization {quantization}{(convolutions ? " + convolutions int8" : "")}; step cache {stepCache?.ToText() ?? "off"}; load {MachineDescription.LoadAverage()}");
+        var session = new SessionSettings { IntraOpThreads = threads, GraphOptimizationLevel = level, PrepackWeights = prepack, OptimizedModelCache = cache, Quantization = quantization, QuantizeConvolutions = convolutions, QuantizeActivations = activations };
+        Console.WriteLine($"model {model}; level {(level is null ? "automatic" : level)}; prepack {(prepack is null ? "automatic" : prepack.Value ? "on" : "off")}; threads {threads}; {size}²; {steps} steps; {memory}; cache {cache ?? "off"}; LoRAs {(loras.Count == 0 ? "none" : string.Join(", ", loras))}; quantization {quantization}{(convolutions ? " + convolutions int8" : "")}{(activations ? " + int8 activations" : "")}; step cache {stepCache?.ToText() ?? "off"}; load {MachineDescription.LoadAverage()}");
 
         double baseline = ProcessMemory.PeakResidentMiB();
         long start = Stopwatch.GetTimestamp();

@@ -36,9 +36,11 @@ internal sealed class GenerationRun(GenerationArguments arguments, GenerateOptio
             };
             session.Validate();
             WeightQuantization quantization = parsed.GetValue(extra.Quantization);
-            bool convolutions = parsed.GetValue(extra.QuantizeConvolutions);
+            bool convolutions = parsed.GetValue(extra.QuantizeConvolutions), activations = parsed.GetValue(extra.QuantizeActivations);
+            if (activations && quantization != WeightQuantization.Int8 && !convolutions)
+                throw new InvalidOptionException("--quantize-activations", "makes the int8 layers compute in int8; give --quantization Int8 and/or --quantize-convolutions with it.");
             quantized = quantization != WeightQuantization.None || convolutions
-                ? session with { Quantization = quantization, QuantizeConvolutions = convolutions }
+                ? session with { Quantization = quantization, QuantizeConvolutions = convolutions, QuantizeActivations = activations }
                 : null;
             quantized?.Validate();
             if (parsed.GetValue(extra.Preview) is { } previewFolder)

@@ -51,6 +51,15 @@ public sealed class GenerateTests(InstalledTool tool) : IDisposable
         double convMse = a.Zip(c, (x, y) => (double)(x - y) * (x - y)).Average();
         Assert.True(convMse > 0 && 10 * Math.Log10(255.0 * 255.0 / convMse) > 25, $"PSNR {10 * Math.Log10(255.0 * 255.0 / convMse):F1} dB");
 
+        var integer = tool.Run(_folder, null, "generate", "--steps", "6", "--quantization", "Int8", "--quantize-convolutions", "--quantize-activations", "--output", "integer.png");
+        Assert.True(integer.ExitCode == 0, integer.ToString());
+        byte[] d = SkiaImageCodec.Load(At("integer.png")).Pixels;
+        double integerMse = a.Zip(d, (x, y) => (double)(x - y) * (x - y)).Average();
+        Assert.True(integerMse > 0 && 10 * Math.Log10(255.0 * 255.0 / integerMse) > 25, $"PSNR {10 * Math.Log10(255.0 * 255.0 / integerMse):F1} dB");
+        var alone = tool.Run(_folder, null, "generate", "--quantize-activations", "--output", "never.png");
+        Assert.Equal(2, alone.ExitCode);
+        Assert.Contains("--quantize-activations", alone.Output + alone.Error, StringComparison.Ordinal);
+
         var gpu = tool.Run(_folder, null, "generate", "--quantization", "Int4", "--provider", "cuda", "--output", "never.png");
         Assert.Equal(2, gpu.ExitCode);
         Assert.Contains("Quantization", gpu.Output + gpu.Error, StringComparison.Ordinal);

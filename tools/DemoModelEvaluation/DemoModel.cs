@@ -35,8 +35,8 @@ public static class DemoModel
         {
             textEncoder = TextEncoder.Load(textEncoderPath, session);
             unet = UNet.Load(folder.UNetPath, session);
-            // Quantisation is for the text encoder and UNet (the decoder is convolutions).
-            vaeDecoder = VaeDecoder.Load(folder.VaeDecoderPath, session is null ? null : session with { Quantization = WeightQuantization.None });
+            // Quantisation is for the text encoder and UNet; the decoder stays float32.
+            vaeDecoder = VaeDecoder.Load(folder.VaeDecoderPath, session is null ? null : session with { Quantization = WeightQuantization.None, QuantizeConvolutions = false, QuantizeActivations = false });
             return new StableDiffusionPipeline(tokenizer, textEncoder, unet, vaeDecoder, scheduler,
                 vaeScalingFactor ?? folder.VaeScalingFactor, SceneGeometry.ImageSize);
         }

@@ -21,6 +21,8 @@ public sealed record EvaluationArguments
           --samples DIR        write every generated image as PNG into DIR
           --report PATH        write the Markdown report there (it is always printed)
           --quantization Q     none, int8 or int4: the text encoder's and UNet's linear layers quantised at load (default none)
+          --quantize-convolutions  the UNet's convolutions held as int8 per output channel too
+          --quantize-activations   the int8 layers also compute in int8 (activations quantised at run time)
           --deep-cache N[:P]   step caching (DeepCache): the whole UNet every N steps, cut at point P (default 0); default off
         """;
 
@@ -60,6 +62,12 @@ public sealed record EvaluationArguments
     /// <summary>Weight quantisation of the text encoder and UNet.</summary>
     public Diffusion.Core.Execution.WeightQuantization Quantization { get; init; } = Diffusion.Core.Execution.WeightQuantization.None;
 
+    /// <summary>Whether the text encoder's and UNet's convolutions are held as int8 too.</summary>
+    public bool QuantizeConvolutions { get; init; }
+
+    /// <summary>Whether the int8 layers compute in int8.</summary>
+    public bool QuantizeActivations { get; init; }
+
     /// <summary>Step caching for every image (null: off).</summary>
     public Diffusion.Core.Pipelines.DeepCache? StepCache { get; init; }
 
@@ -90,6 +98,8 @@ public sealed record EvaluationArguments
                 "--samples" => result with { SamplesDirectory = Value() },
                 "--report" => result with { ReportPath = Value() },
                 "--quantization" => result with { Quantization = QuantizationValue(option, Value()) },
+                "--quantize-convolutions" => result with { QuantizeConvolutions = true },
+                "--quantize-activations" => result with { QuantizeActivations = true },
                 "--deep-cache" => result with { StepCache = DeepCacheValue(option, Value()) },
                 "--help" or "-h" => result with { ShowHelp = true },
                 _ => throw new ArgumentException($"Unknown option '{option}'."),

@@ -44,9 +44,13 @@ try
     var controls = new List<ReportRow>();
     var otherGuidance = new List<ReportRow>();
     var otherSizes = new List<(int, ReportRow)>();
-    SessionSettings? session = arguments.Quantization == WeightQuantization.None ? null : new SessionSettings { Quantization = arguments.Quantization };
+    SessionSettings? session = arguments.Quantization == WeightQuantization.None && !arguments.QuantizeConvolutions && !arguments.QuantizeActivations ? null
+        : new SessionSettings { Quantization = arguments.Quantization, QuantizeConvolutions = arguments.QuantizeConvolutions, QuantizeActivations = arguments.QuantizeActivations };
     if (session is not null)
-        Console.Error.WriteLine($"text encoder and UNet quantised at load: {arguments.Quantization}");
+    {
+        session.Validate(); // a bad combination is named before any model loads
+        Console.Error.WriteLine($"text encoder and UNet quantised at load: linear layers {arguments.Quantization}{(arguments.QuantizeConvolutions ? ", convolutions int8" : "")}{(arguments.QuantizeActivations ? ", int8 compute" : "")}");
+    }
     using (StableDiffusionPipeline pipeline = DemoModel.Load(arguments.Model, session: session))
     {
         foreach (string name in arguments.Schedulers)

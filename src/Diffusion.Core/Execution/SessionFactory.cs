@@ -168,15 +168,24 @@ public static class SessionFactory
         Graphs.WidenedWeights? widened = null;
         Graphs.LinearWeightQuantizer? quantized = null;
         Graphs.ConvWeightQuantizer? convolutions = null;
+        Graphs.Int8ActivationQuantizer? integer = null;
         try
         {
             if (settings.QuantizesWeights && source.ExternalDataFolder is string quantizeFolder)
             {
                 var overridden = new HashSet<string>(overrides.SelectMany(o => o.Names), StringComparer.Ordinal);
                 string? modelFile = source.FilePath is null && File.Exists(source.Description) ? Path.GetFileName(source.Description) : null;
-                quantized = Graphs.LinearWeightQuantizer.Quantize(ref graph, quantizeFolder, settings.Quantization, overridden, modelFile, settings.QuantizedAccuracyLevel);
-                if (settings.QuantizeConvolutions)
-                    convolutions = Graphs.ConvWeightQuantizer.Quantize(ref graph, quantizeFolder, overridden, modelFile);
+                if (settings.QuantizeActivations)
+                {
+                    integer = Graphs.Int8ActivationQuantizer.Quantize(ref graph, quantizeFolder, settings.Quantization == WeightQuantization.Int8,
+                        settings.QuantizeConvolutions, overridden, modelFile);
+                }
+                else
+                {
+                    quantized = Graphs.LinearWeightQuantizer.Quantize(ref graph, quantizeFolder, settings.Quantization, overridden, modelFile, settings.QuantizedAccuracyLevel);
+                    if (settings.QuantizeConvolutions)
+                        convolutions = Graphs.ConvWeightQuantizer.Quantize(ref graph, quantizeFolder, overridden, modelFile);
+                }
             }
             if (settings.WidenHalfPrecisionWeights && settings.Provider.Kind == ExecutionProviderKind.Cpu && source.ExternalDataFolder is string dataFolder
                 && options.GraphOptimizationLevel != GraphOptimizationLevel.ORT_ENABLE_ALL && string.IsNullOrEmpty(options.OptimizedModelFilePath))
@@ -189,18 +198,20 @@ public static class SessionFactory
                 graph = Graphs.OverridableWeights.Expose(graph, remaining);
                 Weights.WeightOverrides.ApplyTo(options, overrides, handled);
             }
-            if (widened is null && quantized is null && convolutions is null)
+            if (widened is null && quantized is null && convolutions is null && integer is null)
                 return new InferenceSession(graph, options);
             widened?.ApplyTo(options);
             quantized?.ApplyTo(options);
             convolutions?.ApplyTo(options);
-            return new WeightOwningSession(graph, options, [widened, quantized, convolutions]);
+            integer?.ApplyTo(options);
+            return new WeightOwningSession(graph, options, [widened, quantized, convolutions, integer]);
         }
         catch
         {
             widened?.Dispose();
             quantized?.Dispose();
             convolutions?.Dispose();
+            integer?.Dispose();
             throw;
         }
     }

@@ -80,9 +80,10 @@ public sealed record SessionSettings
     {
         bool large = weightBytes > LargeModelBytes;
         // Quantised graphs need a level below ALL (see Quantization) and pre-packing: MatMulNBits' fast kernels run on
-        // the packed layout.
+        // the packed layout. The integer GEMMs of QuantizeActivations pack as they run, as fast (a real-size UNet step
+        // 4.5–4.6 s either way), and pre-packing would hold a second copy of their weights (+850 MiB).
         return (GraphOptimizationLevel ?? (large || QuantizesWeights ? Microsoft.ML.OnnxRuntime.GraphOptimizationLevel.ORT_ENABLE_EXTENDED : Microsoft.ML.OnnxRuntime.GraphOptimizationLevel.ORT_ENABLE_ALL),
-            PrepackWeights ?? (Quantization != WeightQuantization.None || !large));
+            PrepackWeights ?? (Quantization != WeightQuantization.None && !QuantizeActivations || !large));
     }
 
     /// <summary>
@@ -143,6 +144,16 @@ public sealed record SessionSettings
     public bool QuantizeConvolutions { get; init; }
 
     /// <summary>
+    /// Whether the layers <see cref="Quantization"/> (<see cref="WeightQuantization.Int8"/> only) and
+    /// <see cref="QuantizeConvolutions"/> make int8 also compute in int8: their activations are quantised at run time to
+    /// uint8 per tensor and multiplied by int8 weights per output channel in ONNX Runtime's integer GEMM
+    /// (<c>DynamicQuantizeMatMul</c>; convolutions as an im2col and <c>MatMulIntegerToFloat</c>). On CPUs with
+    /// AVX-512 VNNI or AMX a UNet step takes about half its float32 time, for a larger image difference than int8
+    /// weights alone (docs/performance.md). Same limits as <see cref="Quantization"/>. Default <see langword="false"/>.
+    /// </summary>
+    public bool QuantizeActivations { get; init; }
+
+    /// <summary>
     /// MatMulNBits' <c>accuracy_level</c> for <see cref="Quantization"/>: <see cref="Graphs.LinearWeightQuantizer.Int8Compute"/>
     /// unless tests ask for 0 (float32 compute, exact against the dequantised weights).
     /// </summary>
@@ -167,6 +178,10 @@ public sealed record SessionSettings
         if (!Enum.IsDefined(Quantization))
             throw new InvalidOptionException("SessionSettings.Quantization", $"unknown value {(int)Quantization}.");
         string quantizing = Quantization != WeightQuantization.None ? "SessionSettings.Quantization" : "SessionSettings.QuantizeConvolutions";
+        if (QuantizeActivations && Quantization == WeightQuantization.Int4)
+            throw new InvalidOptionException("SessionSettings.QuantizeActivations", "computes with int8 weights; it cannot be combined with Quantization Int4.");
+        if (QuantizeActivations && !QuantizesWeights)
+            throw new InvalidOptionException("SessionSettings.QuantizeActivations", "applies to the layers made int8 by Quantization = Int8 or QuantizeConvolutions; neither is set.");
         if (QuantizesWeights && Provider.Kind != ExecutionProviderKind.Cpu)
             throw new InvalidOptionException(quantizing, $"is applied on the CPU provider in this version, not on {Provider.Kind}.");
         if (QuantizesWeights && GraphOptimizationLevel == Microsoft.ML.OnnxRuntime.GraphOptimizationLevel.ORT_ENABLE_ALL)

@@ -3,6 +3,9 @@ using Diffusion.Core.Graphs.Proto;
 using Google.Protobuf;
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
+using System.Numerics.Tensors;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 
 namespace Diffusion.Core.Graphs;
 
@@ -136,13 +139,38 @@ internal sealed class ConvWeightQuantizer : SuppliedInitializers
         for (int o = 0; o < channels; o++)
         {
             ReadOnlySpan<float> row = weights.Slice(o * perChannel, perChannel);
-            float max = MathF.Abs(System.Numerics.Tensors.TensorPrimitives.MaxMagnitude(row)); // the signed value of largest magnitude
+            float max = MathF.Abs(TensorPrimitives.MaxMagnitude(row)); // the signed value of largest magnitude
             float scale = max > 0 ? max / 127f : 1f;
-            float inverse = 1f / scale;
-            Span<sbyte> target = codes.Slice(o * perChannel, perChannel);
-            for (int i = 0; i < perChannel; i++)
-                target[i] = (sbyte)Math.Clamp((int)MathF.Round(row[i] * inverse, MidpointRounding.ToEven), -127, 127);
+            RoundToCodes(row, 1f / scale, codes.Slice(o * perChannel, perChannel));
             scales[o] = scale;
         }
+    }
+
+    /// <summary>
+    /// codes = clamp(round(values · inverse), −127, 127), rounding half to even. Written with Vector256 because a real-size
+    /// UNet has 860 M weights and TensorPrimitives' float → sbyte conversions run element by element (1–1.5 ns each here).
+    /// Adding and subtracting 1.5 · 2²³ rounds a float of magnitude below 2²² to an integer, half to even, in the default
+    /// rounding mode; the clamp comes first, so that holds.
+    /// </summary>
+    private static void RoundToCodes(ReadOnlySpan<float> values, float inverse, Span<sbyte> codes)
+    {
+        const float RoundingShift = 12582912f; // 1.5 · 2^23
+        int i = 0;
+        if (Vector256.IsHardwareAccelerated)
+        {
+            Vector256<float> scale = Vector256.Create(inverse), low = Vector256.Create(-127f), high = Vector256.Create(127f), shift = Vector256.Create(RoundingShift);
+            ref float source = ref MemoryMarshal.GetReference(values);
+            ref sbyte target = ref MemoryMarshal.GetReference(codes);
+            for (; i <= values.Length - 32; i += 32)
+            {
+                Vector256<int> a = Convert(Vector256.LoadUnsafe(ref source, (nuint)i)), b = Convert(Vector256.LoadUnsafe(ref source, (nuint)(i + 8)));
+                Vector256<int> c = Convert(Vector256.LoadUnsafe(ref source, (nuint)(i + 16))), d = Convert(Vector256.LoadUnsafe(ref source, (nuint)(i + 24)));
+                Vector256.Narrow(Vector256.Narrow(a, b), Vector256.Narrow(c, d)).StoreUnsafe(ref target, (nuint)i);
+            }
+
+            Vector256<int> Convert(Vector256<float> v) => Vector256.ConvertToInt32(Vector256.Min(Vector256.Max(v * scale, low), high) + shift - shift);
+        }
+        for (; i < values.Length; i++)
+            codes[i] = (sbyte)Math.Clamp((int)MathF.Round(values[i] * inverse, MidpointRounding.ToEven), -127, 127);
     }
 }

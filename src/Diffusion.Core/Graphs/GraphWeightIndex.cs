@@ -34,6 +34,14 @@ internal sealed class GraphWeightIndex
     /// <summary>The initializer named <paramref name="name"/>, or null.</summary>
     public TensorProto? Initializer(string name) => _initializers.GetValueOrDefault(name);
 
+    /// <summary>
+    /// The initializer <paramref name="value"/> is, or the one a <c>Cast</c> producing it reads (a bias stored in half
+    /// precision); null otherwise.
+    /// </summary>
+    public TensorProto? ConstantBehind(string value)
+        => Initializer(value) ?? (_producers.TryGetValue(value, out NodeProto? producer) && producer.OpType == "Cast" && producer.Domain.Length == 0
+            && producer.Input.Count == 1 ? Initializer(producer.Input[0]) : null);
+
     /// <summary>Whether <paramref name="name"/> is also a graph input (a session may then feed it).</summary>
     public bool IsGraphInput(string name) => _inputs.Contains(name);
 

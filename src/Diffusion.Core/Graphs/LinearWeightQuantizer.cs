@@ -187,7 +187,7 @@ internal sealed class LinearWeightQuantizer : SuppliedInitializers
     /// computing x·Wᵀ (+ b) over [out, in] (false: the builder's and exporters' <c>transB = 1</c>) or x·W (+ b) over
     /// [in, out] (true), or a 2-D MatMul x·W over [in, out] (true: torch exports nn.Linear so). Null otherwise.
     /// </summary>
-    private static bool? LinearLayout(NodeProto node)
+    internal static bool? LinearLayout(NodeProto node)
     {
         if (node.Domain.Length != 0)
             return null;

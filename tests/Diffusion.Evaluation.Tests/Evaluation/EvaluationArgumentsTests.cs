@@ -43,6 +43,18 @@ public sealed class EvaluationArgumentsTests
     }
 
     [Fact]
+    public void IntegerCompute_FlagsAreOffByDefaultAndSetByName()
+    {
+        EvaluationArguments defaults = EvaluationArguments.Parse([]);
+        Assert.False(defaults.QuantizeConvolutions);
+        Assert.False(defaults.QuantizeActivations);
+        EvaluationArguments set = EvaluationArguments.Parse(["--quantization", "int8", "--quantize-convolutions", "--quantize-activations"]);
+        Assert.True(set.QuantizeConvolutions);
+        Assert.True(set.QuantizeActivations);
+        Assert.Equal(Diffusion.Core.Execution.WeightQuantization.Int8, set.Quantization);
+    }
+
+    [Fact]
     public void DeepCache_IsOffByDefaultAndReadsIntervalAndPoint()
     {
         Assert.Null(EvaluationArguments.Parse([]).StepCache);

@@ -26,7 +26,7 @@ public static class RealSizeHarness
         string? model = null, config = null, cache = null;
         GraphOptimizationLevel? level = null, unetLevel = null;
         bool? prepack = null;
-        int threads = 2, size = 512, steps = 4, runs = 2;
+        int threads = BenchmarkSettings.ThreadsOr(2), size = 512, steps = 4, runs = 2; // --threads is taken by BenchmarkSettings first
         var memory = MemoryMode.KeepLoaded;
         long? budget = null;
         var loras = new List<LoraFile>();
@@ -66,8 +66,8 @@ public static class RealSizeHarness
         if (model is null)
             throw new ArgumentException("realsize --checkpoint F.safetensors|DIR [--config DIR] [--level …] [--prepack on|off] …");
         Console.WriteLine(MachineDescription.Describe());
-        var session = new SessionSettings { IntraOpThreads = threads, GraphOptimizationLevel = level, PrepackWeights = prepack, OptimizedModelCache = cache, Quantization = quantization, QuantizeConvolutions = convolutions, QuantizeActivations = activations };
-        Console.WriteLine($"model {model}; level {(level is null ? "automatic" : level)}; prepack {(prepack is null ? "automatic" : prepack.Value ? "on" : "off")}; threads {threads}; {size}²; {steps} steps; {memory}; cache {cache ?? "off"}; LoRAs {(loras.Count == 0 ? "none" : string.Join(", ", loras))}; quantization {quantization}{(convolutions ? " + convolutions int8" : "")}{(activations ? " + int8 activations" : "")}; step cache {stepCache?.ToText() ?? "off"}; load {MachineDescription.LoadAverage()}");
+        var session = new SessionSettings { Provider = BenchmarkSettings.Session.Provider, IntraOpThreads = threads, GraphOptimizationLevel = level, PrepackWeights = prepack, OptimizedModelCache = cache, Quantization = quantization, QuantizeConvolutions = convolutions, QuantizeActivations = activations };
+        Console.WriteLine($"model {model}; provider {session.Provider.Kind}; level {(level is null ? "automatic" : level)}; prepack {(prepack is null ? "automatic" : prepack.Value ? "on" : "off")}; threads {threads}; {size}²; {steps} steps; {memory}; cache {cache ?? "off"}; LoRAs {(loras.Count == 0 ? "none" : string.Join(", ", loras))}; quantization {quantization}{(convolutions ? " + convolutions int8" : "")}{(activations ? " + int8 activations" : "")}; step cache {stepCache?.ToText() ?? "off"}; load {MachineDescription.LoadAverage()}");
 
         double baseline = ProcessMemory.PeakResidentMiB();
         long start = Stopwatch.GetTimestamp();

@@ -21,7 +21,7 @@ import stand_ins  # noqa: F401,E402  (before diffusers)
 sys.path.insert(0, os.path.join(os.environ["DIFFUSERS_ROOT"], "src"))
 import torch  # noqa: E402
 
-torch.set_num_threads(2)
+torch.set_num_threads(int(os.environ.get("REALSIZE_THREADS", "2")))  # the GPU run (benchmarks/gpu) uses every core
 OUT = os.environ.get("REALSIZE_OUT", "/tmp/realsize")
 os.makedirs(OUT, exist_ok=True)
 

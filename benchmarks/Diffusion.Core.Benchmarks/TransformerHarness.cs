@@ -15,7 +15,7 @@ namespace Diffusion.Core.Benchmarks;
 /// <summary>
 /// The <c>transformer</c> verb: <c>make --out DIR</c> writes a real-size SD3-medium transformer with random float16 weights
 /// as a diffusers folder (config.json + diffusion_pytorch_model.safetensors, 4.1 GB; the tensor list comes from the graph
-/// builder itself, so no Python is needed; never commit it); <c>run --folder DIR [--quantization none|int8|int4] [--size 256]
+/// builder itself, so no Python is needed; never commit it); <c>run --folder DIR [--quantization none|int8|int4] [--quantize-activations] [--size 256]
 /// [--runs 2] [--text 154] [--threads 2]</c> builds and loads it (one configuration per process) and times batch-1 runs.
 /// </summary>
 public static class TransformerHarness
@@ -32,9 +32,16 @@ public static class TransformerHarness
         string? folder = null;
         var quantization = WeightQuantization.None;
         int size = 256, runs = 2, text = 154, threads = 2;
-        for (int i = 1; i + 1 < args.Length; i += 2)
+        bool activations = false;
+        for (int i = 1; i < args.Length; i += 2)
         {
-            string value = args[i + 1];
+            if (args[i] == "--quantize-activations")
+            {
+                activations = true;
+                i--;
+                continue;
+            }
+            string value = i + 1 < args.Length ? args[i + 1] : throw new ArgumentException($"{args[i]} needs a value");
             switch (args[i])
             {
                 case "--out" or "--folder": folder = value; break;
@@ -52,7 +59,7 @@ public static class TransformerHarness
         if (mode == "make")
             Make(folder);
         else
-            Time(folder, new SessionSettings { IntraOpThreads = threads, Quantization = quantization }, size, runs, text);
+            Time(folder, new SessionSettings { IntraOpThreads = threads, Quantization = quantization, QuantizeActivations = activations }, size, runs, text);
         return 0;
     }
 
@@ -101,7 +108,7 @@ public static class TransformerHarness
         long start = Stopwatch.GetTimestamp();
         BuiltModel built = CheckpointTransformer.Build(folder);
         using InferenceSession session = SessionFactory.Create(built.ToSource(), settings);
-        Console.WriteLine($"SD3-medium transformer, quantization {settings.Quantization}: built and loaded in {Stopwatch.GetElapsedTime(start).TotalSeconds:F1} s, " +
+        Console.WriteLine($"SD3-medium transformer, quantization {settings.Quantization}{(settings.QuantizeActivations ? ", int8 compute" : "")}: built and loaded in {Stopwatch.GetElapsedTime(start).TotalSeconds:F1} s, " +
             $"RSS {ProcessMemory.ResidentMiB():F0} MiB, peak {ProcessMemory.PeakResidentMiB():F0} MiB");
         int latent = size / 8;
         var random = new Random(1);

@@ -174,7 +174,7 @@ public static class SessionFactory
             if (settings.QuantizesWeights && source.ExternalDataFolder is string quantizeFolder)
             {
                 var overridden = new HashSet<string>(overrides.SelectMany(o => o.Names), StringComparer.Ordinal);
-                string? modelFile = source.FilePath is null && File.Exists(source.Description) ? Path.GetFileName(source.Description) : null;
+                string? modelFile = source.EmbeddedWeightsFile;
                 if (settings.QuantizeActivations)
                 {
                     integer = Graphs.Int8ActivationQuantizer.Quantize(ref graph, quantizeFolder, settings.Quantization == WeightQuantization.Int8,

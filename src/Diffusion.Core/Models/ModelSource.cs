@@ -9,12 +9,13 @@ internal sealed class ModelSource
 {
     private readonly Lazy<long?> _weightBytes;
 
-    private ModelSource(string description, string? filePath, byte[]? graph, string? externalDataFolder, long? weightBytes)
+    private ModelSource(string description, string? filePath, byte[]? graph, string? externalDataFolder, long? weightBytes, string? embeddedWeightsFile = null)
     {
         Description = description;
         FilePath = filePath;
         Graph = graph;
         ExternalDataFolder = externalDataFolder;
+        EmbeddedWeightsFile = embeddedWeightsFile;
         _weightBytes = new Lazy<long?>(() => weightBytes ?? (filePath is null ? null : EstimateFileWeights(filePath)));
     }
 
@@ -35,6 +36,14 @@ internal sealed class ModelSource
 
     /// <summary>The folder a built graph's external weights are resolved against (null when it has none).</summary>
     public string? ExternalDataFolder { get; }
+
+    /// <summary>
+    /// For a graph in memory that came from a model file (<see cref="InMemory"/>, or a graph cut from one): that file's name
+    /// in <see cref="ExternalDataFolder"/>, where the weights embedded in the graph were stored. The load-time rewrites point
+    /// the placeholders of the embedded weights they replace at it (ONNX Runtime checks that an external-data file exists);
+    /// without it they leave embedded weights as they are. Null otherwise.
+    /// </summary>
+    public string? EmbeddedWeightsFile { get; }
 
     /// <summary>A model file.</summary>
     public static ModelSource FromFile(string path)
@@ -60,7 +69,15 @@ internal sealed class ModelSource
     /// a model file with its weights embedded is under protobuf's 2 GB limit, and bigger models keep their weights in
     /// external data.
     /// </summary>
-    public ModelSource InMemory() => Graph is not null ? this : FromGraph(Description, File.ReadAllBytes(FilePath!), WeightsFolder, WeightBytes);
+    public ModelSource InMemory() => Graph is not null ? this
+        : new ModelSource(Description, null, File.ReadAllBytes(FilePath!), WeightsFolder, WeightBytes, Path.GetFileName(FilePath));
+
+    /// <summary>
+    /// Another graph made from this model's (a cut of it): the same weights folder, weight size and embedded-weights file,
+    /// so that load-time rewrites treat it as they treat this model.
+    /// </summary>
+    public ModelSource Derived(string description, byte[] graph)
+        => new(description, null, graph, WeightsFolder, WeightBytes, EmbeddedWeightsFile ?? (FilePath is null ? null : Path.GetFileName(FilePath)));
 
     /// <summary>Whether a file beside a model file counts as its weights (not a graph, config or text).</summary>
     internal static bool IsWeightFile(FileInfo file) => file.Extension is not (".onnx" or ".json" or ".txt" or ".md" or ".model");

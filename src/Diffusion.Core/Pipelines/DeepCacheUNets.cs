@@ -62,14 +62,13 @@ internal sealed class DeepCacheUNets : IDisposable
         // A file's external data (and a built graph's checkpoint) resolve where the UNet's did. The pair keeps the UNet's
         // weight size so its sessions get the UNet's optimisation level, and the full step computes what the UNet does.
         ModelSource source = unet.Source;
-        string? folder = source.WeightsFolder;
         // The two sessions take turns every step: a spinning one's idle workers take the cores the other's run needs
         // (measured: cached calls 0.86–1.02× the uncached time with spinning, 1.4× faster without; docs/performance.md).
         SessionSettings settings = unet.Settings.AllowSpinning is null ? unet.Settings with { AllowSpinning = false } : unet.Settings;
-        UNet full = UNet.Load(ModelSource.FromGraph($"{unet.ModelPath} (step cache: full step)", graphs.Full, folder, source.WeightBytes), settings);
+        UNet full = UNet.Load(source.Derived($"{unet.ModelPath} (step cache: full step)", graphs.Full), settings);
         try
         {
-            UNet cached = UNet.Load(ModelSource.FromGraph($"{unet.ModelPath} (step cache: cached step at point {cachePoint})", graphs.Cached, folder, source.WeightBytes), settings);
+            UNet cached = UNet.Load(source.Derived($"{unet.ModelPath} (step cache: cached step at point {cachePoint})", graphs.Cached), settings);
             return new DeepCacheUNets(unet, cachePoint, full, cached);
         }
         catch

@@ -66,6 +66,23 @@ public sealed class StepCacheTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void An_int8_compute_unet_is_cut_with_its_settings()
+    {
+        // Both graphs of the pair load with the UNet's session settings: every step full is the int8 UNet's own result.
+        var int8 = new SessionSettings { IntraOpThreads = 1, Quantization = WeightQuantization.Int8, QuantizeConvolutions = true, QuantizeActivations = true };
+        using StableDiffusionPipeline pipeline = StableDiffusionPipeline.Load(DemoFolder, Settings() with { UNetSession = int8 });
+        using StableDiffusionPipeline exact = StableDiffusionPipeline.Load(DemoFolder, Settings());
+        GenerationResult uncached = pipeline.Generate(Demo(null));
+        Assert.NotEqual(exact.Generate(Demo(null)).Latents, uncached.Latents);
+        Assert.Equal(uncached.Latents, pipeline.Generate(Demo(new DeepCache(Interval: 1))).Latents);
+        GenerationResult cached = pipeline.Generate(Demo(new DeepCache(Interval: 3)));
+        Assert.Equal(13, cached.CachedSteps);
+        double psnr = PipelineImages.Psnr(cached.Images[0], uncached.Images[0]);
+        output.WriteLine($"int8 compute, interval 3: PSNR {psnr:F2} dB against the int8 UNet uncached");
+        Assert.InRange(psnr, 25.0, 80.0);
+    }
+
+    [Fact]
     public void Guidance_halves_run_separately_keep_a_feature_each()
     {
         using StableDiffusionPipeline batched = StableDiffusionPipeline.Load(DemoFolder, Settings(ClassifierFreeGuidanceMode.Batched));

@@ -38,7 +38,7 @@ internal sealed class GenerateOptions
     };
     public Option<bool> QuantizeActivations { get; } = new("--quantize-activations")
     {
-        Description = "the int8 layers (--quantization Int8, --quantize-convolutions) also compute in int8, their activations quantised as they run (CPU provider; about half the float32 UNet step on CPUs with AVX-512 VNNI or AMX)",
+        Description = "the int8 layers (--quantization Int8, --quantize-convolutions) also compute in int8, their activations quantised as they run (CPU provider; about half the float32 UNet step, measured on a CPU with AVX-512 VNNI)",
     };
     public Option<bool> NoMetadata { get; } = new("--no-metadata") { Description = "do not write the settings into the PNG" };
     public Option<string?> ControlNet { get; } = new("--controlnet") { Description = "ControlNet folder or model.onnx (for a UNet that takes ControlNet residuals)" };

@@ -147,9 +147,9 @@ public sealed record SessionSettings
     /// Whether the layers <see cref="Quantization"/> (<see cref="WeightQuantization.Int8"/> only) and
     /// <see cref="QuantizeConvolutions"/> make int8 also compute in int8: their activations are quantised at run time to
     /// uint8 per tensor and multiplied by int8 weights per output channel in ONNX Runtime's integer GEMM
-    /// (<c>DynamicQuantizeMatMul</c>; convolutions as an im2col and <c>MatMulIntegerToFloat</c>). On CPUs with
-    /// AVX-512 VNNI or AMX a UNet step takes about half its float32 time, for a larger image difference than int8
-    /// weights alone (docs/performance.md). Same limits as <see cref="Quantization"/>. Default <see langword="false"/>.
+    /// (<c>DynamicQuantizeMatMul</c>; convolutions as an im2col and <c>MatMulIntegerToFloat</c>). Measured on a CPU
+    /// with AVX-512 VNNI: a real-size UNet step in about half its float32 time, a transformer's in a third, for a larger
+    /// image difference than int8 weights alone (docs/performance.md). Same limits as <see cref="Quantization"/>. Default <see langword="false"/>.
     /// </summary>
     public bool QuantizeActivations { get; init; }
 

@@ -77,7 +77,6 @@ internal sealed class Int8ActivationQuantizer : SuppliedInitializers
             return null;
 
         var quantized = new Int8ActivationQuantizer { Memory = HugePageMemory.Allocate(total), Bytes = total };
-
         using var reader = new GraphWeightReader(externalDataFolder);
         var removedNodes = new HashSet<NodeProto>();
         var replacements = new Dictionary<NodeProto, List<NodeProto>>();

@@ -69,6 +69,31 @@ public sealed class Int8ActivationQuantizerTests
     }
 
     [Fact]
+    public void An_all_zero_input_gives_the_bias_not_nan()
+    {
+        // DynamicQuantizeLinear of an all-zero tensor has a zero range: its scale must not turn the output into NaN.
+        const int inputs = 3, outputs = 4;
+        var random = new Random(5);
+        var conv = new NodeProto { OpType = "Conv", Name = "conv", Input = { "x", "w", "b" }, Output = { "y" } };
+        conv.Attribute.Add(NodeAttribute.Ints("pads", 1, 1, 1, 1).ToProto());
+        float[] bias = Values(random, outputs, 1f);
+        string folder = Directory.CreateTempSubdirectory("diffusion-core-int8-").FullName;
+        try
+        {
+            string path = Path.Combine(folder, "layer.onnx");
+            File.WriteAllBytes(path, OneNodeModel(conv, [Tensor("w", Values(random, outputs * inputs * 9, 0.5f), outputs, inputs, 3, 3), Tensor("b", bias, outputs)], [1, inputs, 4, 4]).ToByteArray());
+            var settings = new SessionSettings { IntraOpThreads = 1, QuantizeConvolutions = true, QuantizeActivations = true };
+            float[] y = RunOne(Diffusion.Core.Models.ModelSource.FromFile(path), settings, new float[inputs * 16], [1, inputs, 4, 4]);
+            for (int i = 0; i < y.Length; i++)
+                Assert.Equal(bias[i / 16], y[i]);
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    [Fact]
     public void A_built_vae_decoder_stays_close_to_float32()
     {
         BuiltModel built = CheckpointVae.BuildDecoder(GraphFixtures.Fixture("vae"));

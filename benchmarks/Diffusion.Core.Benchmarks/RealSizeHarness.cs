@@ -16,7 +16,7 @@ namespace Diffusion.Core.Benchmarks;
 /// </summary>
 /// <remarks>
 /// Usage: <c>realsize --checkpoint F.safetensors [--config DIR] [--level all|extended|basic] [--unet-level all|extended] [--prepack on|off]
-/// [--cache DIR] [--threads 2] [--size 512] [--steps 4] [--runs 2] [--memory-mode keep|sequential|auto] [--memory-budget-gib G] [--lora F.safetensors[:multiplier]]… [--quantization int8|int4] [--quantize-convolutions] [--quantize-activations]</c>
+/// [--cache DIR] [--threads 2] [--size 512] [--steps 4] [--runs 2] [--memory-mode keep|sequential|auto] [--memory-budget-gib G] [--lora F.safetensors[:multiplier]]… [--quantization int8|int4] [--quantize-convolutions] [--quantize-activations] [--float-vae]</c>
 /// (<c>--lora</c> repeats; the LoRAs are merged at load, as <see cref="PipelineSettings.Loras"/>).
 /// </remarks>
 public static class RealSizeHarness
@@ -31,14 +31,15 @@ public static class RealSizeHarness
         long? budget = null;
         var loras = new List<LoraFile>();
         var quantization = WeightQuantization.None;
-        bool convolutions = false, activations = false;
+        bool convolutions = false, activations = false, floatVae = false;
         DeepCache? stepCache = null;
         for (int i = 0; i < args.Length; i += 2)
         {
-            if (args[i] is "--quantize-convolutions" or "--quantize-activations")
+            if (args[i] is "--quantize-convolutions" or "--quantize-activations" or "--float-vae")
             {
                 convolutions |= args[i] == "--quantize-convolutions";
                 activations |= args[i] == "--quantize-activations";
+                floatVae |= args[i] == "--float-vae";
                 i--;
                 continue;
             }
@@ -67,13 +68,14 @@ public static class RealSizeHarness
             throw new ArgumentException("realsize --checkpoint F.safetensors|DIR [--config DIR] [--level …] [--prepack on|off] …");
         Console.WriteLine(MachineDescription.Describe());
         var session = new SessionSettings { Provider = BenchmarkSettings.Session.Provider, IntraOpThreads = threads, GraphOptimizationLevel = level, PrepackWeights = prepack, OptimizedModelCache = cache, Quantization = quantization, QuantizeConvolutions = convolutions, QuantizeActivations = activations };
-        Console.WriteLine($"model {model}; provider {session.Provider.Kind}; level {(level is null ? "automatic" : level)}; prepack {(prepack is null ? "automatic" : prepack.Value ? "on" : "off")}; threads {threads}; {size}²; {steps} steps; {memory}; cache {cache ?? "off"}; LoRAs {(loras.Count == 0 ? "none" : string.Join(", ", loras))}; quantization {quantization}{(convolutions ? " + convolutions int8" : "")}{(activations ? " + int8 activations" : "")}; step cache {stepCache?.ToText() ?? "off"}; load {MachineDescription.LoadAverage()}");
+        Console.WriteLine($"model {model}; provider {session.Provider.Kind}; level {(level is null ? "automatic" : level)}; prepack {(prepack is null ? "automatic" : prepack.Value ? "on" : "off")}; threads {threads}; {size}²; {steps} steps; {memory}; cache {cache ?? "off"}; LoRAs {(loras.Count == 0 ? "none" : string.Join(", ", loras))}; quantization {quantization}{(convolutions ? " + convolutions int8" : "")}{(activations ? " + int8 activations" : "")}{(floatVae ? " (VAE float32)" : "")}; step cache {stepCache?.ToText() ?? "off"}; load {MachineDescription.LoadAverage()}");
 
         double baseline = ProcessMemory.PeakResidentMiB();
         long start = Stopwatch.GetTimestamp();
         using var pipeline = StableDiffusionPipeline.Load(model, new PipelineSettings
         {
-            Session = session, ConfigDirectory = config, MemoryMode = memory, MemoryBudget = budget, Loras = loras,
+            Session = session, VaeDecoderSession = floatVae ? session with { Quantization = WeightQuantization.None, QuantizeConvolutions = false, QuantizeActivations = false } : null,
+            ConfigDirectory = config, MemoryMode = memory, MemoryBudget = budget, Loras = loras,
             UNetSession = unetLevel is { } u ? session with { GraphOptimizationLevel = u } : null,
         });
         double load = Stopwatch.GetElapsedTime(start).TotalSeconds;

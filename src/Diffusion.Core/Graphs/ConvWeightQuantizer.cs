@@ -51,7 +51,7 @@ internal sealed class ConvWeightQuantizer : SuppliedInitializers
         GraphProto graph = model.Graph;
         var index = new GraphWeightIndex(graph);
         var layers = new List<(NodeProto Conv, NodeProto? Cast, TensorProto Weight)>();
-        long total = 0;
+        long total = 0, largest = 0;
         foreach (NodeProto node in graph.Node)
         {
             if (node.OpType != "Conv" || node.Domain.Length != 0 || node.Input.Count < 2
@@ -60,11 +60,13 @@ internal sealed class ConvWeightQuantizer : SuppliedInitializers
             layers.Add((node, cast, weight));
             long elements = weight.Dims.Aggregate(1L, (a, b) => a * b);
             total += SuppliedInitializers.Align(elements) + SuppliedInitializers.Align(weight.Dims[0] * sizeof(float));
+            largest = Math.Max(largest, elements);
         }
         if (layers.Count == 0)
             return null;
 
         var quantized = new ConvWeightQuantizer { Memory = HugePageMemory.Allocate(total), Bytes = total };
+        using var scratch = HugePageMemory.Allocate(largest * sizeof(float)); // given back when done (see Int8ActivationQuantizer)
         using var reader = new GraphWeightReader(externalDataFolder);
         var removedNodes = new HashSet<NodeProto>();
         var removedInitializers = new HashSet<string>(StringComparer.Ordinal);
@@ -72,20 +74,22 @@ internal sealed class ConvWeightQuantizer : SuppliedInitializers
         try
         {
             long position = 0;
-            float[] values = [];
             foreach ((NodeProto conv, NodeProto? cast, TensorProto weight) in layers)
             {
                 long elements = weight.Dims.Aggregate(1L, (a, b) => a * b);
                 long channels = weight.Dims[0], perChannel = elements / channels;
-                if (values.Length < elements)
-                    values = GC.AllocateUninitializedArray<float>(checked((int)elements));
-                reader.Read(weight, values.AsSpan(0, (int)elements));
+                Span<float> values;
+                unsafe
+                {
+                    values = new Span<float>((void*)scratch.Address, checked((int)elements));
+                }
+                reader.Read(weight, values);
                 nint codes = quantized.Memory!.Address + (nint)position;
                 nint scales = codes + (nint)SuppliedInitializers.Align(elements);
                 position += SuppliedInitializers.Align(elements) + SuppliedInitializers.Align(channels * sizeof(float));
                 unsafe
                 {
-                    QuantizePerChannel(values.AsSpan(0, (int)elements), (int)channels, (int)perChannel,
+                    QuantizePerChannel(values, (int)channels, (int)perChannel,
                         new Span<sbyte>((void*)codes, (int)elements), new Span<float>((void*)scales, (int)channels));
                 }
 

@@ -74,7 +74,7 @@ internal sealed class LinearWeightQuantizer : SuppliedInitializers
         GraphProto graph = model.Graph;
         var index = new GraphWeightIndex(graph);
         var layers = new List<(NodeProto Node, NodeProto? Cast, TensorProto Weight, bool StoredInOut)>();
-        long total = 0;
+        long total = 0, largest = 0;
         foreach (NodeProto node in graph.Node)
         {
             if (LinearLayout(node) is not bool storedInOut
@@ -84,11 +84,13 @@ internal sealed class LinearWeightQuantizer : SuppliedInitializers
             (long n, long k) = storedInOut ? (weight.Dims[1], weight.Dims[0]) : (weight.Dims[0], weight.Dims[1]);
             long blocks = (k + BlockSize - 1) / BlockSize;
             total += SuppliedInitializers.Align(n * blocks * BlockSize * bits / 8) + SuppliedInitializers.Align(n * blocks * sizeof(float)) + SuppliedInitializers.Align(ZeroPointBytes(n, blocks, bits));
+            largest = Math.Max(largest, n * k);
         }
         if (layers.Count == 0)
             return null;
 
         var quantized = new LinearWeightQuantizer { Memory = HugePageMemory.Allocate(total), Bytes = total };
+        using var scratch = HugePageMemory.Allocate(largest * 2 * sizeof(float)); // given back when done (see Int8ActivationQuantizer)
         using var reader = new GraphWeightReader(externalDataFolder);
         var removedNodes = new HashSet<NodeProto>();
         var replacements = new Dictionary<NodeProto, NodeProto>();
@@ -96,26 +98,23 @@ internal sealed class LinearWeightQuantizer : SuppliedInitializers
         try
         {
             long position = 0;
-            float[] values = [], transposed = [];
             foreach ((NodeProto gemm, NodeProto? cast, TensorProto weight, bool storedInOut) in layers)
             {
                 (long rows, long columns) = (weight.Dims[0], weight.Dims[1]);
-                if (values.Length < rows * columns)
-                    values = GC.AllocateUninitializedArray<float>(checked((int)(rows * columns)));
-                reader.Read(weight, values.AsSpan(0, (int)(rows * columns)));
+                Span<float> values, transposed;
+                unsafe
+                {
+                    values = new Span<float>((void*)scratch.Address, checked((int)(rows * columns)));
+                    transposed = new Span<float>((float*)scratch.Address + largest, (int)(rows * columns));
+                }
+                reader.Read(weight, values);
                 // MatMul weights are stored [in, out]; MatMulNBits takes rows of the output, so transpose them first.
                 (long n, long k) = storedInOut ? (columns, rows) : (rows, columns);
-                Span<float> matrix = values.AsSpan(0, (int)(n * k));
+                Span<float> matrix = values;
                 if (storedInOut)
                 {
-                    if (transposed.Length < n * k)
-                        transposed = GC.AllocateUninitializedArray<float>(checked((int)(n * k)));
-                    for (long r = 0; r < rows; r++)
-                    {
-                        for (long c = 0; c < columns; c++)
-                            transposed[c * rows + r] = values[r * columns + c];
-                    }
-                    matrix = transposed.AsSpan(0, (int)(n * k));
+                    Int8ActivationQuantizer.Transpose<float>(values, (int)rows, (int)columns, transposed);
+                    matrix = transposed;
                 }
 
                 long blocks = (k + BlockSize - 1) / BlockSize;

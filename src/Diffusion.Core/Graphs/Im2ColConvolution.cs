@@ -66,7 +66,7 @@ internal sealed class Im2ColConvolution
     public List<NodeProto> Nodes(string prefix, long[] weightDims, string? bias, SharedInt64Constants constants)
     {
         long kh = weightDims[2], kw = weightDims[3];
-        string name = _conv.Name;
+        string name = prefix.TrimEnd('_'); // unique even where an exported graph left its nodes unnamed
         var nodes = new List<NodeProto>
         {
             Node("DynamicQuantizeLinear", name + "/QuantizeInput", [_conv.Input[0]], [prefix + "x", prefix + "x_scale", prefix + "x_zero_point"]),

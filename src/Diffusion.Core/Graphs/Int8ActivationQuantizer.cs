@@ -193,14 +193,14 @@ internal sealed class Int8ActivationQuantizer : SuppliedInitializers
     private static List<NodeProto> LinearNodes(NodeProto node, string prefix, string? bias, int channels, GraphWeightIndex index)
     {
         bool fusedBias = bias is not null && index.ConstantBehind(bias) is { Dims.Count: 1 } b && b.Dims[0] == channels;
-        var matMul = new NodeProto { OpType = "DynamicQuantizeMatMul", Domain = OnnxGraphBuilder.ContribDomain, Name = node.Name + "/DynamicQuantizeMatMul" };
+        var matMul = new NodeProto { OpType = "DynamicQuantizeMatMul", Domain = OnnxGraphBuilder.ContribDomain, Name = prefix + "DynamicQuantizeMatMul" };
         matMul.Input.AddRange([node.Input[0], prefix + "weight", prefix + "scales"]);
         if (fusedBias)
             matMul.Input.AddRange(["", bias!]); // no weight zero point (symmetric), then the bias
         matMul.Output.Add(bias is null || fusedBias ? node.Output[0] : prefix + "product");
         if (bias is null || fusedBias)
             return [matMul];
-        var add = new NodeProto { OpType = "Add", Name = node.Name + "/Bias" };
+        var add = new NodeProto { OpType = "Add", Name = prefix + "Bias" };
         add.Input.AddRange([prefix + "product", bias]);
         add.Output.Add(node.Output[0]);
         return [matMul, add];

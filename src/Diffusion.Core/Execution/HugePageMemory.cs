@@ -29,6 +29,13 @@ internal sealed unsafe class HugePageMemory : IDisposable
     /// <summary>Length in bytes.</summary>
     public long Length { get; }
 
+    /// <summary><paramref name="length"/> values of <typeparamref name="T"/> starting <paramref name="byteOffset"/> bytes into the block.</summary>
+    public Span<T> Span<T>(long byteOffset, int length) where T : unmanaged
+    {
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(byteOffset + (long)length * sizeof(T), Length);
+        return new Span<T>((byte*)Address + byteOffset, length);
+    }
+
     /// <summary>Allocates <paramref name="length"/> bytes (contents undefined).</summary>
     /// <exception cref="OutOfMemoryException">The memory is not available.</exception>
     public static HugePageMemory Allocate(long length)

@@ -78,11 +78,7 @@ internal sealed class ConvWeightQuantizer : SuppliedInitializers
             {
                 long elements = weight.Dims.Aggregate(1L, (a, b) => a * b);
                 long channels = weight.Dims[0], perChannel = elements / channels;
-                Span<float> values;
-                unsafe
-                {
-                    values = new Span<float>((void*)scratch.Address, checked((int)elements));
-                }
+                Span<float> values = scratch.Span<float>(0, checked((int)elements));
                 reader.Read(weight, values);
                 nint codes = quantized.Memory!.Address + (nint)position;
                 nint scales = codes + (nint)SuppliedInitializers.Align(elements);

@@ -20,4 +20,11 @@ internal static class GraphEdit
         graph.Initializer.Clear();
         graph.Initializer.AddRange(kept);
     }
+
+    /// <summary>Imports ONNX Runtime's <c>com.microsoft</c> operator set (its quantised kernels) when the model does not yet.</summary>
+    public static void ImportContribDomain(ModelProto model)
+    {
+        if (!model.OpsetImport.Any(o => o.Domain == OnnxGraphBuilder.ContribDomain))
+            model.OpsetImport.Add(new OperatorSetIdProto { Domain = OnnxGraphBuilder.ContribDomain, Version = 1 });
+    }
 }

@@ -122,8 +122,8 @@ internal sealed class Im2ColConvolution
         // Each output's [in, taps] codes to [taps, in] first, then the [out, (taps, in)] matrix transposed as a whole.
         int outputs = (int)dims[0], inputs = (int)dims[1], taps = (int)(dims[2] * dims[3]), perChannel = inputs * taps;
         for (int o = 0; o < outputs; o++)
-            Int8ActivationQuantizer.Transpose(codes.Slice(o * perChannel, perChannel), inputs, taps, scratch.Slice(o * perChannel, perChannel));
-        Int8ActivationQuantizer.Transpose<sbyte>(scratch[..codes.Length], outputs, perChannel, b);
+            TiledTranspose.Transpose(codes.Slice(o * perChannel, perChannel), inputs, taps, scratch.Slice(o * perChannel, perChannel));
+        TiledTranspose.Transpose<sbyte>(scratch[..codes.Length], outputs, perChannel, b);
     }
 
     /// <summary>Index in a [out, in, kh, kw] weight of output <paramref name="output"/> and GEMM row (ky, kx, in) <paramref name="row"/>.</summary>

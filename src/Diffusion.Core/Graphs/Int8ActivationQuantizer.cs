@@ -93,16 +93,9 @@ internal sealed class Int8ActivationQuantizer : SuppliedInitializers
             {
                 long[] dims = weight.Dims.ToArray();
                 int elements = checked((int)dims.Aggregate(1L, (a, b) => a * b));
-                Span<float> values, rows;
-                Span<sbyte> codes, reordered;
-                unsafe
-                {
-                    byte* start = (byte*)scratch.Address;
-                    values = new Span<float>(start, elements);
-                    rows = new Span<float>(start + largest * sizeof(float), elements);
-                    codes = new Span<sbyte>(start + 2 * largest * sizeof(float), elements);
-                    reordered = new Span<sbyte>(start + 2 * largest * sizeof(float) + largest, elements);
-                }
+                Span<float> values = scratch.Span<float>(0, elements), rows = scratch.Span<float>(largest * sizeof(float), elements);
+                Span<sbyte> codes = scratch.Span<sbyte>(2 * largest * sizeof(float), elements);
+                Span<sbyte> reordered = scratch.Span<sbyte>(2 * largest * sizeof(float) + largest, elements);
                 reader.Read(weight, values);
                 // Quantise per output channel from rows of the output ([out, in…]), then lay the codes out as the GEMM's
                 // B matrix: [in, out] for linear layers, [(ky, kx, in), out] for convolutions.
@@ -111,22 +104,18 @@ internal sealed class Int8ActivationQuantizer : SuppliedInitializers
                 Span<float> outputRows = values;
                 if (storedInOut == true)
                 {
-                    Transpose<float>(values, perChannel, channels, rows);
+                    TiledTranspose.Transpose<float>(values, perChannel, channels, rows);
                     outputRows = rows;
                 }
                 nint codeAddress = quantized.Memory!.Address + (nint)position;
                 nint scaleAddress = codeAddress + (nint)Align(elements);
+                Span<sbyte> b = quantized.Memory.Span<sbyte>(position, elements);
+                ConvWeightQuantizer.QuantizePerChannel(outputRows, channels, perChannel, codes, quantized.Memory.Span<float>(position + Align(elements), channels));
                 position += Align(elements) + Align(channels * sizeof(float));
-                unsafe
-                {
-                    var scales = new Span<float>((void*)scaleAddress, channels);
-                    ConvWeightQuantizer.QuantizePerChannel(outputRows, channels, perChannel, codes, scales);
-                    var b = new Span<sbyte>((void*)codeAddress, elements);
-                    if (conv is null)
-                        Transpose<sbyte>(codes, channels, perChannel, b);
-                    else
-                        Im2ColConvolution.LayOutWeights(codes, dims, reordered, b);
-                }
+                if (conv is null)
+                    TiledTranspose.Transpose<sbyte>(codes, channels, perChannel, b);
+                else
+                    Im2ColConvolution.LayOutWeights(codes, dims, reordered, b);
 
                 string prefix = $"{node.Name}/int8_{quantized.LinearCount + quantized.ConvolutionCount}_"; // exported nodes may be unnamed
                 long[] bDims = [perChannel, channels];
@@ -156,8 +145,7 @@ internal sealed class Int8ActivationQuantizer : SuppliedInitializers
 
         GraphEdit.Apply(graph, node => removedNodes.Contains(node) ? [] : replacements.GetValueOrDefault(node) ?? [node], removedInitializers);
         constants.AddTo(graph);
-        if (!model.OpsetImport.Any(o => o.Domain == OnnxGraphBuilder.ContribDomain))
-            model.OpsetImport.Add(new OperatorSetIdProto { Domain = OnnxGraphBuilder.ContribDomain, Version = 1 });
+        GraphEdit.ImportContribDomain(model);
         graphBytes = model.ToByteArray();
         return quantized;
     }
@@ -204,28 +192,5 @@ internal sealed class Int8ActivationQuantizer : SuppliedInitializers
         add.Input.AddRange([prefix + "product", bias]);
         add.Output.Add(node.Output[0]);
         return [matMul, add];
-    }
-
-    /// <summary>
-    /// destination[c, r] = source[r, c], in square tiles: a plain loop writes one byte per cache line per step, which on
-    /// a real-size UNet's 860 M weights took seconds.
-    /// </summary>
-    internal static void Transpose<T>(ReadOnlySpan<T> source, int rows, int columns, Span<T> destination)
-    {
-        const int Tile = 64;
-        for (int r0 = 0; r0 < rows; r0 += Tile)
-        {
-            int r1 = Math.Min(r0 + Tile, rows);
-            for (int c0 = 0; c0 < columns; c0 += Tile)
-            {
-                int c1 = Math.Min(c0 + Tile, columns);
-                for (int r = r0; r < r1; r++)
-                {
-                    ReadOnlySpan<T> row = source.Slice(r * columns, columns);
-                    for (int c = c0; c < c1; c++)
-                        destination[c * rows + r] = row[c];
-                }
-            }
-        }
     }
 }

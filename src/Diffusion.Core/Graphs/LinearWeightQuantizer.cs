@@ -101,19 +101,15 @@ internal sealed class LinearWeightQuantizer : SuppliedInitializers
             foreach ((NodeProto gemm, NodeProto? cast, TensorProto weight, bool storedInOut) in layers)
             {
                 (long rows, long columns) = (weight.Dims[0], weight.Dims[1]);
-                Span<float> values, transposed;
-                unsafe
-                {
-                    values = new Span<float>((void*)scratch.Address, checked((int)(rows * columns)));
-                    transposed = new Span<float>((float*)scratch.Address + largest, (int)(rows * columns));
-                }
+                Span<float> values = scratch.Span<float>(0, checked((int)(rows * columns)));
+                Span<float> transposed = scratch.Span<float>(largest * sizeof(float), (int)(rows * columns));
                 reader.Read(weight, values);
                 // MatMul weights are stored [in, out]; MatMulNBits takes rows of the output, so transpose them first.
                 (long n, long k) = storedInOut ? (columns, rows) : (rows, columns);
                 Span<float> matrix = values;
                 if (storedInOut)
                 {
-                    Int8ActivationQuantizer.Transpose<float>(values, (int)rows, (int)columns, transposed);
+                    TiledTranspose.Transpose<float>(values, (int)rows, (int)columns, transposed);
                     matrix = transposed;
                 }
 
@@ -159,8 +155,7 @@ internal sealed class LinearWeightQuantizer : SuppliedInitializers
         }
 
         GraphEdit.Apply(graph, node => removedNodes.Contains(node) ? [] : [replacements.GetValueOrDefault(node, node)], removedInitializers);
-        if (!model.OpsetImport.Any(o => o.Domain == OnnxGraphBuilder.ContribDomain))
-            model.OpsetImport.Add(new OperatorSetIdProto { Domain = OnnxGraphBuilder.ContribDomain, Version = 1 });
+        GraphEdit.ImportContribDomain(model);
         graphBytes = model.ToByteArray();
         return quantized;
     }
